@@ -1,0 +1,144 @@
+import { ServerConnection } from './serverConnection';
+
+// Typed client for the parts of llama-server's HTTP API that Strata uses. Node 20's global
+// fetch keeps connections alive, which matters: a completion per keystroke must not pay a
+// TCP handshake each time.
+
+export interface InfillExtraChunk {
+  filename: string;
+  text: string;
+}
+
+export interface InfillRequest {
+  input_prefix: string;
+  input_suffix: string;
+  input_extra?: InfillExtraChunk[];
+  prompt?: string;
+  n_predict: number;
+  t_max_predict_ms?: number;
+  cache_prompt?: boolean;
+  n_indent?: number;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  samplers?: string[];
+  stop?: string[];
+}
+
+export interface Timings {
+  cache_n?: number;
+  prompt_n: number;
+  prompt_ms: number;
+  predicted_n: number;
+  predicted_ms: number;
+  predicted_per_second?: number;
+}
+
+export interface InfillResponse {
+  content: string;
+  stop_type?: string;
+  tokens_cached?: number;
+  timings?: Timings;
+}
+
+export interface ServerProps {
+  model_path?: string;
+  total_slots?: number;
+  default_generation_settings?: { n_ctx?: number };
+  build_info?: string;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatDelta {
+  content?: string;
+  reasoning_content?: string;
+}
+
+export class LlamaHttpError extends Error {
+  constructor(message: string, readonly status: number, readonly body: string) {
+    super(message);
+  }
+}
+
+export class LlamaClient {
+  constructor(private readonly conn: ServerConnection) {}
+
+  get url(): string {
+    return this.conn.url;
+  }
+
+  private headers(): Record<string, string> {
+    return { 'Content-Type': 'application/json', Authorization: `Bearer ${this.conn.apiKey}` };
+  }
+
+  private async post(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    const res = await fetch(this.conn.url + path, { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal });
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      throw new LlamaHttpError(describeHttpError(path, res.status, text), res.status, text);
+    }
+    return res;
+  }
+
+  /** true when the model is loaded and the server accepts requests. */
+  async health(signal?: AbortSignal): Promise<boolean> {
+    try {
+      const res = await fetch(this.conn.url + '/health', { signal });
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  async props(signal?: AbortSignal): Promise<ServerProps> {
+    const res = await fetch(this.conn.url + '/props', { headers: this.headers(), signal });
+    if (!res.ok) throw new LlamaHttpError(describeHttpError('/props', res.status, await res.text()), res.status, '');
+    return (await res.json()) as ServerProps;
+  }
+
+  async infill(req: InfillRequest, signal?: AbortSignal): Promise<InfillResponse> {
+    const res = await this.post('/infill', { ...req, stream: false }, signal);
+    return (await res.json()) as InfillResponse;
+  }
+
+  /** Streams an OpenAI-compatible chat completion, yielding deltas as they arrive. */
+  async *chatStream(messages: ChatMessage[], opts: { max_tokens?: number; temperature?: number } = {}, signal?: AbortSignal): AsyncGenerator<ChatDelta> {
+    const res = await this.post('/v1/chat/completions', { messages, stream: true, ...opts }, signal);
+    for await (const data of readServerSentEvents(res.body!)) {
+      if (data === '[DONE]') return;
+      const chunk = JSON.parse(data) as { choices?: { delta?: ChatDelta }[] };
+      const delta = chunk.choices?.[0]?.delta;
+      if (delta) yield delta;
+    }
+  }
+}
+
+function describeHttpError(path: string, status: number, body: string): string {
+  if (status === 401) return `llama-server refused ${path}: wrong or missing API key (401). Restart the Strata server.`;
+  let detail = body.slice(0, 300);
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: string } };
+    if (parsed.error?.message) detail = parsed.error.message;
+  } catch { /* not JSON */ }
+  return `llama-server ${path} failed (${status}): ${detail}`;
+}
+
+/** Splits a text/event-stream body into the payloads of its `data:` lines. */
+export async function* readServerSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const part of body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(part, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, '');
+      buf = buf.slice(nl + 1);
+      if (line.startsWith('data:')) yield line.slice(5).trimStart();
+    }
+  }
+  if (buf.startsWith('data:')) yield buf.slice(5).trimStart();
+}
