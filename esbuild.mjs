@@ -1,6 +1,7 @@
 // Bundles every entry point Strata ships. One bundle per process that runs:
 // the extension host, the sidecar daemon, the peer agent, and the chat webview.
 import * as esbuild from 'esbuild';
+import * as fs from 'fs';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -34,6 +35,11 @@ const builds = [
     outdir: 'dist/media',
   },
 ];
+
+if (production) {
+  // A release build must not ship source maps left over from a development build.
+  fs.rmSync('dist', { recursive: true, force: true });
+}
 
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
