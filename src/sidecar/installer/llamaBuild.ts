@@ -385,12 +385,15 @@ export async function ensureLlamaBuild(opts: LlamaBuildOptions): Promise<LlamaBu
   const root = llamaCacheRoot(cacheDir);
   const dirFor = (commit: string): string => path.join(root, llamaBuildDirName(commit, backend, gpuTargets));
 
-  // Fast path: no lock, no child process, no network.
-  const known = opts.source ?? readCachedLlamaSource({ cacheDir, nodeLlamaCppVersion: opts.sourceOptions?.nodeLlamaCppVersion });
-  if (known) {
-    const done = readCompletedBuild(dirFor(known.commit), known.commit, backend, gpuTargets);
+  // Fast path: no lock, no child process, no network. Static binaries do not need the source
+  // tree, so a user may delete src-* and keep the builds.
+  const version = opts.sourceOptions?.nodeLlamaCppVersion;
+  const stamped = opts.source ?? readCachedLlamaSource({ cacheDir, nodeLlamaCppVersion: version, requireTree: false });
+  if (stamped) {
+    const done = readCompletedBuild(dirFor(stamped.commit), stamped.commit, backend, gpuTargets);
     if (done) return done;
   }
+  const known = opts.source ?? readCachedLlamaSource({ cacheDir, nodeLlamaCppVersion: version });
 
   const progress = (p: InstallProgress): void => opts.onProgress?.(p);
   progress({ phase: 'check', message: `Checking the build tools for llama.cpp (${label})` });

@@ -505,7 +505,12 @@ function existsSync(p: string): boolean {
  * The cached source, if complete, with no network, no child process and no lock: this is the
  * fast path every later build check goes through.
  */
-export function readCachedLlamaSource(opts: Pick<LlamaSourceOptions, 'cacheDir' | 'nodeLlamaCppVersion' | 'env'> = {}): LlamaSource | undefined {
+export function readCachedLlamaSource(
+  opts: Pick<LlamaSourceOptions, 'cacheDir' | 'nodeLlamaCppVersion' | 'env'> & {
+    /** false: answer from the stamp even if the tree was deleted (finding a finished build needs only the commit). */
+    requireTree?: boolean;
+  } = {},
+): LlamaSource | undefined {
   const cacheDir = opts.cacheDir ?? strataCacheDir(opts.env ?? process.env);
   const version = opts.nodeLlamaCppVersion ?? PINNED_NODE_LLAMA_CPP.version;
   const layout = llamaSourceLayout(cacheDir, version);
@@ -517,7 +522,9 @@ export function readCachedLlamaSource(opts: Pick<LlamaSourceOptions, 'cacheDir' 
   }
   if (stamp.schema !== 1 || stamp.nodeLlamaCppVersion !== version || !/^[0-9a-f]{40}$/.test(stamp.commit)) return undefined;
   const srcDir = path.join(layout.root, stamp.srcDirName);
-  if (!existsSync(path.join(srcDir, 'CMakeLists.txt')) || !existsSync(path.join(srcDir, '.git'))) return undefined;
+  if (opts.requireTree !== false && (!existsSync(path.join(srcDir, 'CMakeLists.txt')) || !existsSync(path.join(srcDir, '.git')))) {
+    return undefined;
+  }
   return { srcDir, commit: stamp.commit, tag: stamp.tag, nodeLlamaCppVersion: version };
 }
 

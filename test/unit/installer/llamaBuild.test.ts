@@ -213,7 +213,9 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     const onlyCmake = path.join(root, 'only-cmake');
     fs.mkdirSync(onlyCmake);
     fs.symlinkSync(findOnPath('cmake')!, path.join(onlyCmake, 'cmake'));
-    await assert.rejects(ensureLlamaBuild({ backend: 'cpu', source, cacheDir, env: { PATH: onlyCmake } }), /^Error: A C\+\+ compiler|C\+\+ compiler .* was not found on PATH/);
+    await assert.rejects(ensureLlamaBuild({ backend: 'cpu', source, cacheDir, env: { PATH: onlyCmake } }), (e: Error) =>
+      /^A C\+\+ compiler .* was not found on PATH: install it .* and retry\.$/.test(e.message),
+    );
     fs.symlinkSync((findOnPath('c++') ?? findOnPath('g++') ?? findOnPath('clang++'))!, path.join(onlyCmake, 'c++'));
     await assert.rejects(ensureLlamaBuild({ backend: 'vulkan', source, cacheDir, env: { PATH: onlyCmake } }), /glslc was not found/);
     assert.ok(!fs.existsSync(path.join(cacheDir, 'llama.cpp', 'build-0123456789ab-cpu')), 'failed checks leave nothing behind');

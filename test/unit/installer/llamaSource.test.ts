@@ -126,6 +126,17 @@ describe('installer/llamaSource', function () {
     assert.ok(fs.existsSync(path.join(again.srcDir, '.git')));
   });
 
+  it('says so when git is missing', async function () {
+    if (!findOnPath('tar') || process.platform === 'win32') this.skip();
+    const root = tmpdir('nogit');
+    const empty = path.join(root, 'empty');
+    fs.mkdirSync(empty);
+    await assert.rejects(
+      ensureLlamaSource({ cacheDir: path.join(root, 'cache'), nodeLlamaCppVersion: '0.0.0-test', tarballPath: '/nonexistent.tgz', env: { PATH: empty } }),
+      (e: Error) => e.message === 'git was not found on PATH: install it (Debian/Ubuntu: sudo apt-get install git) and retry.',
+    );
+  });
+
   it('rejects a tarball that does not match the pinned integrity', async function () {
     if (!hasGit || !findOnPath('tar')) this.skip();
     const root = tmpdir('sri');
