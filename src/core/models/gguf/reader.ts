@@ -55,12 +55,14 @@ export async function readGgufHeader(filePath: string, opts: ReadGgufOptions = {
   try {
     fh = await fs.promises.open(filePath, 'r');
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EISDIR') throw new GgufFormatError(filePath, 'not-gguf', 'is a directory, not a GGUF file');
+    // Windows refuses to open a directory; Linux opens it and fails on read, handled below.
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR') throw new GgufFormatError(filePath, 'not-gguf', 'is a directory, not a GGUF file');
     throw e;
   }
   try {
-    const fileSize = (await fh.stat()).size;
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new GgufFormatError(filePath, 'not-gguf', 'is a directory, not a GGUF file');
+    const fileSize = st.size;
     const r = new Cursor(fh, fileSize, filePath);
     return await parse(r, filePath, fileSize, opts);
   } finally {
@@ -164,7 +166,7 @@ async function readValue(r: Cursor, key: string, type: GgufValueType, maxArrayIt
   // Each item takes at least one byte (strings: 8 for the length), so a length beyond the rest of the file is a lie.
   const minBytes = length * (width ?? 8);
   if (r.position + minBytes > r.fileSize) {
-    throw new GgufFormatError(r.filePath, 'truncated', `is truncated: metadata '${key}' needs ${minBytes} more bytes but the file ends at ${r.fileSize}`);
+    throw new GgufFormatError(r.filePath, 'truncated', `is truncated: the header runs past the end of the file (${r.fileSize} bytes)`);
   }
   if (length > maxArrayItems) {
     if (width !== undefined) r.skip(minBytes);
