@@ -34,6 +34,16 @@ const builds = [
     entryPoints: { chat: 'media/chat.ts' },
     outdir: 'dist/media',
   },
+  {
+    // Chat styles with the codicon stylesheet inlined; its font is copied next to it as codicon.ttf.
+    bundle: true,
+    minify: production,
+    logLevel: 'info',
+    entryPoints: { chat: 'media/chat.css' },
+    outdir: 'dist/media',
+    loader: { '.ttf': 'file' },
+    assetNames: '[name]',
+  },
 ];
 
 if (production) {
