@@ -286,8 +286,12 @@ export interface RunningCodeServer {
   extensionsDir: string;
   workspaceDir: string;
   pid: number;
+  /** Settles when the code-server process exits (by stop() or on its own). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Everything code-server printed so far (stdout and stderr, interleaved). */
   logText(): string;
+  /** The VS Code server's own log files (extension host, remote agent, ...) by relative path, for failure reports. */
+  vscodeLogs(): Record<string, string>;
   /** Kills the whole process group (server, extension host, pty host) and removes the temp dirs. Idempotent. */
   stop(): Promise<void>;
 }
@@ -478,11 +482,11 @@ async function launch(
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exitPromise = new Promise<void>((resolve) =>
+  const exitPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
       exited = { code, signal };
       if (child.pid !== undefined) liveGroups.delete(child.pid);
-      resolve();
+      resolve(exited);
     }),
   );
   const logText = (): string => chunks.join('');
@@ -501,6 +505,32 @@ async function launch(
     killGroup(child, 'SIGKILL');
     if (child.pid !== undefined) liveGroups.delete(child.pid);
     if (!process.env.STRATA_KEEP_TEST_DIRS) fs.rmSync(root, { recursive: true, force: true });
+  };
+
+  const vscodeLogs = (): Record<string, string> => {
+    const out: Record<string, string> = {};
+    const logsDir = path.join(userDataDir, 'logs');
+    const walk = (dir: string): void => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.isFile() && e.name.endsWith('.log')) {
+          try {
+            out[path.relative(logsDir, p)] = fs.readFileSync(p, 'utf8');
+          } catch {
+            /* rotated away */
+          }
+        }
+      }
+    };
+    walk(logsDir);
+    return out;
   };
 
   const url = `http://127.0.0.1:${port}/`;
@@ -527,5 +557,5 @@ async function launch(
     throw e;
   }
   opts.log?.(`code-server ${install.version} listening on ${url} (pid ${child.pid})`);
-  return { url, port, userDataDir, extensionsDir, workspaceDir: opts.workspaceDir, pid: child.pid!, logText, stop };
+  return { url, port, userDataDir, extensionsDir, workspaceDir: opts.workspaceDir, pid: child.pid!, exited: exitPromise, logText, vscodeLogs, stop };
 }
