@@ -1,5 +1,15 @@
-// Sidecar daemon entry point. The daemon itself (one shared llama-server per machine, control
-// socket, supervision) is tracked by the sidecar issue; until it lands this entry only reports
-// that, so that a bundle exists and nobody mistakes it for a working daemon.
-process.stderr.write('strata sidecar: the managed daemon is not implemented yet; start llama-server with "npm start".\n');
-process.exit(2);
+// Sidecar daemon entry point (bundled to dist/sidecar.js). Started detached by the first window
+// that needs it (see src/core/sidecar/launcher.ts), with stdout/stderr going to the log file.
+import { parseDaemonArgs } from './config';
+import { Daemon, EXIT_ALREADY_RUNNING } from './daemon';
+
+async function main(): Promise<void> {
+  const cfg = parseDaemonArgs(process.argv.slice(2));
+  const daemon = new Daemon(cfg);
+  if (!(await daemon.start())) process.exit(EXIT_ALREADY_RUNNING);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${new Date().toISOString()} E [${process.pid}] sidecar failed to start: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(1);
+});

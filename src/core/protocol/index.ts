@@ -1,0 +1,3 @@
+// Sidecar <-> extension control protocol: message types and their codec.
+export * from './messages';
+export * from './codec';

@@ -1,0 +1,248 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CONNECTION_FILE_NAME } from '../core/llama/serverConnection';
+import { CloseCode, LogEvent, Method, MetricsResult, ProtocolError, SidecarStatus, validatePlan } from '../core/protocol';
+import {
+  DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, withStateMutex, writeSidecarLock,
+} from '../core/sidecar/lockFile';
+import { bootId, processStartTime } from '../core/sidecar/processInfo';
+import { ChildRegistry } from './childRegistry';
+import { DaemonConfig } from './config';
+import { ClientConn, ControlServer } from './controlServer';
+import { selectLifetimeGuard } from './lifetimeGuard';
+import { Logger } from './logger';
+import { rssBytes } from './metrics';
+import { ServerSupervisor } from './supervisor';
+
+// The daemon: claims the one-per-user lock, cleans up after a dead predecessor, serves the
+// control socket, and runs the supervisor. It exits when no window has been connected for a
+// while, when asked, or when a newer daemon needs its place.
+
+/** Exit status of a daemon that found another one already running (not an error). */
+export const EXIT_ALREADY_RUNNING = 3;
+
+export const SERVER_LOG_NAME = 'llama-server.log';
+const MAX_LOG_BYTES = 20 * 1024 * 1024;
+
+export class Daemon {
+  private readonly log = new Logger();
+  private readonly startedAt = Date.now();
+  private readonly token = crypto.randomBytes(32).toString('base64url');
+  private readonly registry: ChildRegistry;
+  private readonly supervisor: ServerSupervisor;
+  private readonly control: ControlServer;
+  private readonly serverLogFile: string;
+  private readonly logFile: string;
+  private idleTimer?: NodeJS.Timeout;
+  private retiring = false;
+  private shuttingDown = false;
+  private pendingLines: LogEvent[] = [];
+  private flushTimer?: NodeJS.Timeout;
+
+  constructor(private readonly cfg: DaemonConfig) {
+    this.logFile = path.join(cfg.stateDir, DAEMON_LOG_NAME);
+    this.serverLogFile = path.join(cfg.stateDir, SERVER_LOG_NAME);
+    this.registry = new ChildRegistry(path.join(cfg.stateDir, 'children'));
+    const guard = selectLifetimeGuard(cfg.guard, (m) => this.log.warn(m));
+    this.supervisor = new ServerSupervisor({
+      registry: this.registry,
+      serverLogFile: this.serverLogFile,
+      connectionFile: path.join(cfg.stateDir, CONNECTION_FILE_NAME),
+      log: (m) => this.log.info(m),
+      restart: cfg.restart,
+      maxCrashes: cfg.maxCrashes,
+      stableMs: cfg.stableMs,
+      stopGraceMs: cfg.stopGraceMs,
+      activityPollMs: cfg.activityPollMs,
+      healthPollMs: cfg.healthPollMs,
+      defaultReadyTimeoutMs: cfg.defaultReadyTimeoutMs,
+      guard,
+      watchdog: cfg.watchdog,
+    });
+    this.control = new ControlServer({
+      token: this.token,
+      protocolVersion: cfg.protocolVersion,
+      helloTimeoutMs: cfg.helloTimeoutMs,
+      log: (m) => this.log.info(m),
+      handler: {
+        status: () => this.status(),
+        request: (conn, method, params) => this.request(conn, method, params),
+        clientsChanged: (n) => this.clientsChanged(n),
+        retire: (mode) => this.retire(mode),
+      },
+    });
+  }
+
+  /** Resolves once serving; returns false if another daemon already runs (the caller exits). */
+  async start(): Promise<boolean> {
+    ensureStateDir(this.cfg.stateDir);
+    rotate(this.serverLogFile);
+    this.log.info(`strata sidecar ${this.cfg.version} (protocol ${this.cfg.protocolVersion}) starting; node ${process.version}; state ${this.cfg.stateDir}`);
+    const port = await this.control.listen();
+    // Check-and-write under a mutex: two daemons started at once must not both think they won.
+    const other = await withStateMutex(this.cfg.stateDir, 'sidecar.claim', async () => {
+      const cur = readSidecarLock(this.cfg.stateDir);
+      if (cur && cur.pid !== process.pid && isLockLive(cur)) return cur;
+      writeSidecarLock(this.cfg.stateDir, {
+        pid: process.pid, port, token: this.token, protocolVersion: this.cfg.protocolVersion, startedAt: this.startedAt,
+        processStartTime: processStartTime(process.pid), bootId: bootId(), version: this.cfg.version, logFile: this.logFile,
+      });
+      return undefined;
+    });
+    if (other) {
+      this.log.info(`another sidecar (pid ${other.pid}) is already running; this one exits`);
+      await this.control.close();
+      return false;
+    }
+    this.installExitHooks();
+    const reaped = await this.registry.reapStale({ log: (m) => this.log.warn(m) });
+    if (reaped.length) this.log.info(`pid files checked: ${reaped.map((r) => `${r.rec.pid}=${r.verdict}`).join(', ')}`);
+    this.supervisor.on('status', () => this.control.broadcast('status', this.status()));
+    this.supervisor.on('progress', (p) => this.control.broadcast('progress', p));
+    this.supervisor.on('line', (line) => this.queueLog('server', line));
+    this.log.onLine((line) => this.queueLog('daemon', line));
+    this.log.info(`listening on 127.0.0.1:${port}; idle exit after ${Math.round(this.cfg.idleExitMs / 1000)} s without clients`);
+    this.clientsChanged(0);
+    return true;
+  }
+
+  status(): SidecarStatus {
+    return {
+      daemon: {
+        pid: process.pid,
+        startedAt: this.startedAt,
+        protocolVersion: this.cfg.protocolVersion,
+        version: this.cfg.version,
+        logFile: this.logFile,
+        serverLogFile: this.serverLogFile,
+        clients: this.control.clientCount,
+        retiring: this.retiring,
+      },
+      server: this.supervisor.status(),
+    };
+  }
+
+  private async request(conn: ClientConn, method: Method, params: Record<string, unknown>): Promise<unknown> {
+    if (this.shuttingDown && method !== 'status') throw new ProtocolError('the sidecar is shutting down');
+    switch (method) {
+      case 'status':
+        return this.status();
+      case 'load':
+        return this.supervisor.load(validatePlan(params.plan), params.replace === true);
+      case 'switch':
+        return this.supervisor.load(validatePlan(params.plan), true);
+      case 'unload':
+        return this.supervisor.unload('requested');
+      case 'restart':
+        return this.supervisor.restart();
+      case 'logs': {
+        const n = typeof params.lines === 'number' ? Math.max(0, Math.min(5000, Math.floor(params.lines))) : 200;
+        if (params.source === 'daemon') return { lines: this.log.ring.tail(n), file: this.logFile };
+        if (params.source === 'server') return { lines: this.supervisor.serverLog.tail(n), file: this.serverLogFile };
+        throw new ProtocolError('logs.source must be "server" or "daemon"');
+      }
+      case 'subscribeLogs':
+        conn.wantsLogs = params.on === true;
+        return {};
+      case 'metrics': {
+        const pid = this.supervisor.serverPid;
+        const result: MetricsResult = {
+          server: await this.supervisor.metrics().catch(() => ({})),
+          daemonRssBytes: process.memoryUsage().rss,
+          uptimeMs: Date.now() - this.startedAt,
+        };
+        const rss = pid !== undefined ? rssBytes(pid) : undefined;
+        if (rss !== undefined) result.serverRssBytes = rss;
+        return result;
+      }
+      case 'shutdown':
+        if (params.whenIdle === true && this.control.clientCount > 1) {
+          this.retiring = true;
+          this.log.info(`client ${conn.id} asked for shutdown once the other windows are gone`);
+        } else {
+          setImmediate(() => void this.shutdown(`requested by client ${conn.id}`));
+        }
+        return {};
+    }
+  }
+
+  private clientsChanged(n: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (n > 0 || this.shuttingDown) return;
+    if (this.retiring) {
+      void this.shutdown('retired: its last client left');
+      return;
+    }
+    this.idleTimer = setTimeout(() => void this.shutdown(`no client for ${Math.round(this.cfg.idleExitMs / 1000)} s`), this.cfg.idleExitMs);
+  }
+
+  private retire(mode: 'when-idle' | 'now'): void {
+    this.retiring = true;
+    if (mode === 'now' || this.control.clientCount === 0) void this.shutdown(`replaced by a newer sidecar (${mode})`);
+    else this.control.broadcast('status', this.status());
+  }
+
+  private queueLog(source: 'server' | 'daemon', line: string): void {
+    // Batched: llama-server prints hundreds of lines while loading; one frame per 100 ms is plenty.
+    const last = this.pendingLines[this.pendingLines.length - 1];
+    if (last && last.source === source) last.lines.push(line);
+    else this.pendingLines.push({ source, lines: [line] });
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      const batch = this.pendingLines;
+      this.pendingLines = [];
+      for (const ev of batch) this.control.broadcast('log', ev, (c) => c.wantsLogs);
+    }, 100);
+  }
+
+  async shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    clearTimeout(this.idleTimer);
+    this.log.info(`shutting down: ${reason}`);
+    // The lock goes first, so that no new window connects to a daemon on its way out.
+    removeSidecarLockIfOwned(this.cfg.stateDir, process.pid);
+    this.control.closeAll(CloseCode.ShuttingDown, 'shutting down');
+    try {
+      await this.supervisor.close();
+    } catch (e) {
+      this.log.error(`stopping llama-server: ${(e as Error).message}`);
+      this.supervisor.killNow();
+    }
+    await this.control.close();
+    this.log.info('bye');
+    process.exit(0);
+  }
+
+  private installExitHooks(): void {
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void this.shutdown(`signal ${sig}`));
+    process.on('uncaughtException', (e) => {
+      this.log.error(`uncaught exception: ${e.stack ?? e.message}`);
+      this.hardExit(1);
+    });
+    process.on('unhandledRejection', (e) => {
+      this.log.error(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
+    });
+    // Whatever path leads to exit, the child goes with us.
+    process.on('exit', () => {
+      this.supervisor.killNow();
+      removeSidecarLockIfOwned(this.cfg.stateDir, process.pid);
+    });
+  }
+
+  private hardExit(code: number): never {
+    this.supervisor.killNow();
+    removeSidecarLockIfOwned(this.cfg.stateDir, process.pid);
+    process.exit(code);
+  }
+}
+
+function rotate(file: string): void {
+  try {
+    if (fs.statSync(file).size > MAX_LOG_BYTES) fs.renameSync(file, `${file}.1`);
+  } catch {
+    /* absent */
+  }
+}
