@@ -1,0 +1,362 @@
+// GPUs through the Vulkan loader (libvulkan.so.1 / vulkan-1.dll / libvulkan.1.dylib): every GPU
+// with a Vulkan driver, whatever the vendor, which is what llama.cpp's Vulkan backend sees.
+// Memory: the device-local heaps; free/budget from VK_EXT_memory_budget where the driver has it
+// (budget already accounts for other processes, unlike a heap's raw size).
+//
+// The loader is opened at run time, so the few Vulkan types needed are declared here. They are
+// core ABI, frozen since Vulkan 1.0/1.1; VkPhysicalDeviceProperties is declared only up to the
+// fields we read and padded, so the 800 bytes of limits need not be transcribed.
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dynlib.h"
+#include "probe.h"
+
+namespace strata {
+namespace {
+
+using VkResult = int32_t;
+using VkInstance = struct VkInstance_T*;
+using VkPhysicalDevice = struct VkPhysicalDevice_T*;
+using PFN_vkVoidFunction = void (*)();
+
+constexpr VkResult VK_SUCCESS = 0;
+constexpr VkResult VK_INCOMPLETE = 5;
+constexpr VkResult VK_ERROR_INCOMPATIBLE_DRIVER = -9;
+constexpr int32_t ST_APPLICATION_INFO = 0;
+constexpr int32_t ST_INSTANCE_CREATE_INFO = 1;
+constexpr int32_t ST_PHYSICAL_DEVICE_PROPERTIES_2 = 1000059001;
+constexpr int32_t ST_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2 = 1000059006;
+constexpr int32_t ST_PHYSICAL_DEVICE_ID_PROPERTIES = 1000071004;
+constexpr int32_t ST_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT = 1000212000;
+constexpr int32_t ST_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT = 1000237000;
+constexpr uint32_t HEAP_DEVICE_LOCAL = 0x1;
+constexpr uint32_t INSTANCE_CREATE_ENUMERATE_PORTABILITY = 0x1;
+constexpr int32_t TYPE_OTHER = 0, TYPE_INTEGRATED = 1, TYPE_CPU = 4;
+constexpr uint32_t apiVersion(uint32_t major, uint32_t minor) { return (major << 22) | (minor << 12); }
+
+struct VkApplicationInfo {
+  int32_t sType;
+  const void* pNext;
+  const char* pApplicationName;
+  uint32_t applicationVersion;
+  const char* pEngineName;
+  uint32_t engineVersion;
+  uint32_t apiVersion;
+};
+struct VkInstanceCreateInfo {
+  int32_t sType;
+  const void* pNext;
+  uint32_t flags;
+  const VkApplicationInfo* pApplicationInfo;
+  uint32_t enabledLayerCount;
+  const char* const* ppEnabledLayerNames;
+  uint32_t enabledExtensionCount;
+  const char* const* ppEnabledExtensionNames;
+};
+struct VkExtensionProperties {
+  char extensionName[256];
+  uint32_t specVersion;
+};
+struct VkMemoryType {
+  uint32_t propertyFlags, heapIndex;
+};
+struct VkMemoryHeap {
+  uint64_t size;
+  uint32_t flags;
+};
+struct VkPhysicalDeviceMemoryProperties {
+  uint32_t memoryTypeCount;
+  VkMemoryType memoryTypes[32];
+  uint32_t memoryHeapCount;
+  VkMemoryHeap memoryHeaps[16];
+};
+static_assert(sizeof(VkPhysicalDeviceMemoryProperties) == 520, "Vulkan ABI");
+struct VkPhysicalDeviceMemoryProperties2 {
+  int32_t sType;
+  void* pNext;
+  VkPhysicalDeviceMemoryProperties memoryProperties;
+};
+struct VkPhysicalDeviceMemoryBudgetPropertiesEXT {
+  int32_t sType;
+  void* pNext;
+  uint64_t heapBudget[16];
+  uint64_t heapUsage[16];
+};
+struct VkPhysicalDeviceIDProperties {
+  int32_t sType;
+  void* pNext;
+  uint8_t deviceUUID[16];
+  uint8_t driverUUID[16];
+  uint8_t deviceLUID[8];
+  uint32_t deviceNodeMask;
+  uint32_t deviceLUIDValid;
+};
+struct VkPhysicalDevicePCIBusInfoPropertiesEXT {
+  int32_t sType;
+  void* pNext;
+  uint32_t pciDomain, pciBus, pciDevice, pciFunction;
+};
+// The head of VkPhysicalDeviceProperties; `rest` takes limits and sparse properties (824 bytes
+// in all today) with room to spare.
+struct VkPhysicalDeviceProperties {
+  uint32_t apiVersion;
+  uint32_t driverVersion;
+  uint32_t vendorID;
+  uint32_t deviceID;
+  int32_t deviceType;
+  char deviceName[256];
+  uint8_t pipelineCacheUUID[16];
+  alignas(8) unsigned char rest[4096];
+};
+struct VkPhysicalDeviceProperties2 {
+  int32_t sType;
+  void* pNext;
+  VkPhysicalDeviceProperties properties;
+};
+static_assert(offsetof(VkPhysicalDeviceProperties2, properties) == 16, "Vulkan ABI");
+
+#if defined(_WIN32)
+#define VKAPI __stdcall
+#else
+#define VKAPI
+#endif
+
+struct Vk {
+  PFN_vkVoidFunction(VKAPI* getInstanceProcAddr)(VkInstance, const char*) = nullptr;
+  VkResult(VKAPI* enumerateInstanceVersion)(uint32_t*) = nullptr;
+  VkResult(VKAPI* enumerateInstanceExtensionProperties)(const char*, uint32_t*, VkExtensionProperties*) = nullptr;
+  VkResult(VKAPI* createInstance)(const VkInstanceCreateInfo*, const void*, VkInstance*) = nullptr;
+  void(VKAPI* destroyInstance)(VkInstance, const void*) = nullptr;
+  VkResult(VKAPI* enumeratePhysicalDevices)(VkInstance, uint32_t*, VkPhysicalDevice*) = nullptr;
+  VkResult(VKAPI* enumerateDeviceExtensionProperties)(VkPhysicalDevice, const char*, uint32_t*, VkExtensionProperties*) = nullptr;
+  void(VKAPI* getProperties)(VkPhysicalDevice, VkPhysicalDeviceProperties*) = nullptr;
+  void(VKAPI* getProperties2)(VkPhysicalDevice, VkPhysicalDeviceProperties2*) = nullptr;
+  void(VKAPI* getMemoryProperties)(VkPhysicalDevice, VkPhysicalDeviceMemoryProperties*) = nullptr;
+  void(VKAPI* getMemoryProperties2)(VkPhysicalDevice, VkPhysicalDeviceMemoryProperties2*) = nullptr;
+
+  template <class F>
+  bool load(VkInstance inst, const char* name, F* out) {
+    *out = reinterpret_cast<F>(getInstanceProcAddr(inst, name));
+    return *out != nullptr;
+  }
+};
+
+std::vector<std::string> candidates(const ProbeOptions& o) {
+  if (!o.vulkanLib.empty()) return {o.vulkanLib};
+#if defined(_WIN32)
+  return {"vulkan-1.dll"};
+#elif defined(__APPLE__)
+  return {"libvulkan.1.dylib", "/usr/local/lib/libvulkan.1.dylib", "libMoltenVK.dylib"};
+#else
+  return {"libvulkan.so.1", "libvulkan.so"};
+#endif
+}
+
+std::vector<std::string> extensionNames(std::vector<VkExtensionProperties>& props) {
+  std::vector<std::string> names;
+  for (auto& p : props) {
+    p.extensionName[sizeof p.extensionName - 1] = 0;
+    names.emplace_back(p.extensionName);
+  }
+  return names;
+}
+
+bool has(const std::vector<std::string>& v, const char* s) {
+  for (const auto& x : v)
+    if (x == s) return true;
+  return false;
+}
+
+// RADV names AMD GPUs "AMD Radeon Graphics (RADV GFX1151)": the ISA is right there.
+std::string archFromName(const std::string& name) {
+  size_t p = name.find("GFX");
+  if (p == std::string::npos) return "";
+  std::string arch = "gfx";
+  for (size_t i = p + 3; i < name.size() && std::isxdigit(static_cast<unsigned char>(name[i])); ++i)
+    arch += static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  return arch.size() >= 6 ? arch : "";
+}
+
+}  // namespace
+
+void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st) {
+  DynLib lib;
+  std::string error;
+  if (!lib.open(candidates(o), &error)) {
+    st.status = "absent";
+    st.detail = error;
+    return;
+  }
+  st.library = lib.path();
+  Vk vk;
+  if (!lib.sym("vkGetInstanceProcAddr", &vk.getInstanceProcAddr)) {
+    st.status = "error";
+    st.detail = lib.path() + " has no vkGetInstanceProcAddr";
+    return;
+  }
+  vk.load(nullptr, "vkEnumerateInstanceVersion", &vk.enumerateInstanceVersion);  // absent: a 1.0 loader
+  if (!vk.load(nullptr, "vkCreateInstance", &vk.createInstance) ||
+      !vk.load(nullptr, "vkEnumerateInstanceExtensionProperties", &vk.enumerateInstanceExtensionProperties)) {
+    st.status = "error";
+    st.detail = "the Vulkan loader lacks vkCreateInstance";
+    return;
+  }
+  uint32_t loaderVersion = apiVersion(1, 0);
+  if (vk.enumerateInstanceVersion) vk.enumerateInstanceVersion(&loaderVersion);
+  st.version = std::to_string(loaderVersion >> 22) + "." + std::to_string((loaderVersion >> 12) & 0x3ff) + "." +
+               std::to_string(loaderVersion & 0xfff);
+
+  uint32_t n = 0;
+  vk.enumerateInstanceExtensionProperties(nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> instExtProps(n);
+  if (n) vk.enumerateInstanceExtensionProperties(nullptr, &n, instExtProps.data());
+  instExtProps.resize(n);
+  auto instExts = extensionNames(instExtProps);
+  std::vector<const char*> enable;
+  bool khrProps2 = has(instExts, "VK_KHR_get_physical_device_properties2");
+  if (khrProps2) enable.push_back("VK_KHR_get_physical_device_properties2");
+  bool portability = has(instExts, "VK_KHR_portability_enumeration");  // MoltenVK lists only with it
+  if (portability) enable.push_back("VK_KHR_portability_enumeration");
+
+  VkApplicationInfo app{ST_APPLICATION_INFO, nullptr, "strata-probe", 1, "strata", 1,
+                        loaderVersion >= apiVersion(1, 1) ? apiVersion(1, 1) : apiVersion(1, 0)};
+  VkInstanceCreateInfo ci{ST_INSTANCE_CREATE_INFO, nullptr, portability ? INSTANCE_CREATE_ENUMERATE_PORTABILITY : 0u,
+                          &app, 0, nullptr, static_cast<uint32_t>(enable.size()), enable.data()};
+  VkInstance inst = nullptr;
+  VkResult r = vk.createInstance(&ci, nullptr, &inst);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
+    st.status = "absent";
+    st.detail = "Vulkan loader present, but no Vulkan driver (ICD) is installed";
+    return;
+  }
+  if (r != VK_SUCCESS) {
+    st.status = "error";
+    st.detail = "vkCreateInstance: VkResult " + std::to_string(r);
+    return;
+  }
+  vk.load(inst, "vkDestroyInstance", &vk.destroyInstance);
+  vk.load(inst, "vkEnumeratePhysicalDevices", &vk.enumeratePhysicalDevices);
+  vk.load(inst, "vkEnumerateDeviceExtensionProperties", &vk.enumerateDeviceExtensionProperties);
+  vk.load(inst, "vkGetPhysicalDeviceProperties", &vk.getProperties);
+  vk.load(inst, "vkGetPhysicalDeviceMemoryProperties", &vk.getMemoryProperties);
+  if (!vk.load(inst, "vkGetPhysicalDeviceProperties2", &vk.getProperties2) && khrProps2)
+    vk.load(inst, "vkGetPhysicalDeviceProperties2KHR", &vk.getProperties2);
+  if (!vk.load(inst, "vkGetPhysicalDeviceMemoryProperties2", &vk.getMemoryProperties2) && khrProps2)
+    vk.load(inst, "vkGetPhysicalDeviceMemoryProperties2KHR", &vk.getMemoryProperties2);
+  if (!vk.enumeratePhysicalDevices || !vk.getProperties || !vk.getMemoryProperties || !vk.enumerateDeviceExtensionProperties) {
+    if (vk.destroyInstance) vk.destroyInstance(inst, nullptr);
+    st.status = "error";
+    st.detail = "the Vulkan instance lacks core 1.0 functions";
+    return;
+  }
+
+  uint32_t count = 0;
+  vk.enumeratePhysicalDevices(inst, &count, nullptr);
+  std::vector<VkPhysicalDevice> devs(count);
+  if (count) {
+    r = vk.enumeratePhysicalDevices(inst, &count, devs.data());
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) count = 0;
+  }
+  devs.resize(count);
+
+  int index = 0, skippedCpu = 0;
+  for (VkPhysicalDevice pd : devs) {
+    uint32_t en = 0;
+    vk.enumerateDeviceExtensionProperties(pd, nullptr, &en, nullptr);
+    std::vector<VkExtensionProperties> devExtProps(en);
+    if (en) vk.enumerateDeviceExtensionProperties(pd, nullptr, &en, devExtProps.data());
+    devExtProps.resize(en);
+    auto devExts = extensionNames(devExtProps);
+    bool budgetExt = has(devExts, "VK_EXT_memory_budget");
+    bool pciExt = has(devExts, "VK_EXT_pci_bus_info");
+
+    // Heap-allocated: VkPhysicalDeviceProperties with its padding is too big for a thread stack
+    // we do not own (the addon probes on a libuv worker).
+    auto p1 = std::make_unique<VkPhysicalDeviceProperties>();
+    vk.getProperties(pd, p1.get());
+    bool dev11 = p1->apiVersion >= apiVersion(1, 1);
+
+    Device d;
+    d.backend = "vulkan";
+    d.vendorId = p1->vendorID;
+    p1->deviceName[sizeof p1->deviceName - 1] = 0;
+    d.name = p1->deviceName;
+    if (p1->deviceType == TYPE_CPU) {
+      ++skippedCpu;  // lavapipe, SwiftShader: llama.cpp's Vulkan backend skips them too
+      continue;
+    }
+    if (p1->deviceType != TYPE_OTHER) d.integrated = p1->deviceType == TYPE_INTEGRATED;
+    if (p1->vendorID == 0x1002) d.architecture = archFromName(d.name);
+
+    if (vk.getProperties2 && (dev11 || khrProps2)) {
+      VkPhysicalDeviceIDProperties idp{};
+      VkPhysicalDevicePCIBusInfoPropertiesEXT pci{};
+      auto p2 = std::make_unique<VkPhysicalDeviceProperties2>();
+      p2->sType = ST_PHYSICAL_DEVICE_PROPERTIES_2;
+      void** tail = &p2->pNext;
+      if (dev11) {
+        idp.sType = ST_PHYSICAL_DEVICE_ID_PROPERTIES;
+        *tail = &idp;
+        tail = &idp.pNext;
+      }
+      if (pciExt) {
+        pci.sType = ST_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT;
+        *tail = &pci;
+      }
+      vk.getProperties2(pd, p2.get());
+      if (pciExt) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", pci.pciDomain, pci.pciBus, pci.pciDevice, pci.pciFunction);
+        d.pciBusId = buf;
+      }
+      if (dev11 && idp.deviceLUIDValid) {
+        char buf[20];
+        for (int i = 0; i < 8; ++i) std::snprintf(buf + 2 * i, 3, "%02x", idp.deviceLUID[i]);
+        d.luid = buf;
+      }
+    }
+
+    VkPhysicalDeviceMemoryProperties2 mp2{};
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{};
+    const VkPhysicalDeviceMemoryProperties* mp = &mp2.memoryProperties;
+    bool haveBudget = false;
+    if (budgetExt && vk.getMemoryProperties2) {
+      mp2.sType = ST_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2;
+      budget.sType = ST_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT;
+      mp2.pNext = &budget;
+      vk.getMemoryProperties2(pd, &mp2);
+      haveBudget = true;
+    } else {
+      vk.getMemoryProperties(pd, &mp2.memoryProperties);
+    }
+    uint64_t total = 0, avail = 0;
+    uint32_t heaps = mp->memoryHeapCount < 16 ? mp->memoryHeapCount : 16;
+    for (uint32_t h = 0; h < heaps; ++h) {
+      if (!(mp->memoryHeaps[h].flags & HEAP_DEVICE_LOCAL)) continue;
+      total += mp->memoryHeaps[h].size;
+      if (haveBudget && budget.heapBudget[h] > budget.heapUsage[h]) avail += budget.heapBudget[h] - budget.heapUsage[h];
+    }
+    d.totalBytes = total;
+    if (haveBudget) {
+      d.freeBytes = avail;
+      d.budgetBytes = avail;
+      d.memorySource = "VK_EXT_memory_budget";
+    } else {
+      d.memorySource = "vulkan-heaps";
+    }
+    d.index = index++;
+    out.push_back(d);
+  }
+  if (vk.destroyInstance) vk.destroyInstance(inst, nullptr);
+  st.detail = std::to_string(index) + " device(s)";
+  if (skippedCpu) st.detail += ", " + std::to_string(skippedCpu) + " CPU (software) device(s) skipped";
+}
+
+}  // namespace strata
