@@ -1,4 +1,5 @@
 import * as assert from 'assert';
+import { execFile } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -115,12 +116,32 @@ describe('synthetic models', function () {
 
     it('is generated once into the cache and reused', async () => {
       const a = await ensureTinyModel();
-      const mtime = fs.statSync(a).mtimeMs;
+      const ino = fs.statSync(a).ino; // a rewrite would rename a new inode into place
       const [b, c] = await Promise.all([ensureTinyModel(), ensureTinyModel({})]);
       assert.strictEqual(a, b);
       assert.strictEqual(a, c);
-      assert.strictEqual(fs.statSync(a).mtimeMs, mtime);
+      assert.strictEqual(fs.statSync(a).ino, ino);
       assert.notStrictEqual(await ensureTinyModel({ seed: 99, layers: 5 }), a);
+    });
+
+    it('survives two processes generating the same model at once', async () => {
+      const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-race-'));
+      const script = `require('./test/fixtures/models').ensureTinyModel({ seed: 4242 }).then((p) => console.log(p))`;
+      const run = () => new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+          cwd: path.resolve(__dirname, '../../..'),
+          env: { ...process.env, STRATA_CACHE_DIR: cache, STRATA_LLAMA_SRC: path.dirname(path.dirname(qwenVocab)) },
+        }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())));
+      });
+      try {
+        const [p1, p2] = await Promise.all([run(), run()]);
+        assert.strictEqual(p1, p2);
+        assert.deepStrictEqual(fs.readdirSync(path.dirname(p1)), [path.basename(p1)], 'no temp files left');
+        const h2 = await readGgufHeader(p1);
+        assert.strictEqual(h2.fileSize, fs.statSync(p1).size);
+      } finally {
+        fs.rmSync(cache, { recursive: true, force: true });
+      }
     });
   });
 

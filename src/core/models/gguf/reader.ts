@@ -91,7 +91,7 @@ async function parse(r: Cursor, filePath: string, fileSize: number, opts: ReadGg
 
   const metadata = new Map<string, GgufMetadataValue>();
   for (let i = 0; i < nKv; i++) {
-    const key = await r.str(`metadata key #${i}`);
+    const key = await r.str();
     if (metadata.has(key)) throw fail('corrupt', `is corrupt: metadata key '${key}' appears twice`);
     await r.need(4);
     const type = r.u32();
@@ -111,7 +111,7 @@ async function parse(r: Cursor, filePath: string, fileSize: number, opts: ReadGg
   const tensors: GgufTensorLayout[] = [];
   const names = new Set<string>();
   for (let i = 0; i < nTensors; i++) {
-    const name = await r.str(`tensor name #${i}`);
+    const name = await r.str();
     if (names.has(name)) throw fail('corrupt', `is corrupt: tensor '${name}' appears twice`);
     names.add(name);
     await r.need(4);
@@ -153,7 +153,7 @@ async function parse(r: Cursor, filePath: string, fileSize: number, opts: ReadGg
 
 async function readValue(r: Cursor, key: string, type: GgufValueType, maxArrayItems: number): Promise<GgufMetadataValue> {
   if (type !== GgufValueType.ARRAY) {
-    return { type, value: await readScalar(r, key, type) } as GgufMetadataValue;
+    return { type, value: await readScalar(r, type) } as GgufMetadataValue;
   }
   await r.need(12);
   const itemType = r.u32();
@@ -170,18 +170,18 @@ async function readValue(r: Cursor, key: string, type: GgufValueType, maxArrayIt
   }
   if (length > maxArrayItems) {
     if (width !== undefined) r.skip(minBytes);
-    else for (let i = 0; i < length; i++) await r.skipStr(key);
+    else for (let i = 0; i < length; i++) await r.skipStr();
     return { type, itemType, value: [], skippedLength: length } as GgufMetadataValue;
   }
   const items: unknown[] = new Array(length);
-  for (let i = 0; i < length; i++) items[i] = await readScalar(r, key, itemType);
+  for (let i = 0; i < length; i++) items[i] = await readScalar(r, itemType);
   return { type, itemType, value: items } as GgufMetadataValue;
 }
 
-async function readScalar(r: Cursor, key: string, type: GgufScalarType): Promise<number | bigint | boolean | string> {
-  if (type === GgufValueType.STRING) return r.str(`value of '${key}'`);
+async function readScalar(r: Cursor, type: GgufScalarType): Promise<number | bigint | boolean | string> {
+  if (type === GgufValueType.STRING) return r.str();
   const width = scalarByteWidth(type)!;
-  await r.need(width);
+  if (!r.has(width)) await r.need(width);
   const b = r.take(width);
   switch (type) {
     case GgufValueType.UINT8: return b.readUInt8(0);
@@ -206,13 +206,17 @@ class Cursor {
 
   constructor(private readonly fh: fs.promises.FileHandle, readonly fileSize: number, readonly filePath: string) {}
 
+  /** True when the next n bytes are already buffered: lets hot paths skip an await per value. */
+  has(n: number): boolean {
+    return this.position >= this.bufStart && this.position + n <= this.bufStart + this.buf.length;
+  }
+
   async need(n: number): Promise<void> {
     if (this.position + n > this.fileSize) {
       throw new GgufFormatError(this.filePath, 'truncated',
         `is truncated: the header runs past the end of the file (${this.fileSize} bytes)`);
     }
-    const bufEnd = this.bufStart + this.buf.length;
-    if (this.position >= this.bufStart && this.position + n <= bufEnd) return;
+    if (this.has(n)) return;
     const len = Math.min(Math.max(n, CHUNK), this.fileSize - this.position);
     const buf = Buffer.allocUnsafe(len);
     let got = 0;
@@ -252,22 +256,28 @@ class Cursor {
     return Number(v);
   }
 
-  async str(what: string): Promise<string> {
-    const len = await this.strLen(what);
-    await this.need(len);
+  async str(): Promise<string> {
+    const len = this.has(8) ? this.strLenBuffered() : await this.strLen();
+    if (!this.has(len)) await this.need(len);
     return this.take(len).toString('utf8');
   }
 
-  async skipStr(what: string): Promise<void> {
-    const len = await this.strLen(what);
-    await this.need(len);
+  async skipStr(): Promise<void> {
+    const len = this.has(8) ? this.strLenBuffered() : await this.strLen();
+    if (!this.has(len)) await this.need(len);
     this.skip(len);
   }
 
-  private async strLen(what: string): Promise<number> {
+  private async strLen(): Promise<number> {
     await this.need(8);
-    const len = this.u64n(`length of ${what}`);
-    if (this.position + len > this.fileSize) {
+    return this.strLenBuffered();
+  }
+
+  /** A string's length; one that reaches past the end of the file means a cut (or garbage) header. */
+  private strLenBuffered(): number {
+    const big = this.take(8).readBigUInt64LE(0);
+    const len = Number(big);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER) || this.position + len > this.fileSize) {
       throw new GgufFormatError(this.filePath, 'truncated',
         `is truncated: the header runs past the end of the file (${this.fileSize} bytes)`);
     }

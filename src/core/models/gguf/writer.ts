@@ -264,8 +264,18 @@ class ByteSink {
     put(this.cur, this.pos);
     this.pos += n;
   }
-  u32(v: number): void { this.fixed(4, (b, o) => b.writeUInt32LE(v, o)); }
-  u64(v: number): void { this.fixed(8, (b, o) => b.writeBigUInt64LE(BigInt(v), o)); }
+  u32(v: number): void {
+    this.reserve(4);
+    this.cur.writeUInt32LE(v, this.pos);
+    this.pos += 4;
+  }
+  /** Counts and lengths: safe integers, written as two halves (BigInt per string is slow for 300k strings). */
+  u64(v: number): void {
+    this.reserve(8);
+    this.cur.writeUInt32LE(v % 0x100000000, this.pos);
+    this.cur.writeUInt32LE(Math.floor(v / 0x100000000), this.pos + 4);
+    this.pos += 8;
+  }
   str(s: string): void {
     const len = Buffer.byteLength(s, 'utf8');
     this.u64(len);
