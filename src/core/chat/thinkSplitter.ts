@@ -12,7 +12,7 @@ export interface SplitDelta {
 }
 
 export class ThinkSplitter {
-  private state: 'start' | 'thinking' | 'answer' = 'start';
+  private state: 'start' | 'thinking' | 'afterThink' | 'answer' = 'start';
   private pending = '';
 
   /** Feeds one content delta; returns what can be shown now. A tag split across deltas is held back. */
@@ -36,14 +36,20 @@ export class ThinkSplitter {
         const end = this.pending.indexOf(CLOSE);
         if (end >= 0) {
           out.reasoning += this.pending.slice(0, end);
-          this.pending = this.pending.slice(end + CLOSE.length).replace(/^\s+/, '');
-          this.state = 'answer';
+          this.pending = this.pending.slice(end + CLOSE.length);
+          this.state = 'afterThink';
           continue;
         }
         const keep = partialSuffix(this.pending, CLOSE);
         out.reasoning += this.pending.slice(0, this.pending.length - keep);
         this.pending = this.pending.slice(this.pending.length - keep);
         return out;
+      }
+      if (this.state === 'afterThink') {
+        // The blank lines between the thinking and the answer are layout, not answer.
+        this.pending = this.pending.replace(/^\s+/, '');
+        if (!this.pending) return out;
+        this.state = 'answer';
       }
       out.content += this.pending;
       this.pending = '';
@@ -56,6 +62,7 @@ export class ThinkSplitter {
     const rest = this.pending;
     this.pending = '';
     if (this.state === 'thinking') return { content: '', reasoning: rest };
+    if (this.state === 'afterThink') return { content: '', reasoning: '' };
     return { content: rest, reasoning: '' };
   }
 }
