@@ -260,14 +260,23 @@ export function checkToolchain(backend: LlamaBackend, probe: ToolProbe): Toolcha
 }
 
 /** One sentence for a failed configure or compile step, pointing at the log. */
-export function buildFailureMessage(step: 'configure' | 'compile', label: string, code: number | null, tail: string, logPath: string): string {
+export function buildFailureMessage(
+  step: 'configure' | 'compile',
+  label: string,
+  code: number | null,
+  tail: string,
+  logPath: string,
+  /** Set when this attempt resumed an earlier one, whose leftovers may be the cause. */
+  resumedIn?: string,
+): string {
   const lines = tail.split('\n');
   const firstError = lines.find((l) => /CMake Error|error:|\berror\b.*:|Error \d+/.test(l))?.trim();
   const oom = /Killed signal terminated program|out of memory|virtual memory exhausted|cannot allocate memory/i.test(tail);
   const what = step === 'configure' ? `Configuring llama.cpp (${label})` : `Compiling llama.cpp (${label})`;
   const at = firstError ? ` at "${firstError.length > 160 ? firstError.slice(0, 157) + '...' : firstError}"` : ` (cmake exit ${code})`;
   if (oom) return `${what} ran out of memory${at}: retry with fewer parallel jobs (--jobs 1); the full log is ${logPath}.`;
-  const resume = step === 'compile' ? ' (the build resumes where it stopped)' : '';
+  const resume =
+    step !== 'compile' ? '' : resumedIn ? ` (it resumed an earlier build; if it fails the same way again, delete ${resumedIn} to start clean)` : ' (the build resumes where it stopped)';
   return `${what} failed${at}: read ${logPath} for the full output, fix the cause and retry${resume}.`;
 }
 
@@ -425,9 +434,48 @@ export async function ensureLlamaBuild(opts: LlamaBuildOptions): Promise<LlamaBu
     async (signal) => {
       const done = readCompletedBuild(buildDir, source.commit, backend, gpuTargets);
       if (done) return done;
-      return runBuild({ ...opts, env, signal, backend, gpuTargets, label, source, buildDir, extraEnv: tools.env, progress });
+      await killLeftoverBuild(buildDir);
+      return runBuild({ ...opts, userSignal: !!opts.signal, env, signal, backend, gpuTargets, label, source, buildDir, extraEnv: tools.env, progress });
     },
   );
+}
+
+/**
+ * Kills what an earlier, dead holder of the lock left compiling here (its own process group
+ * survives it when it was killed hard), so that two makes never write the same objects. We hold
+ * the lock, so every process whose cwd is in this build dir is such a leftover. Linux only (it
+ * reads /proc); elsewhere a leftover simply finishes on its own.
+ */
+async function killLeftoverBuild(buildDir: string): Promise<void> {
+  if (process.platform !== 'linux') return;
+  const dir = await fsp.realpath(buildDir).catch(() => undefined);
+  if (!dir) return;
+  const pids = await fsp.readdir('/proc').catch(() => [] as string[]);
+  const found: number[] = [];
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      const cwd = await fsp.readlink(`/proc/${pid}/cwd`);
+      if (cwd === dir || cwd.startsWith(dir + path.sep)) found.push(Number(pid));
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  if (!found.length) return;
+  const signalAll = (sig: NodeJS.Signals | 0): number[] =>
+    found.filter((pid) => {
+      try {
+        process.kill(pid, sig);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  // SIGTERM first: make then deletes the half-written objects it was producing, which would
+  // otherwise look up to date and break the resumed build's link.
+  signalAll('SIGTERM');
+  for (let i = 0; i < 50 && signalAll(0).length; i++) await new Promise((r) => setTimeout(r, 100));
+  signalAll('SIGKILL');
 }
 
 async function checkCmakeVersion(backend: LlamaBackend, gpuTargets: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<void> {
@@ -445,6 +493,8 @@ async function checkCmakeVersion(backend: LlamaBackend, gpuTargets: string[], en
 }
 
 interface RunBuildArgs extends LlamaBuildOptions {
+  /** The caller can cancel: worth a process group to kill (see RunOptions.ownGroup). */
+  userSignal: boolean;
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   gpuTargets: string[];
@@ -480,7 +530,8 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
     const mark = JSON.stringify({ args: configureArgs, env: a.extraEnv });
     const cacheFile = path.join(buildDir, 'CMakeCache.txt');
     const prevMark = await fsp.readFile(path.join(buildDir, CONFIGURE_MARK), 'utf8').catch(() => undefined);
-    if (!fs.existsSync(cacheFile) || prevMark !== mark) {
+    const reconfigured = !fs.existsSync(cacheFile) || prevMark !== mark;
+    if (reconfigured) {
       await fsp.rm(cacheFile, { force: true });
       await fsp.rm(path.join(buildDir, CONFIGURE_MARK), { force: true });
       progress({ phase: 'configure', message: `Configuring llama.cpp (${label})` });
@@ -509,7 +560,8 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
     });
     if (r.aborted) throw abortedError('The llama.cpp build');
     if (r.code !== 0) {
-      throw new LlamaInstallError('BUILD_FAILED', buildFailureMessage('compile', label, r.code, r.tail, logPath), logPath, r.tail);
+      const resumedIn = reconfigured ? undefined : buildDir;
+      throw new LlamaInstallError('BUILD_FAILED', buildFailureMessage('compile', label, r.code, r.tail, logPath, resumedIn), logPath, r.tail);
     }
 
     const serverRel = findBinary(buildDir, LLAMA_TARGETS.server);
@@ -568,7 +620,10 @@ async function runCmake(args: string[], env: NodeJS.ProcessEnv, a: RunBuildArgs,
   try {
     return await runProcess(findOnPath('cmake', env) ?? 'cmake', args, {
       env,
+      // cwd inside the build dir marks every process of this build (see killLeftoverBuild).
+      cwd: a.buildDir,
       signal: a.signal,
+      ownGroup: a.userSignal,
       log,
       onLine: (line) => {
         onLine?.(line);

@@ -295,6 +295,12 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Windows .cmd shims (npm) need a shell since Node 20's CVE-2024-27980 fix. */
   shell?: boolean;
+  /**
+   * POSIX: start the child in its own process group, so that cancelling kills the compilers it
+   * started too. The price: a terminal's Ctrl-C no longer reaches them, so use it only when
+   * someone will cancel through the signal.
+   */
+  ownGroup?: boolean;
 }
 
 export interface RunResult {
@@ -310,16 +316,17 @@ export interface RunResult {
 const TAIL_LINES = 40;
 const STDOUT_LIMIT = 1 << 20;
 
-/** Kills a process and everything it started (cmake -> make -> cc1plus would otherwise linger). */
-function killTree(pid: number): void {
+/** Kills a process and, where it can, everything it started (cmake -> make -> cc1plus). */
+function killTree(pid: number, group: boolean): void {
   try {
     if (process.platform === 'win32') {
       spawn('taskkill', ['/pid', String(pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true });
     } else {
-      process.kill(-pid, 'SIGTERM');
+      const target = group ? -pid : pid;
+      process.kill(target, 'SIGTERM');
       setTimeout(() => {
         try {
-          process.kill(-pid, 'SIGKILL');
+          process.kill(target, 'SIGKILL');
         } catch {
           /* already gone */
         }
@@ -346,8 +353,7 @@ export function runProcess(cmd: string, args: string[], opts: RunOptions = {}): 
       stdio: ['ignore', 'pipe', 'pipe'],
       windowsHide: true,
       shell: opts.shell ?? false,
-      // Own process group on POSIX so that cancelling kills the compilers too.
-      detached: process.platform !== 'win32',
+      detached: !!opts.ownGroup && process.platform !== 'win32',
     });
     let stdout = '';
     const tail: string[] = [];
@@ -371,14 +377,14 @@ export function runProcess(cmd: string, args: string[], opts: RunOptions = {}): 
     child.stderr!.on('data', onData('err'));
     const onAbort = (): void => {
       aborted = true;
-      if (child.pid !== undefined) killTree(child.pid);
+      if (child.pid !== undefined) killTree(child.pid, !!opts.ownGroup);
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const timer =
       opts.timeoutMs !== undefined
         ? setTimeout(() => {
             timedOut = true;
-            if (child.pid !== undefined) killTree(child.pid);
+            if (child.pid !== undefined) killTree(child.pid, !!opts.ownGroup);
           }, opts.timeoutMs)
         : undefined;
     child.on('error', (err) => {

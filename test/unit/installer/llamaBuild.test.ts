@@ -184,6 +184,7 @@ describe('installer/llamaBuild (pure)', () => {
       buildFailureMessage('compile', 'cpu', 2, tail, '/b/strata-build.log'),
       'Compiling llama.cpp (cpu) failed at "/src/rpc.cpp:1:18: error: expected primary-expression": read /b/strata-build.log for the full output, fix the cause and retry (the build resumes where it stopped).',
     );
+    assert.match(buildFailureMessage('compile', 'cpu', 2, tail, '/b/l', '/b'), /it resumed an earlier build; if it fails the same way again, delete \/b to start clean\)\.$/);
     assert.match(
       buildFailureMessage('compile', 'cuda', 2, 'c++: fatal error: Killed signal terminated program cc1plus', '/l'),
       /ran out of memory.*retry with fewer parallel jobs \(--jobs 1\)/,
@@ -311,6 +312,21 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     assert.ok(!fs.existsSync(`${buildDir}.lock`), 'lock released');
     const done = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir });
     assert.ok(done.built);
+  });
+
+  it('kills what a dead builder left running in the build dir before building there', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const root = tmpdir('orphan');
+    const source = fakeLlamaSource(root);
+    const cacheDir = path.join(root, 'cache');
+    const buildDir = path.join(cacheDir, 'llama.cpp', 'build-0123456789ab-cpu');
+    fs.mkdirSync(path.join(buildDir, 'sub'), { recursive: true });
+    // Stands in for a make whose parent was SIGKILLed: its own group, cwd in the build dir.
+    const orphan = spawn('sleep', ['60'], { cwd: path.join(buildDir, 'sub'), detached: true, stdio: 'ignore' });
+    const gone = new Promise((r) => orphan.on('exit', (_code, sig) => r(sig)));
+    const built = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir });
+    assert.ok(built.built);
+    assert.strictEqual(await gone, 'SIGTERM');
   });
 
   it('names the log when compilation fails', async () => {
