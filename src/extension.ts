@@ -18,7 +18,9 @@ export function activate(context: vscode.ExtensionContext): void {
     statusBar,
     provider.onDidComplete,
     provider.onDidComplete.event((r) => statusBar.showCompletion(r)),
-    vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
+    // By scheme, not by a '**' pattern: in a remote extension host (code-server, SSH) a
+    // pattern-only selector never matches and the provider is silently never called.
+    vscode.languages.registerInlineCompletionItemProvider([{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }], provider),
     vscode.commands.registerCommand('strata.showServerStatus', async () => {
       const status = await collectServerStatus(source);
       const text = describeStatus(status);

@@ -23,6 +23,7 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
     _context: vscode.InlineCompletionContext,
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
+    this.log.trace(`provide ${document.uri.toString()} ${position.line}:${position.character}`);
     if (!completionEnabled(document.languageId)) return undefined;
     this.inFlight?.abort();
     const abort = new AbortController();
