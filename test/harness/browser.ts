@@ -131,11 +131,12 @@ export async function waitForWorkbench(page: Page, opts: { timeoutMs?: number; e
 /** Opens a file by clicking its row in the explorer (top-level files, or after expanding folders). */
 export async function openFileFromExplorer(page: Page, name: string, opts: { timeoutMs?: number } = {}): Promise<void> {
   const timeout = opts.timeoutMs ?? 30_000;
-  const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator(`.label-name:text-is("${name}")`) });
+  const exact = new RegExp(`^${escapeRegExp(name)}$`);
+  const row = page.locator('.explorer-folders-view .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) });
   await row.first().click({ timeout });
-  // The editor for it is active when its tab is selected and the text area has focus.
-  await page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).waitFor({ state: 'visible', timeout });
-  await page.locator('.editor-instance .monaco-editor textarea').first().waitFor({ state: 'attached', timeout });
+  // The editor for it is there when its tab is the active one and Monaco has rendered lines.
+  await page.locator('.tabs-container .tab.active .label-name', { hasText: exact }).waitFor({ state: 'visible', timeout });
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().waitFor({ state: 'visible', timeout });
 }
 
 /** Clicks into the active editor's text so that keyboard input goes there. */
@@ -150,12 +151,21 @@ export async function runCommand(page: Page, title: string, opts: { timeoutMs?: 
   const input = page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible', timeout });
   await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', {
-    has: page.locator(`.label-name:text-is("${title}")`),
-  });
+  const row = page
+    .locator('.quick-input-widget .quick-input-list .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) });
   await row.first().waitFor({ state: 'visible', timeout });
   await row.first().click();
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout });
+}
+
+/** Waits for a status bar item whose text matches (e.g. an extension's item, shown once it has activated). */
+export async function waitForStatusBarItem(page: Page, match: RegExp, opts: { timeoutMs?: number } = {}): Promise<void> {
+  await page
+    .locator('.part.statusbar .statusbar-item')
+    .filter({ hasText: match })
+    .first()
+    .waitFor({ state: 'visible', timeout: opts.timeoutMs ?? 60_000 });
 }
 
 /** Texts of the notification toasts now shown. */
@@ -182,6 +192,24 @@ export async function visibleEditorText(page: Page): Promise<string> {
       .sort((a, b) => a.top - b.top)
       .map((l) => l.text)
       .join('\n');
+  });
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The ghost text Monaco shows in the active editor (inline part and any extra lines), or '' if none. */
+export async function ghostText(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const editor = document.querySelector('.editor-instance .monaco-editor');
+    if (!editor) return '';
+    const inline = Array.from(editor.querySelectorAll('.ghost-text-decoration, .ghost-text-decoration-preview'))
+      .map((e) => e.textContent ?? '')
+      .join('');
+    const extra = Array.from(editor.querySelectorAll('.ghost-text .view-line'))
+      .map((e) => e.textContent ?? '');
+    return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ');
   });
 }
 

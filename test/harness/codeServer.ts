@@ -346,18 +346,28 @@ function httpStatus(url: string, timeoutMs = 2000): Promise<number> {
   });
 }
 
-/** Processes started here that must not outlive this Node process, even if a test forgets stop(). */
-const liveGroups = new Set<number>();
+/**
+ * Processes started here (process group id -> temp root) that must not outlive this Node
+ * process, even if a test forgets stop() or mocha exits early.
+ */
+const liveGroups = new Map<number, string>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = (): void => {
-    for (const pgid of liveGroups) {
+    for (const [pgid, root] of liveGroups) {
       try {
         process.kill(-pgid, 'SIGKILL');
       } catch {
         /* gone */
+      }
+      if (!process.env.STRATA_KEEP_TEST_DIRS) {
+        try {
+          fs.rmSync(root, { recursive: true, force: true });
+        } catch {
+          /* best effort while exiting */
+        }
       }
     }
     liveGroups.clear();
@@ -469,7 +479,7 @@ async function launch(
   delete env.VSCODE_IPC_HOOK_CLI;
   const child = spawn(install.nodePath, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   installExitHook();
-  if (child.pid !== undefined) liveGroups.add(child.pid);
+  if (child.pid !== undefined) liveGroups.set(child.pid, root);
   const chunks: string[] = [];
   let size = 0;
   const collect = (d: Buffer): void => {
@@ -485,7 +495,7 @@ async function launch(
   const exitPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
       exited = { code, signal };
-      if (child.pid !== undefined) liveGroups.delete(child.pid);
+      // The group stays in liveGroups until stop(): the extension host may outlive the server.
       resolve(exited);
     }),
   );
@@ -554,6 +564,8 @@ async function launch(
       killGroup(child, 'SIGKILL');
       await exitPromise;
     }
+    killGroup(child, 'SIGKILL');
+    if (child.pid !== undefined) liveGroups.delete(child.pid);
     throw e;
   }
   opts.log?.(`code-server ${install.version} listening on ${url} (pid ${child.pid})`);
