@@ -39,6 +39,8 @@ export interface Watchdog {
   pid: number | undefined;
   /** The daemon stopped the child itself: let the watchdog go without killing. */
   release(): void;
+  /** Closes the pipe without "done", exactly as the daemon's death does (tests). */
+  closePipe(): void;
 }
 
 export function startWatchdog(childPid: number, childStartTime: string | undefined): Watchdog {
@@ -74,6 +76,10 @@ export function startWatchdog(childPid: number, childStartTime: string | undefin
       } catch {
         /* already gone */
       }
+    },
+    closePipe() {
+      released = true;
+      wd.stdin?.destroy();
     },
   };
 }
