@@ -446,6 +446,10 @@ export async function ensureLlamaBuild(opts: LlamaBuildOptions): Promise<LlamaBu
  * the lock, so every process whose cwd is in this build dir is such a leftover. Linux only (it
  * reads /proc); elsewhere a leftover simply finishes on its own.
  */
+// /proc/<pid>/comm names (15 chars at most) of what a cmake build runs.
+const BUILD_TOOL_COMM =
+  /^(cmake|g?make|ninja|sh|dash|cc1|cc1plus|cc|c\+\+|gcc|g\+\+|.*-g(cc|\+\+)(-\d+)?|clang(\+\+)?(-\d+)?|as|ld|ld\.\w+|collect2|lto1|lto-wrapper|nvcc|cicc|ptxas|fatbinary|nvlink|cudafe\+\+|hipcc|glslc|vulkan-shaders-?.*)$/;
+
 async function killLeftoverBuild(buildDir: string): Promise<void> {
   if (process.platform !== 'linux') return;
   const dir = await fsp.realpath(buildDir).catch(() => undefined);
@@ -456,7 +460,10 @@ async function killLeftoverBuild(buildDir: string): Promise<void> {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
     try {
       const cwd = await fsp.readlink(`/proc/${pid}/cwd`);
-      if (cwd === dir || cwd.startsWith(dir + path.sep)) found.push(Number(pid));
+      if (cwd !== dir && !cwd.startsWith(dir + path.sep)) continue;
+      // Only build tools: a user's shell or a llama-server started from bin/ also sits here.
+      const comm = (await fsp.readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+      if (BUILD_TOOL_COMM.test(comm)) found.push(Number(pid));
     } catch {
       /* gone, or not ours to read */
     }

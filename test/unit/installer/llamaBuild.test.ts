@@ -321,12 +321,26 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     const cacheDir = path.join(root, 'cache');
     const buildDir = path.join(cacheDir, 'llama.cpp', 'build-0123456789ab-cpu');
     fs.mkdirSync(path.join(buildDir, 'sub'), { recursive: true });
-    // Stands in for a make whose parent was SIGKILLed: its own group, cwd in the build dir.
-    const orphan = spawn('sleep', ['60'], { cwd: path.join(buildDir, 'sub'), detached: true, stdio: 'ignore' });
+    // Stands in for a make whose parent was SIGKILLed: its own group, cwd in the build dir
+    // (a shell named sh, as make's recipe shells are).
+    const orphan = spawn('/bin/sh', ['-c', 'sleep 60; :'], { cwd: path.join(buildDir, 'sub'), detached: true, stdio: 'ignore' });
     const gone = new Promise((r) => orphan.on('exit', (_code, sig) => r(sig)));
-    const built = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir });
-    assert.ok(built.built);
-    assert.strictEqual(await gone, 'SIGTERM');
+    // Not a build tool: someone's program that merely runs from the build dir is left alone.
+    const bystander = spawn('sleep', ['60'], { cwd: path.join(buildDir, 'sub'), detached: true, stdio: 'ignore' });
+    try {
+      const built = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir });
+      assert.ok(built.built);
+      assert.strictEqual(await gone, 'SIGTERM');
+      assert.strictEqual(bystander.exitCode, null);
+      assert.strictEqual(bystander.signalCode, null);
+    } finally {
+      bystander.kill('SIGKILL');
+      try {
+        process.kill(-orphan.pid!, 'SIGKILL'); // the shell's own sleep child
+      } catch {
+        /* already gone */
+      }
+    }
   });
 
   it('names the log when compilation fails', async () => {
