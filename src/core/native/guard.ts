@@ -1,0 +1,334 @@
+import * as cp from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { strataStateDir } from '../paths';
+import { nativeAddon, type NativeAddon } from './loader';
+import type { GuardKind } from './types';
+
+// spawnGuarded: start a process that must not outlive this one (a 40 GB llama-server must not
+// survive a crashed sidecar).
+//
+// With the addon the kernel enforces it: PR_SET_PDEATHSIG(SIGKILL) on Linux, a kill-on-close job
+// object on Windows, a kqueue watcher process on macOS. The addon then also reports the exit
+// (there is no ChildProcess object): see native/src/addon.cpp.
+//
+// Without it ('pidfile'): child_process.spawn, a process 'exit' hook that SIGKILLs what is left
+// (covers normal exits and uncaught exceptions, not SIGKILL or a crash), and a pid file per child
+// so that reapOrphans(), run by the next sidecar at start, kills children whose owner died.
+// Children can therefore outlive a SIGKILLed owner until the next start.
+
+/** Where a stdio stream goes: nowhere, ours, a descriptor of ours, or a file (appended to). */
+export type StdioTarget = 'ignore' | 'inherit' | number | { path: string };
+
+export interface SpawnGuardedOptions {
+  cwd?: string;
+  /** The child's whole environment (default: ours). */
+  env?: NodeJS.ProcessEnv;
+  stdin?: StdioTarget;
+  stdout?: StdioTarget;
+  stderr?: StdioTarget;
+  /** Own process group (default true), so kill() reaches anything the child starts (POSIX). */
+  newProcessGroup?: boolean;
+  /** Fallback only: where pid files go (default: <state dir>/guarded-children). */
+  pidFileDir?: string;
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface GuardedChild {
+  readonly pid: number;
+  readonly guard: GuardKind;
+  /** Resolves once, when the child has exited (and has been reaped). Never rejects. */
+  readonly exited: Promise<ChildExit>;
+  /** Set once exited. */
+  exitStatus(): ChildExit | undefined;
+  /** Signals the child (its process group when it has one). False after exit or on error. */
+  kill(signal?: NodeJS.Signals | number): boolean;
+  /** Like ChildProcess.ref()/unref(): whether a running child keeps the event loop alive. */
+  ref(): void;
+  unref(): void;
+}
+
+/**
+ * Starts `file` with `args`, tied to this process. Throws synchronously (with `code`, e.g.
+ * 'ENOENT', and `syscall`) when it cannot start, unlike child_process.spawn's 'error' event.
+ * Call it from the main thread: on Linux the tie is to the thread that starts the child.
+ */
+export function spawnGuarded(file: string, args: string[], opts: SpawnGuardedOptions = {}): GuardedChild {
+  const env = opts.env ?? process.env;
+  if (opts.cwd !== undefined && !isDirectory(opts.cwd)) {
+    throw spawnError(`spawn ${file} ENOENT: cannot enter ${opts.cwd}`, 'ENOENT', 'chdir', file);
+  }
+  const resolved = resolveExecutable(file, env, opts.cwd);
+  const addon = nativeAddon();
+  return addon ? nativeSpawn(addon, resolved, args, opts, env) : fallbackSpawn(resolved, args, opts, env);
+}
+
+/** What the shell would run for `file`: a path as is (against cwd), else a PATH search. */
+export function resolveExecutable(file: string, env: NodeJS.ProcessEnv, cwd?: string): string {
+  const win = process.platform === 'win32';
+  const exts = win ? ['', ...(env.PATHEXT ?? env.Pathext ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean)] : [''];
+  const isExec = (p: string) => {
+    try {
+      if (!fs.statSync(p).isFile()) return false;
+      if (!win) fs.accessSync(p, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (file.includes('/') || (win && file.includes('\\'))) {
+    const full = path.resolve(cwd ?? process.cwd(), file);
+    for (const e of exts) if (isExec(full + e)) return full + e;
+    throw spawnError(`spawn ${file} ENOENT`, 'ENOENT', 'spawn', file);
+  }
+  const pathVar = env.PATH ?? env.Path ?? '';
+  for (const dir of pathVar.split(path.delimiter).filter(Boolean)) {
+    for (const e of exts) {
+      const p = path.join(path.resolve(cwd ?? process.cwd(), dir), file + e);
+      if (isExec(p)) return p;
+    }
+  }
+  throw spawnError(`spawn ${file} ENOENT: not found in PATH`, 'ENOENT', 'spawn', file);
+}
+
+function nativeSpawn(addon: NativeAddon, file: string, args: string[], opts: SpawnGuardedOptions, env: NodeJS.ProcessEnv): GuardedChild {
+  const slot = (t: StdioTarget | undefined, n: number): number | string | null => {
+    if (t === undefined || t === 'ignore') return null;
+    if (t === 'inherit') return n;
+    return typeof t === 'number' ? t : t.path;
+  };
+  const group = opts.newProcessGroup ?? true;
+  let status: ChildExit | undefined;
+  let resolveExit!: (e: ChildExit) => void;
+  const exited = new Promise<ChildExit>((r) => (resolveExit = r));
+  const pid = addon.spawnGuarded(
+    file,
+    args,
+    {
+      cwd: opts.cwd,
+      env: Object.entries(env)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${v}`),
+      stdio: [slot(opts.stdin, 0), slot(opts.stdout, 1), slot(opts.stderr, 2)],
+      newProcessGroup: group,
+    },
+    (code, signal) => {
+      status = { code, signal: signal === null ? null : signalName(signal) };
+      resolveExit(status);
+    },
+  );
+  return {
+    pid,
+    guard: addon.guardKind,
+    exited,
+    exitStatus: () => status,
+    kill: (signal = 'SIGTERM') => (status ? false : signalProcess(pid, group, signal)),
+    ref: () => addon.setExitWatchRef(pid, true),
+    unref: () => addon.setExitWatchRef(pid, false),
+  };
+}
+
+// ---- fallback: child_process + pid files -------------------------------------------------------
+
+interface PidRecord {
+  owner: number;
+  ownerStart: string | null;
+  pid: number;
+  start: string | null;
+  group: boolean;
+  file: string;
+}
+
+const fallbackChildren = new Map<number, { group: boolean; pidFile: string }>();
+let exitHookInstalled = false;
+
+export function defaultPidFileDir(): string {
+  return path.join(strataStateDir(), 'guarded-children');
+}
+
+function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, env: NodeJS.ProcessEnv): GuardedChild {
+  const opened: number[] = [];
+  const slot = (t: StdioTarget | undefined, n: number): cp.StdioNull | number => {
+    if (t === undefined || t === 'ignore') return 'ignore';
+    if (t === 'inherit') return 'inherit';
+    if (typeof t === 'number') return t;
+    const fd = fs.openSync(t.path, n === 0 ? 'r' : 'a');
+    opened.push(fd);
+    return fd;
+  };
+  const group = opts.newProcessGroup ?? true;
+  let child: cp.ChildProcess;
+  try {
+    child = cp.spawn(file, args, {
+      cwd: opts.cwd,
+      env,
+      stdio: [slot(opts.stdin, 0), slot(opts.stdout, 1), slot(opts.stderr, 2)],
+      detached: group && process.platform !== 'win32',
+      windowsHide: true,
+    });
+  } finally {
+    for (const fd of opened) fs.closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) {
+    child.on('error', () => {}); // reported by the throw below
+    throw spawnError(`spawn ${file} failed`, 'ESPAWN', 'spawn', file);
+  }
+
+  const dir = opts.pidFileDir ?? defaultPidFileDir();
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pidFile = path.join(dir, `${process.pid}-${pid}.json`);
+  const rec: PidRecord = { owner: process.pid, ownerStart: processStartTime(process.pid), pid, start: processStartTime(pid), group, file };
+  fs.writeFileSync(pidFile, JSON.stringify(rec), { mode: 0o600 });
+  fallbackChildren.set(pid, { group, pidFile });
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const [p, c] of fallbackChildren) {
+        signalProcess(p, c.group, 'SIGKILL');
+        rmQuiet(c.pidFile);
+      }
+    });
+  }
+
+  let status: ChildExit | undefined;
+  const exited = new Promise<ChildExit>((resolve) => {
+    child.on('exit', (code, signal) => {
+      status = { code, signal };
+      fallbackChildren.delete(pid);
+      rmQuiet(pidFile);
+      resolve(status);
+    });
+  });
+  return {
+    pid,
+    guard: 'pidfile',
+    exited,
+    exitStatus: () => status,
+    kill: (signal = 'SIGTERM') => (status ? false : signalProcess(pid, group, signal)),
+    ref: () => child.ref(),
+    unref: () => child.unref(),
+  };
+}
+
+/**
+ * Kills children that a fallback-guarded owner left behind when it died, and removes their pid
+ * files. A child is killed only if its identity still matches the record (Linux: the start time
+ * in /proc), so a pid reused by an unrelated process is never touched; where identity cannot be
+ * checked (no /proc) the record is dropped and the child left alone.
+ */
+export function reapOrphans(dir: string = defaultPidFileDir()): { killed: number[]; kept: number; dropped: number } {
+  const out = { killed: [] as number[], kept: 0, dropped: 0 };
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir).filter((n) => /^\d+-\d+\.json$/.test(n));
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    let rec: PidRecord;
+    try {
+      rec = JSON.parse(fs.readFileSync(file, 'utf8')) as PidRecord;
+    } catch {
+      rmQuiet(file);
+      out.dropped++;
+      continue;
+    }
+    const ownerAlive = isAlive(rec.owner) && (rec.ownerStart === null || processStartTime(rec.owner) === rec.ownerStart);
+    if (ownerAlive) {
+      out.kept++;
+      continue;
+    }
+    if (rec.start !== null && isAlive(rec.pid) && processStartTime(rec.pid) === rec.start) {
+      signalProcess(rec.pid, rec.group, 'SIGKILL');
+      out.killed.push(rec.pid);
+    } else {
+      out.dropped++;
+    }
+    rmQuiet(file);
+  }
+  return out;
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function signalProcess(pid: number, group: boolean, signal: NodeJS.Signals | number): boolean {
+  try {
+    process.kill(group && process.platform !== 'win32' ? -pid : pid, signal);
+    return true;
+  } catch {
+    try {
+      process.kill(pid, signal); // the group may be gone while the leader is not
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function signalName(n: number): NodeJS.Signals | null {
+  const entry = Object.entries(os.constants.signals).find(([, v]) => v === n);
+  return entry ? (entry[0] as NodeJS.Signals) : null;
+}
+
+/** Linux: the start time in clock ticks (field 22 of /proc/<pid>/stat); null elsewhere. */
+export function processStartTime(pid: number): string | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Alive and not a zombie (a killed child whose new parent does not reap is still "there"). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (process.platform === 'linux') {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function rmQuiet(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    /* already gone */
+  }
+}
+
+function spawnError(message: string, code: string, syscall: string, file: string): NodeJS.ErrnoException {
+  const e = new Error(message) as NodeJS.ErrnoException;
+  e.code = code;
+  e.syscall = syscall;
+  e.path = file;
+  return e;
+}

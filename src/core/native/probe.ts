@@ -1,0 +1,117 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import { nativeAddon, nativeStatus } from './loader';
+import { readAmdgpuSysfs } from './sysfs';
+import { ALL_BACKENDS, type AcceleratorDevice, type AcceleratorProbe, type Backend, type BackendStatus, type SystemMemory } from './types';
+
+export interface ProbeOptions {
+  /** Library overrides (default: the platform's search; env STRATA_CUDA_LIB etc. when unset). */
+  cudaLib?: string;
+  nvmlLib?: string;
+  hipLib?: string;
+  vulkanLib?: string;
+  /** sysfs root for amdgpu (default /sys; env STRATA_SYSFS_ROOT). */
+  sysfsRoot?: string;
+  /** Only these sources (default: all). */
+  backends?: Backend[];
+  /**
+   * Give up on the addon after this long and answer from the fallback (default 20 s). A driver
+   * that hangs keeps one libuv worker thread busy until it returns; the caller is not held up.
+   */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * What accelerators this machine has and how much memory each can take. Never rejects: without
+ * the addon (or when its probe fails) it answers from /proc, sysfs and `os`, with GPU runtimes
+ * marked 'skipped' and the reason attached.
+ */
+export async function probeAccelerators(opts: ProbeOptions = {}): Promise<AcceleratorProbe> {
+  const env = opts.env ?? process.env;
+  const args = {
+    cudaLib: opts.cudaLib ?? env.STRATA_CUDA_LIB,
+    nvmlLib: opts.nvmlLib ?? env.STRATA_NVML_LIB,
+    hipLib: opts.hipLib ?? env.STRATA_HIP_LIB,
+    vulkanLib: opts.vulkanLib ?? env.STRATA_VULKAN_LIB,
+    sysfsRoot: opts.sysfsRoot ?? env.STRATA_SYSFS_ROOT,
+    backends: opts.backends,
+  };
+  const addon = nativeAddon();
+  let nativeError: string | undefined;
+  if (addon) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const json = await Promise.race([
+        addon.probeAccelerators(Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined && v !== ''))),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`native probe did not answer within ${opts.timeoutMs ?? 20000} ms`)), opts.timeoutMs ?? 20000);
+        }),
+      ]);
+      const parsed = JSON.parse(json) as Omit<AcceleratorProbe, 'via'>;
+      return { ...parsed, via: 'native' };
+    } catch (e) {
+      nativeError = (e as Error).message;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+  const probe = fallbackProbe(args.sysfsRoot || '/sys', args.backends, nativeError ?? nativeStatus().reason ?? 'native addon not loaded');
+  if (nativeError) probe.nativeError = nativeError;
+  return probe;
+}
+
+/** /proc/meminfo on Linux (MemAvailable, which counts reclaimable cache), `os` elsewhere. */
+export function readSystemMemory(): SystemMemory {
+  if (process.platform === 'linux') {
+    try {
+      const text = fs.readFileSync('/proc/meminfo', 'utf8');
+      const kb = (key: string) => {
+        const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text);
+        return m ? Number(m[1]) * 1024 : undefined;
+      };
+      const total = kb('MemTotal');
+      if (total) {
+        const avail = kb('MemAvailable') ?? (kb('MemFree') ?? 0) + (kb('Buffers') ?? 0) + (kb('Cached') ?? 0);
+        return { totalBytes: total, availableBytes: avail, source: '/proc/meminfo' };
+      }
+    } catch {
+      /* fall through to os */
+    }
+  }
+  // os.freemem() on macOS counts only free pages (not inactive ones): a floor, not the truth.
+  return { totalBytes: os.totalmem(), availableBytes: os.freemem(), source: 'os.totalmem/os.freemem' };
+}
+
+function fallbackProbe(sysfsRoot: string, only: Backend[] | undefined, reason: string): AcceleratorProbe {
+  const wants = (b: Backend) => !only || only.includes(b);
+  const system = readSystemMemory();
+  const devices: AcceleratorDevice[] = [];
+  const backends: BackendStatus[] = [];
+  for (const b of ALL_BACKENDS) {
+    if (!wants(b)) continue;
+    const t0 = Date.now();
+    if (b === 'amdgpu') {
+      const r = readAmdgpuSysfs(sysfsRoot, system.availableBytes);
+      devices.push(...r.devices);
+      backends.push({ ...r.status, ms: Date.now() - t0 });
+    } else if (b === 'cpu') {
+      devices.push({
+        backend: 'cpu',
+        index: 0,
+        name: os.cpus()[0]?.model.trim() || 'CPU',
+        architecture: os.machine(),
+        integrated: true,
+        totalBytes: system.totalBytes,
+        freeBytes: system.availableBytes,
+        budgetBytes: system.availableBytes,
+        memorySource: system.source,
+        pciBusId: null,
+      });
+      backends.push({ backend: 'cpu', status: 'ok', ms: Date.now() - t0 });
+    } else {
+      backends.push({ backend: b, status: 'skipped', detail: `needs the native addon, which is not in use: ${reason}`, ms: 0 });
+    }
+  }
+  return { schema: 1, via: 'fallback', system, devices, backends };
+}
