@@ -21,6 +21,8 @@ export interface DaemonConfig {
   /** 'none' switches the kernel-level guard off, to test the fallbacks alone. */
   guard: 'auto' | 'none';
   watchdog: boolean;
+  /** Start llama-server as a router child (exact load progress; exits when its stdin closes). */
+  routerMode: boolean;
   version: string;
   /** Always PROTOCOL_VERSION, except in tests that need an "old" daemon. */
   protocolVersion: number;
@@ -40,6 +42,7 @@ export function defaultConfig(stateDir = strataStateDir()): DaemonConfig {
     defaultReadyTimeoutMs: 10 * 60_000,
     guard: 'auto',
     watchdog: true,
+    routerMode: true,
     version: packageVersion,
     protocolVersion: PROTOCOL_VERSION,
   };

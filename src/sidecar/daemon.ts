@@ -59,6 +59,7 @@ export class Daemon {
       defaultReadyTimeoutMs: cfg.defaultReadyTimeoutMs,
       guard,
       watchdog: cfg.watchdog,
+      routerMode: cfg.routerMode,
     });
     this.control = new ControlServer({
       token: this.token,

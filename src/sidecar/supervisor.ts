@@ -37,6 +37,7 @@ export interface SupervisorOptions {
   defaultReadyTimeoutMs: number;
   guard?: LifetimeGuard;
   watchdog: boolean;
+  routerMode: boolean;
 }
 
 export interface SupervisorEvents {
@@ -203,7 +204,8 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const url = `http://127.0.0.1:${port}`;
     const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...plan.args];
     // LLAMA_SERVER_ROUTER_PORT: exact load progress and stdin-EOF exit on builds with router mode (loadProgress.ts).
-    const env: NodeJS.ProcessEnv = { ...process.env, ...plan.env, LLAMA_SERVER_ROUTER_PORT: String(port) };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...plan.env };
+    if (this.opts.routerMode) env.LLAMA_SERVER_ROUTER_PORT = String(port);
     delete env.ELECTRON_RUN_AS_NODE;
     const proc = LlamaProcess.start({
       binaryPath: plan.binaryPath, args, env, logFile: this.opts.serverLogFile,
