@@ -531,8 +531,8 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
     logLine(`# Strata llama.cpp build ${new Date().toISOString()} commit ${a.source.commit} backend ${label} jobs ${jobs}`);
     if (Object.keys(a.extraEnv).length) logLine(`# env ${JSON.stringify(a.extraEnv)}`);
 
-    // Skip configure when the cache came from these exact args: reconfiguring llama.cpp costs
-    // ~10 s. Different args (or a moved source dir) get a fresh cache, since cmake keeps stale
+    // Skip configure when the cache came from these exact args, so a resumed build continues
+    // rather than regenerating everything. Different args (or a moved source dir) get a fresh cache, since cmake keeps stale
     // options and refuses a cache made for another source dir.
     const mark = JSON.stringify({ args: configureArgs, env: a.extraEnv });
     const cacheFile = path.join(buildDir, 'CMakeCache.txt');
@@ -587,6 +587,15 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
     if (a.verify !== false) {
       progress({ phase: 'verify', message: 'Checking that the new binaries run' });
       version = await verifyBinary(serverPath, ['--version'], a, log, logPath);
+      // build-info takes the commit from git at configure time; "unknown" when git was missing.
+      const reported = /commit ([0-9a-f]{7,40})\b/.exec(version)?.[1];
+      if (reported && !a.source.commit.startsWith(reported)) {
+        throw new LlamaInstallError(
+          'VERIFY_FAILED',
+          `The built llama-server reports commit ${reported}, not ${shortCommit(a.source.commit)}: the source tree ${a.source.srcDir} was changed, so delete it and ${buildDir} and retry.`,
+          logPath,
+        );
+      }
       // rpc-server has no --version; --help exits 0 after printing usage, before touching devices.
       await verifyBinary(rpcServerPath, ['--help'], a, log, logPath);
     }

@@ -343,6 +343,16 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     }
   });
 
+  it('refuses binaries that report another commit than the source it was given', async () => {
+    const root = tmpdir('commit');
+    const source = { ...fakeLlamaSource(root), commit: 'f'.repeat(40) };
+    await assert.rejects(ensureLlamaBuild({ backend: 'cpu', source, cacheDir: path.join(root, 'cache') }), (e: Error & { code?: string }) => {
+      assert.strictEqual(e.code, 'VERIFY_FAILED');
+      assert.match(e.message, /^The built llama-server reports commit 0123456, not ffffffffffff/);
+      return true;
+    });
+  });
+
   it('names the log when compilation fails', async () => {
     const root = tmpdir('broken');
     const source = fakeLlamaSource(root, { broken: true });
