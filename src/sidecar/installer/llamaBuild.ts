@@ -260,6 +260,30 @@ export function checkToolchain(backend: LlamaBackend, probe: ToolProbe): Toolcha
 }
 
 /** One sentence for a failed configure or compile step, pointing at the log. */
+/**
+ * Configure failures whose cause is a known missing package, recognised in cmake's output.
+ * Diagnosed after the fact on purpose: probing for these libraries up front would wrongly block
+ * toolkits laid out in ways we did not foresee (conda, pip wheels, distro packages).
+ */
+const KNOWN_CAUSES: readonly { test: RegExp; fix: string }[] = [
+  {
+    test: /links to:\s+CUDA::cublas|cublas_v2\.h: No such file/,
+    fix: "the CUDA toolkit lacks cuBLAS, which llama.cpp's CUDA backend needs: install the cuBLAS development files of that toolkit (NVIDIA's apt repo: libcublas-dev-<version>) and retry",
+  },
+  {
+    test: /Could NOT find Vulkan|vulkan\/vulkan\.h: No such file/,
+    fix: 'the Vulkan headers and loader were not found: install them (Debian/Ubuntu: sudo apt-get install libvulkan-dev glslc, or the LunarG Vulkan SDK) and retry',
+  },
+  {
+    test: /package configuration file provided by\s+"(hipblas|rocblas|hip)"|hipblas-config\.cmake|rocblas-config\.cmake/,
+    fix: 'ROCm lacks hipBLAS/rocBLAS, which llama.cpp\'s HIP backend needs: install them (ROCm apt repo: sudo apt-get install hipblas-dev rocblas-dev) and retry',
+  },
+  {
+    test: /No CMAKE_HIP_COMPILER could be found/,
+    fix: "cmake could not find ROCm's clang for HIP: set HIPCXX to <rocm>/llvm/bin/clang and retry",
+  },
+];
+
 export function buildFailureMessage(
   step: 'configure' | 'compile',
   label: string,
@@ -269,6 +293,8 @@ export function buildFailureMessage(
   /** Set when this attempt resumed an earlier one, whose leftovers may be the cause. */
   resumedIn?: string,
 ): string {
+  const known = KNOWN_CAUSES.find((c) => c.test.test(tail));
+  if (known) return `${step === 'configure' ? 'Configuring' : 'Compiling'} llama.cpp (${label}) failed because ${known.fix}; the full log is ${logPath}.`;
   const lines = tail.split('\n');
   const firstError = lines.find((l) => /CMake Error|error:|\berror\b.*:|Error \d+/.test(l))?.trim();
   const oom = /Killed signal terminated program|out of memory|virtual memory exhausted|cannot allocate memory/i.test(tail);
@@ -546,7 +572,12 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
       const r = await runCmake(configureArgs, env, a, log);
       if (r.aborted) throw abortedError('The llama.cpp build');
       if (r.code !== 0) {
-        throw new LlamaInstallError('CONFIGURE_FAILED', buildFailureMessage('configure', label, r.code, r.tail, logPath), logPath, r.tail);
+        // The cause can sit far above the tail (cmake goes on to print its summary), and a
+        // configure log is small: search all of it.
+        const whole = await fsp.readFile(logPath, 'utf8').catch(() => r.tail);
+        const firstErr = whole.split('\n').find((l) => l.startsWith('CMake Error'));
+        const text = firstErr ? `${firstErr}\n${whole}` : r.tail;
+        throw new LlamaInstallError('CONFIGURE_FAILED', buildFailureMessage('configure', label, r.code, text, logPath), logPath, r.tail);
       }
       await writeFileAtomic(path.join(buildDir, CONFIGURE_MARK), mark);
     } else {

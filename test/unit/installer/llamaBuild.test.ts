@@ -189,6 +189,10 @@ describe('installer/llamaBuild (pure)', () => {
       buildFailureMessage('compile', 'cuda', 2, 'c++: fatal error: Killed signal terminated program cc1plus', '/l'),
       /ran out of memory.*retry with fewer parallel jobs \(--jobs 1\)/,
     );
+    assert.strictEqual(
+      buildFailureMessage('configure', 'cuda 90', 1, 'CMake Error at ggml/src/ggml-cuda/CMakeLists.txt:165 (target_link_libraries):\n  Target "ggml-cuda" links to:\n    CUDA::cublas', '/l'),
+      "Configuring llama.cpp (cuda 90) failed because the CUDA toolkit lacks cuBLAS, which llama.cpp's CUDA backend needs: install the cuBLAS development files of that toolkit (NVIDIA's apt repo: libcublas-dev-<version>) and retry; the full log is /l.",
+    );
     assert.match(buildFailureMessage('configure', 'hip gfx1151', 1, 'CMake Error at ggml/src/ggml-hip/CMakeLists.txt:40', '/l'), /^Configuring llama\.cpp \(hip gfx1151\) failed at "CMake Error/);
   });
 });
