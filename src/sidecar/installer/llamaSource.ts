@@ -563,10 +563,10 @@ export async function ensureLlamaSource(opts: LlamaSourceOptions = {}): Promise<
       if (!git) throw new LlamaInstallError('TOOL_MISSING', toolMissingMessage('git'));
       await fsp.mkdir(layout.npmDir, { recursive: true });
 
+      await cleanupTemps(layout, version);
       const tgz = await obtainTarball(layout, version, opts, env, signal, progress);
       progress(`Unpacking llama.cpp from node-llama-cpp ${version}`);
-      const work = path.join(layout.root, `.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
-      await cleanupTemps(layout.root);
+      const work = path.join(layout.root, `${tempPrefix(version)}${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
       try {
         const llamaDir = path.join(work, 'llama');
         const entries = parseTar(await promisify(zlib.gunzip)(tgz));
@@ -621,10 +621,24 @@ export async function ensureLlamaSource(opts: LlamaSourceOptions = {}): Promise<
   );
 }
 
-async function cleanupTemps(root: string): Promise<void> {
-  // Only called under the source lock, so any .tmp-* is from an interrupted run.
-  for (const name of await fsp.readdir(root).catch(() => [] as string[])) {
-    if (name.startsWith('.tmp-')) await fsp.rm(path.join(root, name), { recursive: true, force: true }).catch(() => undefined);
+function tempPrefix(version: string): string {
+  return `.tmp-src-${version}-`;
+}
+
+function packPrefix(version: string): string {
+  return `.pack-${version}-`;
+}
+
+async function cleanupTemps(layout: SourceLayout, version: string): Promise<void> {
+  // Called under this version's source lock, so its temp dirs are from interrupted runs; other
+  // versions' (under other locks) may be live and are left alone.
+  for (const [dir, prefix] of [
+    [layout.root, tempPrefix(version)],
+    [layout.npmDir, packPrefix(version)],
+  ] as const) {
+    for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+      if (name.startsWith(prefix)) await fsp.rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 }
 
@@ -673,7 +687,7 @@ async function obtainTarball(
   progress(`Downloading node-llama-cpp ${version} (about 35 MB) with npm pack`);
   // A private temp dir: npm pack names its output itself, and a half-written file must never
   // sit at the final name.
-  const dest = await fsp.mkdtemp(path.join(layout.npmDir, '.pack-'));
+  const dest = await fsp.mkdtemp(path.join(layout.npmDir, packPrefix(version)));
   try {
     const r = await runProcess(
       npm,
