@@ -28,6 +28,7 @@ describe('CUDA and HIP probes against fake runtimes', function () {
     lib.cudaExclusive = buildFake('fake_cuda.c', path.join(dir, 'cuda-excl'), 'libcuda.so.1', ['FAKE_MODE0=3']);
     lib.cudaNoDevice = buildFake('fake_cuda.c', path.join(dir, 'cuda-nodev'), 'libcuda.so.1', ['FAKE_INIT_RESULT=100']);
     lib.cudaBroken = buildFake('fake_cuda.c', path.join(dir, 'cuda-broken'), 'libcuda.so.1', ['FAKE_INIT_RESULT=999']);
+    lib.cudaHang = buildFake('fake_cuda.c', path.join(dir, 'cuda-hang'), 'libcuda.so.1', ['FAKE_INIT_SLEEP_MS=1500']);
     lib.nvml = buildFake('fake_nvml.c', path.join(dir, 'nvml'), 'libnvidia-ml.so.1');
     lib.hip6 = buildFake('fake_hip.c', path.join(dir, 'hip6'), 'libamdhip64.so');
     lib.hip5 = buildFake('fake_hip.c', path.join(dir, 'hip5'), 'libamdhip64.so', ['FAKE_ROCM5']);
@@ -165,5 +166,16 @@ describe('CUDA and HIP probes against fake runtimes', function () {
     assert.match(out, /0000:65:00\.0 .*nvml .*PASS/);
     assert.match(out, /0000:65:00\.0 .*cuda-context .*PASS/); // 84200000000 vs 81080 MiB: within 1%
     assert.match(out, /RESULT PASS/);
+  });
+
+  it('a driver that hangs costs the caller timeoutMs, not more: the fallback answers', async () => {
+    const t0 = Date.now();
+    const p = await probeAccelerators({ cudaLib: lib.cudaHang, backends: ['cuda', 'cpu'], timeoutMs: 300 });
+    assert.ok(Date.now() - t0 < 1200, `took ${Date.now() - t0} ms`);
+    assert.strictEqual(p.via, 'fallback');
+    assert.match(p.nativeError!, /did not answer within 300 ms/);
+    assert.strictEqual(p.devices.filter((d) => d.backend === 'cpu').length, 1);
+    // Let the stuck probe finish before the next test takes the probe lock.
+    await new Promise((r) => setTimeout(r, 1500));
   });
 });

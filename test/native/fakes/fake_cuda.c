@@ -4,10 +4,12 @@
 // (sm_121) for which the fake NVML says "not supported", so the probe must fall back to a
 // primary context. cuMemGetInfo fails unless a context is current, and releasing a context
 // that was never retained fails, so an unbalanced probe shows up as missing numbers.
-// Build-time knobs: -DFAKE_INIT_RESULT=<CUresult> for cuInit, -DFAKE_MODE0=<compute mode>.
+// Build-time knobs: -DFAKE_INIT_RESULT=<CUresult> for cuInit, -DFAKE_MODE0=<compute mode>,
+// -DFAKE_INIT_SLEEP_MS=<ms> for a driver that hangs in cuInit.
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #ifndef FAKE_INIT_RESULT
 #define FAKE_INIT_RESULT 0
@@ -39,6 +41,10 @@ static const struct dev* get(CUdevice d) { return d == 100 ? &devs[0] : d == 101
 
 CUresult cuInit(unsigned flags) {
   (void)flags;
+#ifdef FAKE_INIT_SLEEP_MS
+  struct timespec ts = {FAKE_INIT_SLEEP_MS / 1000, (FAKE_INIT_SLEEP_MS % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+#endif
   if (FAKE_INIT_RESULT) return FAKE_INIT_RESULT;
   initialized = 1;
   return 0;
