@@ -113,22 +113,33 @@ function patchJson(file: string, patch: (j: Record<string, unknown>) => void): v
   fs.writeFileSync(file, JSON.stringify(j, null, 2) + '\n');
 }
 
-function runNpm(args: string[], cwd: string, env: NodeJS.ProcessEnv, logFile: string): void {
+/** Runs npm without blocking the event loop (the install lock's heartbeat must keep beating). */
+async function runNpm(args: string[], cwd: string, env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
   fs.appendFileSync(logFile, `\n$ npm ${args.join(' ')}   (in ${cwd})\n`);
   const fd = fs.openSync(logFile, 'a');
   try {
-    const r = spawnSync('npm', args, { cwd, env, stdio: ['ignore', fd, fd], timeout: 15 * 60_000 });
-    if (r.error) throw new Error(`Cannot run npm (${r.error.message}): is npm on PATH?`);
-    if (r.status !== 0) {
+    const r = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      const child = spawn('npm', args, { cwd, env, stdio: ['ignore', fd, fd] });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new Error(`Cannot run npm (${e.message}): is npm on PATH?`));
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
+    if (r.code !== 0) {
       const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n');
-      throw new Error(`npm ${args.join(' ')} failed with exit code ${r.status} in ${cwd}; full log: ${logFile}\n${tail}`);
+      throw new Error(`npm ${args.join(' ')} failed (exit code ${r.code}, signal ${r.signal}) in ${cwd}; full log: ${logFile}\n${tail}`);
     }
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function doInstall(version: string, tmp: string, log: (line: string) => void): string {
+async function doInstall(version: string, tmp: string, log: (line: string) => void): Promise<string> {
   const logFile = path.join(tmp, 'install.log');
   const npmTmp = path.join(tmp, '.npm-tmp');
   fs.mkdirSync(npmTmp, { recursive: true });
@@ -161,7 +172,7 @@ function doInstall(version: string, tmp: string, log: (line: string) => void): s
     ),
   );
   log(`installing code-server ${version} into ${tmp} (npm, phase 1 of 2)`);
-  runNpm(['install', '--omit=dev', '--no-audit', '--no-fund'], tmp, env, logFile);
+  await runNpm(['install', '--omit=dev', '--no-audit', '--no-fund'], tmp, env, logFile);
 
   // Phase 2: code-server's postinstall (npm install in lib/vscode and lib/vscode/extensions).
   const cs = path.join(tmp, 'node_modules', 'code-server');
@@ -179,7 +190,7 @@ function doInstall(version: string, tmp: string, log: (line: string) => void): s
     j.allowScripts = { argon2: true, 'code-server': true };
   });
   log(`building code-server's native modules (npm rebuild code-server, phase 2 of 2)`);
-  runNpm(['rebuild', 'code-server'], tmp, env, logFile);
+  await runNpm(['rebuild', 'code-server'], tmp, env, logFile);
 
   if (rg) {
     const binDir = path.join(vscodeDir, 'node_modules', '@vscode', 'ripgrep', 'bin');
@@ -233,6 +244,9 @@ export async function ensureCodeServer(opts: { log?: (line: string) => void } = 
     update: 10_000,
     // Another process may be installing (~1 min); wait up to 20 min for it.
     retries: { retries: 1200, factor: 1, minTimeout: 1000, maxTimeout: 1000 },
+    // Default: throw from a timer. The install copes with a lost lock (see the marker check
+    // before the rename), so say it and go on.
+    onCompromised: (err) => log(`warning: the install lock ${dir}.lock was lost (${err.message}); continuing`),
   });
   try {
     const again = readInstall(dir, version);
@@ -240,11 +254,17 @@ export async function ensureCodeServer(opts: { log?: (line: string) => void } = 
     const started = Date.now();
     const tmp = fs.mkdtempSync(path.join(parent, `.tmp-${version}-`));
     try {
-      const vscodeVersion = doInstall(version, tmp, log);
+      const vscodeVersion = await doInstall(version, tmp, log);
       fs.chmodSync(tmp, 0o755); // mkdtemp made it 0700
-      fs.rmSync(dir, { recursive: true, force: true }); // a broken earlier install without a marker
-      fs.renameSync(tmp, dir);
-      log(`code-server ${version} (VS Code ${vscodeVersion}) installed in ${((Date.now() - started) / 1000).toFixed(1)} s: ${dir}`);
+      if (readInstall(dir, version)) {
+        // Someone finished first (possible only if our lock was taken over as stale); theirs may
+        // be in use, keep it.
+        fs.rmSync(tmp, { recursive: true, force: true });
+      } else {
+        fs.rmSync(dir, { recursive: true, force: true }); // a broken earlier install without a marker
+        fs.renameSync(tmp, dir);
+        log(`code-server ${version} (VS Code ${vscodeVersion}) installed in ${((Date.now() - started) / 1000).toFixed(1)} s: ${dir}`);
+      }
     } catch (e) {
       if (!process.env.STRATA_KEEP_TEST_DIRS) fs.rmSync(tmp, { recursive: true, force: true });
       throw e;
@@ -253,7 +273,7 @@ export async function ensureCodeServer(opts: { log?: (line: string) => void } = 
     if (!done) throw new Error(`code-server install in ${dir} has no ${MARKER} after a successful install`);
     return done;
   } finally {
-    await release();
+    await release().catch(() => undefined);
   }
 }
 
