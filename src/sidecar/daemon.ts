@@ -10,6 +10,7 @@ import { bootId, processStartTime } from '../core/sidecar/processInfo';
 import { ChildRegistry } from './childRegistry';
 import { DaemonConfig } from './config';
 import { ClientConn, ControlServer } from './controlServer';
+import { fail } from './failures';
 import { selectLifetimeGuard } from './lifetimeGuard';
 import { Logger } from './logger';
 import { rssBytes } from './metrics';
@@ -125,7 +126,7 @@ export class Daemon {
   }
 
   private async request(conn: ClientConn, method: Method, params: Record<string, unknown>): Promise<unknown> {
-    if (this.shuttingDown && method !== 'status') throw new ProtocolError('the sidecar is shutting down');
+    if (this.shuttingDown && method !== 'status') throw fail('shutting-down', 'The Strata sidecar is shutting down; a new one starts on the next request.');
     switch (method) {
       case 'status':
         return this.status();

@@ -30,7 +30,12 @@ export interface LlamaProcessOptions {
   watchdog: boolean;
   /** Lines kept in memory for status and crash messages. */
   ring: LogRing;
+  /** Started as a router child (see loadProgress.ts): it then also wants the exit command to stop. */
+  routerMode?: boolean;
 }
+
+/** What llama-server's router writes to a child's stdin to stop it. */
+const ROUTER_EXIT_COMMAND = 'cmd_router_to_child:exit\n';
 
 export interface LlamaProcessEvents {
   line: [string];
@@ -43,6 +48,8 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
   readonly exited: Promise<ExitInfo>;
   readonly parser = new LoadProgressParser();
   private readonly ring: LogRing;
+  /** This process's own last lines: what explains its exit (the shared ring mixes starts). */
+  private readonly own = new LogRing(80);
   private watchdog?: Watchdog;
   private logStream?: fs.WriteStream;
   private exitInfo?: ExitInfo;
@@ -88,6 +95,10 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     return this.child.pid;
   }
 
+  tail(n: number): string[] {
+    return this.own.tail(n);
+  }
+
   get hasExited(): boolean {
     return this.exitInfo !== undefined;
   }
@@ -127,6 +138,7 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     const parsed = this.parser.line(line);
     if (!parsed.internal) {
       this.ring.push(line);
+      this.own.push(line);
       this.logStream?.write(line + '\n');
       this.emit('line', line);
     }
@@ -137,6 +149,9 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
   /** SIGTERM (llama-server finishes cleanly), then SIGKILL after graceMs. */
   async stop(graceMs: number): Promise<ExitInfo> {
     if (this.exitInfo) return this.exitInfo;
+    // A ready router child waits for its stdin thread after SIGTERM; the exit command ends that
+    // thread, so the stop takes milliseconds instead of running into the SIGKILL.
+    if (this.opts.routerMode) this.child.stdin?.write(ROUTER_EXIT_COMMAND, () => undefined);
     this.signal('SIGTERM');
     const t = setTimeout(() => this.signal('SIGKILL'), graceMs);
     const info = await this.exited;

@@ -210,6 +210,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const proc = LlamaProcess.start({
       binaryPath: plan.binaryPath, args, env, logFile: this.opts.serverLogFile,
       registry: this.opts.registry, guard: this.opts.guard, watchdog: this.opts.watchdog, ring: this.serverLog,
+      routerMode: this.opts.routerMode,
     });
     this.proc = proc;
     const endpoint: ServerEndpoint = { url, apiKey, pid: proc.pid ?? -1, port, model: plan.modelPath };
@@ -224,7 +225,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
       if (gen !== this.gen || this.proc !== proc || this.st.phase !== 'loading') return;
       this.failWith(gen, fail('ready-timeout',
         `llama-server did not become ready within ${Math.round(readyTimeout / 1000)} s: the model may be too large for this machine's memory or disk speed; see the server log.`,
-        lastLines(this.serverLog.tail(40))));
+        lastLines(proc.tail(40))));
     }, readyTimeout);
     void proc.exited.then((info) => this.onExit(gen, proc, info, plan));
   }
@@ -282,7 +283,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     this.proc = undefined;
     this.endpoint = undefined;
     this.clearTimers();
-    const tail = lastLines(this.serverLog.tail(40));
+    const tail = lastLines(proc.tail(40));
     if (info.spawnError) {
       const code = info.spawnError.code;
       this.failWith(gen, code === 'EACCES'
