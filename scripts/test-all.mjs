@@ -8,7 +8,11 @@ import { spawn } from 'child_process';
 const suites = [
   { name: 'typecheck', cmd: 'npx', args: ['tsc', '-p', '.', '--noEmit'], counts: false },
   { name: 'build', cmd: 'node', args: ['esbuild.mjs'], counts: false },
+  { name: 'build native', cmd: 'npm', args: ['run', '-s', 'build:native'], counts: false },
   { name: 'unit', cmd: 'npm', args: ['run', '-s', 'test:unit'] },
+  { name: 'native', cmd: 'npm', args: ['run', '-s', 'test:native'] },
+  { name: 'native (asan)', cmd: 'bash', args: ['scripts/test-native-asan.sh'] },
+  { name: 'webview', cmd: 'npm', args: ['run', '-s', 'test:webview'] },
   { name: 'integration', cmd: 'npm', args: ['run', '-s', 'test:integration'] },
   // The VSIX test (integration) rebuilds dist in production mode; rebuild for the UI suites.
   { name: 'build (dev)', cmd: 'node', args: ['esbuild.mjs'], counts: false },
