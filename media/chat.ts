@@ -8,7 +8,7 @@
 // re-rendered, and an open code fence is appended as plain text in line chunks.
 
 import type { ChipView, ConversationView, HostToWebview, TurnView, WebviewToHost } from '../src/core/chat/webviewProtocol';
-import { HIGHLIGHT_LIMIT, isSafeHref, renderMarkdown } from './markdown';
+import { HIGHLIGHT_LIMIT, isSafeHref, renderMarkdown, warmLanguage } from './markdown';
 import { sanitizedFragment } from './sanitize';
 import { BlockScanner } from './streamBlocks';
 
@@ -150,6 +150,7 @@ class LiveFence {
     pre.append(this.code);
     this.block.append(codeToolbar(lang), pre);
     this.newChunk();
+    warmLanguage(lang);
   }
 
   private newChunk(): void {

@@ -47,6 +47,22 @@ export function escapeHtml(text: string): string {
   return md.utils.escapeHtml(text);
 }
 
+const warmed = new Set<string>();
+
+/**
+ * highlight.js compiles a language's grammar on first use (20-130 ms for TypeScript, Java, SCSS).
+ * Called when a fence opens, so the compile happens in idle time while the block streams, not in
+ * the frame that closes it.
+ */
+export function warmLanguage(lang: string): void {
+  const name = lang.trim().toLowerCase();
+  if (!name || warmed.has(name) || !hljs.getLanguage(name)) return;
+  warmed.add(name);
+  const run = () => { try { hljs.highlight('', { language: name, ignoreIllegals: true }); } catch { /* highlighting is optional */ } };
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(run, { timeout: 1000 });
+  else setTimeout(run, 0);
+}
+
 /** Names highlight.js knows, for the language label of a streaming block. */
 export function knownLanguage(lang: string): boolean {
   return !!hljs.getLanguage(lang);
