@@ -143,7 +143,9 @@ describe('CUDA and HIP probes against fake runtimes', function () {
     const p = await probeAccelerators({ cudaLib: lib.cuda, nvmlLib: lib.nvml, hipLib: lib.hip6, backends: ['cuda', 'hip'] });
     const out = execFileSync(cliPath(), ['--backends', 'cuda,hip'], {
       encoding: 'utf8',
-      env: { ...process.env, STRATA_CUDA_LIB: lib.cuda, STRATA_NVML_LIB: lib.nvml, STRATA_HIP_LIB: lib.hip6 },
+      // Under the sanitizer build (scripts/test-native-asan.sh) the CLI, which has no node to
+      // muddy the picture, also runs LeakSanitizer; other builds ignore the variable.
+      env: { ...process.env, STRATA_CUDA_LIB: lib.cuda, STRATA_NVML_LIB: lib.nvml, STRATA_HIP_LIB: lib.hip6, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1' },
     });
     assert.deepStrictEqual(JSON.parse(out).devices, p.devices);
   });
