@@ -1,6 +1,7 @@
 import { PROTOCOL_VERSION } from '../core/protocol';
 import { BackoffOptions } from '../core/sidecar/backoff';
 import { strataStateDir } from '../core/paths';
+import { GuardMode } from './lifetimeGuard';
 import { version as packageVersion } from '../../package.json';
 
 // Daemon settings. Defaults suit a user; tests shorten every timer through --config.
@@ -18,8 +19,8 @@ export interface DaemonConfig {
   activityPollMs: number;
   healthPollMs: number;
   defaultReadyTimeoutMs: number;
-  /** 'none' switches the kernel-level guard off, to test the fallbacks alone. */
-  guard: 'auto' | 'none';
+  /** Kernel-level tie of llama-server to the daemon (lifetimeGuard.ts); 'none' to test the fallbacks alone. */
+  guard: GuardMode;
   watchdog: boolean;
   /** Start llama-server as a router child (exact load progress; exits when its stdin closes). */
   routerMode: boolean;

@@ -45,7 +45,8 @@ export class Daemon {
     this.logFile = path.join(cfg.stateDir, DAEMON_LOG_NAME);
     this.serverLogFile = path.join(cfg.stateDir, SERVER_LOG_NAME);
     this.registry = new ChildRegistry(path.join(cfg.stateDir, 'children'));
-    const guard = selectLifetimeGuard(cfg.guard, (m) => this.log.warn(m));
+    // dist/sidecar.js -> the extension root, where the native addon is looked for.
+    const guard = selectLifetimeGuard(cfg.guard, path.resolve(__dirname, '..'), (m) => this.log.warn(m));
     this.supervisor = new ServerSupervisor({
       registry: this.registry,
       serverLogFile: this.serverLogFile,
@@ -86,6 +87,10 @@ export class Daemon {
     const other = await withStateMutex(this.cfg.stateDir, 'sidecar.claim', async () => {
       const cur = readSidecarLock(this.cfg.stateDir);
       if (cur && cur.pid !== process.pid && isLockLive(cur)) return cur;
+      // Orphans of a dead predecessor go before anyone can find this daemon and load a model
+      // next to them: two 40 GB servers at once is what this whole exercise prevents.
+      const reaped = await this.registry.reapStale({ graceMs: 1000, log: (m) => this.log.warn(m) });
+      if (reaped.length) this.log.info(`pid files checked: ${reaped.map((r) => `${r.rec.pid}=${r.verdict}`).join(', ')}`);
       writeSidecarLock(this.cfg.stateDir, {
         pid: process.pid, port, token: this.token, protocolVersion: this.cfg.protocolVersion, startedAt: this.startedAt,
         processStartTime: processStartTime(process.pid), bootId: bootId(), version: this.cfg.version, logFile: this.logFile,
@@ -98,8 +103,6 @@ export class Daemon {
       return false;
     }
     this.installExitHooks();
-    const reaped = await this.registry.reapStale({ log: (m) => this.log.warn(m) });
-    if (reaped.length) this.log.info(`pid files checked: ${reaped.map((r) => `${r.rec.pid}=${r.verdict}`).join(', ')}`);
     this.supervisor.on('status', () => this.control.broadcast('status', this.status()));
     this.supervisor.on('progress', (p) => this.control.broadcast('progress', p));
     this.supervisor.on('line', (line) => this.queueLog('server', line));

@@ -1,74 +1,64 @@
 import * as fs from 'fs';
-import * as path from 'path';
+import { loadNative, nativeStatus, spawnGuarded } from '../core/native';
 
 // The first line of defence against orphaned llama-servers: a kernel-enforced tie between the
 // daemon and its child, so the child dies with the daemon without anyone noticing first. The
-// watchdog and the pid files (see watchdog.ts, childRegistry.ts) back it up and work without it.
+// watchdog and the pid files (watchdog.ts, childRegistry.ts) back it up and work without it.
 //
-// Sources, best first:
-//  - the native addon (src/core/native, optional): PR_SET_PDEATHSIG on Linux, a kill-on-close
-//    job object on Windows. It plugs in through the small NativeLifetimeGuard contract below.
-//  - util-linux `setpriv --pdeathsig KILL`, present on nearly every Linux: it sets the same
-//    flag and execs llama-server, so the process and its pid stay the same.
+// Two kinds, chosen per platform:
+//  - 'wrap': util-linux `setpriv --pdeathsig KILL -- llama-server ...` sets PR_SET_PDEATHSIG and
+//    execs llama-server (same pid). The child stays an ordinary child_process with pipes, which
+//    the supervisor wants: exact load progress and the stdin tie of router mode (loadProgress.ts).
+//  - 'spawn': the native addon's spawnGuarded (src/core/native): PR_SET_PDEATHSIG on Linux, a
+//    kqueue watcher on macOS, a kill-on-close job object on Windows. It takes files, not pipes,
+//    for stdio, so output goes to the server log and is tailed from there, and router mode is off.
+// On Linux the wrapper comes first (same kernel mechanism, keeps the pipes); elsewhere the addon.
 
-export interface LifetimeGuard {
-  readonly name: string;
-  /** Rewrites the command line so that the child is tied to this process. */
-  wrap(cmd: string, args: string[]): { cmd: string; args: string[] };
-  /** Called with the child's pid once it runs (e.g. to put it in a job object). */
-  attach?(pid: number): void;
+export interface GuardedProcess {
+  pid: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): boolean;
 }
 
-/** What the native addon exports, if it offers a guard. */
-export interface NativeLifetimeGuard {
-  /** Optional helper executable: `<helper> <cmd> <args...>` sets the tie and execs cmd. */
-  pdeathsigHelperPath?: string;
-  /** Optional: tie an already running child to this process (Windows job objects). */
-  bindChildLifetime?(pid: number): void;
-}
+export type LifetimeGuard =
+  | { readonly kind: 'wrap'; readonly name: string; wrap(cmd: string, args: string[]): { cmd: string; args: string[] } }
+  | { readonly kind: 'spawn'; readonly name: string; spawn(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; outputFile: string }): GuardedProcess };
 
-export function selectLifetimeGuard(mode: 'auto' | 'none', log: (msg: string) => void): LifetimeGuard | undefined {
+export type GuardMode = 'auto' | 'setpriv' | 'native' | 'none';
+
+/** extensionRoot: where the addon is looked for (the folder above dist/). */
+export function selectLifetimeGuard(mode: GuardMode, extensionRoot: string, log: (msg: string) => void): LifetimeGuard | undefined {
   if (mode === 'none') return undefined;
-  const native = loadNativeGuard(log);
-  if (native) return native;
-  if (process.platform === 'linux') {
-    const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find(isExecutable);
-    if (setpriv) {
-      return {
-        name: 'setpriv --pdeathsig',
-        wrap: (cmd, args) => ({ cmd: setpriv, args: ['--pdeathsig', 'KILL', '--', cmd, ...args] }),
-      };
-    }
+  const setpriv = mode !== 'native' && process.platform === 'linux' ? setprivGuard() : undefined;
+  if (setpriv || mode === 'setpriv') {
+    if (!setpriv) log('setpriv was asked for but is not available; llama-server runs without a kernel-level guard');
+    return setpriv;
   }
+  const status = loadNative(extensionRoot);
+  if (status.loaded && status.guard && status.guard !== 'pidfile') {
+    return {
+      kind: 'spawn',
+      name: `native ${status.guard}`,
+      spawn: (cmd, args, opts) => {
+        const child = spawnGuarded(cmd, args, {
+          env: opts.env, stdin: 'ignore', stdout: { path: opts.outputFile }, stderr: { path: opts.outputFile }, newProcessGroup: true,
+        });
+        return { pid: child.pid, exited: child.exited, kill: (s) => child.kill(s) };
+      },
+    };
+  }
+  log(`no kernel-level guard for llama-server (${nativeStatus().reason ?? 'native addon without a guard'}); the watchdog and pid files cover it`);
   return undefined;
 }
 
-function loadNativeGuard(log: (msg: string) => void): LifetimeGuard | undefined {
-  const candidates = [
-    process.env.STRATA_NATIVE_ADDON,
-    path.join(__dirname, 'strata_native.node'),
-    path.join(__dirname, '..', 'native', 'build', 'Release', 'strata_native.node'),
-  ].filter((p): p is string => !!p && fs.existsSync(p));
-  for (const p of candidates) {
-    try {
-      // A computed path: the bundler must leave this require to run time.
-      const req = require;
-      const mod = req(p) as { lifetimeGuard?: NativeLifetimeGuard };
-      const g = mod.lifetimeGuard;
-      if (!g) continue;
-      const helper = g.pdeathsigHelperPath && isExecutable(g.pdeathsigHelperPath) ? g.pdeathsigHelperPath : undefined;
-      const bind = g.bindChildLifetime?.bind(g);
-      if (!helper && !bind) continue;
-      return {
-        name: `native (${path.basename(p)})`,
-        wrap: (cmd, args) => (helper ? { cmd: helper, args: [cmd, ...args] } : { cmd, args }),
-        attach: bind,
-      };
-    } catch (e) {
-      log(`native addon ${p} did not load (${(e as Error).message}); using the fallbacks`);
-    }
-  }
-  return undefined;
+function setprivGuard(): LifetimeGuard | undefined {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find(isExecutable);
+  if (!setpriv) return undefined;
+  return {
+    kind: 'wrap',
+    name: 'setpriv --pdeathsig',
+    wrap: (cmd, args) => ({ cmd: setpriv, args: ['--pdeathsig', 'KILL', '--', cmd, ...args] }),
+  };
 }
 
 function isExecutable(p: string): boolean {
@@ -79,3 +69,4 @@ function isExecutable(p: string): boolean {
     return false;
   }
 }
+

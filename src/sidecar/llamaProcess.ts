@@ -3,7 +3,7 @@ import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import { isPidAlive } from '../core/sidecar/processInfo';
 import { ChildRegistry } from './childRegistry';
-import { LifetimeGuard } from './lifetimeGuard';
+import { GuardedProcess, LifetimeGuard } from './lifetimeGuard';
 import { LoadProgress, LoadProgressParser } from './loadProgress';
 import { LineSplitter, LogRing } from './logRing';
 import { startWatchdog, Watchdog } from './watchdog';
@@ -34,65 +34,39 @@ export interface LlamaProcessOptions {
   routerMode?: boolean;
 }
 
-/** What llama-server's router writes to a child's stdin to stop it. */
-const ROUTER_EXIT_COMMAND = 'cmd_router_to_child:exit\n';
-
 export interface LlamaProcessEvents {
   line: [string];
   progress: [LoadProgress];
   readyHint: [];
 }
 
+/** What llama-server's router writes to a child's stdin to stop it. */
+const ROUTER_EXIT_COMMAND = 'cmd_router_to_child:exit\n';
+
 export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
-  readonly child: ChildProcess;
   readonly exited: Promise<ExitInfo>;
   readonly parser = new LoadProgressParser();
   private readonly ring: LogRing;
   /** This process's own last lines: what explains its exit (the shared ring mixes starts). */
   private readonly own = new LogRing(80);
+  private child?: ChildProcess;
+  private guarded?: GuardedProcess;
   private watchdog?: Watchdog;
   private logStream?: fs.WriteStream;
+  private tailer?: FileTailer;
   private exitInfo?: ExitInfo;
+  private resolveExit!: (info: ExitInfo) => void;
+  readonly pid: number | undefined;
 
-  private constructor(child: ChildProcess, private readonly opts: LlamaProcessOptions) {
+  private constructor(private readonly opts: LlamaProcessOptions) {
     super();
-    this.child = child;
     this.ring = opts.ring;
-    this.exited = new Promise<ExitInfo>((resolve) => {
-      let done = false;
-      const finish = (info: ExitInfo) => {
-        if (done) return;
-        done = true;
-        this.exitInfo = info;
-        this.cleanup();
-        resolve(info);
-      };
-      // 'close' (not 'exit') so that the last lines of output are in before anyone reads them.
-      child.on('close', (code, signal) => finish({ code, signal }));
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        if (child.pid === undefined) finish({ code: null, signal: null, spawnError: err });
-      });
-    });
+    this.exited = new Promise<ExitInfo>((resolve) => (this.resolveExit = resolve));
+    this.pid = this.launch();
   }
 
   static start(opts: LlamaProcessOptions): LlamaProcess {
-    const wrapped = opts.guard ? opts.guard.wrap(opts.binaryPath, opts.args) : { cmd: opts.binaryPath, args: opts.args };
-    // detached: its own process group, so a Ctrl-C aimed at a daemon run in a terminal does not
-    // hit it behind the supervisor's back, and a kill of the group also gets any helpers it forks.
-    // stdin stays an open pipe: builds with router mode exit when it closes (see loadProgress.ts).
-    const child = spawn(wrapped.cmd, wrapped.args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: opts.env,
-      detached: true,
-      windowsHide: true,
-    });
-    const p = new LlamaProcess(child, opts);
-    if (child.pid !== undefined) p.started(child.pid);
-    return p;
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
+    return new LlamaProcess(opts);
   }
 
   tail(n: number): string[] {
@@ -103,7 +77,78 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     return this.exitInfo !== undefined;
   }
 
-  private started(pid: number): void {
+  private finish(info: ExitInfo): void {
+    if (this.exitInfo) return;
+    this.exitInfo = info;
+    this.cleanup();
+    this.resolveExit(info);
+  }
+
+  private launch(): number | undefined {
+    const { opts } = this;
+    const header = `\n===== ${new Date().toISOString()} llama-server: ${opts.binaryPath} ${redact(opts.args).join(' ')}\n`;
+    if (opts.guard?.kind === 'spawn') return this.launchGuarded(opts.guard, header);
+    const wrapped = opts.guard?.kind === 'wrap' ? opts.guard.wrap(opts.binaryPath, opts.args) : { cmd: opts.binaryPath, args: opts.args };
+    // detached: its own process group, so a Ctrl-C aimed at a daemon run in a terminal does not
+    // hit it behind the supervisor's back, and a kill of the group also gets any helpers it forks.
+    // stdin stays an open pipe: router children exit when it closes (see loadProgress.ts).
+    const child = spawn(wrapped.cmd, wrapped.args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env, detached: true, windowsHide: true });
+    this.child = child;
+    // 'close' (not 'exit') so that the last lines of output are in before anyone reads them.
+    child.on('close', (code, signal) => this.finish({ code, signal }));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) this.finish({ code: null, signal: null, spawnError: err });
+    });
+    if (child.pid === undefined) return undefined;
+    this.guardAndRecord(child.pid);
+    child.stdin?.on('error', () => undefined);
+    try {
+      this.logStream = fs.createWriteStream(opts.logFile, { flags: 'a', mode: 0o600 });
+      this.logStream.on('error', () => undefined);
+      this.logStream.write(header);
+    } catch {
+      this.logStream = undefined;
+    }
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      stream.setEncoding('utf8');
+      const splitter = new LineSplitter((line) => this.onLine(line, true));
+      stream.on('data', (chunk: string) => this.onChunk(splitter, chunk));
+      stream.on('end', () => splitter.flush());
+    }
+    return child.pid;
+  }
+
+  /** The native addon starts it; output goes straight to the log file, which we tail. */
+  private launchGuarded(guard: Extract<LifetimeGuard, { kind: 'spawn' }>, header: string): number | undefined {
+    const { opts } = this;
+    let offset = 0;
+    try {
+      fs.appendFileSync(opts.logFile, header, { mode: 0o600 });
+      offset = fs.statSync(opts.logFile).size;
+    } catch {
+      /* the tailer starts at 0 then; better a repeated line than none */
+    }
+    let g: GuardedProcess;
+    try {
+      g = guard.spawn(opts.binaryPath, opts.args, { env: opts.env, outputFile: opts.logFile });
+    } catch (e) {
+      queueMicrotask(() => this.finish({ code: null, signal: null, spawnError: e as NodeJS.ErrnoException }));
+      return undefined;
+    }
+    this.guarded = g;
+    this.guardAndRecord(g.pid);
+    const splitter = new LineSplitter((line) => this.onLine(line, false));
+    this.tailer = new FileTailer(opts.logFile, offset, (chunk) => this.onChunk(splitter, chunk));
+    void g.exited.then(async (r) => {
+      await this.tailer?.drain();
+      splitter.flush();
+      this.finish(r);
+    });
+    return g.pid;
+  }
+
+  private guardAndRecord(pid: number): void {
     // Record first: if the daemon dies in the next microseconds, the pid file is what remains.
     let startTime: string | undefined;
     try {
@@ -111,35 +156,21 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     } catch {
       /* a full disk must not stop the server; the watchdog still guards it */
     }
-    this.opts.guard?.attach?.(pid);
     if (this.opts.watchdog) this.watchdog = startWatchdog(pid, startTime);
-    this.child.stdin?.on('error', () => undefined);
-    try {
-      this.logStream = fs.createWriteStream(this.opts.logFile, { flags: 'a', mode: 0o600 });
-      this.logStream.on('error', () => undefined);
-      this.logStream.write(`\n===== ${new Date().toISOString()} llama-server pid ${pid}: ${this.opts.binaryPath} ${redact(this.opts.args).join(' ')}\n`);
-    } catch {
-      this.logStream = undefined;
-    }
-    for (const stream of [this.child.stdout, this.child.stderr]) {
-      if (!stream) continue;
-      stream.setEncoding('utf8');
-      const splitter = new LineSplitter((line) => this.onLine(line));
-      stream.on('data', (chunk: string) => {
-        splitter.push(chunk);
-        const p = this.parser.partial(splitter.partial);
-        if (p) this.emit('progress', p);
-      });
-      stream.on('end', () => splitter.flush());
-    }
   }
 
-  private onLine(line: string): void {
+  private onChunk(splitter: LineSplitter, chunk: string): void {
+    splitter.push(chunk);
+    const p = this.parser.partial(splitter.partial);
+    if (p) this.emit('progress', p);
+  }
+
+  private onLine(line: string, writeToLog: boolean): void {
     const parsed = this.parser.line(line);
     if (!parsed.internal) {
       this.ring.push(line);
       this.own.push(line);
-      this.logStream?.write(line + '\n');
+      if (writeToLog) this.logStream?.write(line + '\n');
       this.emit('line', line);
     }
     if (parsed.progress) this.emit('progress', parsed.progress);
@@ -151,7 +182,7 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     if (this.exitInfo) return this.exitInfo;
     // A ready router child waits for its stdin thread after SIGTERM; the exit command ends that
     // thread, so the stop takes milliseconds instead of running into the SIGKILL.
-    if (this.opts.routerMode) this.child.stdin?.write(ROUTER_EXIT_COMMAND, () => undefined);
+    if (this.opts.routerMode) this.child?.stdin?.write(ROUTER_EXIT_COMMAND, () => undefined);
     this.signal('SIGTERM');
     const t = setTimeout(() => this.signal('SIGKILL'), graceMs);
     const info = await this.exited;
@@ -165,8 +196,13 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
   }
 
   private signal(sig: NodeJS.Signals): void {
-    const pid = this.child.pid;
-    if (pid === undefined || this.exitInfo) return;
+    if (this.exitInfo) return;
+    if (this.guarded) {
+      this.guarded.kill(sig);
+      return;
+    }
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
     try {
       process.kill(-pid, sig);
     } catch {
@@ -179,17 +215,61 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
   }
 
   private cleanup(): void {
-    const pid = this.child.pid;
-    if (pid !== undefined) {
-      // Only when it is really gone: otherwise keep the record so a successor can reap it.
-      if (!isPidAlive(pid)) this.opts.registry.remove(pid);
-    }
+    // Only when it is really gone: otherwise keep the record so a successor can reap it.
+    if (this.pid !== undefined && !isPidAlive(this.pid)) this.opts.registry.remove(this.pid);
     this.watchdog?.release();
     this.logStream?.end();
+    this.tailer?.stop();
   }
 }
 
 /** The API key must not end up in a log file that outlives it. */
 export function redact(args: string[]): string[] {
   return args.map((a, i) => (args[i - 1] === '--api-key' ? '***' : a));
+}
+
+/** Follows a file that another process appends to (no pipes with the native spawn). */
+class FileTailer {
+  private timer?: NodeJS.Timeout;
+  private reading = false;
+  private stopped = false;
+
+  constructor(private readonly file: string, private offset: number, private readonly onChunk: (s: string) => void, intervalMs = 100) {
+    this.timer = setInterval(() => void this.read(), intervalMs);
+  }
+
+  /** Reads what is left (after the writer exited). */
+  async drain(): Promise<void> {
+    while (this.reading) await new Promise((r) => setTimeout(r, 5));
+    await this.read();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  private async read(): Promise<void> {
+    if (this.reading || this.stopped) return;
+    this.reading = true;
+    try {
+      const fh = await fs.promises.open(this.file, 'r');
+      try {
+        for (;;) {
+          const buf = Buffer.alloc(64 * 1024);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+          if (bytesRead <= 0) break;
+          this.offset += bytesRead;
+          // A multi-byte character split across reads is rare in llama-server's ASCII logs.
+          this.onChunk(buf.subarray(0, bytesRead).toString('utf8'));
+        }
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      /* not there yet */
+    } finally {
+      this.reading = false;
+    }
+  }
 }

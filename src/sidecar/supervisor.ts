@@ -205,12 +205,15 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...plan.args];
     // LLAMA_SERVER_ROUTER_PORT: exact load progress and stdin-EOF exit on builds with router mode (loadProgress.ts).
     const env: NodeJS.ProcessEnv = { ...process.env, ...plan.env };
-    if (this.opts.routerMode) env.LLAMA_SERVER_ROUTER_PORT = String(port);
+    // Router mode needs stdin as a pipe that stays open; the native spawn gives it /dev/null,
+    // on which a router child would exit right after becoming ready.
+    const routerMode = this.opts.routerMode && this.opts.guard?.kind !== 'spawn';
+    if (routerMode) env.LLAMA_SERVER_ROUTER_PORT = String(port);
     delete env.ELECTRON_RUN_AS_NODE;
     const proc = LlamaProcess.start({
       binaryPath: plan.binaryPath, args, env, logFile: this.opts.serverLogFile,
       registry: this.opts.registry, guard: this.opts.guard, watchdog: this.opts.watchdog, ring: this.serverLog,
-      routerMode: this.opts.routerMode,
+      routerMode,
     });
     this.proc = proc;
     const endpoint: ServerEndpoint = { url, apiKey, pid: proc.pid ?? -1, port, model: plan.modelPath };
