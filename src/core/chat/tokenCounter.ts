@@ -13,21 +13,27 @@ export interface TokenCounter {
 }
 
 /**
- * Characters per token for the estimate. Measured with the Qwen2 tokenizer (the one Qwen2.5-Coder
- * uses) through llama-server /tokenize: TypeScript sources ≈ 3.6, English prose ≈ 4.3, minified JS
- * ≈ 2.9, CJK text ≈ 1.3 (see test/unit/chat/tokenCounter.test.ts). 3.0 keeps the estimate above the
- * truth for code and prose; non-ASCII characters count one token each.
+ * The fallback estimate, when /tokenize cannot be asked. Counts word pieces: a run of letters is a
+ * token per 6 letters, digits a token per 3, each punctuation character a token, a line break a
+ * token, a non-ASCII character 0.75 of one; then adds 10 %. Measured against the Qwen2 tokenizer
+ * (Qwen2.5-Coder's) through llama-server /tokenize (estimate / true count): TypeScript 145 %,
+ * Python 142 %, English prose 123 %, CSS 137 %, minified JS 116 %, package-lock JSON 106 %,
+ * Chinese/Japanese 134 %. A plain characters/4 rule would undercount minified JS (1.85 characters
+ * per token) and JSON (2.35) and overflow the window; this one errs high everywhere, so a prompt is
+ * cut a little early rather than rejected by the server.
  */
-export const ESTIMATE_CHARS_PER_TOKEN = 3.0;
-
 export function estimateTokens(text: string): number {
-  let ascii = 0;
-  let other = 0;
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) < 128) ascii++;
-    else other++;
+  let n = 0;
+  for (const m of text.matchAll(/[A-Za-z]+|\d+|\s+|[\u0080-\uffff]|[^\sA-Za-z\d\u0080-\uffff]/g)) {
+    const s = m[0];
+    const c = s.charCodeAt(0);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) n += Math.ceil(s.length / 6);
+    else if (c >= 48 && c <= 57) n += Math.ceil(s.length / 3);
+    else if (c <= 32) n += s.includes('\n') || s.length > 1 ? 1 : 0;
+    else if (c >= 128) n += 0.75;
+    else n += 1;
   }
-  return Math.ceil(ascii / ESTIMATE_CHARS_PER_TOKEN + other);
+  return Math.ceil(n * 1.1);
 }
 
 export class EstimateTokenCounter implements TokenCounter {
