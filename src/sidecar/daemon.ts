@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CONNECTION_FILE_NAME } from '../core/llama/serverConnection';
-import { CloseCode, LogEvent, Method, MetricsResult, ProtocolError, SidecarStatus, validatePlan } from '../core/protocol';
+import { CloseCode, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, SidecarStatus, validatePlan } from '../core/protocol';
 import {
   DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, withStateMutex, writeSidecarLock,
 } from '../core/sidecar/lockFile';
@@ -126,6 +126,11 @@ export class Daemon {
       },
       server: this.supervisor.status(),
     };
+  }
+
+  /** For work that runs inside the daemon besides the supervisor (builds, downloads): tells every window. */
+  reportProgress(event: ProgressEvent): void {
+    this.control.broadcast('progress', event);
   }
 
   private async request(conn: ClientConn, method: Method, params: Record<string, unknown>): Promise<unknown> {
