@@ -56,6 +56,7 @@ Napi::Value ProbeAccelerators(const Napi::CallbackInfo& info) {
     o.nvmlLib = optString(a, "nvmlLib");
     o.hipLib = optString(a, "hipLib");
     o.vulkanLib = optString(a, "vulkanLib");
+    o.vulkanCpu = a.Get("vulkanCpu").ToBoolean().Value();
     std::string root = optString(a, "sysfsRoot");
     if (!root.empty()) o.sysfsRoot = root;
     Napi::Value b = a.Get("backends");

@@ -13,6 +13,9 @@ namespace strata {
 struct ProbeOptions {
   // Library overrides; empty = the platform's normal search. Tests point these at fakes.
   std::string cudaLib, nvmlLib, hipLib, vulkanLib;
+  // List Vulkan's CPU (software) devices too: off normally, as in llama.cpp; tests turn it on to
+  // drive the whole Vulkan path through Mesa's lavapipe on a machine without a GPU.
+  bool vulkanCpu = false;
   // Root of the sysfs tree (amdgpu, KFD); tests point it at a fake tree.
   std::string sysfsRoot = "/sys";
   // Backends to run ("cuda", "hip", "vulkan", "amdgpu", "dxgi", "metal", "cpu"); empty = all.

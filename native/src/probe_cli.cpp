@@ -3,6 +3,7 @@
 //
 //   strata_probe [--pretty] [--tsv] [--backends cuda,hip,...]
 //   env: STRATA_CUDA_LIB STRATA_NVML_LIB STRATA_HIP_LIB STRATA_VULKAN_LIB STRATA_SYSFS_ROOT
+//        STRATA_VULKAN_CPU=1 (list software Vulkan devices too)
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   o.hipLib = strata::envOr("STRATA_HIP_LIB", "");
   o.vulkanLib = strata::envOr("STRATA_VULKAN_LIB", "");
   o.sysfsRoot = strata::envOr("STRATA_SYSFS_ROOT", "/sys");
+  o.vulkanCpu = strata::envOr("STRATA_VULKAN_CPU", "") == "1";
 
   strata::ProbeResult r = strata::probeAll(o);
   if (tsv) {

@@ -288,11 +288,11 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
     d.vendorId = p1->vendorID;
     p1->deviceName[sizeof p1->deviceName - 1] = 0;
     d.name = p1->deviceName;
-    if (p1->deviceType == TYPE_CPU) {
+    if (p1->deviceType == TYPE_CPU && !o.vulkanCpu) {
       ++skippedCpu;  // lavapipe, SwiftShader: llama.cpp's Vulkan backend skips them too
       continue;
     }
-    if (p1->deviceType != TYPE_OTHER) d.integrated = p1->deviceType == TYPE_INTEGRATED;
+    if (p1->deviceType != TYPE_OTHER) d.integrated = p1->deviceType == TYPE_INTEGRATED || p1->deviceType == TYPE_CPU;
     if (p1->vendorID == 0x1002) d.architecture = archFromName(d.name);
 
     if (vk.getProperties2 && (dev11 || khrProps2)) {

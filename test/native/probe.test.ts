@@ -156,3 +156,58 @@ describe('amdgpu sysfs probe (fake tree)', function () {
     assert.deepStrictEqual(strip(native), strip(ts));
   });
 });
+
+/**
+ * Mesa's lavapipe: a real Vulkan loader and driver that needs no GPU. Used when installed
+ * (apt-get install libvulkan1 mesa-vulkan-drivers) or when STRATA_TEST_LAVAPIPE names a folder
+ * the two packages (and libllvm15) were unpacked into with dpkg -x.
+ */
+function lavapipe(): { env: NodeJS.ProcessEnv } | undefined {
+  const root = process.env.STRATA_TEST_LAVAPIPE || '';
+  const libDir = path.join(root || '/', 'usr/lib/x86_64-linux-gnu');
+  const icd = path.join(root || '/', 'usr/share/vulkan/icd.d/lvp_icd.x86_64.json');
+  const loader = path.join(libDir, 'libvulkan.so.1');
+  if (!fs.existsSync(icd) || !fs.existsSync(loader)) return undefined;
+  let icdFile = icd;
+  if (root) {
+    // The packaged manifest names /usr/lib/...; point it into the unpacked tree.
+    icdFile = path.join(tmpDir('lvp'), 'lvp.json');
+    fs.writeFileSync(icdFile, fs.readFileSync(icd, 'utf8').replace(/"\/usr\/lib/g, `"${root}/usr/lib`));
+  }
+  return {
+    env: {
+      ...process.env,
+      STRATA_VULKAN_LIB: loader,
+      VK_ICD_FILENAMES: icdFile,
+      VK_DRIVER_FILES: icdFile,
+      LD_LIBRARY_PATH: root ? libDir : process.env.LD_LIBRARY_PATH,
+    },
+  };
+}
+
+describe('Vulkan probe through Mesa lavapipe (real loader and driver, no GPU)', function () {
+  this.timeout(60000);
+  const lvp = process.platform === 'linux' ? lavapipe() : undefined;
+  before(function () {
+    if (!lvp) this.skip(); // not installed here: see lavapipe() for how to provide it
+  });
+
+  it('skips the software device by default, as llama.cpp does', () => {
+    const p = JSON.parse(execFileSync(cliPath(), ['--backends', 'vulkan'], { encoding: 'utf8', env: lvp!.env })) as AcceleratorProbe;
+    assert.strictEqual(p.backends[0].status, 'ok', JSON.stringify(p.backends));
+    assert.strictEqual(p.devices.length, 0);
+    assert.match(p.backends[0].detail!, /1 CPU \(software\) device\(s\) skipped/);
+  });
+
+  it('reads name, type and device-local heaps when asked to list it', () => {
+    const env = { ...lvp!.env, STRATA_VULKAN_CPU: '1' };
+    const p = JSON.parse(execFileSync(cliPath(), ['--backends', 'vulkan'], { encoding: 'utf8', env })) as AcceleratorProbe;
+    assert.strictEqual(p.devices.length, 1, JSON.stringify(p));
+    const d = p.devices[0];
+    assert.match(d.name, /llvmpipe/);
+    assert.strictEqual(d.integrated, true);
+    assert.ok(d.totalBytes! > 0);
+    assert.ok(['VK_EXT_memory_budget', 'vulkan-heaps'].includes(d.memorySource!));
+  });
+});
+

@@ -12,6 +12,8 @@ export interface ProbeOptions {
   vulkanLib?: string;
   /** sysfs root for amdgpu (default /sys; env STRATA_SYSFS_ROOT). */
   sysfsRoot?: string;
+  /** Also list Vulkan's CPU (software) devices, which llama.cpp skips (default false; env STRATA_VULKAN_CPU=1). */
+  vulkanCpu?: boolean;
   /** Only these sources (default: all). */
   backends?: Backend[];
   /**
@@ -35,6 +37,7 @@ export async function probeAccelerators(opts: ProbeOptions = {}): Promise<Accele
     hipLib: opts.hipLib ?? env.STRATA_HIP_LIB,
     vulkanLib: opts.vulkanLib ?? env.STRATA_VULKAN_LIB,
     sysfsRoot: opts.sysfsRoot ?? env.STRATA_SYSFS_ROOT,
+    vulkanCpu: opts.vulkanCpu ?? env.STRATA_VULKAN_CPU === '1',
     backends: opts.backends,
   };
   const addon = nativeAddon();
@@ -43,7 +46,7 @@ export async function probeAccelerators(opts: ProbeOptions = {}): Promise<Accele
     let timer: NodeJS.Timeout | undefined;
     try {
       const json = await Promise.race([
-        addon.probeAccelerators(Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined && v !== ''))),
+        addon.probeAccelerators(Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined && v !== '' && v !== false))),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`native probe did not answer within ${opts.timeoutMs ?? 20000} ms`)), opts.timeoutMs ?? 20000);
         }),
