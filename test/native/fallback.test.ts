@@ -3,7 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { isAlive, loadNative, nativeStatus, probeAccelerators, reapOrphans, spawnGuarded } from '../../src/core/native';
 import { _resetNativeForTests } from '../../src/core/native/loader';
-import { memTotalFromProc, repoRoot, startFixture, tmpDir, waitDead } from './helpers';
+import { execFileSync } from 'child_process';
+import { addonCandidates } from '../../src/core/native';
+import { addonPath, memTotalFromProc, repoRoot, startFixture, tmpDir, waitDead } from './helpers';
 
 // Everything must work without the addon: forced off, missing, or broken.
 
@@ -98,4 +100,20 @@ describe('without the native addon', function () {
     fs.writeFileSync(path.join(pidDir, `999999999-${process.pid}.json`), JSON.stringify(rec));
     assert.deepStrictEqual(reapOrphans(pidDir), { killed: [], kept: 0, dropped: 1 });
   });
+
+  it('scripts/package-native.mjs puts the addon where the loader looks for a prebuilt one', () => {
+    const root = tmpDir('pkg');
+    const out = path.join(root, 'dist', 'native');
+    fs.mkdirSync(path.join(out, 'stale-target'), { recursive: true });
+    execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'package-native.mjs'), '--from', addonPath(), '--out', out], { encoding: 'utf8' });
+    assert.deepStrictEqual(fs.readdirSync(out), [`${process.platform}-${process.arch}`]);
+    assert.ok(fs.existsSync(addonCandidates(root)[1]));
+    const st = loadNative(root, {});
+    assert.strictEqual(st.loaded, true, st.reason);
+    assert.strictEqual(st.path, addonCandidates(root)[1]);
+    // A binary of the wrong format is refused.
+    assert.throws(() => execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'package-native.mjs'), '--target', 'win32-x64', '--from', addonPath(), '--out', out], { stdio: 'pipe' }));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
 });
+
