@@ -103,7 +103,10 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   async unload(reason: 'requested' | 'idle' | 'shutdown' = 'requested'): Promise<ServerStatus> {
-    const gen = await this.stopCurrent(reason);
+    const running = this.proc !== undefined && !this.proc.hasExited;
+    const { gen, stopped } = this.detach(reason);
+    if (running) this.setPhase('stopping', { endpoint: undefined });
+    await stopped;
     if (gen === this.gen) {
       this.setPhase('stopped', { stoppedReason: reason, error: undefined, endpoint: undefined, pid: undefined, progress: undefined, stage: undefined });
     }
@@ -142,9 +145,10 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   // ---- internals ----
 
   private async startPlan(plan: ServerPlan): Promise<ServerStatus> {
-    const gen = await this.stopCurrent('requested');
-    if (gen !== this.gen) throw fail('cancelled', 'This load was superseded by another request.');
     if (this.closed) throw fail('shutting-down', 'The Strata sidecar is shutting down; try again in a moment.');
+    // The new plan and 'loading' are visible at once, before the old process has stopped, so
+    // that a second window asking for the same plan in the meantime joins this load.
+    const { gen, stopped } = this.detach('requested');
     this.plan = plan;
     this.backoff.reset();
     this.portRetries = 0;
@@ -153,7 +157,9 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
       stoppedReason: undefined, endpoint: undefined, pid: undefined, progress: 0, stage: 'starting',
     });
     const ready = this.waitReady();
-    void this.attempt(gen);
+    await stopped;
+    // Superseded meanwhile: whoever did it has already settled our waiters.
+    if (gen === this.gen) void this.attempt(gen);
     return ready;
   }
 
@@ -170,8 +176,11 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  /** Invalidates everything in flight and stops the process. Returns the new generation. */
-  private async stopCurrent(reason: 'requested' | 'idle' | 'shutdown'): Promise<number> {
+  /**
+   * Invalidates everything in flight at once (synchronously) and stops the process. Returns the
+   * new generation and a promise that settles when the old process is gone.
+   */
+  private detach(reason: 'requested' | 'idle' | 'shutdown'): { gen: number; stopped: Promise<void> } {
     const gen = ++this.gen;
     this.clearTimers();
     this.settleWaiters(fail('cancelled', reason === 'shutdown'
@@ -180,13 +189,14 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const proc = this.proc;
     this.proc = undefined;
     this.endpoint = undefined;
-    if (proc && !proc.hasExited) {
-      this.setPhase('stopping', { endpoint: undefined });
-      const info = await proc.stop(this.opts.stopGraceMs);
-      this.opts.log(`llama-server pid ${proc.pid} stopped (${reason}; ${describeExit(info.code, info.signal)})`);
-    }
-    if (proc?.pid !== undefined) this.removeConnectionFile(proc.pid);
-    return gen;
+    const stopped = (async () => {
+      if (proc && !proc.hasExited) {
+        const info = await proc.stop(this.opts.stopGraceMs);
+        this.opts.log(`llama-server pid ${proc.pid} stopped (${reason}; ${describeExit(info.code, info.signal)})`);
+      }
+      if (proc?.pid !== undefined) this.removeConnectionFile(proc.pid);
+    })();
+    return { gen, stopped };
   }
 
   private async attempt(gen: number): Promise<void> {
@@ -281,7 +291,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
 
   private onExit(gen: number, proc: LlamaProcess, info: ExitInfo, plan: ServerPlan): void {
     if (proc.pid !== undefined) this.removeConnectionFile(proc.pid);
-    // Stopped on purpose (stopCurrent/failWith took it away first): nothing to do.
+    // Stopped on purpose (detach/failWith took it away first): nothing to do.
     if (this.proc !== proc || gen !== this.gen) return;
     this.proc = undefined;
     this.endpoint = undefined;

@@ -116,6 +116,13 @@ describe('sidecar with llama-server', function () {
     console.log(`      (load to ready through the sidecar: ${loadMs} ms)`);
   });
 
+  it('two windows loading the same model at the same moment get one server', async () => {
+    const [a, b] = await Promise.all([connect(), connect()]);
+    const [sa, sb] = await Promise.all([a.load(plan), b.load({ ...plan, label: 'B' })]);
+    assert.strictEqual(sa.endpoint!.pid, sb.endpoint!.pid);
+    assert.deepStrictEqual(liveChildren(stateDir), [sa.endpoint!.pid]);
+  });
+
   it('kill -9 of llama-server mid-stream: clear error, back within 5 s, next request works', async () => {
     const c = await connect();
     const first = (await c.load(plan)).endpoint!;
@@ -232,8 +239,9 @@ describe('sidecar with llama-server', function () {
     assert.strictEqual(c.lastKnownStatus!.server.label, 'small context');
     const r = (await c.restart()).endpoint!;
     assert.notStrictEqual(r.pid, b.pid);
-    assert.ok(seen.includes('stopping') && seen.includes('loading'));
+    assert.ok(seen.includes('loading') && seen.includes('ready'), seen.join(' '));
     const u = await c.unload();
+    assert.ok(seen.includes('stopping'), seen.join(' '));
     assert.strictEqual(u.phase, 'stopped');
     assert.strictEqual(u.stoppedReason, 'requested');
     assert.ok(!isPidAlive(r.pid));
