@@ -18,6 +18,7 @@ export interface DaemonConfig {
   stopGraceMs: number;
   activityPollMs: number;
   healthPollMs: number;
+  hangCheck: { intervalMs: number; timeoutMs: number; failures: number };
   defaultReadyTimeoutMs: number;
   /** Kernel-level tie of llama-server to the daemon (lifetimeGuard.ts); 'none' to test the fallbacks alone. */
   guard: GuardMode;
@@ -40,6 +41,7 @@ export function defaultConfig(stateDir = strataStateDir()): DaemonConfig {
     stopGraceMs: 10_000,
     activityPollMs: 15_000,
     healthPollMs: 100,
+    hangCheck: { intervalMs: 15_000, timeoutMs: 10_000, failures: 4 },
     defaultReadyTimeoutMs: 10 * 60_000,
     guard: 'auto',
     watchdog: true,
@@ -63,5 +65,10 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     else throw new Error(`unknown argument ${a}`);
   }
   const base = defaultConfig(stateDir ?? strataStateDir(env));
-  return { ...base, ...overrides, restart: { ...base.restart, ...(overrides.restart ?? {}) } };
+  return {
+    ...base,
+    ...overrides,
+    restart: { ...base.restart, ...(overrides.restart ?? {}) },
+    hangCheck: { ...base.hangCheck, ...(overrides.hangCheck ?? {}) },
+  };
 }

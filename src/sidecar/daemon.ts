@@ -1,5 +1,4 @@
 import * as crypto from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
 import { CONNECTION_FILE_NAME } from '../core/llama/serverConnection';
 import { CloseCode, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, SidecarStatus, validatePlan } from '../core/protocol';
@@ -24,7 +23,6 @@ import { ServerSupervisor } from './supervisor';
 export const EXIT_ALREADY_RUNNING = 3;
 
 export const SERVER_LOG_NAME = 'llama-server.log';
-const MAX_LOG_BYTES = 20 * 1024 * 1024;
 
 export class Daemon {
   private readonly log = new Logger();
@@ -58,6 +56,7 @@ export class Daemon {
       stopGraceMs: cfg.stopGraceMs,
       activityPollMs: cfg.activityPollMs,
       healthPollMs: cfg.healthPollMs,
+      hangCheck: cfg.hangCheck,
       defaultReadyTimeoutMs: cfg.defaultReadyTimeoutMs,
       guard,
       watchdog: cfg.watchdog,
@@ -80,7 +79,6 @@ export class Daemon {
   /** Resolves once serving; returns false if another daemon already runs (the caller exits). */
   async start(): Promise<boolean> {
     ensureStateDir(this.cfg.stateDir);
-    rotate(this.serverLogFile);
     this.log.info(`strata sidecar ${this.cfg.version} (protocol ${this.cfg.protocolVersion}) starting; node ${process.version}; state ${this.cfg.stateDir}`);
     const port = await this.control.listen();
     // Check-and-write under a mutex: two daemons started at once must not both think they won.
@@ -249,10 +247,3 @@ export class Daemon {
   }
 }
 
-function rotate(file: string): void {
-  try {
-    if (fs.statSync(file).size > MAX_LOG_BYTES) fs.renameSync(file, `${file}.1`);
-  } catch {
-    /* absent */
-  }
-}

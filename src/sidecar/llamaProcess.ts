@@ -5,6 +5,7 @@ import { isPidAlive } from '../core/sidecar/processInfo';
 import { ChildRegistry } from './childRegistry';
 import { GuardedProcess, LifetimeGuard } from './lifetimeGuard';
 import { LoadProgress, LoadProgressParser } from './loadProgress';
+import { rotateIfLarge } from './logger';
 import { LineSplitter, LogRing } from './logRing';
 import { startWatchdog, Watchdog } from './watchdog';
 
@@ -39,6 +40,8 @@ export interface LlamaProcessEvents {
   progress: [LoadProgress];
   readyHint: [];
 }
+
+const MAX_SERVER_LOG_BYTES = 20 * 1024 * 1024;
 
 /** What llama-server's router writes to a child's stdin to stop it. */
 const ROUTER_EXIT_COMMAND = 'cmd_router_to_child:exit\n';
@@ -86,6 +89,7 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
 
   private launch(): number | undefined {
     const { opts } = this;
+    rotateIfLarge(opts.logFile, MAX_SERVER_LOG_BYTES);
     const header = `\n===== ${new Date().toISOString()} llama-server: ${opts.binaryPath} ${redact(opts.args).join(' ')}\n`;
     if (opts.guard?.kind === 'spawn') return this.launchGuarded(opts.guard, header);
     const wrapped = opts.guard?.kind === 'wrap' ? opts.guard.wrap(opts.binaryPath, opts.args) : { cmd: opts.binaryPath, args: opts.args };

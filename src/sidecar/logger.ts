@@ -40,3 +40,12 @@ export class Logger {
     for (const l of this.listeners) l(line);
   }
 }
+
+/** Moves a log that grew past maxBytes to <file>.1 (one generation is enough to read a crash). */
+export function rotateIfLarge(file: string, maxBytes: number): void {
+  try {
+    if (fs.statSync(file).size > maxBytes) fs.renameSync(file, `${file}.1`);
+  } catch {
+    /* absent */
+  }
+}

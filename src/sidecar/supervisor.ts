@@ -32,6 +32,9 @@ export interface SupervisorOptions {
   stopGraceMs: number;
   /** How often to read /metrics to tell whether the server is in use (idle unload). */
   activityPollMs: number;
+  /** A ready server that misses this many /health checks in a row (each timeoutMs, every
+   *  intervalMs) is hung: it is killed and restarted like a crash. failures 0: never. */
+  hangCheck: { intervalMs: number; timeoutMs: number; failures: number };
   /** /health polling while loading (the log also triggers checks). */
   healthPollMs: number;
   defaultReadyTimeoutMs: number;
@@ -66,7 +69,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   private closed = false;
   private lastProgressEmit = 0;
   private healthInFlight = false;
-  private timers: { restart?: NodeJS.Timeout; health?: NodeJS.Timeout; ready?: NodeJS.Timeout; stable?: NodeJS.Timeout; activity?: NodeJS.Timeout } = {};
+  private timers: { restart?: NodeJS.Timeout; health?: NodeJS.Timeout; ready?: NodeJS.Timeout; stable?: NodeJS.Timeout; activity?: NodeJS.Timeout; hang?: NodeJS.Timeout } = {};
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
@@ -276,6 +279,32 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
       if (this.st.crashes !== 0) this.setPhase('ready', { crashes: 0 });
     }, this.opts.stableMs);
     this.restartActivityMonitor();
+    this.startHangCheck(gen, proc, endpoint);
+  }
+
+  /** /health answers from llama-server's HTTP threads even while it generates, so silence means a hang. */
+  private startHangCheck(gen: number, proc: LlamaProcess, endpoint: ServerEndpoint): void {
+    const { intervalMs, timeoutMs, failures } = this.opts.hangCheck;
+    if (failures <= 0) return;
+    let missed = 0;
+    let inFlight = false;
+    this.timers.hang = setInterval(async () => {
+      if (gen !== this.gen || this.proc !== proc || this.st.phase !== 'ready' || inFlight) return;
+      inFlight = true;
+      try {
+        const res = await fetch(`${endpoint.url}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+        await res.arrayBuffer().catch(() => undefined);
+        missed = res.status === 200 ? 0 : missed + 1;
+      } catch {
+        missed += 1;
+      } finally {
+        inFlight = false;
+      }
+      if (missed >= failures && gen === this.gen && this.proc === proc) {
+        this.opts.log(`llama-server pid ${proc.pid} missed ${missed} health checks in a row: killing it as hung`);
+        proc.killNow();
+      }
+    }, intervalMs);
   }
 
   private onProgress(gen: number, p: LoadProgress): void {
@@ -403,6 +432,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     clearTimeout(this.timers.ready);
     clearTimeout(this.timers.stable);
     clearInterval(this.timers.activity);
+    clearInterval(this.timers.hang);
     this.timers = {};
   }
 

@@ -211,6 +211,20 @@ describe('sidecar with llama-server', function () {
     assert.match(log, new RegExp(`killing llama-server pid ${pid} left behind`));
   });
 
+  it('a hung llama-server (SIGSTOP) misses its health checks, is killed and comes back', async () => {
+    const c = await connect({ daemonConfig: { hangCheck: { intervalMs: 300, timeoutMs: 300, failures: 3 } } });
+    const first = (await c.load(plan)).endpoint!;
+    const back = nextStatus(c, (s) => s.server.phase === 'ready' && s.server.endpoint!.pid !== first.pid, 30_000);
+    const t0 = Date.now();
+    process.kill(first.pid, 'SIGSTOP');
+    const st = await back;
+    assert.strictEqual(st.server.lastExit?.signal, 'SIGKILL');
+    assert.ok(!isPidAlive(first.pid));
+    await fimWorks(st.server.endpoint!);
+    assert.match((await c.logs('daemon', 50)).lines.join('\n'), /missed 3 health checks in a row/);
+    console.log(`      (hung server replaced ${Date.now() - t0} ms after SIGSTOP)`);
+  });
+
   it('unloads after the idle time, and loads again on demand', async () => {
     const c = await connect({ daemonConfig: { activityPollMs: 200 } });
     const idlePlan = { ...plan, idleUnloadMs: 2000 };
