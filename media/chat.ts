@@ -35,6 +35,7 @@ const jumpBtn = $<HTMLButtonElement>('jump');
 const editBanner = $<HTMLElement>('edit-banner');
 const cancelEditBtn = $<HTMLButtonElement>('cancel-edit');
 const announcer = $<HTMLElement>('announcer');
+const modelEl = $<HTMLElement>('model');
 
 /** Lines per chunk of a streaming code block: appending relayouts only the last chunk. */
 const LIVE_CHUNK_LINES = 64;
@@ -452,6 +453,16 @@ messagesEl.addEventListener('wheel', (e) => {
 messagesEl.addEventListener('keydown', (e) => {
   if (['PageUp', 'ArrowUp', 'Home'].includes(e.key)) { stuck = false; jumpBtn.hidden = false; }
 });
+// Heights also change after a render (fonts arriving, the composer growing, a <details> opening):
+// keep following the bottom through those too.
+const resizeObserver = new ResizeObserver(() => {
+  if (stuck) {
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+    lastScrollTop = messagesEl.scrollTop;
+  }
+});
+resizeObserver.observe(messagesEl);
+
 jumpBtn.addEventListener('click', () => {
   stuck = true;
   afterDomChange();
@@ -481,12 +492,13 @@ function appendTurn(v: TurnView): void {
   turns.set(v.id, t);
   order.push(t);
   messagesEl.append(t.root);
+  resizeObserver.observe(t.root);
 }
 
 function showConversation(c: ConversationView): void {
   if (c.id !== conversationId) stuck = true;
   conversationId = c.id;
-  for (const t of order) t.root.remove();
+  for (const t of order) { resizeObserver.unobserve(t.root); t.root.remove(); }
   turns.clear();
   order = [];
   for (const v of c.turns) appendTurn(v);
@@ -524,7 +536,8 @@ function setStatus(s: { model?: string; contextSize?: number; error?: string }):
     statusEl.hidden = true;
     statusEl.replaceChildren();
   }
-  if (s.model) inputEl.placeholder = `Ask ${s.model} about your code (@ to attach a file)`;
+  modelEl.textContent = s.model ?? '';
+  modelEl.title = s.model ? `Answers come from ${s.model}${s.contextSize ? `, context window ${s.contextSize.toLocaleString('en-US')} tokens` : ''}` : '';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,7 +558,7 @@ function handle(m: HostToWebview): void {
     case 'truncate': {
       const i = order.findIndex((t) => t.view.id === m.fromTurnId);
       if (i >= 0) {
-        for (const t of order.slice(i)) { t.root.remove(); turns.delete(t.view.id); }
+        for (const t of order.slice(i)) { resizeObserver.unobserve(t.root); t.root.remove(); turns.delete(t.view.id); }
         order = order.slice(0, i);
       }
       updateLastMarkers();

@@ -62,10 +62,10 @@ export function renderChatHtml(o: ChatHtmlOptions): string {
     </div>
     <div id="chips" class="chips" role="list" aria-label="Attached context"></div>
     <div class="input-box">
-      <textarea id="input" rows="1" placeholder="Ask about your code (@ to attach a file)" aria-label="Message to Strata. Enter sends, Shift+Enter starts a new line." spellcheck="true"></textarea>
+      <textarea id="input" rows="1" placeholder="Ask about your code; @ attaches a file" aria-label="Message to Strata. Enter sends, Shift+Enter starts a new line." spellcheck="true"></textarea>
       <div class="input-actions">
         <button id="add-context" class="icon-button" type="button" title="Attach a file (@)" aria-label="Attach a file"><i class="codicon codicon-mention" aria-hidden="true"></i></button>
-        <span class="spacer"></span>
+        <span id="model" class="model-label"></span>
         <button id="send" class="icon-button primary" type="button" title="Send (Enter)" aria-label="Send"><i class="codicon codicon-send" aria-hidden="true"></i></button>
         <button id="stop" class="icon-button primary" type="button" hidden title="Stop (Escape)" aria-label="Stop the answer"><i class="codicon codicon-debug-stop" aria-hidden="true"></i></button>
       </div>

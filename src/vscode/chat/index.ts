@@ -19,7 +19,8 @@ export interface ChatDeps {
 
 export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): void {
   const { source, log } = deps;
-  const historyDir = vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'chat-history').fsPath;
+  // Per workspace (like VS Code's own chat); STRATA_CHAT_HISTORY_DIR moves it (tests, unusual setups).
+  const historyDir = process.env.STRATA_CHAT_HISTORY_DIR || vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'chat-history').fsPath;
   const store = new HistoryStore(historyDir);
   const proposals = new ProposalManager(log);
   const controller = new ChatController(source, log, store, proposals, context.workspaceState);
