@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { registerChat } from './vscode/chat';
 import { StrataInlineCompletionProvider } from './vscode/inlineCompletionProvider';
 import { ServerConnectionSource } from './vscode/serverConnectionWatcher';
 import { collectServerStatus, describeStatus, StatusBar } from './vscode/serverStatus';
@@ -41,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (e.affectsConfiguration('strata.completion.enabled')) statusBar.setEnabled(completionEnabled());
     }),
   );
+  registerChat(context, { source, log });
   log.info(`Strata activated; server connection file: ${source.file()}`);
 }
 
