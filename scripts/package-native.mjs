@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Puts the built native addon where a platform-specific VSIX carries it:
-//   dist/native/<platform>-<arch>/strata_native.node
-// (the path src/core/native/loader.ts looks in). Run it after the production esbuild (which
+// Puts the built native addon, and the strata_probe CLI built beside it, where a
+// platform-specific VSIX carries them:
+//   dist/native/<platform>-<arch>/strata_native.node   (the path src/core/native/loader.ts looks in)
+//   dist/native/<platform>-<arch>/strata_probe[.exe]   (probeAccelerators runs it out of process) Run it after the production esbuild (which
 // cleans dist/) and before `vsce package --target <target>`.
 //
 //   node scripts/package-native.mjs                       this machine's target, from native/build
@@ -77,3 +78,13 @@ fs.mkdirSync(outDir, { recursive: true });
 const out = path.join(outDir, 'strata_native.node');
 fs.copyFileSync(from, out);
 console.log(`package-native: ${out} (${target}, ${fs.statSync(out).size} bytes)`);
+// The CLI is optional: without it the probe runs inside the extension's process.
+const cliName = folder.startsWith('win32') ? 'strata_probe.exe' : 'strata_probe';
+const cli = path.join(path.dirname(from), cliName);
+if (fs.existsSync(cli)) {
+  fs.copyFileSync(cli, path.join(outDir, cliName));
+  fs.chmodSync(path.join(outDir, cliName), 0o755);
+  console.log(`package-native: ${path.join(outDir, cliName)}`);
+} else {
+  console.log(`package-native: no ${cliName} beside ${from}; the probe will run in-process`);
+}

@@ -108,6 +108,7 @@ describe('without the native addon', function () {
     execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'package-native.mjs'), '--from', addonPath(), '--out', out], { encoding: 'utf8' });
     assert.deepStrictEqual(fs.readdirSync(out), [`${process.platform}-${process.arch}`]);
     assert.ok(fs.existsSync(addonCandidates(root)[1]));
+    assert.ok(fs.existsSync(path.join(path.dirname(addonCandidates(root)[1]), 'strata_probe')), 'the CLI travels with it');
     const st = loadNative(root, {});
     assert.strictEqual(st.loaded, true, st.reason);
     assert.strictEqual(st.path, addonCandidates(root)[1]);

@@ -24,6 +24,7 @@ describe('native probe (this machine)', function () {
   it('reports one cpu device whose RAM matches /proc/meminfo, and no GPU backend', async () => {
     const p = await probeAccelerators();
     assert.strictEqual(p.via, 'native', JSON.stringify(p));
+    assert.strictEqual(p.isolated, true, 'by default in a strata_probe process, which is built next to the addon');
     assert.strictEqual(p.schema, 1);
     const cpu = byBackend(p, 'cpu');
     assert.strictEqual(cpu.length, 1);
@@ -58,7 +59,8 @@ describe('native probe (this machine)', function () {
   });
 
   it('the CLI prints the same devices as the addon', async () => {
-    const p = await probeAccelerators();
+    const p = await probeAccelerators({ isolate: false });
+    assert.strictEqual(p.isolated, false);
     const out = JSON.parse(execFileSync(cliPath(), { encoding: 'utf8' })) as AcceleratorProbe;
     const strip = (x: AcceleratorProbe) => x.devices.map((d) => ({ ...d, freeBytes: 0, budgetBytes: 0 }));
     assert.deepStrictEqual(strip(out), strip(p));
@@ -123,15 +125,17 @@ describe('amdgpu sysfs probe (fake tree)', function () {
   });
 
   it('counts VRAM + GTT for the APU and VRAM alone for the discrete GPU; addon and fallback agree', async () => {
-    const native = await probeAccelerators({ sysfsRoot: root, backends: ['amdgpu'] });
+    const native = await probeAccelerators({ sysfsRoot: root, backends: ['amdgpu'], isolate: false });
     assert.strictEqual(native.via, 'native');
+    const isolated = await probeAccelerators({ sysfsRoot: root, backends: ['amdgpu'] });
+    assert.strictEqual(isolated.isolated, true);
     _resetNativeForTests();
     loadNative('/nonexistent', { STRATA_NATIVE: 'off' });
     const ts = await probeAccelerators({ sysfsRoot: root, backends: ['amdgpu'] });
     assert.strictEqual(ts.via, 'fallback');
     useAddon();
 
-    for (const p of [native, ts]) {
+    for (const p of [native, isolated, ts]) {
       const gpus = p.devices;
       assert.strictEqual(gpus.length, 2, JSON.stringify(p));
       const [apu, dgpu] = gpus;
@@ -154,6 +158,7 @@ describe('amdgpu sysfs probe (fake tree)', function () {
     }
     const strip = (p: AcceleratorProbe) => p.devices.map((d) => ({ ...d, budgetBytes: 0 }));
     assert.deepStrictEqual(strip(native), strip(ts));
+    assert.deepStrictEqual(strip(isolated), strip(ts));
   });
 });
 

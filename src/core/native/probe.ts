@@ -1,5 +1,7 @@
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import { nativeAddon, nativeStatus } from './loader';
 import { readAmdgpuSysfs } from './sysfs';
 import { ALL_BACKENDS, type AcceleratorDevice, type AcceleratorProbe, type Backend, type BackendStatus, type SystemMemory } from './types';
@@ -17,8 +19,16 @@ export interface ProbeOptions {
   /** Only these sources (default: all). */
   backends?: Backend[];
   /**
-   * Give up on the addon after this long and answer from the fallback (default 20 s). A driver
-   * that hangs keeps one libuv worker thread busy until it returns; the caller is not held up.
+   * Run the probe in a short-lived strata_probe process (the CLI shipped next to the addon)
+   * instead of in this one. Default: true when that CLI exists. Initialising CUDA, HIP or a
+   * Vulkan driver leaves threads, a GPU context (HIP's costs memory on the device) and loaded
+   * libraries in the process for good, which a long-lived sidecar should not carry; a crashing
+   * driver takes down only the probe process; a hanging one is killed at timeoutMs.
+   */
+  isolate?: boolean;
+  /**
+   * Give up after this long and answer from the fallback (default 20 s). In-process, a driver
+   * that hangs keeps one libuv worker thread busy until it returns; isolated, it is killed.
    */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -41,18 +51,27 @@ export async function probeAccelerators(opts: ProbeOptions = {}): Promise<Accele
     backends: opts.backends,
   };
   const addon = nativeAddon();
+  const timeoutMs = opts.timeoutMs ?? 20000;
   let nativeError: string | undefined;
-  if (addon) {
+  const cli = addon && opts.isolate !== false ? probeCli() : undefined;
+  if (cli) {
+    try {
+      const json = await runProbeCli(cli, args, timeoutMs, env);
+      return { ...(JSON.parse(json) as Omit<AcceleratorProbe, 'via'>), via: 'native', isolated: true };
+    } catch (e) {
+      nativeError = (e as Error).message;
+    }
+  } else if (addon) {
     let timer: NodeJS.Timeout | undefined;
     try {
       const json = await Promise.race([
         addon.probeAccelerators(Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined && v !== '' && v !== false))),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`native probe did not answer within ${opts.timeoutMs ?? 20000} ms`)), opts.timeoutMs ?? 20000);
+          timer = setTimeout(() => reject(new Error(`native probe did not answer within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
       const parsed = JSON.parse(json) as Omit<AcceleratorProbe, 'via'>;
-      return { ...parsed, via: 'native' };
+      return { ...parsed, via: 'native', isolated: false };
     } catch (e) {
       nativeError = (e as Error).message;
     } finally {
@@ -62,6 +81,36 @@ export async function probeAccelerators(opts: ProbeOptions = {}): Promise<Accele
   const probe = fallbackProbe(args.sysfsRoot || '/sys', args.backends, nativeError ?? nativeStatus().reason ?? 'native addon not loaded');
   if (nativeError) probe.nativeError = nativeError;
   return probe;
+}
+
+/** The strata_probe CLI next to the loaded addon, if it was shipped/built there. */
+export function probeCli(): string | undefined {
+  const addonFile = nativeStatus().path;
+  if (!addonFile) return undefined;
+  const cli = path.join(path.dirname(addonFile), process.platform === 'win32' ? 'strata_probe.exe' : 'strata_probe');
+  return fs.existsSync(cli) ? cli : undefined;
+}
+
+function runProbeCli(cli: string, args: { [k: string]: string | boolean | Backend[] | undefined }, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<string> {
+  const childEnv: NodeJS.ProcessEnv = { ...env };
+  const vars: Record<string, string> = { cudaLib: 'STRATA_CUDA_LIB', nvmlLib: 'STRATA_NVML_LIB', hipLib: 'STRATA_HIP_LIB', vulkanLib: 'STRATA_VULKAN_LIB', sysfsRoot: 'STRATA_SYSFS_ROOT' };
+  for (const [k, name] of Object.entries(vars)) {
+    const v = args[k];
+    if (typeof v === 'string' && v) childEnv[name] = v;
+    else delete childEnv[name];
+  }
+  childEnv.STRATA_VULKAN_CPU = args.vulkanCpu ? '1' : '';
+  const argv = Array.isArray(args.backends) ? ['--backends', args.backends.join(',')] : [];
+  return new Promise((resolve, reject) => {
+    execFile(cli, argv, { env: childEnv, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, windowsHide: true }, (err, stdout, stderr) => {
+      if (err) {
+        const why = err.killed ? `did not answer within ${timeoutMs} ms` : `failed (${err.message.split('\n')[0]})`;
+        reject(new Error(`strata_probe ${why}${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`));
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
 }
 
 /** /proc/meminfo on Linux (MemAvailable, which counts reclaimable cache), `os` elsewhere. */

@@ -66,6 +66,8 @@ export interface AcceleratorProbe {
   system: SystemMemory;
   devices: AcceleratorDevice[];
   backends: BackendStatus[];
+  /** Native only: whether it ran in a separate strata_probe process (see ProbeOptions.isolate). */
+  isolated?: boolean;
   /** Set when the addon is loaded but its probe failed or timed out. */
   nativeError?: string;
 }
