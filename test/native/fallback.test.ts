@@ -101,7 +101,7 @@ describe('without the native addon', function () {
     assert.deepStrictEqual(reapOrphans(pidDir), { killed: [], kept: 0, dropped: 1 });
   });
 
-  it('scripts/package-native.mjs puts the addon where the loader looks for a prebuilt one', () => {
+  it('scripts/package-native.mjs puts the addon where the loader looks for a prebuilt one', async () => {
     const root = tmpDir('pkg');
     const out = path.join(root, 'dist', 'native');
     fs.mkdirSync(path.join(out, 'stale-target'), { recursive: true });
@@ -112,6 +112,10 @@ describe('without the native addon', function () {
     const st = loadNative(root, {});
     assert.strictEqual(st.loaded, true, st.reason);
     assert.strictEqual(st.path, addonCandidates(root)[1]);
+    // An installer that drops the CLI's executable bit costs isolation, not the GPU answers.
+    fs.chmodSync(path.join(path.dirname(addonCandidates(root)[1]), 'strata_probe'), 0o644);
+    const p = await probeAccelerators({ backends: ['cpu'] });
+    assert.deepStrictEqual([p.via, p.isolated, p.nativeError], ['native', false, undefined]);
     // A binary of the wrong format is refused.
     assert.throws(() => execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'package-native.mjs'), '--target', 'win32-x64', '--from', addonPath(), '--out', out], { stdio: 'pipe' }));
     fs.rmSync(root, { recursive: true, force: true });

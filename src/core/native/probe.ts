@@ -54,14 +54,20 @@ export async function probeAccelerators(opts: ProbeOptions = {}): Promise<Accele
   const timeoutMs = opts.timeoutMs ?? 20000;
   let nativeError: string | undefined;
   const cli = addon && opts.isolate !== false ? probeCli() : undefined;
+  let inProcess = !!addon && !cli;
   if (cli) {
     try {
       const json = await runProbeCli(cli, args, timeoutMs, env);
       return { ...(JSON.parse(json) as Omit<AcceleratorProbe, 'via'>), via: 'native', isolated: true };
     } catch (e) {
       nativeError = (e as Error).message;
+      // Could not even start it (a VSIX that lost the executable bit, say): no driver was
+      // involved, so asking in-process is as safe as ever. A crash or hang is not retried here.
+      inProcess = (e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'ENOENT';
     }
-  } else if (addon) {
+  }
+  if (inProcess && addon) {
+    nativeError = undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const json = await Promise.race([
@@ -105,7 +111,9 @@ function runProbeCli(cli: string, args: { [k: string]: string | boolean | Backen
     execFile(cli, argv, { env: childEnv, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, windowsHide: true }, (err, stdout, stderr) => {
       if (err) {
         const why = err.killed ? `did not answer within ${timeoutMs} ms` : `failed (${err.message.split('\n')[0]})`;
-        reject(new Error(`strata_probe ${why}${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`));
+        const e = new Error(`strata_probe ${why}${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`) as NodeJS.ErrnoException;
+        if (typeof err.code === 'string') e.code = err.code; // a spawn failure, not the probe's exit status
+        reject(e);
       } else {
         resolve(stdout);
       }
