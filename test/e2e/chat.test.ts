@@ -1,6 +1,5 @@
 import * as assert from 'assert';
 import { spawnSync } from 'child_process';
-import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -43,15 +42,9 @@ function seededConversation(): Conversation {
   };
 }
 
-/**
- * The extension folder to load. Until the lead merges src/vscode/chat/contributes.json into
- * package.json and calls registerChat() from activate(), a staged copy is used: package.json with
- * the chat contributions merged in, and an entry that runs the product's activate() then
- * registerChat(). Once merged, this returns REPO_ROOT and tests the shipped artifact itself.
- */
-async function extensionUnderTest(tmp: string, log: (l: string) => void): Promise<string> {
+/** Builds the extension when stale (dist/media too) and checks that it ships the chat. */
+function extensionUnderTest(log: (l: string) => void): string {
   ensureExtensionBuilt(log);
-  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
   const chatJs = path.join(REPO_ROOT, 'dist', 'media', 'chat.js');
   const newestMedia = Math.max(...fs.readdirSync(path.join(REPO_ROOT, 'media')).map((f) => fs.statSync(path.join(REPO_ROOT, 'media', f)).mtimeMs));
   if (!fs.existsSync(chatJs) || fs.statSync(chatJs).mtimeMs < newestMedia || !fs.existsSync(path.join(REPO_ROOT, 'dist', 'media', 'codicon.ttf'))) {
@@ -59,42 +52,11 @@ async function extensionUnderTest(tmp: string, log: (l: string) => void): Promis
     const r = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: REPO_ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`node esbuild.mjs failed:\n${r.stdout}${r.stderr}`);
   }
-  const merged = (pkg.contributes?.views?.strata ?? []).some((v: { id: string }) => v.id === 'strata.chat');
-  if (merged) return REPO_ROOT;
-  log('package.json has no chat view yet: testing a staged copy with src/vscode/chat/contributes.json merged in');
-  const dir = path.join(tmp, 'staged-extension');
-  fs.mkdirSync(path.join(dir, 'dist', 'media'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'media'), { recursive: true });
-  const extra = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'src', 'vscode', 'chat', 'contributes.json'), 'utf8'));
-  const c = pkg.contributes ?? {};
-  for (const [k, v] of Object.entries(extra)) {
-    if (Array.isArray(v)) c[k] = [...(c[k] ?? []), ...v];
-    else if (k === 'configuration') c[k] = { ...c[k], properties: { ...(c[k]?.properties ?? {}), ...(v as { properties: object }).properties } };
-    else if (v && typeof v === 'object') {
-      c[k] = { ...(c[k] ?? {}) };
-      for (const [kk, vv] of Object.entries(v)) c[k][kk] = [...(c[k][kk] ?? []), ...(vv as unknown[])];
-    } else c[k] = v;
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+  if (!(pkg.contributes?.views?.strata ?? []).some((v: { id: string }) => v.id === 'strata.chat')) {
+    throw new Error('package.json contributes no "strata.chat" view: merge src/vscode/chat/contributes.json into it.');
   }
-  pkg.contributes = c;
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
-  const entry = path.join(dir, 'entry.ts');
-  fs.writeFileSync(entry, [
-    `import * as vscode from 'vscode';`,
-    `import * as product from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'extension'))};`,
-    `import { registerChat } from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'vscode', 'chat'))};`,
-    `import { ServerConnectionSource } from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'vscode', 'serverConnectionWatcher'))};`,
-    `export function activate(context: vscode.ExtensionContext) {`,
-    `  product.activate(context);`,
-    `  const log = vscode.window.createOutputChannel('Strata Chat', { log: true });`,
-    `  context.subscriptions.push(log);`,
-    `  registerChat(context, { source: new ServerConnectionSource(), log });`,
-    `}`,
-    `export function deactivate() { product.deactivate?.(); }`,
-  ].join('\n'));
-  await esbuild.build({ entryPoints: [entry], bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['vscode'], outfile: path.join(dir, pkg.main ?? 'dist/extension.js'), logLevel: 'silent' });
-  for (const f of fs.readdirSync(path.join(REPO_ROOT, 'dist', 'media'))) fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'media', f), path.join(dir, 'dist', 'media', f));
-  for (const f of fs.readdirSync(path.join(REPO_ROOT, 'media'))) if (f.endsWith('.svg')) fs.copyFileSync(path.join(REPO_ROOT, 'media', f), path.join(dir, 'media', f));
-  return dir;
+  return REPO_ROOT;
 }
 
 describe('E2E: chat in code-server against the real llama-server', function () {
@@ -113,7 +75,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
   before(async function () {
     const t0 = Date.now();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-e2e-chat-'));
-    const extDir = await extensionUnderTest(tmp, log);
+    const extDir = extensionUnderTest(log);
     const modelPath = await ensureTinyModel();
     modelName = path.basename(modelPath, '.gguf');
     const stateDir = path.join(tmp, 'state');
@@ -175,6 +137,16 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     return f;
   }
 
+  /** F1 → "Strata: Chat History"; unlike runCommand it leaves the (new) quick pick open. */
+  async function openHistory(): Promise<void> {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('>Strata: Chat History');
+    await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^Strata: Chat History$/ }) }).first().click();
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Strata: Chat History' }).waitFor({ state: 'visible', timeout: 30_000 });
+  }
+
   async function fileText(): Promise<string> {
     await page.keyboard.press('Control+S');
     await page.waitForTimeout(300);
@@ -213,7 +185,6 @@ describe('E2E: chat in code-server against the real llama-server', function () {
   });
 
   it('inserts a code block at the cursor', async () => {
-    log(`input before: ${JSON.stringify(await chat().locator('#input').inputValue())}`);
     await focusEditor(page);
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
@@ -227,7 +198,6 @@ describe('E2E: chat in code-server against the real llama-server', function () {
 
   it('asks about the selection and streams the answer from llama-server, with model and tok/s', async () => {
     await runCommand(page, 'Strata: New Chat');
-    log(`input before: ${JSON.stringify(await chat().locator('#input').inputValue())}`);
     // The Strata view now holds the side bar; calc.py is still open in the editor.
     await page.locator('.tabs-container .tab', { hasText: FILE }).first().click();
     await selectLines(5, 6);
@@ -276,7 +246,6 @@ describe('E2E: chat in code-server against the real llama-server', function () {
   });
 
   it('finds the conversation again after the window reloads, in dark and light themes', async () => {
-    const f = chat();
     const question = 'What does this function do?';
     await page.reload({ waitUntil: 'domcontentloaded' });
     await waitForWorkbench(page, { explorer: false });
@@ -286,7 +255,6 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     assert.match(await g.locator('.turn.assistant .meta').last().innerText(), /stopped/);
     const files = fs.readdirSync(historyDir).filter((n) => n.endsWith('.json'));
     assert.strictEqual(files.length, 2, `history files: ${files.join(', ')}`);
-    void f;
 
     const dark = await saveArtifacts('chat-e2e-dark', { page });
     await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
@@ -294,5 +262,44 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     await page.waitForTimeout(500);
     const light = await saveArtifacts('chat-e2e-light', { page });
     log(`screenshots: ${path.relative(REPO_ROOT, dark)}/screenshot.png, ${path.relative(REPO_ROOT, light)}/screenshot.png`);
+  });
+  it('history: open, rename and delete conversations from the list; save a code block as a new file', async () => {
+    const row = (title: RegExp) => page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: title });
+    await openHistory();
+    await row(/Make double clearer/).first().waitFor({ state: 'visible', timeout: 30_000 });
+    assert.ok(await row(/What does this function do\?/).first().isVisible());
+
+    // Rename the live conversation.
+    await row(/What does this function do\?/).first().hover();
+    await row(/What does this function do\?/).first().locator('[aria-label="Rename"]').click();
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('Triple explained');
+    await input.press('Enter');
+    await row(/Triple explained/).first().waitFor({ state: 'visible', timeout: 30_000 });
+    const onDisk = () => fs.readdirSync(historyDir).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(fs.readFileSync(path.join(historyDir, n), 'utf8')) as Conversation);
+    assert.ok(onDisk().some((c) => c.title === 'Triple explained' && c.titleSetByUser));
+
+    // Open the saved one and save its second block as a new file (VS Code's simple file dialog).
+    await row(/Make double clearer/).first().click();
+    const f = chat();
+    await f.locator('.turn.user .user-text', { hasText: 'Make double() clearer.' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await f.locator('.turn.assistant .code-block').nth(1).locator('button[data-action="save"]').click();
+    const target = path.join(server!.workspaceDir, 'helper.py');
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    await input.fill(target);
+    await input.press('Enter');
+    for (let i = 0; i < 100 && !fs.existsSync(target); i++) await page.waitForTimeout(100);
+    assert.strictEqual(fs.readFileSync(target, 'utf8'), HELPER + '\n');
+    await page.locator('.tabs-container .tab.active', { hasText: 'helper.py' }).waitFor({ state: 'visible', timeout: 30_000 });
+
+    // Delete the saved one from the list: its file goes, the chat falls back to a new one.
+    await openHistory();
+    await row(/Make double clearer/).first().hover();
+    await row(/Make double clearer/).first().locator('[aria-label="Delete"]').click();
+    await row(/Make double clearer/).first().waitFor({ state: 'detached', timeout: 30_000 });
+    await page.keyboard.press('Escape');
+    assert.deepStrictEqual(onDisk().map((c) => c.title), ['Triple explained']);
+    await f.locator('#welcome').waitFor({ state: 'visible', timeout: 30_000 });
   });
 });

@@ -117,6 +117,12 @@ export class ChatController implements vscode.Disposable {
     this.post({ type: 'chips', chips: this.chipViews() });
   }
 
+  /** Re-reads the server (e.g. after the connection file changed) and shows its state. */
+  async refreshStatus(): Promise<void> {
+    this.serverInfo = undefined;
+    await this.pushStatus();
+  }
+
   private async pushStatus(): Promise<void> {
     try {
       const info = await this.server();
@@ -268,8 +274,16 @@ export class ChatController implements vscode.Disposable {
     }
   }
 
+  /** Stops a running answer and waits until it has been saved. */
+  private async settle(): Promise<void> {
+    const r = this.running;
+    if (!r) return;
+    r.abort.abort();
+    await r.done;
+  }
+
   async newChat(): Promise<void> {
-    if (this.running) this.stop();
+    await this.settle();
     this.conversation = newConversation();
     await this.memento.update('strata.chat.currentConversation', undefined);
     this.pushConversation();
@@ -279,7 +293,7 @@ export class ChatController implements vscode.Disposable {
     if (id === this.conversation.id) return true;
     const c = await this.store.load(id);
     if (!c) return false;
-    if (this.running) this.stop();
+    await this.settle();
     this.conversation = c;
     await this.memento.update('strata.chat.currentConversation', c.id);
     this.pushConversation();
@@ -299,12 +313,13 @@ export class ChatController implements vscode.Disposable {
     this.running?.abort.abort();
   }
 
-  private async save(): Promise<void> {
-    if (this.conversation.turns.length === 0) return;
-    this.conversation.updatedAt = Date.now();
+  /** Saves `c` (by default the open conversation; an answer saves the one it belongs to). */
+  private async save(c: Conversation = this.conversation): Promise<void> {
+    if (c.turns.length === 0) return;
+    c.updatedAt = Date.now();
     try {
-      await this.store.save(this.conversation);
-      await this.memento.update('strata.chat.currentConversation', this.conversation.id);
+      await this.store.save(c);
+      if (c === this.conversation) await this.memento.update('strata.chat.currentConversation', c.id);
     } catch (e) {
       this.log.error(`chat: could not save the conversation: ${(e as Error).message}`);
       void vscode.window.showErrorMessage(`Strata could not save the chat history (${(e as Error).message}): check free disk space and permissions of ${this.store.dir}.`);
@@ -374,16 +389,18 @@ export class ChatController implements vscode.Disposable {
     c.turns.push(turn);
     this.post({ type: 'append', turns: [...newTurns, turn].map((t) => this.turnView(t)) });
     this.post({ type: 'busy', busy: true });
-    await this.save();
+    if (info) this.post({ type: 'status', model: info.model, contextSize: info.contextSize });
+    else this.post({ type: 'status', error: turn.error });
+    await this.save(c);
 
     if (info && turn.status === 'streaming') {
-      await this.stream(info, turn, abort);
+      await this.stream(c, info, turn, abort);
     }
 
     if (turn.status === 'streaming') turn.status = 'done';
     if (turn.model) c.model = turn.model;
     this.running = undefined;
-    await this.save();
+    await this.save(c);
     this.post({ type: 'turnEnd', turn: this.turnView(turn) });
     this.post({ type: 'busy', busy: false });
     this.busyChanged.fire(false);
@@ -394,13 +411,13 @@ export class ChatController implements vscode.Disposable {
     return turn;
   }
 
-  private async stream(info: ServerInfo, turn: AssistantTurn, abort: AbortController): Promise<void> {
+  private async stream(c: Conversation, info: ServerInfo, turn: AssistantTurn, abort: AbortController): Promise<void> {
     const settings = chatSettings();
     const contextSize = info.contextSize ?? 4096;
     const reserve = Math.min(settings.maxTokens, Math.floor(contextSize / 4));
     let prompt;
     try {
-      prompt = await buildPrompt(this.conversation.turns.slice(0, -1), info.counter, {
+      prompt = await buildPrompt(c.turns.slice(0, -1), info.counter, {
         contextSize,
         reserveForAnswer: reserve,
         systemPrompt: settings.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
@@ -438,7 +455,7 @@ export class ChatController implements vscode.Disposable {
         pendingContent += d.content;
         pendingReasoning += d.reasoning;
         timer ??= setTimeout(flush, DELTA_FLUSH_MS);
-        if (Date.now() - lastSave > STREAM_SAVE_MS) { lastSave = Date.now(); void this.save(); }
+        if (Date.now() - lastSave > STREAM_SAVE_MS) { lastSave = Date.now(); void this.save(c); }
       },
     });
     if (timer) clearTimeout(timer);

@@ -5,7 +5,7 @@ import { ServerConnectionSource } from '../serverConnectionWatcher';
 import { ChatController } from './chatController';
 import { CHAT_VIEW_ID, ChatViewProvider } from './chatViewProvider';
 import { ProposalManager, targetEditor } from './codeActions';
-import { diagnosticsAt, diagnosticsChip, rangeAroundDiagnostics, selectionChip } from './context';
+import { activeFileChip, diagnosticsAt, diagnosticsChip, rangeAroundDiagnostics, selectionChip } from './context';
 import { showHistory } from './history';
 import { registerLanguageModelProvider } from './lmProvider';
 
@@ -65,9 +65,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
         return controller.send('Explain what this code does, how it works, and anything surprising in it.', { context: snap ? [snap] : [] });
       }
       const line = editor.selection.active.line + 1;
-      const whole = selectionChip(editor, new vscode.Range(0, 0, editor.document.lineCount - 1, 0));
-      const snap = whole && await whole.snapshot();
-      if (snap) { snap.kind = 'activeFile'; snap.focusLine = line - 1; snap.range = undefined; }
+      const snap = await activeFileChip(editor).snapshot();
       return controller.send(`Explain the code around line ${line} of ${path.posix.basename(editor.document.uri.path)}.`, { context: snap ? [snap] : [] });
     })),
 
@@ -133,7 +131,11 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
   const serverChanged = new vscode.EventEmitter<void>();
   const file = source.file();
   const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
-  context.subscriptions.push(serverChanged, watcher, watcher.onDidChange(() => serverChanged.fire()), watcher.onDidCreate(() => serverChanged.fire()), watcher.onDidDelete(() => serverChanged.fire()));
+  const onServerFile = () => {
+    serverChanged.fire();
+    void controller.refreshStatus();
+  };
+  context.subscriptions.push(serverChanged, watcher, watcher.onDidChange(onServerFile), watcher.onDidCreate(onServerFile), watcher.onDidDelete(onServerFile));
   const lm = registerLanguageModelProvider(source, log, serverChanged.event);
   if (lm) context.subscriptions.push(lm);
 }
