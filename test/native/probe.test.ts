@@ -37,7 +37,9 @@ describe('native probe (this machine)', function () {
     for (const b of ['cuda', 'hip', 'vulkan', 'amdgpu'] as const) {
       assert.strictEqual(byBackend(p, b).length, 0, b);
       const st = p.backends.find((s) => s.backend === b)!;
-      assert.strictEqual(st.status, 'absent', `${b}: ${JSON.stringify(st)}`);
+      // Vulkan may be 'ok' with its software device skipped where Mesa's lavapipe is installed.
+      const expected = b === 'vulkan' && /software/.test(st.detail ?? '') ? 'ok' : 'absent';
+      assert.strictEqual(st.status, expected, `${b}: ${JSON.stringify(st)}`);
       assert.ok(st.detail, `${b} says why`);
     }
     assert.strictEqual(p.backends.find((s) => s.backend === 'dxgi')!.status, 'unsupported');
