@@ -5,6 +5,7 @@
 //   guardKind: "pdeathsig" | "kqueue-watcher" | "job-object"
 //   probeAccelerators(opts?) -> Promise<string>  the probe's JSON (one serialiser for addon and CLI)
 //   spawnGuarded(file, args, opts, onExit(code, signal)) -> pid
+//       opts.stdio[i]: null (null device) | fd | "path" | { connect: "socket or pipe path" }
 //   setExitWatchRef(pid, ref)                  like ChildProcess.ref()/unref()
 //
 // Exit notification: no ChildProcess exists for these children, so a thread per child waits
@@ -90,6 +91,9 @@ strata::StdioSpec stdioSpec(const Napi::Value& v) {
   } else if (v.IsString()) {
     s.kind = strata::StdioSpec::Path;
     s.path = v.As<Napi::String>().Utf8Value();
+  } else if (v.IsObject() && v.As<Napi::Object>().Get("connect").IsString()) {
+    s.kind = strata::StdioSpec::Connect;
+    s.path = v.As<Napi::Object>().Get("connect").As<Napi::String>().Utf8Value();
   }
   return s;  // null/undefined: the null device
 }

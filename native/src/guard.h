@@ -13,9 +13,13 @@
 namespace strata {
 
 struct StdioSpec {
-  enum Kind { Null, Fd, Path } kind = Null;
+  enum Kind { Null, Fd, Path, Connect } kind = Null;
   int fd = -1;       // Fd: a descriptor of this process (POSIX), or 0/1/2 meaning ours (Windows)
-  std::string path;  // Path: opened for reading (stdin) or appending (stdout/stderr)
+  // Path: opened for reading (stdin) or appending (stdout/stderr).
+  // Connect: a local stream server of ours (Unix socket / named pipe) to connect to; the child
+  // gets the connection. This is how the wrapper gives JS a stream ("pipe") portably: Node
+  // listens, we connect, Node's 'connection' is the child's end.
+  std::string path;
 };
 
 struct SpawnRequest {

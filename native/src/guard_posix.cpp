@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,7 +192,24 @@ class Fds {
   std::vector<int> owned_;
 };
 
+int connectLocal(const std::string& path, Fds& fds) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw SpawnError(ENAMETOOLONG, "ENAMETOOLONG", "connect", "socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) throw SpawnError(errno, errnoName(errno), "socket", "cannot create a socket");
+  fds.own(fd);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);  // only the dup2'd copy may reach the child
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    throw SpawnError(e, errnoName(e), "connect", "cannot connect to " + path + ": " + std::strerror(e));
+  }
+  return fd;
+}
+
 int openStdio(const StdioSpec& s, int slot, Fds& fds) {
+  if (s.kind == StdioSpec::Connect) return connectLocal(s.path, fds);
   if (s.kind == StdioSpec::Fd) {
     if (fcntl(s.fd, F_GETFD) < 0) throw SpawnError(errno, "EBADF", "fcntl", "stdio descriptor " + std::to_string(s.fd) + " is not open");
     return s.fd;

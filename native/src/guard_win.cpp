@@ -170,6 +170,16 @@ HANDLE stdioHandle(const StdioSpec& s, int slot, Handles& handles) {
     }
     // No console (a GUI parent): fall through to NUL.
   }
+  if (s.kind == StdioSpec::Connect) {
+    // The client end of a named pipe Node is listening on.
+    std::wstring pipe = widen(s.path);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      HANDLE h = CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING, 0, nullptr);
+      if (h != INVALID_HANDLE_VALUE) return handles.own(h);
+      if (GetLastError() != ERROR_PIPE_BUSY || !WaitNamedPipeW(pipe.c_str(), 2000)) break;
+    }
+    throw lastError("connect", "cannot connect to " + s.path);
+  }
   std::wstring path = s.kind == StdioSpec::Path ? widen(s.path) : L"NUL";
   // FILE_APPEND_DATA without FILE_WRITE_DATA: every write lands at the end, like O_APPEND.
   DWORD access = slot == 0 ? GENERIC_READ : (FILE_APPEND_DATA | SYNCHRONIZE);

@@ -69,6 +69,20 @@ describe('without the native addon', function () {
     assert.strictEqual(fs.readFileSync(out, 'utf8'), 'fallback\n');
   });
 
+  it('pipes work the same without the addon', async function () {
+    if (process.platform === 'win32') this.skip();
+    loadNative(repoRoot, { STRATA_NATIVE: 'off' });
+    const c = spawnGuarded('sh', ['-c', 'read x; echo "got $x"'], { stdin: 'pipe', stdout: 'pipe', pidFileDir: pidDir });
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
+    const ended = new Promise((r) => c.stdout!.on('end', r));
+    c.stdin!.end('hi\n');
+    await c.exited;
+    await ended;
+    assert.strictEqual(out, 'got hi\n');
+    assert.strictEqual(c.stderr, null);
+  });
+
   it('a SIGKILLed fallback owner leaves its child running; reapOrphans kills it at the next start', async function () {
     if (process.platform !== 'linux') this.skip();
     const f = startFixture('guardParent.ts', ['one', String(Date.now())], { ...process.env, STRATA_NATIVE: 'off', STRATA_TEST_PIDDIR: pidDir });

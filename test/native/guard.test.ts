@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import { spawn as nodeSpawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { isAlive, spawnGuarded } from '../../src/core/native';
@@ -102,6 +103,29 @@ describe('guarded children', function () {
     assert.strictEqual(text, `earlier line\n${fs.realpathSync(dir)}\nfrom env\nfrom stdin\n`); // appended, not truncated
     assert.strictEqual(fs.readFileSync(path.join(dir, 'err.log'), 'utf8'), 'oops\n');
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives stdin, stdout and stderr as streams with \'pipe\' (EOF, a megabyte, no leftovers)', async () => {
+    const read = (s: NodeJS.ReadableStream) =>
+      new Promise<string>((r) => {
+        let t = '';
+        s.on('data', (d) => (t += d));
+        s.on('end', () => r(t));
+      });
+    const ioDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('strata-io-'));
+    const before = ioDirs();
+    const c = spawnGuarded('sh', ['-c', 'read x; echo "got $x"; echo err >&2; head -c 1000000 /dev/zero | tr "\\0" x'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+    const [out, err] = [read(c.stdout!), read(c.stderr!)];
+    c.stdin!.end('hello\n');
+    assert.deepStrictEqual(await c.exited, { code: 0, signal: null });
+    const text = await out;
+    assert.ok(text.startsWith('got hello\n'), text.slice(0, 50));
+    assert.strictEqual(text.length, 'got hello\n'.length + 1000000);
+    assert.strictEqual(await err, 'err\n');
+    c.stdin!.write('after exit\n'); // must not throw or crash
+    c.stdin!.end();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepStrictEqual(ioDirs(), before, 'the socket folder is removed');
   });
 
   it('swapped descriptors land where they were asked to (stdout -> our stderr and back)', async () => {

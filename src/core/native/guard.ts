@@ -1,7 +1,10 @@
 import * as cp from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { PassThrough, type Readable, type Writable } from 'stream';
 import { strataStateDir } from '../paths';
 import { nativeAddon, type NativeAddon } from './loader';
 import type { GuardKind } from './types';
@@ -18,8 +21,12 @@ import type { GuardKind } from './types';
 // so that reapOrphans(), run by the next sidecar at start, kills children whose owner died.
 // Children can therefore outlive a SIGKILLed owner until the next start.
 
-/** Where a stdio stream goes: nowhere, ours, a descriptor of ours, or a file (appended to). */
-export type StdioTarget = 'ignore' | 'inherit' | number | { path: string };
+/**
+ * Where a stdio stream goes: nowhere, ours, a stream for this process ('pipe': the child's
+ * `stdin`/`stdout`/`stderr`), a descriptor of ours (POSIX; on Windows only 0-2), or a file
+ * (appended to).
+ */
+export type StdioTarget = 'ignore' | 'inherit' | 'pipe' | number | { path: string };
 
 export interface SpawnGuardedOptions {
   cwd?: string;
@@ -44,11 +51,15 @@ export interface GuardedChild {
   readonly guard: GuardKind;
   /** Resolves once, when the child has exited (and has been reaped). Never rejects. */
   readonly exited: Promise<ChildExit>;
+  /** The 'pipe' streams (null for other targets). Errors are swallowed: a dead child just ends them. */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   /** Set once exited. */
   exitStatus(): ChildExit | undefined;
   /** Signals the child (its process group when it has one). False after exit or on error. */
   kill(signal?: NodeJS.Signals | number): boolean;
-  /** Like ChildProcess.ref()/unref(): whether a running child keeps the event loop alive. */
+  /** Like ChildProcess.ref()/unref(): whether a running child (and its pipes) keep the event loop alive. */
   ref(): void;
   unref(): void;
 }
@@ -97,40 +108,119 @@ export function resolveExecutable(file: string, env: NodeJS.ProcessEnv, cwd?: st
 }
 
 function nativeSpawn(addon: NativeAddon, file: string, args: string[], opts: SpawnGuardedOptions, env: NodeJS.ProcessEnv): GuardedChild {
-  const slot = (t: StdioTarget | undefined, n: number): number | string | null => {
+  const pipes = new LocalPipes();
+  const slot = (t: StdioTarget | undefined, n: 0 | 1 | 2): number | string | null | { connect: string } => {
     if (t === undefined || t === 'ignore') return null;
     if (t === 'inherit') return n;
+    if (t === 'pipe') return { connect: pipes.listen(n) };
     return typeof t === 'number' ? t : t.path;
   };
   const group = opts.newProcessGroup ?? true;
   let status: ChildExit | undefined;
   let resolveExit!: (e: ChildExit) => void;
   const exited = new Promise<ChildExit>((r) => (resolveExit = r));
-  const pid = addon.spawnGuarded(
-    file,
-    args,
-    {
-      cwd: opts.cwd,
-      env: Object.entries(env)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${v}`),
-      stdio: [slot(opts.stdin, 0), slot(opts.stdout, 1), slot(opts.stderr, 2)],
-      newProcessGroup: group,
-    },
-    (code, signal) => {
-      status = { code, signal: signal === null ? null : signalName(signal) };
-      resolveExit(status);
-    },
-  );
+  let pid: number;
+  try {
+    pid = addon.spawnGuarded(
+      file,
+      args,
+      {
+        cwd: opts.cwd,
+        env: Object.entries(env)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k}=${v}`),
+        stdio: [slot(opts.stdin, 0), slot(opts.stdout, 1), slot(opts.stderr, 2)],
+        newProcessGroup: group,
+      },
+      (code, signal) => {
+        status = { code, signal: signal === null ? null : signalName(signal) };
+        resolveExit(status);
+      },
+    );
+  } catch (e) {
+    pipes.abort();
+    throw e;
+  }
   return {
     pid,
     guard: addon.guardKind,
     exited,
+    stdin: pipes.streams[0] as Writable | null,
+    stdout: pipes.streams[1] as Readable | null,
+    stderr: pipes.streams[2] as Readable | null,
     exitStatus: () => status,
     kill: (signal = 'SIGTERM') => (status ? false : signalProcess(pid, group, signal)),
-    ref: () => addon.setExitWatchRef(pid, true),
-    unref: () => addon.setExitWatchRef(pid, false),
+    ref: () => {
+      addon.setExitWatchRef(pid, true);
+      pipes.ref(true);
+    },
+    unref: () => {
+      addon.setExitWatchRef(pid, false);
+      pipes.ref(false);
+    },
   };
+}
+
+/**
+ * 'pipe' for the native spawn. The addon cannot hand JS a pipe portably (on Windows a HANDLE is
+ * not a descriptor Node can wrap), so this process listens on a local stream server (a Unix
+ * socket in a fresh 0700 directory, or a named pipe with a random name), the addon connects to it
+ * and gives that connection to the child, and the accepted socket here becomes the stream. The
+ * listening happens synchronously inside server.listen(), so the addon's connect cannot miss it.
+ */
+class LocalPipes {
+  readonly streams: (PassThrough | null)[] = [null, null, null];
+  private dir: string | undefined;
+  private servers: net.Server[] = [];
+  private sockets: net.Socket[] = [];
+  private refd = true;
+
+  listen(slot: 0 | 1 | 2): string {
+    let name: string;
+    if (process.platform === 'win32') {
+      name = `\\.\pipe\strata-${process.pid}-${crypto.randomBytes(16).toString('hex')}`;
+    } else {
+      this.dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'strata-io-')); // 0700: nobody else can connect
+      name = path.join(this.dir, `${slot}.sock`);
+    }
+    const stream = new PassThrough();
+    stream.on('error', () => {}); // a write after the child is gone must not crash us
+    const server = net.createServer((sock) => {
+      server.close(); // one connection: the child's
+      this.sockets.push(sock);
+      if (!this.refd) sock.unref();
+      sock.on('error', () => stream.end());
+      if (slot === 0) stream.pipe(sock);
+      else sock.pipe(stream);
+    });
+    server.on('close', () => this.cleanUp());
+    server.on('error', () => stream.end());
+    server.listen(name);
+    this.servers.push(server);
+    this.streams[slot] = stream;
+    return name;
+  }
+
+  ref(on: boolean): void {
+    this.refd = on;
+    for (const s of [...this.servers, ...this.sockets]) {
+      if (on) s.ref();
+      else s.unref();
+    }
+  }
+
+  abort(): void {
+    for (const s of this.servers) s.close();
+    for (const st of this.streams) st?.destroy();
+    this.cleanUp();
+  }
+
+  private cleanUp(): void {
+    if (this.dir && this.servers.every((s) => !s.listening)) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      this.dir = undefined;
+    }
+  }
 }
 
 // ---- fallback: child_process + pid files -------------------------------------------------------
@@ -153,9 +243,10 @@ export function defaultPidFileDir(): string {
 
 function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, env: NodeJS.ProcessEnv): GuardedChild {
   const opened: number[] = [];
-  const slot = (t: StdioTarget | undefined, n: number): cp.StdioNull | number => {
+  const slot = (t: StdioTarget | undefined, n: number): cp.StdioNull | cp.StdioPipe | number => {
     if (t === undefined || t === 'ignore') return 'ignore';
     if (t === 'inherit') return 'inherit';
+    if (t === 'pipe') return 'pipe';
     if (typeof t === 'number') return t;
     const fd = fs.openSync(t.path, n === 0 ? 'r' : 'a');
     opened.push(fd);
@@ -174,6 +265,7 @@ function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, 
   } finally {
     for (const fd of opened) fs.closeSync(fd);
   }
+  child.stdin?.on('error', () => {}); // EPIPE after the child is gone, as with the native path
   const pid = child.pid;
   if (pid === undefined) {
     child.on('error', () => {}); // reported by the throw below
@@ -209,6 +301,9 @@ function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, 
     pid,
     guard: 'pidfile',
     exited,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
     exitStatus: () => status,
     kill: (signal = 'SIGTERM') => (status ? false : signalProcess(pid, group, signal)),
     ref: () => child.ref(),

@@ -23,7 +23,7 @@ export interface NativeAddon {
   spawnGuarded(
     file: string,
     args: string[],
-    opts: { cwd?: string; env?: string[]; stdio: (number | string | null)[]; newProcessGroup: boolean },
+    opts: { cwd?: string; env?: string[]; stdio: (number | string | null | { connect: string })[]; newProcessGroup: boolean },
     onExit: (code: number | null, signal: number | null) => void,
   ): number;
   setExitWatchRef(pid: number, ref: boolean): void;
