@@ -2,10 +2,14 @@ import * as vscode from 'vscode';
 import { registerChat } from './vscode/chat';
 import { StrataInlineCompletionProvider } from './vscode/inlineCompletionProvider';
 import { ServerConnectionSource } from './vscode/serverConnectionWatcher';
-import { collectServerStatus, describeStatus, StatusBar } from './vscode/serverStatus';
+import { StatusBar } from './vscode/serverStatus';
 import { completionEnabled } from './vscode/settings';
+import { registerServerCommands } from './vscode/sidecar/commands';
+import { SidecarController } from './vscode/sidecar/controller';
 
 // Wires the pieces together; behaviour lives in src/vscode and src/core.
+
+let controller: SidecarController | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Strata', { log: true });
@@ -13,24 +17,20 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new StatusBar();
   const provider = new StrataInlineCompletionProvider(source, log);
   statusBar.setEnabled(completionEnabled());
+  // The sidecar daemon owns llama-server; the controller feeds `source` (completion and chat)
+  // from it and drives the status bar.
+  controller = new SidecarController({ context, log, source, statusBar });
 
   context.subscriptions.push(
     log,
     statusBar,
+    controller,
     provider.onDidComplete,
     provider.onDidComplete.event((r) => statusBar.showCompletion(r)),
     // By scheme, not by a '**' pattern: in a remote extension host (code-server, SSH) a
     // pattern-only selector never matches and the provider is silently never called.
     vscode.languages.registerInlineCompletionItemProvider([{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }], provider),
-    vscode.commands.registerCommand('strata.showServerStatus', async () => {
-      const status = await collectServerStatus(source);
-      const text = describeStatus(status);
-      log.info(text);
-      if (status.connected && status.ready) void vscode.window.showInformationMessage(text);
-      else void vscode.window.showWarningMessage(text);
-      // Returned so that tests and other commands can read it.
-      return status;
-    }),
+    ...registerServerCommands({ controller, source, log, extensionPath: context.extensionPath }),
     vscode.commands.registerCommand('strata.toggleCompletions', async () => {
       const cfg = vscode.workspace.getConfiguration('strata');
       const next = !cfg.get<boolean>('completion.enabled', true);
@@ -43,9 +43,14 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
   registerChat(context, { source, log });
-  log.info(`Strata activated; server connection file: ${source.file()}`);
+  log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
+  const c = controller;
+  void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));
 }
 
 export function deactivate(): void {
-  // Nothing to stop: this window owns no server (the launcher or sidecar does).
+  // This window lets go of the sidecar; the daemon stops llama-server and exits once no window
+  // has been connected for a while (its idle exit), so closing every window leaves no process.
+  controller?.dispose();
+  controller = undefined;
 }

@@ -3,18 +3,52 @@ import { LlamaClient } from '../core/llama/client';
 import { defaultConnectionFile, readServerConnection, ServerConnection } from '../core/llama/serverConnection';
 import { connectionFileSetting } from './settings';
 
-// The server can be restarted (new port, new key) while windows stay open, so the connection
-// is re-read whenever the file changes rather than once at activation.
+// How completion and chat reach llama-server. Two feeds:
+//   - live: the endpoint the sidecar daemon reports over its socket when its server is ready
+//     (set by the SidecarController; no file I/O on the keystroke path);
+//   - the connection file (server.json), which the daemon also writes, and which a server
+//     started by hand or by a test can write too. Re-read whenever it changes (a restart means
+//     a new port and key while windows stay open).
+// When neither has a server, `demand` (set by the controller) may start loading the model and
+// returns the error to show, e.g. "Strata is loading the model".
 
 export class ServerConnectionSource {
   private cached?: { file: string; mtimeMs: number; conn: ServerConnection; client: LlamaClient };
+  private live?: { conn: ServerConnection; client: LlamaClient };
+  private demand?: () => Error | undefined;
 
   file(): string {
     return connectionFileSetting() ?? defaultConnectionFile();
   }
 
-  /** Throws ConnectionFileError with an actionable message when there is no server. */
+  /** The sidecar's ready server, or undefined when it has none. */
+  setLive(conn: ServerConnection | undefined): void {
+    if (!conn) {
+      this.live = undefined;
+      return;
+    }
+    const l = this.live;
+    if (l && l.conn.url === conn.url && l.conn.apiKey === conn.apiKey) return;
+    this.live = { conn, client: new LlamaClient(conn) };
+  }
+
+  setDemand(fn: (() => Error | undefined) | undefined): void {
+    this.demand = fn;
+  }
+
+  /** Throws an error with an actionable message when there is no server. */
   current(): { conn: ServerConnection; client: LlamaClient } {
+    // An explicit connection file means "that server", never the sidecar's.
+    if (this.live && !connectionFileSetting()) return this.live;
+    try {
+      return this.fromFile();
+    } catch (e) {
+      const why = this.demand?.();
+      throw why ?? e;
+    }
+  }
+
+  private fromFile(): { conn: ServerConnection; client: LlamaClient } {
     const file = this.file();
     let mtimeMs = -1;
     try { mtimeMs = fs.statSync(file).mtimeMs; } catch { /* readServerConnection explains */ }
