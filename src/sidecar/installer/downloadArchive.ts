@@ -72,12 +72,14 @@ export async function extractTarGz(file: string, destDir: string, signal?: Abort
   let paxLink: string | undefined;
   let ended = false;
   let zeroBlocks = 0;
+  let writeError: Error | undefined;
 
   const finishEntry = async (): Promise<void> => {
     if (out) {
       const o = out;
       out = undefined;
       await new Promise<void>((resolve, reject) => o.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      if (writeError) throw writeError;
     }
     if (collect && collectKind) {
       const data = Buffer.concat(collect).toString('utf8');
@@ -94,6 +96,7 @@ export async function extractTarGz(file: string, destDir: string, signal?: Abort
   };
 
   const writeData = async (chunk: Buffer): Promise<void> => {
+    if (writeError) throw writeError;
     if (out) {
       if (!out.write(chunk)) await new Promise<void>((r) => out!.once('drain', () => r()));
     } else if (collect) collect.push(chunk);
@@ -139,7 +142,9 @@ export async function extractTarGz(file: string, destDir: string, signal?: Abort
       await fsp.mkdir(target, { recursive: true });
     } else if (type === '0' || type === '\0' || type === '7') {
       await fsp.mkdir(path.dirname(target), { recursive: true });
-      out = fs.createWriteStream(target, { mode: fileMode(mode) });
+      const o = fs.createWriteStream(target, { mode: fileMode(mode) });
+      o.on('error', (e) => (writeError ??= e));
+      out = o;
       files++;
     } else if (type === '2' || type === '1') {
       checkLinkTarget(destDir, target, type === '1' ? path.relative(path.dirname(target), safeEntryPath(destDir, linkName)) : linkName, name);
@@ -180,7 +185,16 @@ export async function extractTarGz(file: string, destDir: string, signal?: Abort
   try {
     await pipeline(fs.createReadStream(file), zlib.createGunzip(), sink);
   } catch (e) {
-    if (out) out.destroy();
+    if (out) {
+      const o: fs.WriteStream = out;
+      out = undefined;
+      if (!o.closed) {
+        await new Promise<void>((r) => {
+          o.once('close', () => r());
+          o.destroy();
+        });
+      }
+    }
     if (e instanceof ArchiveError) throw e;
     throw new ArchiveError(`The archive could not be unpacked (${(e as Error).message}): it is truncated or corrupt; download it again.`);
   }
@@ -345,11 +359,14 @@ export async function extractZip(file: string, destDir: string, signal?: AbortSi
       let crc = 0;
       let written = 0;
       const out = isLink ? undefined : fs.createWriteStream(target, { mode: fileMode(e.unixMode ?? 0o644) });
+      let outError: Error | undefined;
+      out?.on('error', (err) => (outError ??= err));
       const sink = new Writable({
         write(chunk: Buffer, _enc, cb) {
           crc = zlib.crc32(chunk, crc);
           written += chunk.length;
-          if (!out) {
+          if (outError) cb(outError);
+          else if (!out) {
             chunks.push(chunk);
             cb();
           } else if (out.write(chunk)) cb();

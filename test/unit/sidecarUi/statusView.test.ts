@@ -1,0 +1,64 @@
+import * as assert from 'assert';
+import { ServerStatus } from '../../../src/core/protocol';
+import { describeView, ViewInput } from '../../../src/vscode/sidecar/statusView';
+
+// The status bar's words for every state, without VS Code.
+
+const base: ViewInput = { completionsEnabled: true };
+const server = (s: Partial<ServerStatus>): ServerStatus => ({ phase: 'stopped', since: 0, crashes: 0, ...s });
+
+describe('status bar view', () => {
+  it('no model: says so and opens the setting on click, as a warning, not an error', () => {
+    const v = describeView({ ...base, problem: { kind: 'no-model', message: 'No model configured: set "strata.model.path" to a .gguf file.' } });
+    assert.strictEqual(v.text, '$(circle-slash) Strata: no model');
+    assert.deepStrictEqual(v.command.arguments, ['strata.model.path']);
+    assert.strictEqual(v.command.command, 'workbench.action.openSettings');
+    assert.strictEqual(v.severity, 'warning');
+    assert.match(v.tooltip, /strata\\\.model\\\.path/);
+  });
+
+  it('no llama-server: points at the status (which offers build, download, path)', () => {
+    const v = describeView({ ...base, problem: { kind: 'no-binary', message: 'No llama-server found.' } });
+    assert.strictEqual(v.text, '$(warning) Strata: no llama-server');
+    assert.strictEqual(v.command.command, 'strata.showServerStatus');
+  });
+
+  it('building and downloading show a percentage; an activity wins over the server phase', () => {
+    assert.strictEqual(describeView({ ...base, activity: { kind: 'build', percent: 40.7, message: 'x' }, server: server({ phase: 'ready' }) }).text, '$(sync~spin) Strata: building 40%');
+    assert.strictEqual(describeView({ ...base, activity: { kind: 'download', percent: 3, message: 'x' } }).text, '$(cloud-download) Strata: downloading 3%');
+    assert.strictEqual(describeView({ ...base, activity: { kind: 'benchmark', message: 'x' } }).text, '$(pulse) Strata: benchmarking');
+  });
+
+  it('loading 63%, ready with model and tok/s, failed with the last log lines', () => {
+    assert.strictEqual(describeView({ ...base, server: server({ phase: 'loading', progress: 0.634, label: 'qwen' }) }).text, '$(sync~spin) Strata: loading 63%');
+    const ready = describeView({ ...base, tokPerSec: 42.345, server: server({ phase: 'ready', label: 'qwen2.5-coder-32b-q4_k_m', endpoint: { url: 'http://127.0.0.1:1', apiKey: 'k', pid: 1, port: 1, model: '/m.gguf' } }) });
+    assert.strictEqual(ready.text, '$(sparkle) Strata · qwen2.5-coder-32b-q4_k_m · 42.3 tok/s');
+    assert.strictEqual(ready.severity, undefined);
+    assert.strictEqual(describeView({ ...base, tokPerSec: 123.6, server: server({ phase: 'ready', label: 'm' }) }).text, '$(sparkle) Strata · m · 124 tok/s');
+    const failed = describeView({ ...base, server: server({ phase: 'failed', error: { code: 'crash-loop', message: 'llama-server exited 4 times', logTail: ['a', 'b `c`'] } }) });
+    assert.strictEqual(failed.text, '$(error) Strata: error');
+    assert.strictEqual(failed.severity, 'error');
+    assert.match(failed.tooltip, /exited 4 times/);
+    assert.match(failed.tooltip, /b 'c'/);
+  });
+
+  it('completions off shows in the icon; idle unload reads "idle"; stopped offers Start', () => {
+    assert.strictEqual(describeView({ completionsEnabled: false, server: server({ phase: 'ready', label: 'm' }) }).text, '$(circle-slash) Strata · m');
+    assert.strictEqual(describeView({ ...base, server: server({ phase: 'stopped', stoppedReason: 'idle' }) }).text, '$(debug-stop) Strata: idle');
+    const stopped = describeView({ ...base, server: server({ phase: 'stopped', stoppedReason: 'requested' }), userStopped: true });
+    assert.strictEqual(stopped.text, '$(debug-stop) Strata: stopped');
+    assert.strictEqual(stopped.command.command, 'strata.server.start');
+  });
+
+  it('another window\'s model: still shows its phase, with a note', () => {
+    const v = describeView({ ...base, problem: { kind: 'busy', message: 'big is loaded for another window' }, server: server({ phase: 'ready', label: 'big' }) });
+    assert.strictEqual(v.text, '$(sparkle) Strata · big');
+    assert.match(v.tooltip, /another window/);
+  });
+
+  it('every text says "Strata" (tests and users look for it)', () => {
+    const inputs: ViewInput[] = [base, { ...base, connecting: true }, { ...base, lastError: 'x' }, { ...base, problem: { kind: 'sidecar', message: 'x' } }, { ...base, problem: { kind: 'bad-setting', message: 'x' } }];
+    for (const p of ['loading', 'ready', 'restarting', 'stopping', 'failed', 'stopped'] as const) inputs.push({ ...base, server: server({ phase: p }) });
+    for (const i of inputs) assert.match(describeView(i).text, /Strata/);
+  });
+});
