@@ -1,71 +1,83 @@
+import { performance } from 'perf_hooks';
 import * as vscode from 'vscode';
-import { CompletionEngine, CompletionResult } from '../core/completion/completionEngine';
-import { ConnectionFileError } from '../core/llama/serverConnection';
+import { CompletionResult } from '../core/completion/completionEngine';
+import { asCompletionDocument } from './completion/documentAdapter';
+import { ACCEPTED_COMMAND, CompletionFeature } from './completion/feature';
 import { ServerConnectionSource } from './serverConnectionWatcher';
-import { completionEnabled, completionSettings, debounceMs } from './settings';
+import { completionEnabled, completionTriggerMode, debounceMs } from './settings';
 
-// VS Code adapter: debounces keystrokes, cancels the HTTP request of a superseded keystroke
-// (so the server slot frees at once), and hands the core engine a plain document snapshot.
+// VS Code adapter of the completion engine. Per keystroke: answers from memory at once (typed
+// through, or a context seen before); otherwise waits for the debounce and asks the server. VS
+// Code cancels the previous call's token on every keystroke, which aborts its HTTP request so the
+// server slot frees at once; the engine also keeps at most one request in flight.
+
+/** Fires for every completion shown; disposing it also disposes the completion feature. */
+class CompletionEmitter extends vscode.EventEmitter<CompletionResult> {
+  constructor(private readonly onDispose: () => void) {
+    super();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.onDispose();
+  }
+}
 
 export class StrataInlineCompletionProvider implements vscode.InlineCompletionItemProvider {
-  private readonly engine: CompletionEngine;
-  private inFlight?: AbortController;
-  private lastErrorShown = '';
-  readonly onDidComplete = new vscode.EventEmitter<CompletionResult>();
+  readonly feature: CompletionFeature;
+  readonly onDidComplete: vscode.EventEmitter<CompletionResult>;
 
-  constructor(private readonly source: ServerConnectionSource, private readonly log: vscode.LogOutputChannel) {
-    this.engine = new CompletionEngine(() => this.source.current().client, completionSettings);
+  constructor(source: ServerConnectionSource, log: vscode.LogOutputChannel) {
+    this.feature = new CompletionFeature(source, log);
+    this.onDidComplete = new CompletionEmitter(() => this.feature.dispose());
   }
 
   async provideInlineCompletionItems(
     document: vscode.TextDocument,
     position: vscode.Position,
-    _context: vscode.InlineCompletionContext,
+    context: vscode.InlineCompletionContext,
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
-    this.log.trace(`provide ${document.uri.toString()} ${position.line}:${position.character}`);
+    const t0 = performance.now();
     if (!completionEnabled(document.languageId)) return undefined;
-    this.inFlight?.abort();
+    const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+    if (!invoked && completionTriggerMode() === 'manual') return undefined;
+    this.feature.tracker.touch();
     const abort = new AbortController();
-    this.inFlight = abort;
     const sub = token.onCancellationRequested(() => abort.abort());
+    const engine = this.feature.engine;
     try {
-      await delay(debounceMs(), abort.signal);
-      if (abort.signal.aborted) return undefined;
-      const result = await this.engine.complete({
-        fileName: document.fileName,
-        languageId: document.languageId,
-        text: document.getText(),
-        line: position.line,
-        character: position.character,
-      }, abort.signal);
+      const doc = asCompletionDocument(document);
+      const cursor = { line: position.line, character: position.character };
+      const wait = invoked ? 0 : debounceMs();
+      const result = await engine.complete(doc, cursor, {
+        signal: abort.signal,
+        adapterCpuMs: performance.now() - t0,
+        beforeRequest: () => delay(wait, abort.signal),
+      });
       if (!result || abort.signal.aborted) return undefined;
       this.onDidComplete.fire(result);
-      this.log.debug(`completion ${result.fromCache ? '(cache)' : ''} ${result.latencyMs} ms, prompt ${result.promptTokens ?? '?'} tok, cached ${result.cachedTokens ?? '?'}`);
-      return [new vscode.InlineCompletionItem(result.text, new vscode.Range(position, position))];
+      this.feature.log.debug(`completion (${result.source}) ${Math.round(result.latencyMs)} ms, prompt ${result.promptTokens ?? '-'} tok, cached ${result.cachedTokens ?? '-'}`);
+      const item = new vscode.InlineCompletionItem(result.text, new vscode.Range(position, position));
+      item.command = { title: 'Strata: completion accepted', command: ACCEPTED_COMMAND };
+      return [item];
     } catch (e) {
-      if (abort.signal.aborted || (e as Error).name === 'AbortError') return undefined;
-      this.reportError(e as Error);
+      // The engine reports failures through its status; this is a bug, log it once per call.
+      this.feature.log.error(`inline completion: ${(e as Error).stack ?? e}`);
       return undefined;
     } finally {
       sub.dispose();
-      if (this.inFlight === abort) this.inFlight = undefined;
     }
-  }
-
-  private reportError(e: Error): void {
-    // Every keystroke would repeat the same failure; say it once until it changes.
-    if (e.message === this.lastErrorShown) return;
-    this.lastErrorShown = e.message;
-    this.log.warn(`inline completion failed: ${e.message}`);
-    if (e instanceof ConnectionFileError) void vscode.window.showWarningMessage(`Strata: ${e.message}`);
   }
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves true after `ms`, false at once when aborted first. */
+function delay(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    if (ms <= 0) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    if (signal.aborted) return resolve(false);
+    if (ms <= 0) return resolve(true);
+    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true); }, ms);
+    const onAbort = () => { clearTimeout(t); resolve(false); };
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

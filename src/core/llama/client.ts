@@ -13,16 +13,25 @@ export interface InfillRequest {
   input_prefix: string;
   input_suffix: string;
   input_extra?: InfillExtraChunk[];
+  /** Text right before the cursor; tokenized apart from input_prefix and placed after it. */
   prompt?: string;
+  /** 0: evaluate the prompt into the KV cache and generate nothing (warm-up). */
   n_predict: number;
+  /** Accepted for llama.vscode compatibility; llama-server does not implement it yet. */
+  t_max_prompt_ms?: number;
   t_max_predict_ms?: number;
   cache_prompt?: boolean;
+  /** Smallest chunk of the cached prompt that may be reused by shifting it (--cache-reuse). */
+  n_cache_reuse?: number;
   n_indent?: number;
   temperature?: number;
   top_k?: number;
   top_p?: number;
+  seed?: number;
   samplers?: string[];
   stop?: string[];
+  /** Only these fields in the answer (smaller JSON to parse on the extension's thread). */
+  response_fields?: string[];
 }
 
 export interface Timings {
@@ -38,6 +47,7 @@ export interface InfillResponse {
   content: string;
   stop_type?: string;
   tokens_cached?: number;
+  truncated?: boolean;
   timings?: Timings;
 }
 
@@ -61,8 +71,20 @@ export interface ChatDelta {
 export class LlamaHttpError extends Error {
   constructor(message: string, readonly status: number, readonly body: string) {
     super(message);
+    this.name = 'LlamaHttpError';
   }
 }
+
+/** The server answered, but not with what the API promises (a proxy, another program, a bug). */
+export class LlamaProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LlamaProtocolError';
+  }
+}
+
+/** Largest /infill answer read; a completion is a few hundred bytes. */
+const MAX_INFILL_RESPONSE_BYTES = 1 << 20;
 
 export class LlamaClient {
   constructor(private readonly conn: ServerConnection) {}
@@ -102,7 +124,26 @@ export class LlamaClient {
 
   async infill(req: InfillRequest, signal?: AbortSignal): Promise<InfillResponse> {
     const res = await this.post('/infill', { ...req, stream: false }, signal);
-    return (await res.json()) as InfillResponse;
+    const text = await readLimited(res, MAX_INFILL_RESPONSE_BYTES, '/infill');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill with something that is not JSON (${JSON.stringify(text.slice(0, 60))}); check that the connection file points at llama-server.`);
+    }
+    const r = parsed as Partial<InfillResponse> | null;
+    if (!r || typeof r !== 'object' || typeof r.content !== 'string') {
+      throw new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill without a "content" string; check that the connection file points at llama-server.`);
+    }
+    return r as InfillResponse;
+  }
+
+  /** Token ids of `content` under the loaded model's tokenizer (no special tokens added). */
+  async tokenize(content: string, signal?: AbortSignal): Promise<number[]> {
+    const res = await this.post('/tokenize', { content, add_special: false }, signal);
+    const r = (await res.json()) as { tokens?: unknown };
+    if (!Array.isArray(r.tokens)) throw new LlamaProtocolError('llama-server answered /tokenize without a "tokens" array.');
+    return r.tokens as number[];
   }
 
   /** Streams an OpenAI-compatible chat completion, yielding deltas as they arrive. */
@@ -125,6 +166,22 @@ function describeHttpError(path: string, status: number, body: string): string {
     if (parsed.error?.message) detail = parsed.error.message;
   } catch { /* not JSON */ }
   return `llama-server ${path} failed (${status}): ${detail}`;
+}
+
+/** Reads a response body as text, giving up (and closing it) past `limit` bytes. */
+async function readLimited(res: Response, limit: number, path: string): Promise<string> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+    n += part.byteLength;
+    if (n > limit) {
+      await res.body.cancel().catch(() => undefined);
+      throw new LlamaProtocolError(`llama-server's answer to ${path} is larger than ${limit} bytes; check that the connection file points at llama-server.`);
+    }
+    chunks.push(part);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Splits a text/event-stream body into the payloads of its `data:` lines. */
