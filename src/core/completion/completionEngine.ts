@@ -243,9 +243,10 @@ export class CompletionEngine {
   private async request(doc: CompletionDocument, cursor: Cursor, kind: InFlight['kind'], signal: AbortSignal | undefined, acc: { ms: number }): Promise<CompletionResult | undefined> {
     const t0 = performance.now();
     const s = this.settings();
+    // While backing off after a failure, not even the connection file is read.
+    if (!this.status.mayRequest()) return undefined;
     const client = this.safeClient();
     if (!client) return undefined;
-    if (!this.status.mayRequest()) return undefined;
     await this.checkModel(client);
     if (this.model?.fim === false) return undefined;
     if (signal?.aborted) return undefined;

@@ -54,7 +54,16 @@ const BACKOFF_MS: Record<Exclude<ErrorKind, 'aborted'>, number> = {
   'server-error': 1000,
   timeout: 1000,
 };
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS: Record<Exclude<ErrorKind, 'aborted'>, number> = {
+  // A server that comes back (or a connection file that appears) is noticed within seconds.
+  down: 5000,
+  loading: 2000,
+  'no-fim': 30_000,
+  unauthorized: 30_000,
+  garbage: 30_000,
+  'server-error': 10_000,
+  timeout: 10_000,
+};
 
 export class CompletionStatus {
   private snap: StatusSnapshot = { state: 'idle', message: 'Inline completions: waiting for the first request.' };
@@ -87,7 +96,7 @@ export class CompletionStatus {
   failed(kind: Exclude<ErrorKind, 'aborted'>, message: string): void {
     this.failures++;
     const base = BACKOFF_MS[kind];
-    this.retryAt = this.now() + Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.failures - 1, 5));
+    this.retryAt = this.now() + Math.min(MAX_BACKOFF_MS[kind], base * 2 ** Math.min(this.failures - 1, 5));
     const state: CompletionState = kind === 'loading' ? 'loading' : kind === 'down' ? 'down' : kind === 'no-fim' ? 'no-fim' : 'error';
     this.set({ state, message, last: this.snap.last, skipped: this.snap.skipped });
   }
