@@ -84,9 +84,11 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     fs.mkdirSync(workspaceDir, { recursive: true });
     fs.mkdirSync(historyDir, { recursive: true });
     fs.writeFileSync(path.join(workspaceDir, FILE), INITIAL);
+    // VS Code's built-in JSON support reports problems here, for "Fix Problem".
+    fs.writeFileSync(path.join(workspaceDir, 'settings.json'), '{\n  "port": 8080,\n  "host": "localhost",,\n  "debug": true\n}\n');
     fs.writeFileSync(path.join(historyDir, 'seeded-0001.json'), JSON.stringify(seededConversation()));
 
-    llama = await startLlamaServer({ model: modelPath, ctx: 2048 });
+    llama = await startLlamaServer({ model: modelPath, ctx: 4096 });
     writeServerConnection({ url: llama.url, apiKey: llama.apiKey, model: modelPath, pid: llama.pid }, path.join(stateDir, CONNECTION_FILE_NAME));
     server = await startCodeServer({
       workspaceDir,
@@ -94,7 +96,8 @@ describe('E2E: chat in code-server against the real llama-server', function () {
       env: { STRATA_STATE_DIR: stateDir, STRATA_CHAT_HISTORY_DIR: historyDir },
       settings: {
         'strata.completion.enabled': false,
-        'strata.chat.maxTokens': 400,
+        // A quarter of the 4096-token window: long enough that a stop lands mid-stream.
+        'strata.chat.maxTokens': 1024,
         'strata.chat.includeActiveFile': true,
         'workbench.colorTheme': 'Default Dark Modern',
         'editor.autoClosingBrackets': 'never',
@@ -241,7 +244,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const meta = await answer.locator('.meta .stats').innerText();
     assert.match(meta, /stopped/);
     const tokens = Number(/(\d+) tokens/.exec(meta)?.[1]);
-    assert.ok(tokens > 0 && tokens < 400, `stopped after ${tokens} tokens of at most 400`);
+    assert.ok(tokens > 0 && tokens < 1024, `stopped after ${tokens} tokens of at most 1024`);
     assert.ok((await answer.locator('.md').innerText()).trim().length > 0, 'the partial answer is kept');
   });
 
@@ -273,21 +276,30 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     await row(/What does this function do\?/).first().hover();
     await row(/What does this function do\?/).first().locator('[aria-label="Rename"]').click();
     const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible' });
+    const title = (t: string) => page.locator('.quick-input-widget .quick-input-title', { hasText: t });
+    await title('Rename conversation').waitFor({ state: 'visible', timeout: 30_000 });
     await input.fill('Triple explained');
     await input.press('Enter');
+    await title('Strata: Chat History').waitFor({ state: 'visible', timeout: 30_000 });
     await row(/Triple explained/).first().waitFor({ state: 'visible', timeout: 30_000 });
     const onDisk = () => fs.readdirSync(historyDir).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(fs.readFileSync(path.join(historyDir, n), 'utf8')) as Conversation);
     assert.ok(onDisk().some((c) => c.title === 'Triple explained' && c.titleSetByUser));
 
     // Open the saved one and save its second block as a new file (VS Code's simple file dialog).
-    await row(/Make double clearer/).first().click();
+    // Pick it with the keyboard: filter, Enter.
+    await input.fill('Make double');
+    await row(/Make double clearer/).first().waitFor({ state: 'visible' });
+    await input.press('Enter');
     const f = chat();
     await f.locator('.turn.user .user-text', { hasText: 'Make double() clearer.' }).waitFor({ state: 'visible', timeout: 30_000 });
     await f.locator('.turn.assistant .code-block').nth(1).locator('button[data-action="save"]').click();
     const target = path.join(server!.workspaceDir, 'helper.py');
-    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    await title('Save the code block as').waitFor({ state: 'visible', timeout: 30_000 });
+    // The dialog fills in its default (…/untitled.py) on its own; type over it only after that.
+    for (let i = 0; i < 100 && !(await input.inputValue()).endsWith('untitled.py'); i++) await page.waitForTimeout(100);
+    await page.waitForTimeout(300);
     await input.fill(target);
+    for (let i = 0; i < 50 && (await input.inputValue()) !== target; i++) await page.waitForTimeout(100);
     await input.press('Enter');
     for (let i = 0; i < 100 && !fs.existsSync(target); i++) await page.waitForTimeout(100);
     assert.strictEqual(fs.readFileSync(target, 'utf8'), HELPER + '\n');
@@ -301,5 +313,40 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     await page.keyboard.press('Escape');
     assert.deepStrictEqual(onDisk().map((c) => c.title), ['Triple explained']);
     await f.locator('#welcome').waitFor({ state: 'visible', timeout: 30_000 });
+  });
+
+  it('Explain and Fix Problem send the code and the problems under the cursor, then stream', async () => {
+    const f = chat();
+    // The mechanics are the point here, not the gibberish: stop once the answer has started.
+    const answered = async () => {
+      const a = f.locator('.turn.assistant').last();
+      await a.locator('.md').filter({ hasText: /\S/ }).waitFor({ timeout: 60_000 });
+      if (await f.locator('#stop').isVisible()) await f.locator('#stop').click();
+      await a.locator('.meta .stats').filter({ hasText: /\d+ tokens/ }).waitFor({ timeout: 60_000 });
+    };
+    await page.locator('.tabs-container .tab', { hasText: FILE }).first().click();
+    await selectLines(1, 2);
+    await runCommand(page, 'Strata: Explain');
+    await f.locator('.turn.user .user-text', { hasText: /^Explain what this code does/ }).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await f.locator('.turn.user').last().locator('.turn-chips').innerText(), /calc\.py:1-2/);
+    await answered();
+
+    await runCommand(page, 'View: Show Explorer');
+    await openFileFromExplorer(page, 'settings.json');
+    // Wait for the JSON language server's squiggle, then put the cursor on that line.
+    await page.locator('.editor-instance .squiggly-error').first().waitFor({ state: 'attached', timeout: 60_000 });
+    await focusEditor(page);
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('End');
+    await runCommand(page, 'Strata: Fix Problem');
+    const g = await openChat();
+    const q = g.locator('.turn.user').last();
+    await q.locator('.user-text', { hasText: /^Fix the problems listed above/ }).waitFor({ state: 'visible', timeout: 30_000 });
+    const chips = await q.locator('.turn-chips').innerText();
+    assert.match(chips, /problem.* at settings\.json:3/, chips);
+    assert.match(chips, /settings\.json:1-5/, chips);
+    await answered();
   });
 });

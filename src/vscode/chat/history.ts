@@ -52,6 +52,7 @@ export async function showHistory(store: HistoryStore, currentId: string): Promi
           renamed = true;
         }
         await refresh();
+        qp.value = '';
         qp.show();
       }
     });
