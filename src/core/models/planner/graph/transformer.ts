@@ -35,6 +35,12 @@ export interface BatchShape {
   /** 1 with a unified KV cache, else nSeqs. */
   nStream: number;
   flashAttn: boolean;
+  /**
+   * Quantized K / V cache: llama.cpp then rotates Q, K (and V and the attention output) with a
+   * Hadamard matrix when the head size is a multiple of 64 (llama_kv_cache attn_rot_k/v).
+   */
+  quantizedK?: boolean;
+  quantizedV?: boolean;
 }
 
 /** Layer stamp of the output norm and head (input-side tensors keep -1). */
@@ -68,7 +74,15 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
   const vIdxs = t.input('attn_inp_v_idxs', 'i64', b.flashAttn ? [T] : [T * eVkv]);
   const mask = t.input('attn_inp_kq_mask', b.flashAttn ? 'f16' : 'f32', [b.nKv, T / ns, 1, ns]);
   const outIds = t.input('out_ids', 'i32', [b.nOutputs]);
-  const inputs = [tokens, inpEmbd, pos, kIdxs, vIdxs, mask, outIds];
+  const rotK = b.quantizedK && s.headDimK % 64 === 0 ? t.input('attn_inp_k_rot', 'f32', [kRotSize(s.headDimK), kRotSize(s.headDimK)]) : undefined;
+  const rotV = b.quantizedV && s.headDimV % 64 === 0 ? t.input('attn_inp_v_rot', 'f32', [64, 64]) : undefined;
+  const inputs = [tokens, inpEmbd, pos, kIdxs, vIdxs, mask, outIds, ...(rotK ? [rotK] : []), ...(rotV ? [rotV] : [])];
+  // llama_mul_mat_hadamard on a contiguous tensor: reshape to rows of n, multiply, reshape back.
+  const hadamard = (x: Tensor, rot: Tensor) => {
+    const n = rot.ne[0];
+    const count = x.ne.reduce((a, c) => a * c, 1);
+    return t.reshape(t.mulMat(rot, t.reshape(x, [n, count / n])), x.ne);
+  };
 
   const norm = (x: Tensor, w: string, name: string) =>
     t.like('MUL', x, [t.like('RMS_NORM', x, [x], 'norm'), W(w, [x.ne[0]])], name);
@@ -87,7 +101,7 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
     };
     let q = proj('attn_q', s.headDimK * s.heads, s.heads, s.headDimK, s.qkvBias);
     let k = proj('attn_k', eKv, s.kvHeads, s.headDimK, s.qkvBias);
-    const v = proj('attn_v', eVkv, s.kvHeads, s.headDimV, s.qkvBias);
+    let v = proj('attn_v', eVkv, s.kvHeads, s.headDimV, s.qkvBias);
     if (s.qkNorm) {
       q = norm(q, `blk.${il}.attn_q_norm.weight`, `Qcur_normed-${il}`);
     }
@@ -96,6 +110,11 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
       k = norm(k, `blk.${il}.attn_k_norm.weight`, `Kcur_normed-${il}`);
     }
     k = t.like('ROPE', k, [k, pos], `Kcur-${il}`);
+    if (rotK) {
+      q = hadamard(q, rotK);
+      k = hadamard(k, rotK);
+    }
+    if (rotV) v = hadamard(v, rotV);
 
     // build_attn: q, v, k expanded in this order, then the two cache stores.
     g.expand(q);
@@ -135,6 +154,7 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
       attn = t.op('CONT', 'f32', [s.headDimV * s.heads, T], [perm], `kqv_out-${il}`);
     }
     g.expand(attn);
+    if (rotV) attn = hadamard(attn, rotV);
     let cur = t.mulMat(W(`blk.${il}.attn_output.weight`, [s.headDimV * s.heads, E]), attn);
 
     let inpSA = inpSA0;
@@ -155,6 +175,13 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
   logits.output = true;
   g.expand(logits);
   return { graph: g, inputs };
+}
+
+/** The K rotation size: the largest power of two (from 64) that divides the head size. */
+function kRotSize(headDim: number): number {
+  let n = 64;
+  do n *= 2; while (headDim % n === 0);
+  return n / 2;
 }
 
 function denseFfn(t: GraphBuilder, s: TransformerShape, x: Tensor, il: number, W: (n: string, ne: number[]) => Tensor): Tensor {
