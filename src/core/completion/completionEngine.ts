@@ -301,9 +301,12 @@ export class CompletionEngine {
       top_k: 40,
       top_p: 0.99,
       temperature: 0,
-      response_fields: ['content', 'timings', 'tokens_cached', 'truncated', 'stop_type'],
+      // 'stop' marks the final event of the stream.
+      response_fields: ['content', 'stop', 'timings', 'tokens_cached', 'truncated', 'stop_type'],
     };
     if (req.n_indent === undefined) delete req.n_indent;
+    // One line wanted: the server stops at the line break instead of generating maxTokens.
+    if (!ctx.multiLine && kind !== 'warm-up') req.stop = ['\n'];
     const generation = this.extra.generation;
     const controller = new AbortController();
     const timeout = AbortSignal.timeout(s.requestTimeoutMs);
@@ -314,7 +317,16 @@ export class CompletionEngine {
     else this.stats.prefetches++;
     this.stats.inFlight++;
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.stats.inFlight);
-    const call = client.infill(req, requestSignal); // its synchronous part serializes the request
+    // Streamed: an abort frees the server slot at the next token, and generation stops as soon as
+    // the suggestion is complete (end of its block, or maxLines).
+    let seenLines = 1;
+    const onText = kind === 'warm-up' ? undefined : (text: string): boolean => {
+      const lines = countLines(text);
+      if (lines === seenLines) return false;
+      seenLines = lines;
+      return blockComplete(text, ctx, s.maxLines);
+    };
+    const call = client.infillStream(req, requestSignal, onText); // its synchronous part serializes the request
     cpu += performance.now() - t1;
     entry.promise = (async () => {
       let res: InfillResponse;
@@ -451,6 +463,22 @@ export class CompletionEngine {
   get fimUnsupported(): boolean {
     return this.model?.fim === false;
   }
+}
+
+function countLines(s: string): number {
+  let n = 1;
+  for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** Whether the complete lines of a partial answer already make the whole suggestion. */
+function blockComplete(text: string, ctx: FimContext, maxLines: number): boolean {
+  const complete = text.slice(0, text.lastIndexOf('\n')).replace(/(\n[ \t]*)+$/, '');
+  const lines = countLines(complete);
+  if (lines >= maxLines) return true;
+  const kept = postProcessCompletion(complete, ctx, { maxLines: maxLines + 1 });
+  // Post-processing cut some of the complete lines: the block (or the line) has ended.
+  return kept !== undefined && countLines(kept) < lines;
 }
 
 /** Hash of what decides the answer (extra context left out: it barely changes a completion). */

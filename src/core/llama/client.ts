@@ -138,6 +138,55 @@ export class LlamaClient {
     return r as InfillResponse;
   }
 
+  /**
+   * /infill streamed: the same answer as infill(), but llama-server notices a closed connection
+   * at its next token (a non-streamed request is only checked once a second), so aborting frees
+   * the server slot at once. `onText` sees the text so far and may return true to stop early
+   * (the connection is closed; the text so far is the answer).
+   */
+  async infillStream(req: InfillRequest, signal?: AbortSignal, onText?: (textSoFar: string) => boolean): Promise<InfillResponse> {
+    const local = new AbortController();
+    const both = signal ? AbortSignal.any([signal, local.signal]) : local.signal;
+    const res = await this.post('/infill', { ...req, stream: true }, both);
+    let content = '';
+    let final: Partial<InfillResponse> | undefined;
+    let bytes = 0;
+    let events = 0;
+    const bad = (what: string) => new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill with ${what}; check that the connection file points at llama-server.`);
+    try {
+      for await (const data of readServerSentEvents(res.body!, (n) => {
+        bytes += n;
+        if (bytes > MAX_INFILL_RESPONSE_BYTES) throw bad(`more than ${MAX_INFILL_RESPONSE_BYTES} bytes`);
+      })) {
+        let chunk: { content?: unknown; stop?: boolean; error?: { message?: string } } & Partial<InfillResponse>;
+        try {
+          chunk = JSON.parse(data);
+        } catch {
+          throw bad(`something that is not JSON (${JSON.stringify(data.slice(0, 60))})`);
+        }
+        if (chunk.error) throw new LlamaHttpError(`llama-server /infill failed: ${chunk.error.message ?? 'error'}`, 500, data);
+        events++;
+        if (typeof chunk.content === 'string') content += chunk.content;
+        if (chunk.stop) {
+          final = chunk;
+          break;
+        }
+        if (onText?.(content)) {
+          local.abort();
+          return { content, stop_type: 'client' };
+        }
+      }
+    } catch (e) {
+      if (local.signal.aborted && !signal?.aborted) return { content, stop_type: 'client' };
+      throw e;
+    }
+    if (!final) {
+      if (events === 0) throw bad('an empty stream');
+      return { content, stop_type: 'incomplete' };
+    }
+    return { content, stop_type: final.stop_type, timings: final.timings, tokens_cached: final.tokens_cached, truncated: final.truncated };
+  }
+
   /** Token ids of `content` under the loaded model's tokenizer (no special tokens added). */
   async tokenize(content: string, signal?: AbortSignal): Promise<number[]> {
     const res = await this.post('/tokenize', { content, add_special: false }, signal);
@@ -185,10 +234,11 @@ async function readLimited(res: Response, limit: number, path: string): Promise<
 }
 
 /** Splits a text/event-stream body into the payloads of its `data:` lines. */
-export async function* readServerSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* readServerSentEvents(body: ReadableStream<Uint8Array>, onBytes?: (n: number) => void): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buf = '';
   for await (const part of body as unknown as AsyncIterable<Uint8Array>) {
+    onBytes?.(part.byteLength);
     buf += decoder.decode(part, { stream: true });
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {

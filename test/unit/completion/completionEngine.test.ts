@@ -17,9 +17,7 @@ class ScriptedClient {
   answer: Answer = async () => ({ content: 'x * 2', timings: { prompt_n: 100, cache_n: 900, prompt_ms: 1, predicted_n: 4, predicted_ms: 1 } });
 
   asClient(): LlamaClient {
-    return {
-      props: () => this.props(),
-      infill: async (req: InfillRequest, signal?: AbortSignal) => {
+    const infill = async (req: InfillRequest, signal?: AbortSignal) => {
         // The FIM probe (empty prompt) is not counted as a completion request.
         if (req.input_prefix === '' && req.prompt === '' && req.n_predict === 0) return { content: '' };
         this.requests.push(req);
@@ -34,8 +32,8 @@ class ScriptedClient {
         } finally {
           finish();
         }
-      },
-    } as unknown as LlamaClient;
+    };
+    return { props: () => this.props(), infill, infillStream: infill } as unknown as LlamaClient;
   }
 }
 
@@ -136,6 +134,7 @@ describe('CompletionEngine', () => {
     const client = {
       props: () => sc.props(),
       infill: async () => { probes++; throw new LlamaHttpError('llama-server /infill failed (501): Infill is not supported by this model: prefix token is missing.', 501, '{"error":{"message":"Infill is not supported by this model"}}'); },
+      infillStream: async () => { probes++; throw new Error('not reached: the probe turned completions off'); },
     } as unknown as LlamaClient;
     const engine = new CompletionEngine(() => client, () => settings());
     const doc = new TextDocumentLines('x = ', 'u', 'python');
@@ -158,7 +157,8 @@ describe('CompletionEngine', () => {
       const sc = new ScriptedClient();
       let calls = 0;
       const isConn = error instanceof ConnectionFileError;
-      const client = { props: () => sc.props(), infill: async (req: InfillRequest) => { if (req.n_predict !== 0) calls++; throw error; } } as unknown as LlamaClient;
+      const fail = async (req: InfillRequest) => { if (req.n_predict !== 0) calls++; throw error; };
+      const client = { props: () => sc.props(), infill: fail, infillStream: fail } as unknown as LlamaClient;
       if (!isConn) sc.props = async () => ({ default_generation_settings: { n_ctx: 8192 } });
       const engine = new CompletionEngine(() => { if (isConn) { calls++; throw error; } return client; }, () => settings());
       const doc = new TextDocumentLines('x = ', 'u', 'python');
