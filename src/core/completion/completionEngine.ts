@@ -247,8 +247,9 @@ export class CompletionEngine {
     if (!this.status.mayRequest()) return undefined;
     const client = this.safeClient();
     if (!client) return undefined;
-    await this.checkModel(client);
-    if (this.model?.fim === false) return undefined;
+    await this.checkModel(client, s);
+    // Not checked: the probe failed and set the status (and its back-off).
+    if (!this.model?.checked || this.model.fim === false) return undefined;
     if (signal?.aborted) return undefined;
 
     const t1 = performance.now();
@@ -408,7 +409,7 @@ export class CompletionEngine {
   }
 
   /** Once per server (client): its context size (/props) and whether the model can fill in the middle. */
-  private async checkModel(client: LlamaClient): Promise<void> {
+  private async checkModel(client: LlamaClient, s: CompletionSettings): Promise<void> {
     if (this.model?.client !== client) {
       this.model = { client, checked: false };
       this.clearCaches();
@@ -419,11 +420,12 @@ export class CompletionEngine {
     if (m.checked) return;
     m.checking ??= (async () => {
       try {
-        const props = await client.props(AbortSignal.timeout(5000));
+        const limit = Math.min(10_000, s.requestTimeoutMs);
+        const props = await client.props(AbortSignal.timeout(limit));
         m.nCtx = props.default_generation_settings?.n_ctx;
         m.modelPath = props.model_path;
         // /props does not say whether the vocabulary has FIM tokens; /infill refuses (501) when not.
-        await client.infill({ input_prefix: '', input_suffix: '', prompt: '', n_predict: 0, cache_prompt: true, response_fields: ['content'] }, AbortSignal.timeout(10_000));
+        await client.infill({ input_prefix: '', input_suffix: '', prompt: '', n_predict: 0, cache_prompt: true, response_fields: ['content'] }, AbortSignal.timeout(limit));
         m.fim = true;
         m.checked = true;
         this.log('info', `completion model ${m.modelPath ?? '?'}: fill-in-the-middle supported, context ${m.nCtx ?? '?'} tokens per slot`);
