@@ -1,17 +1,19 @@
 // `npm start`: from a fresh clone (after `npm install`), shows Strata working end to end.
 // Builds the extension, ensures llama-server (cached llama.cpp build), ensures a model, starts
-// llama-server on loopback with a fresh API key, writes the connection file the extension reads,
-// and opens Strata in a real VS Code: desktop `code` when it is on PATH, else code-server.
-// Ctrl+C stops everything it started.
+// the Strata sidecar daemon (the one the extension uses) and has it load the model, then opens
+// Strata in a real VS Code (desktop `code` when it is on PATH, else code-server) with settings
+// that name the same model and llama-server, so the window joins the already loaded server.
+// Ctrl+C stops what it started (the sidecar stops once no other window uses it).
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultConnectionFile, removeServerConnection, writeServerConnection } from '../src/core/llama/serverConnection';
+import { strataStateDir } from '../src/core/paths';
+import { connectOrStartSidecar } from '../src/core/sidecar';
+import { DEFAULT_SERVER_SETTINGS, settingsPlanProvider } from '../src/vscode/sidecar/plan';
 import { ensureTinyModel } from '../test/fixtures/models';
 import { startCodeServer } from '../test/harness/codeServer';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';
-import { startLlamaServer } from '../test/harness/llamaServer';
 
 const root = path.resolve(__dirname, '..');
 
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
   const bins = await getLlamaBinaries();
   step(`llama-server: ${bins.serverPath} (llama.cpp ${bins.commit})`);
 
-  let model = process.env.STRATA_MODEL;
+  let model = process.env.STRATA_MODEL ? path.resolve(process.env.STRATA_MODEL) : undefined;
   if (model) {
     if (!fs.existsSync(model)) throw new Error(`STRATA_MODEL=${model} does not exist: point it at a GGUF file or unset it to use the generated test model.`);
   } else {
@@ -52,13 +54,38 @@ async function main(): Promise<void> {
   }
   step(`model: ${model}`);
 
-  step('starting llama-server on 127.0.0.1 with a fresh API key');
-  const server = await startLlamaServer({ model, ctx: 4096, extraArgs: ['--cache-reuse', '256'] });
-  const connFile = defaultConnectionFile();
-  writeServerConnection({ url: server.url, apiKey: server.apiKey, model, pid: server.pid }, connFile);
-  step(`llama-server ready at ${server.url} (pid ${server.pid}); connection file ${connFile}`);
+  const stateDir = strataStateDir();
+  step(`starting the Strata sidecar (state ${stateDir}) and loading the model through it`);
+  const client = await connectOrStartSidecar({
+    sidecarScript: path.join(root, 'dist', 'sidecar.js'),
+    stateDir,
+    clientName: 'npm start',
+    log: (m) => process.stdout.write(`[sidecar] ${m}\n`),
+  });
+  // The same plan the window makes from its settings (strata.model.path, strata.server.path),
+  // so that the window joins this server instead of loading a second one.
+  const settings = { ...DEFAULT_SERVER_SETTINGS, modelPath: model, serverPath: bins.serverPath };
+  const plan = await settingsPlanProvider({ settings, resolveBinary: () => ({ path: bins.serverPath, kind: 'setting' }) });
+  let lastTenth = -1;
+  client.on('progress', (p) => {
+    const tenth = Math.floor((p.fraction ?? 0) * 10);
+    if (p.kind === 'load' && tenth !== lastTenth) {
+      lastTenth = tenth;
+      step(`loading ${Math.round((p.fraction ?? 0) * 100)}%${p.stage ? ` (${p.stage})` : ''}`);
+    }
+  });
+  const st = await client.load(plan!);
+  const daemon = client.lastKnownStatus?.daemon;
+  step(`llama-server ready at ${st.endpoint?.url} (pid ${st.pid}), run by the sidecar (pid ${daemon?.pid})`);
+  if (daemon) step(`logs: ${daemon.logFile} and ${daemon.serverLogFile}`);
 
-  const cleanups: (() => Promise<void>)[] = [async () => removeServerConnection(connFile), () => server.stop()];
+  const cleanups: (() => Promise<void>)[] = [
+    async () => {
+      // Stops llama-server and the sidecar unless another VS Code window still uses them.
+      await client.shutdown({ whenIdle: true }).catch(() => undefined);
+      client.close();
+    },
+  ];
   const shutdown = async (code: number) => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     process.exit(code);
@@ -69,14 +96,24 @@ async function main(): Promise<void> {
   const workspace = sampleWorkspace();
   if (onPath('code') && !process.env.STRATA_START_CODE_SERVER) {
     step('opening desktop VS Code with the extension under development');
-    execFileSync('code', ['--new-window', '--extensionDevelopmentPath', root, workspace], { stdio: 'inherit' });
-    step(`VS Code is open on ${workspace}. Type in fib.py to see ghost text. Ctrl+C here stops llama-server.`);
+    // Desktop VS Code keeps the user's settings: the model and server go through the environment
+    // (the extension reads STRATA_MODEL / STRATA_LLAMA_SERVER when the settings are empty).
+    execFileSync('code', ['--new-window', '--extensionDevelopmentPath', root, workspace], {
+      stdio: 'inherit',
+      env: { ...process.env, STRATA_MODEL: model, STRATA_LLAMA_SERVER: bins.serverPath, STRATA_STATE_DIR: stateDir },
+    });
+    step(`VS Code is open on ${workspace}. Type in fib.py to see ghost text. Ctrl+C here stops the sidecar once no window uses it.`);
   } else {
     step('no `code` on PATH: starting code-server (first run installs it from npm into the cache)');
-    const cs = await startCodeServer({ workspaceDir: workspace, extensionDevelopmentPaths: [root], env: { STRATA_STATE_DIR: path.dirname(connFile) }, settings: { 'chat.disableAIFeatures': false } });
+    const cs = await startCodeServer({
+      workspaceDir: workspace,
+      extensionDevelopmentPaths: [root],
+      env: { STRATA_STATE_DIR: stateDir },
+      settings: { 'chat.disableAIFeatures': false, 'strata.model.path': model, 'strata.server.path': bins.serverPath },
+    });
     cleanups.push(() => cs.stop());
     step(`ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    process.stdout.write(`\n  Open ${cs.url}?folder=${encodeURIComponent(workspace)} in a browser, open fib.py and type: ghost text comes from the local llama-server.\n  Ctrl+C stops code-server and llama-server.\n\n`);
+    process.stdout.write(`\n  Open ${cs.url}?folder=${encodeURIComponent(workspace)} in a browser, open fib.py and type: ghost text comes from the sidecar's llama-server.\n  Ctrl+C stops code-server, and the sidecar with its llama-server once no other window uses them.\n\n`);
   }
   await new Promise(() => undefined);
 }

@@ -11,7 +11,13 @@ import { SidecarController } from './vscode/sidecar/controller';
 
 let controller: SidecarController | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What activate() returns: read by the extension-host tests. */
+export interface StrataApi {
+  statusBarText(): string;
+  sidecar: SidecarController;
+}
+
+export function activate(context: vscode.ExtensionContext): StrataApi {
   const log = vscode.window.createOutputChannel('Strata', { log: true });
   const source = new ServerConnectionSource();
   const statusBar = new StatusBar();
@@ -46,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): void {
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
   const c = controller;
   void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));
+  return { statusBarText: () => statusBar.text, sidecar: c };
 }
 
 export function deactivate(): void {

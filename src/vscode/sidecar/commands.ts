@@ -71,7 +71,7 @@ export function registerServerCommands(deps: ServerCommandDeps): vscode.Disposab
   const ui: InstallerUiDeps = { controller, log, extensionPath: deps.extensionPath };
   return [
     vscode.commands.registerCommand('strata.showServerStatus', () => showServerStatus(deps)),
-    vscode.commands.registerCommand('strata.server.start', () => controller.startServer()),
+    vscode.commands.registerCommand('strata.server.start', (o?: { switchModel?: boolean }) => controller.startServer(o && typeof o === 'object' ? o : {})),
     vscode.commands.registerCommand('strata.server.stop', () => controller.stopServer()),
     vscode.commands.registerCommand('strata.server.restart', () => controller.restartServer()),
     vscode.commands.registerCommand('strata.server.showLogs', () => {

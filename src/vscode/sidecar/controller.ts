@@ -387,14 +387,18 @@ export class SidecarController implements vscode.Disposable {
     await this.load({ replace: true });
   }
 
-  async startServer(): Promise<ServerStatus | undefined> {
+  /** With `switchModel`, replaces another window's model without asking (the API, tests). */
+  async startServer(opts: { switchModel?: boolean } = {}): Promise<ServerStatus | undefined> {
     this.userStopped = false;
     await this.refreshPlan();
     if (!this.plan) {
-      await this.explainProblem();
+      // Said, not awaited: a command must not wait for a click on its notification.
+      void this.explainProblem();
       return this.status?.server;
     }
-    if (this.problem?.kind === 'busy' || this.isOtherPlanRunning()) {
+    if ((this.problem?.kind === 'busy' || this.isOtherPlanRunning()) && opts.switchModel) {
+      await this.load({ replace: true });
+    } else if (this.problem?.kind === 'busy' || this.isOtherPlanRunning()) {
       const other = this.status?.server.label ?? 'another model';
       const pick = await vscode.window.showWarningMessage(
         `Strata: ${other} is loaded for another window. Switch every window to ${this.plan.label ?? path.basename(this.plan.modelPath)}?`,
@@ -451,7 +455,8 @@ export class SidecarController implements vscode.Disposable {
       }
     }
     if (!this.plan) {
-      await this.explainProblem();
+      // Said, not awaited: a command must not wait for a click on its notification.
+      void this.explainProblem();
       return this.status?.server;
     }
     await this.load({ replace: this.isOtherPlanRunning() });
@@ -499,6 +504,8 @@ export class SidecarController implements vscode.Disposable {
     if (this.userStopped) return new Error('The Strata server is stopped: run "Strata: Start Server".');
     if (sv?.phase === 'failed') return new Error(sv.error?.message ?? 'llama-server failed: run "Strata: Restart Server".');
     if (sv?.phase === 'loading' || sv?.phase === 'restarting' || this.loading) return new Error('Strata is loading the model; completions start when it is ready.');
+    // Stopped on purpose (here or in another window): a keystroke does not undo that.
+    if (sv?.phase === 'stopped' && sv.stoppedReason === 'requested') return new Error('The Strata server was stopped: run "Strata: Start Server".');
     if (this.plan && (!sv || sv.phase === 'stopped')) {
       void this.load();
       return new Error('Strata is loading the model; completions start when it is ready.');

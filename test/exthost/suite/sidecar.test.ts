@@ -1,0 +1,93 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+
+// The server commands and settings in a real extension host, with no model configured (the
+// runner gives a private STRATA_STATE_DIR): no daemon is started, the status bar says "no
+// model" without an error storm, "Show Server Status" reports what llama-server would run.
+// The full daemon path (model set, two windows, idle exit) is test/e2e/sidecar.test.ts.
+
+interface StrataApi {
+  statusBarText(): string;
+}
+
+interface Report {
+  connected: boolean;
+  sidecar?: {
+    phase: string;
+    problem?: { kind: string; message: string };
+    binary?: { path: string; kind: string; version?: string; backends: string[] };
+    installedBuilds?: { id: string }[];
+  };
+}
+
+const ext = () => vscode.extensions.getExtension<StrataApi>('strata.strata-coder')!;
+
+describe('Strata server commands (no model configured)', () => {
+  before(async () => {
+    await ext().activate();
+  });
+
+  it('contributes the server commands and settings', async () => {
+    const all = new Set(await vscode.commands.getCommands(true));
+    for (const id of ['strata.server.start', 'strata.server.stop', 'strata.server.restart', 'strata.server.showLogs', 'strata.showServerStatus', 'strata.server.build', 'strata.server.download', 'strata.server.benchmarkBackends']) {
+      assert.ok(all.has(id), `${id} is not registered`);
+    }
+    const cfg = vscode.workspace.getConfiguration('strata');
+    assert.strictEqual(cfg.inspect('model.path')?.defaultValue, '');
+    assert.strictEqual(cfg.inspect('sidecar.idleUnloadMinutes')?.defaultValue, 30);
+    assert.deepStrictEqual(cfg.inspect('server.extraArgs')?.defaultValue, []);
+  });
+
+  it('the status bar says there is no model, and no sidecar was started for nothing', async () => {
+    assert.match(ext().exports.statusBarText(), /Strata: no model/);
+    const state = process.env.STRATA_STATE_DIR;
+    assert.ok(state, 'the runner sets STRATA_STATE_DIR');
+    assert.ok(!fs.existsSync(path.join(state, 'sidecar.lock')), 'a sidecar was started without a model');
+  });
+
+  it('"Show Server Status" returns the report: no model, and which llama-server would run', async () => {
+    const r = await vscode.commands.executeCommand<Report>('strata.showServerStatus');
+    assert.strictEqual(r.connected, false);
+    assert.strictEqual(r.sidecar?.phase, 'no-sidecar');
+    assert.strictEqual(r.sidecar?.problem?.kind, 'no-model');
+    assert.match(r.sidecar!.problem!.message, /strata\.model\.path/);
+    if (r.sidecar?.binary) {
+      // The test machine has the cached CPU build: it is found as a managed install and inspected.
+      assert.match(r.sidecar.binary.version ?? '', /^version: /);
+      assert.ok(r.sidecar.binary.backends.includes('CPU'));
+    }
+  });
+
+  it('Start Server without a model explains instead of failing; Stop and Restart are harmless', async () => {
+    await vscode.commands.executeCommand('strata.server.start');
+    await vscode.commands.executeCommand('strata.server.stop');
+    await vscode.commands.executeCommand('strata.server.restart');
+    const files = await vscode.commands.executeCommand<{ daemonLog: string; serverLog: string }>('strata.server.showLogs');
+    assert.ok(files.daemonLog.endsWith('sidecar.log') && files.serverLog.endsWith('llama-server.log'));
+    assert.ok(!fs.existsSync(path.join(process.env.STRATA_STATE_DIR!, 'sidecar.lock')));
+  });
+
+  it('a model path that is not absolute is a settings problem in the status bar, cleared with the setting', async () => {
+    const cfg = vscode.workspace.getConfiguration('strata');
+    try {
+      await cfg.update('model.path', 'relative/model.gguf', vscode.ConfigurationTarget.Global);
+      await waitFor(() => /check settings/.test(ext().exports.statusBarText()), 5000);
+      const r = await vscode.commands.executeCommand<Report>('strata.showServerStatus');
+      assert.strictEqual(r.sidecar?.problem?.kind, 'bad-setting');
+      assert.match(r.sidecar!.problem!.message, /absolute path/);
+    } finally {
+      await cfg.update('model.path', undefined, vscode.ConfigurationTarget.Global);
+    }
+    await waitFor(() => /no model/.test(ext().exports.statusBarText()), 5000);
+  });
+});
+
+async function waitFor(check: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
