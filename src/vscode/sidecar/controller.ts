@@ -173,15 +173,19 @@ export class SidecarController implements vscode.Disposable {
     }
   }
 
-  /** Re-plan and (re)load after an install or a benchmark changed which binary is best. */
-  async replanAndReload(): Promise<void> {
+  /**
+   * Re-plan after an install or a benchmark changed which binary is best. A server running this
+   * window's old plan switches to the new one; otherwise a server is loaded only when `load` says
+   * so (it was unloaded for the operation) or autoStart wants one.
+   */
+  async replanAndReload(opts: { load?: boolean } = {}): Promise<void> {
     const old = this.plan;
     await this.refreshPlan();
     if (!this.plan) return;
     const running = this.status?.server;
     if (running?.plan && old && samePlan(running.plan, old) && !samePlan(old, this.plan) && running.phase !== 'stopped') {
       await this.switchTo(this.plan);
-    } else if (!this.userStopped) {
+    } else if (!this.userStopped && (opts.load ?? this.settings.autoStart)) {
       await this.load();
     }
   }

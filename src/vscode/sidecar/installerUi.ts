@@ -215,17 +215,17 @@ export async function benchmarkInstalledBackends(d: InstallerUiDeps, opts: { ben
     d.log.show(true);
     const winner = record.results.find((r) => r.buildId === record.defaultBuildId);
     if (winner?.figures) {
-      void vscode.window.showInformationMessage(`Strata: ${winner.buildId} (${winner.backend}) is fastest for ${path.basename(plan.modelPath)}: ${winner.figures.tg.toFixed(1)} tok/s generation, ${winner.figures.pp.toFixed(0)} tok/s prefill. It is now this model's default.`);
+      void vscode.window.showInformationMessage(`Strata: ${winner.buildId} (${winner.backend}) is fastest for ${path.basename(plan.modelPath)}: ${winner.figures.tg.toFixed(1)} tok/s generation, ${winner.figures.pp.toFixed(0)} tok/s prefill. It is now this model's default${d.controller.settingsNow.serverPath ? ', but "strata.server.path" is set and wins: clear it to use the default' : ''}.`);
     } else {
       void vscode.window.showWarningMessage('Strata: no build could run llama-bench on this model; see the Strata log.');
     }
     d.controller.setActivity(undefined);
-    await d.controller.replanAndReload();
+    await d.controller.replanAndReload({ load: unloaded });
     return record;
   } catch (e) {
     d.log.error(`benchmark failed: ${(e as Error).message}`);
     void vscode.window.showErrorMessage(`Strata: ${(e as Error).message}`);
-    if (unloaded) await d.controller.replanAndReload();
+    if (unloaded) await d.controller.replanAndReload({ load: true });
     return undefined;
   } finally {
     d.controller.setActivity(undefined);

@@ -91,3 +91,48 @@ async function waitFor(check: () => boolean, ms: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('Strata installer commands in the extension host', function () {
+  // A fresh cache may have to compile llama-bench for the cached build first (~1-2 min on 2 cores).
+  this.timeout(300_000);
+  const cfg = () => vscode.workspace.getConfiguration('strata');
+
+  after(async () => {
+    for (const k of ['model.path', 'server.autoStart']) await cfg().update(k, undefined, vscode.ConfigurationTarget.Global);
+  });
+
+  it('"Build llama-server" for the CPU finds the cached build at once and keeps the window usable', async () => {
+    const build = await vscode.commands.executeCommand<{ serverPath: string; built: boolean; backend: string } | undefined>('strata.server.build', 'cpu');
+    assert.ok(build, 'the build command returned nothing (it failed; see the Strata log)');
+    assert.strictEqual(build.backend, 'cpu');
+    assert.strictEqual(build.built, false, 'the cached build was compiled again');
+    assert.ok(fs.existsSync(build.serverPath));
+    assert.doesNotMatch(ext().exports.statusBarText(), /building/);
+  });
+
+  it('"Benchmark Backends" runs llama-bench on the installed builds for the model, keeps the results and names the default', async () => {
+    const { ensureTinyModel } = await import('../../fixtures/models');
+    const model = await ensureTinyModel();
+    // No server: the benchmark must not start one either.
+    await cfg().update('server.autoStart', false, vscode.ConfigurationTarget.Global);
+    await cfg().update('model.path', model, vscode.ConfigurationTarget.Global);
+    await waitFor(() => /stopped/.test(ext().exports.statusBarText()), 10_000);
+    const seen: string[] = [];
+    const sub = setInterval(() => seen.push(ext().exports.statusBarText()), 20);
+    let record: { defaultBuildId?: string; results: { buildId: string; figures?: { tg: number; pp: number }; error?: string }[] } | undefined;
+    try {
+      record = await vscode.commands.executeCommand('strata.server.benchmarkBackends', { nPrompt: 32, nGen: 8, repetitions: 1, benchArgs: ['-t', '2'] });
+    } finally {
+      clearInterval(sub);
+    }
+    assert.ok(record, 'the benchmark returned nothing (see the Strata log)');
+    assert.ok(record.results.length >= 1);
+    const ok = record.results.filter((r) => r.figures);
+    assert.ok(ok.length >= 1, `no build could run llama-bench: ${record.results.map((r) => r.error).join('; ')}`);
+    assert.ok(record.defaultBuildId && ok.some((r) => r.buildId === record!.defaultBuildId));
+    assert.ok(seen.some((t) => /benchmarking/.test(t)), `the status bar never said "benchmarking": ${[...new Set(seen)].join(' | ')}`);
+    const stored = JSON.parse(fs.readFileSync(path.join(process.env.STRATA_STATE_DIR!, 'backend-benchmarks.json'), 'utf8'));
+    assert.ok(Object.values(stored.models).some((m) => (m as { defaultBuildId?: string }).defaultBuildId === record!.defaultBuildId));
+    assert.ok(!fs.existsSync(path.join(process.env.STRATA_STATE_DIR!, 'sidecar.lock')), 'the benchmark started a sidecar');
+  });
+});
