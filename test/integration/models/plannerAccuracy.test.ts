@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { ensureShapeModel, ensureTinyModel } from '../../fixtures/models';
+import { ensureMoeShapeModel, ensureShapeModel, ensureTinyModel } from '../../fixtures/models';
 import { AccuracyCase, AccuracyResult, formatRow, measureCase, relError } from './accuracy';
 
 // The planner's numbers against what the real llama-server allocates (CPU build), per component:
@@ -65,6 +65,7 @@ describe('memory planner vs llama.cpp (CPU)', function () {
   const shapeCases: Array<[string, () => Promise<AccuracyCase>]> = [
     ['Qwen2.5-Coder-32B Q4_K_M, FA, 16k ctx, 2 slots', async () => ({ label: '32B Q4_K_M FA 16k np2', model: await ensureShapeModel('qwen2.5-coder-32b', 'Q4_K_M'), ctx: 16384, slots: 2, flashAttn: true, mode: 'fit' })],
     ['Llama-3.3-70B Q8_0, no FA, 8k ctx, 1 slot', async () => ({ label: '70B Q8_0 noFA 8k np1', model: await ensureShapeModel('llama-3.3-70b', 'Q8_0'), ctx: 8192, slots: 1, flashAttn: false, mode: 'fit' })],
+    ['Qwen3-Coder-30B-A3B (MoE) Q4_K_M, FA, 16k ctx, 2 slots', async () => ({ label: '30B-A3B MoE Q4_K_M FA 16k np2', model: await ensureMoeShapeModel('Q4_K_M'), ctx: 16384, slots: 2, flashAttn: true, mode: 'fit' })],
     ['Llama-3.3-70B Q4_K_M, FA, q8_0 KV, 32k ctx', async () => ({ label: '70B Q4_K_M FA q8_0-KV 32k', model: await ensureShapeModel('llama-3.3-70b', 'Q4_K_M'), ctx: 32768, slots: 1, flashAttn: true, kv: 'q8_0', mode: 'fit' })],
   ];
   for (const [title, make] of shapeCases) {
