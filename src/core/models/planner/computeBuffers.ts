@@ -19,6 +19,12 @@ export interface ComputeConfig {
   nUbatch: number;
   /** Logit rows reserved: llama-server uses one per slot; llama-cli/bench use n_batch. */
   nOutputs?: number;
+  /**
+   * Partial offload: bytes of the largest weight tensor left on the CPU. For batches of 32+
+   * tokens llama.cpp runs those layers' matrix products on the GPU too (op offload), copying
+   * the weight into the GPU's compute buffer.
+   */
+  largestCpuWeight?: number;
 }
 
 export interface ComputePlacement {
@@ -51,7 +57,7 @@ export function computeBufferBytes(model: TransformerShape, cfg: ComputeConfig, 
   if (hit) return hit;
 
   const outputs = cfg.nOutputs ?? cfg.slots;
-  const run = (nTokens: number, nOutputs: number) => {
+  const run = (nTokens: number, nOutputs: number, layers: number[], outputDevice: number) => {
     // graph_reserve rounds n_tokens up to a multiple of the sequences.
     const t = Math.ceil(nTokens / cfg.slots) * cfg.slots;
     const built = buildTransformerGraph(shape, {
@@ -60,12 +66,19 @@ export function computeBufferBytes(model: TransformerShape, cfg: ComputeConfig, 
     });
     return scheduleBuffers(built, {
       buffers: place.alignments.map((alignment) => ({ alignment })),
-      layerBackend: (il) => layerMap[il],
-      outputBackend: place.outputDevice,
+      layerBackend: (il) => layers[il],
+      outputBackend: outputDevice,
     });
   };
-  const pp = run(nTokensPP, Math.min(nTokensPP, outputs));
-  const tg = run(cfg.slots, cfg.slots);
+  const cpu = place.alignments.length - 1;
+  const partial = cpu > 0 && layerMap.some((d) => d === cpu) && layerMap.some((d) => d !== cpu);
+  // ggml_backend_sched op offload (GGML_OP_OFFLOAD_MIN_BATCH = 32): the prompt graph of a partial
+  // offload runs on the first GPU, CPU weights copied in one at a time. Approximate: the full
+  // graph on the GPU plus one copy of the largest CPU weight (measured on an H100: within 10 %).
+  const ppLayers = partial && nTokensPP >= 32 ? layerMap.map(() => 0) : layerMap;
+  const pp = run(nTokensPP, Math.min(nTokensPP, outputs), ppLayers, partial && nTokensPP >= 32 ? 0 : place.outputDevice);
+  if (partial && nTokensPP >= 32) pp[0] += cfg.largestCpuWeight ?? 0;
+  const tg = run(cfg.slots, cfg.slots, layerMap, place.outputDevice);
   const out = pp.map((b, i) => Math.max(b, tg[i]));
   if (cache.size > 256) cache.clear();
   cache.set(key, out);

@@ -295,7 +295,7 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
   layout.layerDevice.forEach((d) => { if (d >= 0) kvDev[d] += kvPerLayer; else kvHost += kvPerLayer; });
   const compute = computeBufferBytes(m, {
     nCtx: c.ctx, slots: c.slots, unified: c.unified, flashAttn: c.flashAttn, typeK: c.typeK, typeV: c.typeV,
-    nBatch: c.nBatch, nUbatch: c.nUbatch, nOutputs: c.nOutputs,
+    nBatch: c.nBatch, nUbatch: c.nUbatch, nOutputs: c.nOutputs, largestCpuWeight: largestCpuWeight(m, layout),
   }, {
     alignments: [...devs.map((d) => d.alignment), 32],
     layerDevice: (il) => (layout.layerDevice[il] >= 0 ? layout.layerDevice[il] : devs.length),
@@ -313,6 +313,19 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
     total: w.host + kvHost + hostCompute + hostOther, budget: 0,
   };
   return { devices, host, layout };
+}
+
+/** Bytes of the biggest matrix among the layers left on the CPU (0 when none is). */
+function largestCpuWeight(m: PlanModel, layout: LayerLayout): number {
+  const E = m.embd;
+  const attnQ = E * m.heads * m.headDimK;
+  const attnKv = E * m.kvHeads * (m.headDimK + m.headDimV);
+  const ffn = m.expertCount > 0 ? 3 * E * m.expertFfn * m.expertCount + E * m.expertCount : 3 * E * m.ffn;
+  const biggest = Math.max(m.expertCount > 0 ? E * m.expertFfn * m.expertCount : E * m.ffn, attnQ);
+  const params = 2 * attnQ + attnKv + ffn;
+  let out = 0;
+  layout.layerDevice.forEach((d, il) => { if (d < 0) out = Math.max(out, (m.layerBytes[il] * biggest) / params); });
+  return Math.round(out);
 }
 
 export function logitsBytes(m: Pick<PlanModel, 'vocab'>, slots: number): number {
