@@ -1,0 +1,100 @@
+// What the sidecar (or the extension, for "Show Cluster") and a peer agent say to each other
+// once the secure channel is up. The first line a client sends names what the connection is for:
+//
+//   {"open":"control"}            newline-delimited JSON requests/responses/events
+//   {"open":"rpc"}                a tunnel to the agent's rpc-server (started on demand)
+//   {"open":"server","role":R}    a tunnel to the llama-server the agent runs for role R (placement)
+//
+// and the agent answers one line, {"ok":true} or {"ok":false,"error":"..."}; after that a tunnel
+// carries raw bytes. Control requests are {id, op, params}; answers {id, ok, result|error};
+// events {event, data}.
+
+/** Bump on incompatible changes to the messages below. */
+export const PEER_PROTOCOL_VERSION = 1;
+
+/** Default TCP port of the peer agent. */
+export const DEFAULT_AGENT_PORT = 7399;
+/** Default port of rpc-server in direct mode (llama.cpp's own default). */
+export const DEFAULT_DIRECT_RPC_PORT = 50052;
+
+export type OpenRequest = { open: 'control' } | { open: 'rpc' } | { open: 'server'; role: string };
+
+export type TransportMode = 'tunnel' | 'direct';
+
+export interface PeerDevice {
+  /** Index on that rpc-server; llama-server names it RPC<index>[endpoint]. */
+  index: number;
+  /** Backend device name on the peer, e.g. "CUDA0", "Vulkan0", "CPU". */
+  name: string;
+  description: string;
+  freeBytes: number;
+  totalBytes: number;
+}
+
+export interface RpcServerState {
+  running: boolean;
+  mode?: TransportMode;
+  /** Where rpc-server listens on the peer (127.0.0.1 in tunnel mode). */
+  host?: string;
+  port?: number;
+  pid?: number;
+  /** RPC protocol version rpc-server reported, e.g. "7.0.0". */
+  version?: string;
+  binary?: string;
+  /** A client (llama-server) is connected: memory figures are from before it. */
+  busy: boolean;
+  /** Open tunnels to it. */
+  tunnels: number;
+  cacheDir?: string;
+  /** Epoch ms of the device figures. */
+  probedAt?: number;
+  /** Why it is not running, when it failed. */
+  error?: string;
+}
+
+export interface PlacedServerState {
+  role: string;
+  phase: 'loading' | 'ready' | 'failed' | 'stopped';
+  model: string;
+  /** The API key llama-server requires (the sidecar hands it to the windows). */
+  apiKey?: string;
+  error?: string;
+}
+
+export interface AgentInfo {
+  agent: {
+    version: string;
+    protocolVersion: number;
+    hostname: string;
+    platform: string;
+    pid: number;
+    uptimeS: number;
+    /** Direct mode allowed by the agent's owner (--allow-direct). */
+    directAllowed: boolean;
+    /** Placement allowed (--models-dir given). */
+    placementAllowed: boolean;
+  };
+  rpc: RpcServerState;
+  devices: PeerDevice[];
+  host: { totalMemBytes: number; freeMemBytes: number; cpus: number };
+  servers: PlacedServerState[];
+  /** Model files the agent may serve in placement mode (names relative to its models dir). */
+  models?: Array<{ name: string; bytes: number }>;
+}
+
+export interface ControlOps {
+  info: [{ refresh?: boolean }, AgentInfo];
+  ping: [{ t: number }, { t: number; agentTime: number }];
+  /** Starts rpc-server (if needed) in this mode and holds it while this connection lives. */
+  'rpc.start': [{ mode: TransportMode }, RpcServerState];
+  'rpc.stop': [Record<string, never>, RpcServerState];
+  /** Placement: a whole llama-server on the peer for a role; resolves when it is ready. */
+  'server.start': [{ role: string; model: string; args?: string[] }, PlacedServerState];
+  'server.stop': [{ role: string }, PlacedServerState];
+}
+
+export type ControlOp = keyof ControlOps;
+
+export interface ControlRequest { id: number; op: ControlOp; params: Record<string, unknown> }
+export type ControlResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+export interface ControlEvent { event: 'rpc' | 'server'; data: unknown }
