@@ -94,6 +94,11 @@ export function describeView(v: ViewInput): ViewModel {
     const p = v.problem;
     switch (p.kind) {
       case 'no-model':
+        // Another window's server runs: this window uses it too (completion and chat follow the sidecar).
+        if (v.server?.phase === 'ready') {
+          details.unshift('This window has no model configured (**strata.model.path**); it uses the model another window loaded.');
+          break;
+        }
         return { text: '$(circle-slash) Strata: no model', tooltip: tooltip(`${p.message} Click to open the setting.`), command: MODEL_SETTING, severity: 'warning' };
       case 'bad-setting':
         return { text: '$(warning) Strata: check settings', tooltip: tooltip(p.message), command: SERVER_SETTING, severity: 'warning' };

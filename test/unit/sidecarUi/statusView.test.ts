@@ -17,6 +17,12 @@ describe('status bar view', () => {
     assert.match(v.tooltip, /strata\\\.model\\\.path/);
   });
 
+  it('no model here, but another window\'s server is ready: shows it (this window uses it too)', () => {
+    const v = describeView({ ...base, problem: { kind: 'no-model', message: 'No model configured' }, server: server({ phase: 'ready', label: 'big' }) });
+    assert.strictEqual(v.text, '$(sparkle) Strata · big');
+    assert.match(v.tooltip, /another window loaded/);
+  });
+
   it('no llama-server: points at the status (which offers build, download, path)', () => {
     const v = describeView({ ...base, problem: { kind: 'no-binary', message: 'No llama-server found.' } });
     assert.strictEqual(v.text, '$(warning) Strata: no llama-server');
