@@ -50,7 +50,7 @@ export interface CatalogInput {
   custom?: readonly CustomModel[];
 }
 
-const QUANT_RE = /(?:^|[-_.])((?:I?Q\d_[A-Z0-9_]+?)|BF16|F16|F32|Q\d_\d)(?=[-_.]|$)/i;
+const QUANT_RE = /(?:^|[-_.])(IQ\d_(?:XXS|XS|NL|S|M)|Q\d_K_[SML]|Q\d_K|Q\d_\d|TQ\d_\d|MXFP4(?:_MOE)?|BF16|F16|F32)(?=[-_.]|$)/i;
 
 /** "Q4_K_M" from "Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf". */
 export function quantFromName(file: string): string | undefined {
@@ -68,9 +68,10 @@ export function buildCatalog(input: CatalogInput): CatalogEntry[] {
     const first = files[0];
     const byRepo = local.find((l) => l.repo?.toLowerCase() === repo.toLowerCase() && l.repoFile === first);
     if (byRepo) return byRepo;
-    // Downloaded by hand into a listed folder: the file name is the evidence.
+    // Downloaded by hand into a listed folder: the file name is the evidence. A file that says
+    // it came from another repository (LM Studio, hub cache) is another conversion: its own row.
     const base = path.basename(first);
-    return local.find((l) => path.basename(l.path) === base);
+    return local.find((l) => !l.repo && path.basename(l.path) === base);
   };
 
   for (const p of presets) {

@@ -1,0 +1,32 @@
+import * as vscode from 'vscode';
+import type { SidecarController } from '../sidecar/controller';
+import { createPlannerPlanProvider, PlannerState } from './planProvider';
+import { switchModelCommand } from './switchModel';
+
+export { createPlannerPlanProvider } from './planProvider';
+
+// Models in the extension: the memory planner on the sidecar controller's plan seam, and the
+// "Strata: Switch Model" command. Wiring in activate():
+//   const planner = createPlannerPlanProvider(log);
+//   controller = new SidecarController({ ..., planProvider: planner.provider });
+//   registerModels(context, { controller, log, planner: planner.state });
+// (Without `planner`, registerModels installs the provider itself through setPlanProvider.)
+
+export function registerModels(context: vscode.ExtensionContext, deps: { controller: SidecarController; log: vscode.LogOutputChannel; planner?: PlannerState }): PlannerState {
+  let state = deps.planner;
+  if (!state) {
+    const made = createPlannerPlanProvider(deps.log);
+    state = made.state;
+    void deps.controller.setPlanProvider(made.provider).catch((e: Error) => deps.log.error(`model planner: ${e.message}`));
+  }
+  const planner = state;
+  context.subscriptions.push(
+    vscode.commands.registerCommand('strata.models.switch', () => switchModelCommand({ controller: deps.controller, log: deps.log, planner })),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      // Settings that change the flags re-plan (a running model switches to the new plan).
+      const keys = ['contextSize', 'kvCacheType', 'slots', 'draft', 'planner', 'memoryBandwidthGBps'];
+      if (keys.some((k) => e.affectsConfiguration(`strata.models.${k}`))) void deps.controller.replanAndReload();
+    }),
+  );
+  return planner;
+}
