@@ -230,7 +230,9 @@ function describe(req: SplitRequest, a: Assignment, budgets: number[], n: number
   for (const s of shares) {
     lines.push(`${s.device.host === 'local' ? 'this machine' : `peer ${s.device.host}`} · ${s.device.label}: ${range(s.from, s.to, n)}, ${gib(s.totalBytes)} GiB of ${gib(s.device.freeBytes)} GiB free`);
   }
-  const where = peersUsed.length ? `spread over this machine and ${peersUsed.length} peer${peersUsed.length > 1 ? 's' : ''} (${peersUsed.join(', ')})` : 'on this machine alone';
+  const localToo = a.cpuLayers > 0 || shares.some((s) => s.device.host === 'local');
+  const peerText = `${peersUsed.length} peer${peersUsed.length > 1 ? 's' : ''} (${peersUsed.join(', ')})`;
+  const where = !peersUsed.length ? 'on this machine alone' : localToo ? `spread over this machine and ${peerText}` : `on ${peerText}, none on this machine`;
   const why = req.mode === 'split' ? 'as asked' : peersUsed.length ? 'because it does not fit here alone' : 'because it fits here';
   return {
     fits: true, nLayer: n, cpuLayers: a.cpuLayers, cpuBytes: a.cpuBytes, ngl, tensorSplit: a.counts, shares, peersUsed, args, lines,
@@ -238,7 +240,8 @@ function describe(req: SplitRequest, a: Assignment, budgets: number[], n: number
   };
 }
 
-function range(from: number, to: number, n: number): string {
+/** "layers 3–11 + output" for units [from, to) of n layers. */
+export function range(from: number, to: number, n: number): string {
   const lastLayer = Math.min(to, n) - 1;
   const out = to > n;
   const layers = lastLayer >= from ? (lastLayer === from ? `layer ${from}` : `layers ${from}–${lastLayer}`) : '';

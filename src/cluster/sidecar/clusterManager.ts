@@ -1,0 +1,406 @@
+import { EventEmitter } from 'events';
+import * as os from 'os';
+import * as path from 'path';
+import type { ServerPlan, ServerStatus } from '../../core/protocol';
+import { readGgufHeader } from '../../core/models/gguf/reader';
+import { modelLayout } from '../plan/layout';
+import { planSplit, range, SplitDevice, SplitPlan } from '../plan/split';
+import { PeerDevice, PlacedServerState, TransportMode } from '../protocol';
+import { formatVersion, isCompatible, parseVersion, PINNED_RPC_VERSION, RpcVersion } from '../rpc/protocol';
+import { LinkOptions, PeerLink, PeerPhase, PeerWithToken } from './peerLink';
+import { TunnelEndpoint } from './tunnel';
+
+// The sidecar's side of the cluster: the configured peers (a standing control channel to each),
+// a loopback tunnel endpoint per peer for llama-server's --rpc, the split decision for a load,
+// and what happens when a peer goes away (mark it down, restart on what is left if the model
+// fits there, offer the peer back when it returns).
+//
+// Seams (the sidecar daemon wires them; see docs/cluster.md "Sidecar hooks"):
+//   preparePlan(plan)   the plan a window asked for → the plan to run (unchanged without peers)
+//   attach(supervisor)  failover drives the supervisor's load/unload
+//   configure({...})    peers + tokens + mode from the extension; status() / refresh() for UI
+
+export type ClusterMode = 'off' | 'auto' | 'split';
+
+export interface ClusterConfig {
+  peers: PeerWithToken[];
+  /** off: never use peers; auto: only when the model does not fit here; split: always spread. Default auto. */
+  mode?: ClusterMode;
+  /** This machine's accelerators in llama.cpp's order (from the planner); none: CPU only. */
+  localDevices?: Array<{ id: string; label: string; freeBytes: number }>;
+  /** This machine's free RAM, for CPU layers. Default: what the OS says now. */
+  hostFreeBytes?: number;
+}
+
+export interface PeerStatus {
+  name: string;
+  host: string;
+  port: number;
+  transport: TransportMode;
+  enabled: boolean;
+  phase: PeerPhase;
+  reason?: string;
+  since: number;
+  latencyMs?: number;
+  agentVersion?: string;
+  rpcVersion?: string;
+  devices: PeerDevice[];
+  hostMemory?: { totalBytes: number; freeBytes: number };
+  /** What llama-server's --rpc uses for this peer (a loopback tunnel port, or the peer's own address in direct mode). */
+  endpoint?: string;
+  /** Holds layers of the running model. */
+  inUse: boolean;
+  /** Was dropped from the plan while down, answers again: offered back (useReturnedPeers). */
+  returned: boolean;
+  servers: PlacedServerState[];
+  /** Layers it would hold (or holds), from the last plan. */
+  layers?: string;
+}
+
+export interface ClusterEvent {
+  at: number;
+  kind: 'peer-down' | 'replanned' | 'peer-returned' | 'load-failed' | 'peer-excluded';
+  peer?: string;
+  message: string;
+}
+
+export interface ClusterStatus {
+  mode: ClusterMode;
+  peers: PeerStatus[];
+  plan?: { summary: string; lines: string[]; peersUsed: string[]; args: string[]; model: string; layers: Record<string, string> };
+  events: ClusterEvent[];
+}
+
+/** What the manager needs of the supervisor (ServerSupervisor satisfies it). */
+export interface ServerHost {
+  load(plan: ServerPlan, replace?: boolean): Promise<ServerStatus>;
+  unload(reason?: 'requested' | 'idle' | 'shutdown'): Promise<ServerStatus>;
+  status(): ServerStatus;
+  on(event: 'status', fn: (s: ServerStatus) => void): unknown;
+}
+
+export class ClusterPlanError extends Error {
+  override readonly name = 'ClusterPlanError';
+}
+
+export interface ClusterManagerOptions extends Partial<LinkOptions> {
+  log?: (m: string) => void;
+  /** RPC protocol of the llama-server in use; default the pinned llama.cpp's. */
+  rpcVersion?: RpcVersion;
+  /** Context size when the plan's args do not say (-c). */
+  defaultCtx?: number;
+}
+
+interface Active {
+  base: ServerPlan;
+  prepared: ServerPlan;
+  split: SplitPlan;
+  peers: string[];
+}
+
+export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; event: [ClusterEvent] }> {
+  private readonly links = new Map<string, PeerLink>();
+  private readonly tunnels = new Map<string, TunnelEndpoint>();
+  private cfg: ClusterConfig = { peers: [], mode: 'auto' };
+  private active?: Active;
+  private lastPlan?: ClusterStatus['plan'];
+  private events: ClusterEvent[] = [];
+  private host?: ServerHost;
+  private failover: Promise<void> = Promise.resolve();
+  /** Peers left out after they went down; offered back when they return. */
+  private readonly dropped = new Set<string>();
+  private readonly log: (m: string) => void;
+  private readonly linkOpts: LinkOptions;
+
+  constructor(private readonly o: ClusterManagerOptions = {}) {
+    super();
+    this.log = o.log ?? (() => undefined);
+    this.linkOpts = {
+      heartbeatMs: o.heartbeatMs ?? 2000,
+      deadAfterMs: o.deadAfterMs ?? 10_000,
+      connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+      retryMinMs: o.retryMinMs ?? 1000,
+      retryMaxMs: o.retryMaxMs ?? 30_000,
+      refreshMs: o.refreshMs ?? 15_000,
+      log: this.log,
+    };
+  }
+
+  /** Peers, tokens and mode from the extension. Unchanged peers keep their connections. */
+  configure(cfg: ClusterConfig): ClusterStatus {
+    this.cfg = { ...cfg, mode: cfg.mode ?? 'auto' };
+    const want = new Map(cfg.peers.map((p) => [p.name, p]));
+    for (const [name, link] of this.links) {
+      const p = want.get(name);
+      if (!p || JSON.stringify(p) !== JSON.stringify(link.cfg)) {
+        link.close();
+        this.links.delete(name);
+        void this.tunnels.get(name)?.close();
+        this.tunnels.delete(name);
+      }
+    }
+    for (const p of cfg.peers) {
+      if (this.links.has(p.name)) continue;
+      const link = new PeerLink(p, this.linkOpts);
+      link.on('change', () => this.changed());
+      link.on('down', (reason) => this.onPeerDown(p.name, reason));
+      link.on('up', () => this.onPeerUp(p.name));
+      this.links.set(p.name, link);
+    }
+    this.changed();
+    return this.status();
+  }
+
+  /** Failover drives this supervisor. */
+  attach(host: ServerHost): void {
+    this.host = host;
+  }
+
+  status(): ClusterStatus {
+    const layersOf = this.lastPlan?.layers ?? {};
+    return {
+      mode: this.cfg.mode ?? 'auto',
+      peers: [...this.links.values()].map((l) => ({
+        name: l.cfg.name, host: l.cfg.host, port: l.cfg.port, transport: l.cfg.transport, enabled: l.cfg.enabled !== false,
+        phase: l.phase, since: l.since, devices: l.info?.devices ?? [], inUse: !!this.active?.peers.includes(l.cfg.name),
+        returned: this.dropped.has(l.cfg.name) && l.phase === 'up', servers: l.info?.servers ?? [],
+        ...(l.reason ? { reason: l.reason } : {}),
+        ...(l.latencyMs !== undefined ? { latencyMs: Math.round(l.latencyMs * 100) / 100 } : {}),
+        ...(l.info ? { agentVersion: l.info.agent.version, hostMemory: { totalBytes: l.info.host.totalMemBytes, freeBytes: l.info.host.freeMemBytes } } : {}),
+        ...(l.info?.rpc.version ? { rpcVersion: l.info.rpc.version } : {}),
+        ...(this.endpointOf(l.cfg.name) ? { endpoint: this.endpointOf(l.cfg.name) } : {}),
+        ...(layersOf[l.cfg.name] ? { layers: layersOf[l.cfg.name] } : {}),
+      })),
+      ...(this.lastPlan ? { plan: this.lastPlan } : {}),
+      events: this.events.slice(-20),
+    };
+  }
+
+  /** Fresh latency, devices and memory from every peer that is up (probing rpc-server where idle). */
+  async refresh(): Promise<ClusterStatus> {
+    for (const l of this.links.values()) l.retryNow();
+    await Promise.all([...this.links.values()].map(async (l) => {
+      await l.settled(this.linkOpts.connectTimeoutMs);
+      await l.refresh(!this.active?.peers.includes(l.cfg.name));
+    }));
+    return this.status();
+  }
+
+  /**
+   * The plan to run for what a window asked: unchanged when no peer is configured, the mode is
+   * off, or the model fits here (auto); otherwise with --rpc (tunnel endpoints), -ngl and
+   * --tensor-split. Throws ClusterPlanError (one sentence) when it fits nowhere.
+   */
+  async preparePlan(base: ServerPlan, opts: { exclude?: string[] } = {}): Promise<ServerPlan> {
+    const mode = this.cfg.mode ?? 'auto';
+    // Peers dropped after going down stay out until the user takes them back (useReturnedPeers).
+    const usable = [...this.links.values()].filter((l) => l.cfg.enabled !== false && !opts.exclude?.includes(l.cfg.name) && !this.dropped.has(l.cfg.name));
+    if (mode === 'off' || usable.length === 0 || hasFlag(base.args, ['--rpc'])) {
+      this.active = undefined;
+      return base;
+    }
+    await Promise.all(usable.map((l) => l.settled(this.linkOpts.connectTimeoutMs)));
+    const expect = this.o.rpcVersion ?? PINNED_RPC_VERSION;
+    const notes: string[] = [];
+    const candidates: PeerLink[] = [];
+    for (const l of usable) {
+      if (l.phase !== 'up') {
+        notes.push(`peer ${l.cfg.name} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'unreachable'} (${l.reason ?? l.phase})`);
+        continue;
+      }
+      if (!l.info?.devices.length) await l.refresh(true);
+      const v = l.info?.rpc.version ? parseVersion(l.info.rpc.version) : undefined;
+      if (v && !isCompatible(expect, v)) {
+        notes.push(`peer ${l.cfg.name} runs llama.cpp RPC protocol ${formatVersion(v)} but this llama-server speaks ${formatVersion(expect)}; update llama.cpp so that both match`);
+        continue;
+      }
+      if (!l.info?.devices.length) {
+        notes.push(`peer ${l.cfg.name} has no rpc-server devices (${l.info?.rpc.error ?? 'rpc-server did not start'})`);
+        continue;
+      }
+      candidates.push(l);
+    }
+    const header = await readGgufHeader(base.modelPath, { maxArrayItems: 0 });
+    const layout = modelLayout(header, { ctx: ctxOf(base.args) ?? this.o.defaultCtx ?? 4096 });
+    const devices: SplitDevice[] = [];
+    for (const l of candidates) {
+      for (const d of l.info!.devices) devices.push({ id: `RPC[${l.cfg.name}]#${d.index}`, host: l.cfg.name, label: `${d.name}${d.description ? ` (${d.description})` : ''}`, freeBytes: d.freeBytes });
+    }
+    for (const d of this.cfg.localDevices ?? []) devices.push({ ...d, host: 'local' });
+    const split = planSplit({ layout, devices, mode: mode === 'split' ? 'split' : 'auto', hostFreeBytes: this.cfg.hostFreeBytes ?? os.freemem() });
+    const model = path.basename(base.modelPath);
+    if (!split.fits) {
+      const msg = `${model}: ${split.summary}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+      this.record({ kind: 'load-failed', message: msg });
+      throw new ClusterPlanError(msg);
+    }
+    for (const n of notes) this.record({ kind: 'peer-excluded', message: `Loading ${model} without it: ${n}.` });
+    const layers: Record<string, string> = {};
+    for (const sh of split.shares) layers[sh.device.host] = [layers[sh.device.host], range(sh.from, sh.to, split.nLayer)].filter(Boolean).join(', ');
+    this.lastPlan = { summary: split.summary, lines: split.lines, peersUsed: split.peersUsed, args: split.args, model, layers };
+    this.log(`plan for ${model}: ${split.summary}\n  ${split.lines.join('\n  ')}`);
+    if (split.peersUsed.length === 0) {
+      this.active = undefined;
+      this.changed();
+      return base;
+    }
+    // --rpc lists only the peers that hold layers; --tensor-split then covers their devices and the local ones.
+    const used = candidates.filter((l) => split.peersUsed.includes(l.cfg.name));
+    const endpoints: string[] = [];
+    const ts: number[] = [];
+    for (const l of used) {
+      endpoints.push(await this.endpointFor(l));
+      devices.forEach((d, i) => { if (d.host === l.cfg.name) ts.push(split.tensorSplit[i]); });
+    }
+    devices.forEach((d, i) => { if (d.host === 'local') ts.push(split.tensorSplit[i]); });
+    const args = [...stripFlags(base.args, ['--rpc', '-ngl', '--n-gpu-layers', '--gpu-layers', '-ts', '--tensor-split']), '--rpc', endpoints.join(','), '-ngl', String(split.ngl)];
+    if (ts.length > 1) args.push('--tensor-split', ts.join(','));
+    const prepared: ServerPlan = { ...base, args };
+    this.active = { base, prepared, split, peers: split.peersUsed };
+    this.changed();
+    return prepared;
+  }
+
+  /** The user takes returned peers back: the running model is planned and loaded again with them. */
+  async useReturnedPeers(): Promise<ClusterStatus> {
+    this.dropped.clear();
+    const a = this.active ?? this.lastBase;
+    if (a && this.host) {
+      const plan = await this.preparePlan(a.base);
+      await this.host.load(plan, true);
+    }
+    return this.status();
+  }
+
+  /** Placement: a whole llama-server for `role` on a peer; the URL is a loopback tunnel endpoint. */
+  async place(peer: string, role: string, model: string, args: string[] = []): Promise<{ url: string; apiKey: string; role: string; peer: string }> {
+    const l = this.links.get(peer);
+    if (!l?.control) throw new ClusterPlanError(`Peer ${peer} is not connected${l?.reason ? `: ${l.reason}` : ''}.`);
+    const st = await l.control.request('server.start', { role, model, args }, 0);
+    const key = `${peer}/server/${role}`;
+    let t = this.tunnels.get(key);
+    if (!t) {
+      t = new TunnelEndpoint({ host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: peer }, { open: 'server', role }, {
+        heartbeatMs: this.linkOpts.heartbeatMs, deadAfterMs: this.linkOpts.deadAfterMs, log: this.log,
+      });
+      await t.listen();
+      this.tunnels.set(key, t);
+    }
+    await l.refresh(false);
+    return { url: `http://${t.endpoint}`, apiKey: st.apiKey ?? '', role, peer };
+  }
+
+  async unplace(peer: string, role: string): Promise<void> {
+    await this.links.get(peer)?.control?.request('server.stop', { role });
+    const key = `${peer}/server/${role}`;
+    await this.tunnels.get(key)?.close();
+    this.tunnels.delete(key);
+  }
+
+  async close(): Promise<void> {
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+    await Promise.all([...this.tunnels.values()].map((t) => t.close()));
+    this.tunnels.clear();
+  }
+
+  // ---- internals ----
+
+  private lastBase?: Active;
+
+  private endpointOf(name: string): string | undefined {
+    const l = this.links.get(name);
+    if (!l) return undefined;
+    if (l.cfg.transport === 'direct') return l.info?.rpc.mode === 'direct' && l.info.rpc.port ? `${l.cfg.host}:${l.info.rpc.port}` : undefined;
+    return this.tunnels.get(name)?.endpoint;
+  }
+
+  private async endpointFor(l: PeerLink): Promise<string> {
+    const st = await l.control!.request('rpc.start', { mode: l.cfg.transport }, 120_000);
+    if (l.cfg.transport === 'direct') {
+      await l.refresh(false);
+      return `${l.cfg.host}:${st.port}`;
+    }
+    let t = this.tunnels.get(l.cfg.name);
+    if (!t) {
+      t = new TunnelEndpoint({ host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: l.cfg.name }, { open: 'rpc' }, {
+        heartbeatMs: this.linkOpts.heartbeatMs, deadAfterMs: this.linkOpts.deadAfterMs, log: this.log,
+      });
+      // An established tunnel that breaks is the same news as the control channel going down.
+      t.on('broken', (e) => { if (this.active?.peers.includes(l.cfg.name)) this.onPeerDown(l.cfg.name, e.message); });
+      await t.listen();
+      this.tunnels.set(l.cfg.name, t);
+    }
+    return t.endpoint;
+  }
+
+  private onPeerDown(name: string, reason: string): void {
+    const a = this.active;
+    if (!a || !a.peers.includes(name) || this.dropped.has(name)) return;
+    this.dropped.add(name);
+    this.record({ kind: 'peer-down', peer: name, message: `Peer ${name} went away while holding layers of ${path.basename(a.base.modelPath)} (${reason}); a request running on it was cut off. Restarting on the remaining devices.` });
+    this.failover = this.failover.then(() => this.replanWithout(a)).catch((e: Error) => this.log(`failover: ${e.message}`));
+  }
+
+  private async replanWithout(a: Active): Promise<void> {
+    if (this.active !== a || !this.host) return;
+    this.lastBase = a;
+    const exclude = [...this.dropped];
+    let plan: ServerPlan;
+    try {
+      plan = await this.preparePlan(a.base);
+    } catch (e) {
+      this.record({ kind: 'load-failed', message: `${(e as Error).message} Unloaded it; it loads again when the peer is back or you pick a smaller model.` });
+      this.active = undefined;
+      await this.host.unload('requested').catch(() => undefined);
+      return;
+    }
+    this.record({ kind: 'replanned', message: `${path.basename(a.base.modelPath)} restarts without ${exclude.join(', ')}: ${this.lastPlan?.summary ?? ''}` });
+    await this.host.load(plan, true).catch((e: Error) => this.record({ kind: 'load-failed', message: e.message }));
+  }
+
+  private onPeerUp(name: string): void {
+    if (!this.dropped.has(name)) return;
+    this.record({ kind: 'peer-returned', peer: name, message: `Peer ${name} is back. Use it again ("Strata: Show Cluster" → Use Returned Peers) to spread the model over it.` });
+  }
+
+  private record(e: Omit<ClusterEvent, 'at'>): void {
+    const ev = { at: Date.now(), ...e };
+    this.events.push(ev);
+    if (this.events.length > 100) this.events.shift();
+    this.log(`cluster: ${ev.message}`);
+    this.emit('event', ev);
+    this.changed();
+  }
+
+  private changed(): void {
+    this.emit('status', this.status());
+  }
+}
+
+function hasFlag(args: readonly string[], names: string[]): boolean {
+  return args.some((a) => names.includes(a) || names.some((n) => a.startsWith(`${n}=`)));
+}
+
+/** Drops these flags and their values. */
+export function stripFlags(args: readonly string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (names.includes(args[i])) {
+      i++;
+      continue;
+    }
+    if (names.some((n) => args[i].startsWith(`${n}=`))) continue;
+    out.push(args[i]);
+  }
+  return out;
+}
+
+function ctxOf(args: readonly string[]): number | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if ((args[i] === '-c' || args[i] === '--ctx-size') && i + 1 < args.length) return Number(args[i + 1]) || undefined;
+    const m = /^--ctx-size=(\d+)$/.exec(args[i]);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}
