@@ -1,8 +1,8 @@
 // `npm start`: from a fresh clone (after `npm install`), shows Strata working end to end.
 // Builds the extension, ensures llama-server (cached llama.cpp build), ensures a model, starts
-// the Strata sidecar daemon (the one the extension uses) and has it load the model, then opens
-// Strata in a real VS Code (desktop `code` when it is on PATH, else code-server) with settings
-// that name the same model and llama-server, so the window joins the already loaded server.
+// the Strata sidecar daemon (the one the extension uses), then opens Strata in a real VS Code
+// (desktop `code` when it is on PATH, else code-server) with settings that name the model and
+// llama-server; the window asks the sidecar to load it, and this terminal shows the progress.
 // Ctrl+C stops what it started (the sidecar stops once no other window uses it).
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -10,7 +10,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { strataStateDir } from '../src/core/paths';
 import { connectOrStartSidecar } from '../src/core/sidecar';
-import { DEFAULT_SERVER_SETTINGS, settingsPlanProvider } from '../src/vscode/sidecar/plan';
 import { ensureTinyModel } from '../test/fixtures/models';
 import { startCodeServer } from '../test/harness/codeServer';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';
@@ -55,18 +54,18 @@ async function main(): Promise<void> {
   step(`model: ${model}`);
 
   const stateDir = strataStateDir();
-  step(`starting the Strata sidecar (state ${stateDir}) and loading the model through it`);
+  step(`starting the Strata sidecar (state ${stateDir}); the VS Code window asks it for the model`);
   const client = await connectOrStartSidecar({
     sidecarScript: path.join(root, 'dist', 'sidecar.js'),
     stateDir,
     clientName: 'npm start',
     log: (m) => process.stdout.write(`[sidecar] ${m}\n`),
   });
-  // The same plan the window makes from its settings (strata.model.path, strata.server.path),
-  // so that the window joins this server instead of loading a second one.
-  const settings = { ...DEFAULT_SERVER_SETTINGS, modelPath: model, serverPath: bins.serverPath };
-  const plan = await settingsPlanProvider({ settings, resolveBinary: () => ({ path: bins.serverPath, kind: 'setting' }) });
+  const daemon = client.lastKnownStatus?.daemon;
+  step(`sidecar pid ${daemon?.pid}; logs: ${daemon?.logFile} and ${daemon?.serverLogFile}`);
+  // The window decides the plan (the memory planner picks the flags); this terminal follows it.
   let lastTenth = -1;
+  let lastPhase = '';
   client.on('progress', (p) => {
     const tenth = Math.floor((p.fraction ?? 0) * 10);
     if (p.kind === 'load' && tenth !== lastTenth) {
@@ -74,10 +73,14 @@ async function main(): Promise<void> {
       step(`loading ${Math.round((p.fraction ?? 0) * 100)}%${p.stage ? ` (${p.stage})` : ''}`);
     }
   });
-  const st = await client.load(plan!);
-  const daemon = client.lastKnownStatus?.daemon;
-  step(`llama-server ready at ${st.endpoint?.url} (pid ${st.pid}), run by the sidecar (pid ${daemon?.pid})`);
-  if (daemon) step(`logs: ${daemon.logFile} and ${daemon.serverLogFile}`);
+  client.on('status', (st) => {
+    const sv = st.server;
+    if (sv.phase === lastPhase) return;
+    lastPhase = sv.phase;
+    if (sv.phase === 'ready') step(`llama-server ready at ${sv.endpoint?.url} (pid ${sv.pid}): ${sv.plan?.binaryPath} ${sv.plan?.args.join(' ')}`);
+    else if (sv.phase === 'failed') step(`llama-server failed: ${sv.error?.message}`);
+    else if (sv.phase !== 'loading') step(`llama-server ${sv.phase}`);
+  });
 
   const cleanups: (() => Promise<void>)[] = [
     async () => {

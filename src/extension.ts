@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { registerChat } from './vscode/chat';
+import { createPlannerPlanProvider, registerModels } from './vscode/models';
 import { StrataInlineCompletionProvider } from './vscode/inlineCompletionProvider';
 import { ServerConnectionSource } from './vscode/serverConnectionWatcher';
 import { StatusBar } from './vscode/serverStatus';
@@ -24,8 +25,10 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
   const provider = new StrataInlineCompletionProvider(source, log);
   statusBar.setEnabled(completionEnabled());
   // The sidecar daemon owns llama-server; the controller feeds `source` (completion and chat)
-  // from it and drives the status bar.
-  controller = new SidecarController({ context, log, source, statusBar });
+  // from it and drives the status bar. What it loads comes from the memory planner
+  // (src/vscode/models) on the controller's ModelPlanProvider seam.
+  const planner = createPlannerPlanProvider(log);
+  controller = new SidecarController({ context, log, source, statusBar, planProvider: planner.provider });
 
   context.subscriptions.push(
     log,
@@ -49,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
     }),
   );
   registerChat(context, { source, log });
+  registerModels(context, { controller, log, planner: planner.state });
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
   const c = controller;
   void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));

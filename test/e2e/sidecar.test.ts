@@ -175,7 +175,7 @@ describe('E2E: the extension on the sidecar daemon in code-server', function () 
     const st = await daemonStatus(stateDir);
     const text = await waitForNotification(page, /Strata: llama-server at/, { timeoutMs: 20_000 });
     assert.ok(text.includes(`llama-server at ${st.server.endpoint!.url} with ${path.basename(modelPath)}: ready`), text);
-    assert.match(text, /context 2048/);
+    assert.match(text, /context \d+/);
     assert.match(text, /llama\.cpp .*commit [0-9a-f]+.*backends CPU/);
   });
 

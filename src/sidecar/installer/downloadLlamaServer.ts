@@ -118,7 +118,7 @@ export async function fetchRelease(url: string, opts: { signal?: AbortSignal; fe
     res = await f(url, { headers: { accept: 'application/vnd.github+json', 'user-agent': 'strata-coder' }, signal: opts.signal });
   } catch (e) {
     if (opts.signal?.aborted) throw new LlamaDownloadError('ABORTED', 'The llama-server download was cancelled.');
-    throw new LlamaDownloadError('RELEASE_METADATA', `Cannot reach ${url} (${(e as Error).message}): check the network, or build llama-server instead ("Strata: Build llama-server").`);
+    throw new LlamaDownloadError('RELEASE_METADATA', `Cannot reach ${url} (${(e as Error).message}): check the network, or build llama-server instead ("Strata: Build llama-server for This Machine").`);
   }
   if (!res.ok) throw new LlamaDownloadError('RELEASE_METADATA', `${url} answered HTTP ${res.status}: check "strata.server.releaseUrl", or build llama-server instead.`);
   let json: unknown;
@@ -272,7 +272,7 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
     const names = release.assets.map((a) => a.name).filter((n) => classifyAsset(n)).join(', ') || 'none';
     throw new LlamaDownloadError('NO_ASSET', opts.assetName
       ? `llama.cpp ${release.tag} has no asset ${opts.assetName} for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): pick another or build llama-server instead.`
-      : `llama.cpp ${release.tag} publishes no archive for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): build llama-server instead ("Strata: Build llama-server").`);
+      : `llama.cpp ${release.tag} publishes no archive for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): build llama-server instead ("Strata: Build llama-server for This Machine").`);
   }
   const want = (opts.sha256 ?? asset.sha256)?.toLowerCase();
   if (!want || !/^[0-9a-f]{64}$/.test(want)) {

@@ -151,7 +151,7 @@ export function findLlamaServer(opts: FindOptions = {}): FindResult {
       searched,
       problem: {
         code: 'not-executable',
-        message: `Found ${notExec.path} but it is not executable: run "chmod +x ${notExec.path}", or build or download llama-server with "Strata: Build llama-server" / "Strata: Download llama-server".`,
+        message: `Found ${notExec.path} but it is not executable: run "chmod +x ${notExec.path}", or run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server".`,
       },
     };
   }
@@ -159,7 +159,7 @@ export function findLlamaServer(opts: FindOptions = {}): FindResult {
     searched,
     problem: {
       code: 'not-found',
-      message: 'No llama-server found (not in Strata\'s installs, on PATH or in the usual places): run "Strata: Build llama-server" or "Strata: Download llama-server", or set "strata.server.path".',
+      message: 'No llama-server found (not in Strata\'s installs, on PATH or in the usual places): run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server", or set "strata.server.path".',
     },
   };
 }

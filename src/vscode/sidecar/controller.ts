@@ -119,7 +119,8 @@ export class SidecarController implements vscode.Disposable {
       this.plan = await this.planProvider(ctx);
       if (this.plan) {
         this.binary = resolved?.path === this.plan.binaryPath ? resolved : { path: this.plan.binaryPath, kind: 'setting' };
-        this.problem = undefined;
+        // Problems of the plan are solved; those of the daemon or of another window's model are not.
+        if (this.problem?.kind !== 'sidecar' && this.problem?.kind !== 'busy') this.problem = undefined;
       } else {
         // No model: still say which llama-server would run, for the status report.
         this.binary = findServerFor(this.settings, undefined, { stateDir: this.stateDir }).found;
@@ -343,15 +344,19 @@ export class SidecarController implements vscode.Disposable {
 
   // ---- actions ----
 
-  /** Loads this window's plan (joins it if it runs already). Never throws. */
-  async load(opts: { replace?: boolean } = {}): Promise<void> {
-    if (this.loading) return this.loading;
+  /**
+   * Loads this window's plan (joins it if it runs already). Never throws. With `notify` (a user
+   * command), the load shows in a progress notification whose Cancel stops it.
+   */
+  async load(opts: { replace?: boolean; notify?: boolean } = {}): Promise<void> {
+    if (this.loading && !opts.replace) return this.loading;
+    if (this.loading) await this.loading;
     const plan = this.plan;
     if (!plan) {
       this.render();
       return;
     }
-    this.loading = (async () => {
+    const run = async (): Promise<void> => {
       const client = await this.connect(true);
       if (!client) return;
       if (this.problem?.kind === 'busy') this.problem = undefined;
@@ -362,11 +367,40 @@ export class SidecarController implements vscode.Disposable {
       } catch (e) {
         this.onLoadError(e as Error, plan);
       }
-    })().finally(() => {
+    };
+    const label = plan.label ?? path.basename(plan.modelPath);
+    this.loading = (opts.notify ? this.withLoadProgress(label, run) : run()).finally(() => {
       this.loading = undefined;
       this.render();
     });
     return this.loading;
+  }
+
+  private withLoadProgress(label: string, run: () => Promise<void>): Promise<void> {
+    return Promise.resolve(vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Strata: loading ${label}`, cancellable: true },
+      async (progress, token) => {
+        let last = 0;
+        const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
+          if (p.kind !== 'load' || p.fraction === undefined) return;
+          const pct = Math.floor(p.fraction * 100);
+          progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
+          last = Math.max(last, pct);
+        };
+        const c = this.client;
+        c?.on('progress', onProgress);
+        const cancel = token.onCancellationRequested(() => {
+          this.opts.log.info(`loading ${label} cancelled`);
+          void this.stopServer();
+        });
+        try {
+          await run();
+        } finally {
+          c?.off('progress', onProgress);
+          cancel.dispose();
+        }
+      },
+    ));
   }
 
   private onLoadError(e: Error, plan: ServerPlan): void {
@@ -401,7 +435,7 @@ export class SidecarController implements vscode.Disposable {
       return this.status?.server;
     }
     if ((this.problem?.kind === 'busy' || this.isOtherPlanRunning()) && opts.switchModel) {
-      await this.load({ replace: true });
+      await this.load({ replace: true, notify: true });
     } else if (this.problem?.kind === 'busy' || this.isOtherPlanRunning()) {
       const other = this.status?.server.label ?? 'another model';
       const pick = await vscode.window.showWarningMessage(
@@ -410,9 +444,9 @@ export class SidecarController implements vscode.Disposable {
         'Switch',
       );
       if (pick !== 'Switch') return this.status?.server;
-      await this.load({ replace: true });
+      await this.load({ replace: true, notify: true });
     } else {
-      await this.load();
+      await this.load({ notify: true });
     }
     return this.status?.server;
   }
@@ -463,7 +497,7 @@ export class SidecarController implements vscode.Disposable {
       void this.explainProblem();
       return this.status?.server;
     }
-    await this.load({ replace: this.isOtherPlanRunning() });
+    await this.load({ replace: this.isOtherPlanRunning(), notify: true });
     return this.status?.server;
   }
 

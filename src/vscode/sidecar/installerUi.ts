@@ -183,7 +183,7 @@ export async function benchmarkInstalledBackends(d: InstallerUiDeps, opts: { ben
   }
   const builds = listInstalledBuilds(strataCacheDir());
   if (!builds.length) {
-    void vscode.window.showWarningMessage('Strata: no llama.cpp builds are installed to compare: run "Strata: Build llama-server" or "Strata: Download llama-server" first.');
+    void vscode.window.showWarningMessage('Strata: no llama.cpp builds are installed to compare: run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server" first.');
     return undefined;
   }
   d.controller.setActivity({ kind: 'benchmark', message: `benchmarking ${builds.length} build(s) on ${path.basename(plan.modelPath)}` });
