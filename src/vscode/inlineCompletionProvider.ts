@@ -1,6 +1,5 @@
-import { performance } from 'perf_hooks';
 import * as vscode from 'vscode';
-import { CompletionResult } from '../core/completion/completionEngine';
+import { CompletionResult, cpuNow } from '../core/completion/completionEngine';
 import { asCompletionDocument } from './completion/documentAdapter';
 import { ACCEPTED_COMMAND, CompletionFeature } from './completion/feature';
 import { ServerConnectionSource } from './serverConnectionWatcher';
@@ -38,7 +37,7 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
     context: vscode.InlineCompletionContext,
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
-    const t0 = performance.now();
+    const t0 = cpuNow();
     if (!completionEnabled(document.languageId)) return undefined;
     const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     if (!invoked && completionTriggerMode() === 'manual') return undefined;
@@ -49,11 +48,10 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
     try {
       const doc = asCompletionDocument(document);
       const cursor = { line: position.line, character: position.character };
-      const wait = invoked ? 0 : debounceMs();
       const result = await engine.complete(doc, cursor, {
         signal: abort.signal,
-        adapterCpuMs: performance.now() - t0,
-        beforeRequest: () => delay(wait, abort.signal),
+        adapterCpuMs: cpuNow() - t0,
+        beforeRequest: () => delay(invoked ? 0 : engine.debounceMs(debounceMs()), abort.signal),
       });
       if (!result || abort.signal.aborted) return undefined;
       this.onDidComplete.fire(result);

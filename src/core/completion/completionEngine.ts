@@ -31,14 +31,19 @@ export interface ReuseFeatures {
   prefetch: boolean;
   /** A request for the context already in flight waits for that one. */
   joinInFlight: boolean;
+  /**
+   * While the user types fast, wait longer than the debounce setting (up to +250 ms): a request
+   * the next keystroke cancels still costs the server a prefill, and delays the one that counts.
+   */
+  adaptiveDebounce: boolean;
 }
 
 export const REUSE_ALL: ReuseFeatures = Object.freeze({
-  serverCache: true, clientCache: true, typeThrough: true, stableWindow: true, stableChunks: true, warmUp: true, prefetch: true, joinInFlight: true,
+  serverCache: true, clientCache: true, typeThrough: true, stableWindow: true, stableChunks: true, warmUp: true, prefetch: true, joinInFlight: true, adaptiveDebounce: true,
 });
 
 export const REUSE_NONE: ReuseFeatures = Object.freeze({
-  serverCache: false, clientCache: false, typeThrough: false, stableWindow: false, stableChunks: false, warmUp: false, prefetch: false, joinInFlight: false,
+  serverCache: false, clientCache: false, typeThrough: false, stableWindow: false, stableChunks: false, warmUp: false, prefetch: false, joinInFlight: false, adaptiveDebounce: false,
 });
 
 export interface CompletionSettings {
@@ -66,6 +71,16 @@ export const DEFAULT_COMPLETION_SETTINGS: CompletionSettings = {
   reuse: REUSE_ALL,
 };
 
+/**
+ * The clock the engine's CPU samples are taken with: wall time of its synchronous sections by
+ * default (cheap, portable: the time the extension host's thread is blocked). The benchmark
+ * passes a thread-CPU clock instead (on a busy machine a 0.1 ms section can take 4 ms of wall
+ * time while the thread waits for a core).
+ */
+export function cpuNow(): number {
+  return performance.now();
+}
+
 /** Smallest run of cached tokens llama-server may shift into place (llama.vscode: 256). */
 const CACHE_REUSE_MIN = 256;
 /** llama-server's default n_batch; /infill reserves it for prefix + suffix. Not in /props. */
@@ -89,6 +104,8 @@ export interface EngineStats {
   requests: number;
   /** Of those, aborted because the user moved on. */
   aborted: number;
+  /** Of those, answered by the server (whatever post-processing then kept). */
+  answered: number;
   failed: number;
   warmUps: number;
   prefetches: number;
@@ -112,6 +129,12 @@ export interface CompletionRequestOptions {
   beforeRequest?: () => Promise<boolean>;
 }
 
+/** One completion attempt's accounting: CPU so far, and the context built for the memory lookup. */
+interface Attempt {
+  ms: number;
+  built?: { version: number; uri: string; line: number; character: number; ctx: FimContext; key: string };
+}
+
 interface InFlight {
   key: string;
   controller: AbortController;
@@ -133,11 +156,13 @@ export class CompletionEngine {
   readonly extra: ExtraContext;
   readonly status: CompletionStatus;
   readonly stats: EngineStats = {
-    requests: 0, aborted: 0, failed: 0, warmUps: 0, prefetches: 0, servedFromCache: 0, typedThrough: 0, joined: 0,
+    requests: 0, aborted: 0, answered: 0, failed: 0, warmUps: 0, prefetches: 0, servedFromCache: 0, typedThrough: 0, joined: 0,
     promptTokens: 0, cachedTokens: 0, predictedTokens: 0, inFlight: 0, maxInFlight: 0,
   };
-  /** Main-thread milliseconds per completion (context, hashing, request, post-processing); last 2,000. */
+  /** CPU milliseconds per completion on the extension's thread (context, hashing, request, post-processing); last 2,000. */
   readonly cpuSamples: number[] = [];
+  /** Milliseconds from sending to the answer, per completed server completion; last 2,000. */
+  readonly latencySamples: number[] = [];
   private readonly answers = new LruCache<string>(256);
   private readonly typeThrough = new TypeThroughCache();
   private inFlight?: InFlight;
@@ -147,14 +172,19 @@ export class CompletionEngine {
   constructor(
     private readonly client: () => LlamaClient,
     private readonly settings: () => CompletionSettings,
-    opts: { now?: () => number; log?: (level: 'debug' | 'info' | 'warn', msg: string) => void } = {},
+    opts: { now?: () => number; cpuClock?: () => number; log?: (level: 'debug' | 'info' | 'warn', msg: string) => void } = {},
   ) {
+    this.cpuClock = opts.cpuClock ?? cpuNow;
+    this.now = opts.now ?? Date.now;
     this.status = new CompletionStatus(opts.now);
     this.log = opts.log ?? (() => undefined);
     this.extra = new ExtraContext({ ...settings().extra, stableOrder: settings().reuse.stableChunks });
   }
 
   private readonly log: (level: 'debug' | 'info' | 'warn', msg: string) => void;
+  private readonly cpuClock: () => number;
+  private readonly now: () => number;
+  private readonly keyTimes: number[] = [];
 
   /** Applies changed settings to the extra-context ring. */
   reconfigure(): void {
@@ -168,7 +198,9 @@ export class CompletionEngine {
    * worth showing, when aborted, and on failure (the status says why; nothing throws).
    */
   async complete(doc: CompletionDocument, cursor: Cursor, opts: CompletionRequestOptions = {}): Promise<CompletionResult | undefined> {
-    const acc = { ms: opts.adapterCpuMs ?? 0 };
+    this.keyTimes.push(this.now());
+    if (this.keyTimes.length > 9) this.keyTimes.shift();
+    const acc: Attempt = { ms: opts.adapterCpuMs ?? 0 };
     const hit = this.fromMemory(doc, cursor, acc);
     if (hit) {
       this.sample(acc.ms);
@@ -178,9 +210,26 @@ export class CompletionEngine {
     return this.request(doc, cursor, 'completion', opts.signal, acc);
   }
 
+  /**
+   * How long to wait after this keystroke before asking the server: `base` (the setting), or up
+   * to 250 ms more while the user types faster than that (1.5 × their median recent gap).
+   */
+  debounceMs(base: number): number {
+    if (!this.settings().reuse.adaptiveDebounce || this.keyTimes.length < 5) return base;
+    const gaps: number[] = [];
+    for (let i = 1; i < this.keyTimes.length; i++) {
+      const g = this.keyTimes[i] - this.keyTimes[i - 1];
+      if (g < 1000) gaps.push(g);
+    }
+    if (gaps.length < 4) return base;
+    gaps.sort((a, b) => a - b);
+    const median = gaps[gaps.length >> 1];
+    return Math.round(Math.min(base + 250, Math.max(base, 1.5 * median)));
+  }
+
   /** Typed-through rest of a shown suggestion, or the answer remembered for this exact context. */
-  private fromMemory(doc: CompletionDocument, cursor: Cursor, acc: { ms: number }): CompletionResult | undefined {
-    const t0 = performance.now();
+  private fromMemory(doc: CompletionDocument, cursor: Cursor, acc: Attempt): CompletionResult | undefined {
+    const t0 = this.cpuClock();
     const s = this.settings();
     try {
       if (s.reuse.typeThrough) {
@@ -193,7 +242,10 @@ export class CompletionEngine {
       if (s.reuse.clientCache) {
         const built = buildFimContext(doc, cursor, { ...s.fim, stableWindow: s.reuse.stableWindow });
         if (!built.ok) return undefined;
-        const text = this.answers.get(contextKey(built.ctx, s));
+        const key = contextKey(built.ctx, s);
+        // Kept for the request that may follow the debounce, if the document has not changed.
+        acc.built = { version: doc.version, uri: doc.uri, line: cursor.line, character: cursor.character, ctx: built.ctx, key };
+        const text = this.answers.get(key);
         if (text !== undefined) {
           this.stats.servedFromCache++;
           if (text === '') return undefined;
@@ -203,7 +255,7 @@ export class CompletionEngine {
       }
       return undefined;
     } finally {
-      acc.ms += performance.now() - t0;
+      acc.ms += this.cpuClock() - t0;
     }
   }
 
@@ -240,7 +292,7 @@ export class CompletionEngine {
     this.inFlight?.controller.abort();
   }
 
-  private async request(doc: CompletionDocument, cursor: Cursor, kind: InFlight['kind'], signal: AbortSignal | undefined, acc: { ms: number }): Promise<CompletionResult | undefined> {
+  private async request(doc: CompletionDocument, cursor: Cursor, kind: InFlight['kind'], signal: AbortSignal | undefined, acc: Attempt): Promise<CompletionResult | undefined> {
     const t0 = performance.now();
     const s = this.settings();
     // While backing off after a failure, not even the connection file is read.
@@ -252,22 +304,30 @@ export class CompletionEngine {
     if (!this.model?.checked || this.model.fim === false) return undefined;
     if (signal?.aborted) return undefined;
 
-    const t1 = performance.now();
+    const t1 = this.cpuClock();
     let cpu = acc.ms;
-    const built = buildFimContext(doc, cursor, { ...s.fim, stableWindow: s.reuse.stableWindow });
-    if (!built.ok) {
-      this.status.setSkipped(built.reason);
-      this.sample(cpu + performance.now() - t1);
-      return undefined;
+    const b = acc.built;
+    let ctx: FimContext;
+    let key: string;
+    if (b && b.version === doc.version && b.uri === doc.uri && b.line === cursor.line && b.character === cursor.character) {
+      ctx = b.ctx;
+      key = b.key;
+    } else {
+      const built = buildFimContext(doc, cursor, { ...s.fim, stableWindow: s.reuse.stableWindow });
+      if (!built.ok) {
+        this.status.setSkipped(built.reason);
+        this.sample(cpu + this.cpuClock() - t1);
+        return undefined;
+      }
+      ctx = built.ctx;
+      key = contextKey(ctx, s);
     }
     this.status.setSkipped(undefined);
-    const ctx = built.ctx;
-    const key = contextKey(ctx, s);
     if (s.reuse.clientCache && kind !== 'warm-up') {
       const text = this.answers.get(key);
       if (text !== undefined) {
         this.stats.servedFromCache++;
-        this.sample(cpu + performance.now() - t1);
+        this.sample(cpu + this.cpuClock() - t1);
         if (text === '') return undefined;
         this.rememberShown(doc, cursor, ctx, text);
         return { text, fromCache: true, source: 'cache', latencyMs: 0 };
@@ -278,7 +338,7 @@ export class CompletionEngine {
     if (current && current.key === key && kind !== 'warm-up' && s.reuse.joinInFlight && !current.controller.signal.aborted && current.kind !== 'warm-up') {
       current.waiters++;
       this.stats.joined++;
-      this.sample(cpu + performance.now() - t1);
+      this.sample(cpu + this.cpuClock() - t1);
       const r = await this.awaitWithSignal(current, signal);
       return r && { ...r, fromCache: true, source: 'joined', latencyMs: performance.now() - t0 };
     }
@@ -327,8 +387,19 @@ export class CompletionEngine {
       seenLines = lines;
       return blockComplete(text, ctx, s.maxLines);
     };
-    const call = client.infillStream(req, requestSignal, onText); // its synchronous part serializes the request
-    cpu += performance.now() - t1;
+    const meter = { cpuMs: 0, clock: this.cpuClock };
+    const call = (async () => {
+      try {
+        return await client.infillStream(req, requestSignal, onText, meter); // runs synchronously up to the send
+      } catch (e) {
+        // A kept-alive connection the server closed as we reused it (a race undici does not retry
+        // for POST): the server is fine, ask once more.
+        if (requestSignal.aborted || !STALE_SOCKET.test(describeError(e))) throw e;
+        this.log('debug', `retrying a completion on a fresh connection: ${describeError(e)}`);
+        return client.infillStream(req, requestSignal, onText, meter);
+      }
+    })();
+    cpu += this.cpuClock() - t1;
     entry.promise = (async () => {
       let res: InfillResponse;
       try {
@@ -337,20 +408,21 @@ export class CompletionEngine {
         const c = classifyError(timeout.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : e);
         if (c.kind === 'aborted') {
           if (kind === 'completion') this.stats.aborted++;
-          this.sample(cpu);
+          this.sample(cpu + meter.cpuMs);
           return undefined;
         }
         this.stats.failed++;
         if (c.kind === 'no-fim' && this.model) this.model.fim = false;
-        this.log('warn', `completion request failed (${c.kind}): ${(e as Error).message}`);
+        this.log('warn', `completion request failed (${c.kind}): ${describeError(e)}`);
         this.status.failed(c.kind, c.message);
-        this.sample(cpu);
+        this.sample(cpu + meter.cpuMs);
         return undefined;
       } finally {
         this.stats.inFlight--;
         if (this.inFlight === entry) this.inFlight = undefined;
       }
       const t2 = performance.now();
+      const c2 = this.cpuClock();
       const timings = res.timings;
       this.stats.promptTokens += timings?.prompt_n ?? 0;
       this.stats.cachedTokens += timings?.cache_n ?? 0;
@@ -363,6 +435,11 @@ export class CompletionEngine {
       }
       if (kind === 'prefetch') this.sample(0); // keeps samples per completion comparable
       this.warmedGeneration = generation;
+      if (kind === 'completion') {
+        this.latencySamples.push(latencyMs);
+        if (this.latencySamples.length > 2000) this.latencySamples.shift();
+        this.stats.answered++;
+      }
       const text = postProcessCompletion(res.content, ctx, { maxLines: s.maxLines });
       if (s.reuse.clientCache) this.answers.set(key, text ?? '');
       const result: CompletionResult | undefined = text === undefined ? undefined : {
@@ -371,7 +448,7 @@ export class CompletionEngine {
       };
       if (text !== undefined) this.rememberShown(doc, cursor, ctx, text);
       this.status.succeeded({ latencyMs: Math.round(latencyMs), promptTokens: timings?.prompt_n, cachedTokens: timings?.cache_n, source: 'server' });
-      this.sample(cpu + performance.now() - t2);
+      this.sample(cpu + meter.cpuMs + this.cpuClock() - c2);
       return result;
     })();
     this.inFlight = entry;
@@ -496,4 +573,17 @@ export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
+}
+
+const STALE_SOCKET = /other side closed|ECONNRESET|UND_ERR_SOCKET|socket hang up|EPIPE/;
+
+/** An error's message with its causes (fetch wraps the socket error in `cause`). */
+export function describeError(e: unknown): string {
+  const parts: string[] = [];
+  let x = e as { message?: string; code?: string; cause?: unknown } | undefined;
+  for (let i = 0; i < 4 && x; i++) {
+    parts.push(`${x.message ?? String(x)}${x.code ? ` (${x.code})` : ''}`);
+    x = x.cause as typeof x;
+  }
+  return parts.join(': ');
 }

@@ -21,7 +21,12 @@ export interface FimContextOptions {
   suffixLines: number;
   /** Estimated-token budget of input_prefix (llama-server keeps at most 3/4 of n_batch). */
   prefixTokens: number;
-  /** Estimated-token budget of prompt + input_suffix (llama-server keeps at most n_batch/4 - 2). */
+  /**
+   * Estimated-token budget of prompt + input_suffix (llama-server keeps at most n_batch/4 - 2).
+   * Everything after the cursor is re-evaluated on every keystroke (it follows the changed
+   * tokens), so this is the per-keystroke prefill cost: ~200 real tokens, well under a second
+   * at a 32B model's few hundred tokens a second.
+   */
   suffixTokens: number;
   /** Lines of the window longer than this are cut (minified code, data). */
   maxLineChars: number;
@@ -36,7 +41,7 @@ export const DEFAULT_FIM_OPTIONS: FimContextOptions = {
   prefixLines: 256,
   suffixLines: 64,
   prefixTokens: 1400,
-  suffixTokens: 400,
+  suffixTokens: 256,
   maxLineChars: 1000,
   maxCursorLineChars: 10_000,
   stableWindow: true,
