@@ -19,7 +19,7 @@ import { KvCacheType } from '../src/core/models/planner/kvCache';
 import { estimateMemory, logitsBytes, ModelPlan } from '../src/core/models/planner/plan';
 import { ShapeName, ShapeQuant } from '../src/core/models/synthetic/shapes';
 import { ensureLlamaSource } from '../src/sidecar/installer/llamaSource';
-import { ensureShapeModel } from '../test/fixtures/models';
+import { ensureMoeShapeModel, ensureShapeModel } from '../test/fixtures/models';
 
 const GiB = 1024 ** 3;
 
@@ -36,13 +36,15 @@ export interface GpuCase {
   load: boolean;
 }
 
-const CASES: Array<Omit<GpuCase, 'ngl'> & { ngl?: number; shapeName: ShapeName; quant: ShapeQuant }> = [
+const CASES: Array<Omit<GpuCase, 'ngl'> & { ngl?: number; shapeName: ShapeName | 'qwen3-coder-30b-a3b'; quant: ShapeQuant }> = [
   { id: '32b-q4km-fa-32k', shapeName: 'qwen2.5-coder-32b', quant: 'Q4_K_M', shape: '', ctx: 32768, slots: 1, flashAttn: true, kv: 'f16', load: true },
   { id: '32b-q4km-nofa-8k', shapeName: 'qwen2.5-coder-32b', quant: 'Q4_K_M', shape: '', ctx: 8192, slots: 1, flashAttn: false, kv: 'f16', load: true },
   { id: '32b-q8-fa-16k-np2-q8kv', shapeName: 'qwen2.5-coder-32b', quant: 'Q8_0', shape: '', ctx: 16384, slots: 2, flashAttn: true, kv: 'q8_0', load: true },
   { id: '70b-q4km-fa-16k', shapeName: 'llama-3.3-70b', quant: 'Q4_K_M', shape: '', ctx: 16384, slots: 1, flashAttn: true, kv: 'f16', load: true },
   { id: '70b-q4km-nofa-4k-np4', shapeName: 'llama-3.3-70b', quant: 'Q4_K_M', shape: '', ctx: 4096, slots: 4, flashAttn: false, kv: 'f16', load: false },
   { id: '70b-q8-fa-8k', shapeName: 'llama-3.3-70b', quant: 'Q8_0', shape: '', ctx: 8192, slots: 1, flashAttn: true, kv: 'f16', load: false },
+  { id: '30b-a3b-q4km-fa-32k-np2', shapeName: 'qwen3-coder-30b-a3b', quant: 'Q4_K_M', shape: '', ctx: 32768, slots: 2, flashAttn: true, kv: 'f16', load: true },
+  { id: '30b-a3b-q8-nofa-8k', shapeName: 'qwen3-coder-30b-a3b', quant: 'Q8_0', shape: '', ctx: 8192, slots: 1, flashAttn: false, kv: 'f16', load: true },
   { id: '70b-q8-fa-8k-ngl60', shapeName: 'llama-3.3-70b', quant: 'Q8_0', shape: '', ctx: 8192, slots: 1, flashAttn: true, kv: 'f16', ngl: 60, load: false },
 ];
 
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
   const shapes: Record<string, { size: number; extents: Array<{ offset: number; file: string }> }> = {};
   const cases: Array<GpuCase & { args: string[]; predicted: unknown }> = [];
   for (const c of CASES) {
-    const file = await ensureShapeModel(c.shapeName, c.quant);
+    const file = c.shapeName === 'qwen3-coder-30b-a3b' ? await ensureMoeShapeModel(c.quant) : await ensureShapeModel(c.shapeName, c.quant);
     const name = `${c.shapeName}-${c.quant}.gguf`;
     if (!shapes[name]) {
       const h = await readGgufHeader(file, { maxArrayItems: 0 });
