@@ -88,13 +88,11 @@ function sortRows(rows: PlannedRow[]): PlannedRow[] {
 async function applyChoice(row: PlannedRow, deps: SwitchDeps): Promise<void> {
   const { entry, plan } = row;
   if (plan?.verdict === 'does-not-fit') {
+    // The plan provider refuses such a model too: loading it would only end in an out-of-memory crash.
     const fix = plan.fixes[0];
-    const choice = await vscode.window.showWarningMessage(`Strata: ${plan.summary}`, ...(fix?.kind === 'kernel-gtt' ? ['Copy Kernel Parameters'] : []), 'Use Anyway');
-    if (choice === 'Copy Kernel Parameters' && fix?.value) {
-      await vscode.env.clipboard.writeText(fix.value);
-      return;
-    }
-    if (choice !== 'Use Anyway') return;
+    const choice = await vscode.window.showWarningMessage(`Strata: ${plan.summary}`, ...(fix?.kind === 'kernel-gtt' ? ['Copy Kernel Parameters'] : []));
+    if (choice === 'Copy Kernel Parameters' && fix?.value) await vscode.env.clipboard.writeText(fix.value);
+    return;
   }
   let file = entry.path;
   if (!entry.downloaded) {
@@ -109,7 +107,7 @@ async function applyChoice(row: PlannedRow, deps: SwitchDeps): Promise<void> {
     await deps.controller.startServer({ switchModel: true });
     return;
   }
-  if (plan) deps.log.info(`switch model: ${plan.summary}${plan.verdict !== 'does-not-fit' ? ` Expected ${speedLabel(plan.speed)}.` : ''}`);
+  if (plan) deps.log.info(`switch model: ${plan.summary} Expected ${speedLabel(plan.speed)}.`);
   await cfg.update(settingKey, file, vscode.ConfigurationTarget.Global);
   const ok = await waitForLoad(deps, file, path.basename(file));
   if (ok === 'ready' || ok === 'cancelled') return;
