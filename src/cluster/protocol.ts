@@ -17,7 +17,10 @@ export const DEFAULT_AGENT_PORT = 7399;
 /** Default port of rpc-server in direct mode (llama.cpp's own default). */
 export const DEFAULT_DIRECT_RPC_PORT = 50052;
 
-export type OpenRequest = { open: 'control' } | { open: 'rpc' } | { open: 'server'; role: string };
+export type OpenRequest = ({ open: 'control' } | { open: 'rpc' } | { open: 'server'; role: string }) & {
+  /** The client's heartbeat interval: the agent waits at least 3 of them before calling it dead. */
+  heartbeatMs?: number;
+};
 
 export type TransportMode = 'tunnel' | 'direct';
 

@@ -170,9 +170,13 @@ export class PeerAgent {
       ch.destroy();
       return;
     }
+    // Never call a client dead before it missed three of its own heartbeats.
+    const hb = Number(open.heartbeatMs);
+    const mine = this.o.deadAfterMs ?? 10_000;
+    if (hb > 0 && mine > 0 && mine < 3 * hb + 500) ch.setDeadAfter(3 * hb + 500);
     switch (open.open) {
       case 'control':
-        writeJsonLine(ch, { ok: true });
+        writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
         this.serveControl(ch, from);
         return;
       case 'rpc':
@@ -247,7 +251,7 @@ export class PeerAgent {
       ch.end();
       return;
     }
-    writeJsonLine(ch, { ok: true });
+    writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
     this.log(`${from}: rpc tunnel open`);
     splice(ch, upstream, (err) => {
       lease.release();
@@ -268,7 +272,7 @@ export class PeerAgent {
       ch.end();
       return;
     }
-    writeJsonLine(ch, { ok: true });
+    writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
     splice(ch, upstream, () => undefined);
     void from;
   }

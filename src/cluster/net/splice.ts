@@ -1,4 +1,19 @@
 import { Duplex } from 'stream';
+import { BUFFER_CAP } from '../transport/secureChannel';
+
+/** Like pipe(), but with BUFFER_CAP instead of the 16 KiB default before pausing the source. */
+function pump(src: Duplex, dst: Duplex): void {
+  src.on('data', (d: Buffer) => {
+    dst.write(d);
+    if (dst.writableLength >= BUFFER_CAP && !src.isPaused()) {
+      src.pause();
+      dst.once('drain', () => src.resume());
+    }
+  });
+  src.on('end', () => dst.end());
+  // A stream paused explicitly (readLine does) stays paused when a 'data' listener is added.
+  src.resume();
+}
 
 /**
  * Pipes a and b both ways. An error on either side destroys both at once (a tunnel must not
@@ -24,8 +39,8 @@ export function splice(a: Duplex, b: Duplex, onClose: (err?: Error) => void): vo
       }
     }
   };
-  a.pipe(b);
-  b.pipe(a);
+  pump(a, b);
+  pump(b, a);
   a.on('error', (e) => finish(e, true));
   b.on('error', (e) => finish(e, true));
   a.on('close', () => finish());

@@ -64,10 +64,14 @@ export async function openAgentChannel(addr: AgentAddress, open: OpenRequest, op
   const sock = await dial(addr.host, addr.port, timeoutMs, label);
   const ch = await clientHandshake(sock, addr.token, { ...opts, timeoutMs, label });
   try {
-    writeJsonLine(ch, { ...open, protocolVersion: PEER_PROTOCOL_VERSION });
+    writeJsonLine(ch, { ...open, heartbeatMs: ch.heartbeatMs, protocolVersion: PEER_PROTOCOL_VERSION });
     const line = await readLine(ch, { timeoutMs: open.open === 'control' ? timeoutMs : Math.max(timeoutMs, 120_000), what: label });
-    const ans = JSON.parse(line) as { ok: boolean; error?: string };
+    const ans = JSON.parse(line) as { ok: boolean; error?: string; heartbeatMs?: number };
     if (!ans.ok) throw new AgentConnectError('open-refused', ans.error ?? `${label} refused the ${open.open} connection.`);
+    // Never call the agent dead before it missed three of its heartbeats.
+    const hb = Number(ans.heartbeatMs);
+    const mine = opts.deadAfterMs ?? 10_000;
+    if (hb > 0 && mine > 0 && mine < 3 * hb + 500) ch.setDeadAfter(3 * hb + 500);
     return ch;
   } catch (e) {
     ch.destroy();
