@@ -17,6 +17,9 @@ Usage:
   strata-peer connect --peer HOST[:PORT] [--listen 127.0.0.1:50052]
                                    a local endpoint tunnelled to that agent's rpc-server, for a
                                    hand-run llama-server/llama-bench --rpc 127.0.0.1:50052
+  strata-peer place --peer HOST[:PORT] --role chat --model NAME [--listen 127.0.0.1:8081] [-- llama-server flags]
+                                   placement: a whole llama-server on that agent for a role, served
+                                   here through the tunnel (prints its URL and API key)
   strata-peer build --backend cpu|cuda|hip|vulkan [--gpu-targets 90|gfx1151]
                                    build rpc-server + llama-server from llama.cpp source
   strata-peer systemd-unit         print a systemd user unit for this install
@@ -38,8 +41,11 @@ Options (serve):
   --token TOKEN            (info/connect) token of the agent to reach; default: this machine's
 `;
 
-function parseArgs(argv: string[]): { cmd: string; flags: Map<string, string | true> } {
+function parseArgs(argv: string[]): { cmd: string; flags: Map<string, string | true>; rest: string[] } {
   const flags = new Map<string, string | true>();
+  const dd = argv.indexOf('--');
+  const rest = dd >= 0 ? argv.slice(dd + 1) : [];
+  if (dd >= 0) argv = argv.slice(0, dd);
   let cmd = 'serve';
   const bare = new Set(['--allow-direct', '--rotate', '--help', '-h', '--version', '-v', '--quiet']);
   for (let i = 0; i < argv.length; i++) {
@@ -55,7 +61,7 @@ function parseArgs(argv: string[]): { cmd: string; flags: Map<string, string | t
     else if (i + 1 < argv.length) flags.set(a, argv[++i]);
     else throw new Error(`${a} needs a value`);
   }
-  return { cmd, flags };
+  return { cmd, flags, rest };
 }
 
 function str(flags: Map<string, string | true>, k: string): string | undefined {
@@ -163,6 +169,30 @@ async function connect(flags: Map<string, string | true>): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+async function place(flags: Map<string, string | true>, rest: string[]): Promise<void> {
+  const addr = peerAddress(flags);
+  const role = str(flags, '--role') ?? 'chat';
+  const model = str(flags, '--model');
+  if (!model) throw new Error('--model NAME (a GGUF file in the agent\'s --models-dir) is required');
+  const listen = hostPort(str(flags, '--listen') ?? '127.0.0.1:0', 0);
+  if (listen.host !== '127.0.0.1' && listen.host !== 'localhost') throw new Error('--listen must be on 127.0.0.1.');
+  const ctl = await AgentControlClient.connect(addr);
+  const st = await ctl.request('server.start', { role, model, args: rest }, 0);
+  const t = new TunnelEndpoint(addr, { open: 'server', role }, { log: (m) => process.stderr.write(`${m}\n`) });
+  const port = await t.listen(listen.port);
+  process.stdout.write(`${JSON.stringify({ role, url: `http://127.0.0.1:${port}`, apiKey: st.apiKey })}\n`);
+  const stop = () => {
+    void ctl.request('server.stop', { role }).finally(() => { void t.close(); ctl.close(); process.exit(0); });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  ctl.on('close', (err) => {
+    process.stderr.write(`${err?.message ?? 'control channel closed'}\n`);
+    process.exit(1);
+  });
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
 async function build(flags: Map<string, string | true>): Promise<void> {
   const { ensureLlamaBuild } = await import('../sidecar/installer/llamaBuild');
   const backend = (str(flags, '--backend') ?? 'cpu') as 'cpu' | 'cuda' | 'hip' | 'vulkan';
@@ -200,7 +230,7 @@ WantedBy=default.target
 }
 
 async function main(): Promise<void> {
-  const { cmd, flags } = parseArgs(process.argv.slice(2));
+  const { cmd, flags, rest } = parseArgs(process.argv.slice(2));
   if (flags.has('--version') || flags.has('-v')) {
     process.stdout.write(`strata-peer ${AGENT_VERSION}\n`);
     return;
@@ -222,6 +252,8 @@ async function main(): Promise<void> {
       return info(flags);
     case 'connect':
       return connect(flags);
+    case 'place':
+      return place(flags, rest);
     case 'build':
       return build(flags);
     case 'systemd-unit':
