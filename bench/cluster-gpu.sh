@@ -8,10 +8,10 @@
 #   bash bench/cluster-gpu.sh 32b       32B split: one GPU, bare rpc-server + manual -ts sweep, Strata direct/tunnel (~4 min)
 #   bash bench/cluster-gpu.sh 70b       the same for the 70B shape (~7 min)
 #   bash bench/cluster-gpu.sh place     32B twice: one per GPU (placement through the agent) vs both on GPU0 (~3 min)
-#   bash bench/cluster-gpu.sh all       everything (too long for one 10-minute device command: run the phases)
-#
-# Each phase stays under 10 minutes; the build and the models stay in $WORK while the machine is
-# warm. Results: $OUT/cluster-<phase>.json (+ the logs in $WORK). REPS=3 by default.
+#   bash bench/cluster-gpu.sh all       everything (too long for one 10-minute device command)
+# Several phases in one call: bash bench/cluster-gpu.sh build 32b   then   bash bench/cluster-gpu.sh 70b place
+# (a phase builds first if the machine is fresh). The build and the models stay in $WORK while the
+# machine is warm. Results: $OUT/cluster-<phase>.json (+ the logs in $WORK). REPS=3 by default.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -42,16 +42,19 @@ build() {
 }
 
 run() { # what model tag
-  build >/dev/null
+  build >"$WORK/build-phase.log" 2>&1 || { cat "$WORK/build-phase.log"; exit 1; }
   python3 "$HERE/cluster-gpu.py" "$1" --model "$WORK/models/$2" --bin "$BIN" --node "$NODE" \
     --peer-js "$CARRY/cluster/peer.js" --plan-js "$CARRY/cluster/plan.js" --work "$WORK/$3" --out "$OUT/cluster-$3.json" --reps "${REPS:-3}"
 }
 
-case "${1:-all}" in
-  build) build ;;
-  32b) run split qwen2.5-coder-32b-Q4_K_M.gguf 32b ;;
-  70b) run split llama-3.3-70b-Q4_K_M.gguf 70b ;;
-  place) run place qwen2.5-coder-32b-Q4_K_M.gguf place ;;
-  all) build; run split qwen2.5-coder-32b-Q4_K_M.gguf 32b; run split llama-3.3-70b-Q4_K_M.gguf 70b; run place qwen2.5-coder-32b-Q4_K_M.gguf place ;;
-  *) echo "usage: $0 build|32b|70b|place|all" >&2; exit 2 ;;
-esac
+[ $# -gt 0 ] || set -- all
+for phase in "$@"; do
+  case "$phase" in
+    build) build ;;
+    32b) run split qwen2.5-coder-32b-Q4_K_M.gguf 32b ;;
+    70b) run split llama-3.3-70b-Q4_K_M.gguf 70b ;;
+    place) run place qwen2.5-coder-32b-Q4_K_M.gguf place ;;
+    all) build; run split qwen2.5-coder-32b-Q4_K_M.gguf 32b; run split llama-3.3-70b-Q4_K_M.gguf 70b; run place qwen2.5-coder-32b-Q4_K_M.gguf place ;;
+    *) echo "usage: $0 [build] [32b] [70b] [place] | all" >&2; exit 2 ;;
+  esac
+done
