@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { registerChat } from './vscode/chat';
+import { registerCluster } from './vscode/cluster';
 import { createPlannerPlanProvider, registerModels } from './vscode/models';
 import { StrataInlineCompletionProvider } from './vscode/inlineCompletionProvider';
 import { ServerConnectionSource } from './vscode/serverConnectionWatcher';
@@ -53,6 +54,9 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
   );
   registerChat(context, { source, log });
   registerModels(context, { controller, log, planner: planner.state });
+  // Peers for a split model; the sidecar seam is optional until the protocol carries cluster requests.
+  const c0 = controller;
+  registerCluster(context, { log, modelPath: () => c0.currentPlan?.modelPath });
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
   const c = controller;
   void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));
