@@ -82,7 +82,7 @@ export interface ModelPlan {
   mmap: boolean;
   nBatch: number;
   nUbatch: number;
-  /** --cache-ram for llama-server's prompt cache, MiB. */
+  /** --cache-ram for llama-server's prompt cache, MiB (not in the totals: it fills only as slots idle, and is dropped first). */
   cacheRamMiB: number;
   devices: DeviceMemory[];
   host: DeviceMemory;
@@ -100,6 +100,7 @@ const RUNTIME_OVERHEAD = 256 * MiB;
 const MAX_CACHE_RAM_MIB = 8192;
 
 export function gib(n: number): string {
+  if (Math.abs(n) < GiB) return `${Math.round(n / MiB)} MiB`;
   return `${(n / GiB).toFixed(n >= 10 * GiB ? 0 : 1)} GiB`;
 }
 
@@ -210,8 +211,8 @@ export function planModel(req: PlanRequest): ModelPlan {
   // half of what is left (none when tight), at most llama.cpp's default.
   const hostLeft = hostHeadroom(e, devs, margin);
   const cacheRamMiB = failed ? 0 : Math.max(0, Math.min(MAX_CACHE_RAM_MIB, Math.floor(hostLeft / 2 / MiB / 256) * 256));
-  e.host.other += cacheRamMiB * MiB;
-  e.host.total += cacheRamMiB * MiB;
+  // Kept apart from the totals: it only fills as idle slots are saved, and llama.cpp drops it first.
+  const promptCacheBytes = cacheRamMiB * MiB;
 
   const fullOffload = devs.length > 0 && e.layout.offloaded === m.layers && e.layout.outputDevice >= 0;
   // On an APU a mapped file would sit in the page cache next to its copy in GTT (the same RAM);
@@ -228,7 +229,7 @@ export function planModel(req: PlanRequest): ModelPlan {
   const where = fullOffload ? describeDevices(e.devices) : devs.length && e.layout.offloaded > 0 ? `${describeDevices(e.devices)} + system RAM` : 'system RAM (CPU)';
   let summary: string;
   if (final.verdict === 'fits') {
-    summary = `${label} fits: ${gib(totalBytes)} on ${where}, ${c.ctx}-token context.`;
+    summary = `${label} fits: ${gib(totalBytes)} on ${where}, ${c.ctx}-token context${promptCacheBytes ? ` (plus up to ${gib(promptCacheBytes)} of prompt cache in RAM)` : ''}.`;
   } else if (final.verdict === 'fits-smaller-context') {
     summary = `${label} fits with a smaller context (${c.ctx} tokens instead of ${wantedCtx}): a larger KV cache does not fit on ${where}.`;
   } else {
