@@ -2,7 +2,8 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { AgentInfo, ControlRequest, OpenRequest, PEER_PROTOCOL_VERSION, TransportMode } from '../protocol';
-import { splice } from '../net/splice';
+import { splice, zeroRange } from '../net/splice';
+import { RPC_CONN_CAPS_SIZE } from '../rpc/protocol';
 import { FailureRateGate } from '../transport/authGate';
 import { onJsonLines, readLine, writeJsonLine } from '../transport/lines';
 import { NonceCache, PeerAuthError, SecureChannel, serverHandshake, tokenKey } from '../transport/secureChannel';
@@ -253,10 +254,12 @@ export class PeerAgent {
     }
     writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
     this.log(`${from}: rpc tunnel open`);
+    // HELLO request: cmd u8 + size u64 + caps[24]; response: size u64 + version u8×4 + caps[24].
+    // Zero caps both ways keep both ends on plain TCP, i.e. inside the tunnel.
     splice(ch, upstream, (err) => {
       lease.release();
       this.log(`${from}: rpc tunnel closed${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ''}`);
-    });
+    }, { aToB: zeroRange(9, 9 + RPC_CONN_CAPS_SIZE), bToA: zeroRange(12, 12 + RPC_CONN_CAPS_SIZE) });
   }
 
   private async serveServerTunnel(ch: SecureChannel, from: string, role: string): Promise<void> {

@@ -2,9 +2,9 @@ import { Duplex } from 'stream';
 import { BUFFER_CAP } from '../transport/secureChannel';
 
 /** Like pipe(), but with BUFFER_CAP instead of the 16 KiB default before pausing the source. */
-function pump(src: Duplex, dst: Duplex): void {
+function pump(src: Duplex, dst: Duplex, rewrite?: (d: Buffer) => Buffer): void {
   src.on('data', (d: Buffer) => {
-    dst.write(d);
+    dst.write(rewrite ? rewrite(d) : d);
     if (dst.writableLength >= BUFFER_CAP && !src.isPaused()) {
       src.pause();
       dst.once('drain', () => src.resume());
@@ -20,7 +20,7 @@ function pump(src: Duplex, dst: Duplex): void {
  * linger half-dead: llama-server has to notice); a clean close ends the other side, which gets a
  * few seconds to flush. onClose runs once.
  */
-export function splice(a: Duplex, b: Duplex, onClose: (err?: Error) => void): void {
+export function splice(a: Duplex, b: Duplex, onClose: (err?: Error) => void, rewrite?: { aToB?: (d: Buffer) => Buffer; bToA?: (d: Buffer) => Buffer }): void {
   let done = false;
   const finish = (err?: Error, hard = false) => {
     if (!done) {
@@ -39,10 +39,27 @@ export function splice(a: Duplex, b: Duplex, onClose: (err?: Error) => void): vo
       }
     }
   };
-  pump(a, b);
-  pump(b, a);
+  pump(a, b, rewrite?.aToB);
+  pump(b, a, rewrite?.bToA);
   a.on('error', (e) => finish(e, true));
   b.on('error', (e) => finish(e, true));
   a.on('close', () => finish());
   b.on('close', () => finish());
+}
+
+/**
+ * Zeroes bytes [from, to) of a stream as it passes (across chunk boundaries), then gets out of
+ * the way. Used on the RPC hello: its transport capabilities (RDMA queue pair and GID) would let
+ * llama-server and rpc-server leave the tunnel for an unauthenticated RDMA path.
+ */
+export function zeroRange(from: number, to: number): (d: Buffer) => Buffer {
+  let seen = 0;
+  return (d) => {
+    const start = seen;
+    seen += d.length;
+    if (start >= to || seen <= from) return d;
+    const out = Buffer.from(d);
+    out.fill(0, Math.max(0, from - start), Math.min(d.length, to - start));
+    return out;
+  };
 }

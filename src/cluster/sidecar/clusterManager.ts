@@ -79,6 +79,8 @@ export interface ServerHost {
   on(event: 'status', fn: (s: ServerStatus) => void): unknown;
 }
 
+const RUNNING = new Set(['loading', 'ready', 'restarting']);
+
 export class ClusterPlanError extends Error {
   override readonly name = 'ClusterPlanError';
 }
@@ -265,7 +267,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   async useReturnedPeers(): Promise<ClusterStatus> {
     this.dropped.clear();
     const a = this.active ?? this.lastBase;
-    if (a && this.host) {
+    if (a && this.host && RUNNING.has(this.host.status().phase)) {
       const plan = await this.preparePlan(a.base);
       await this.host.load(plan, true);
     }
@@ -344,6 +346,8 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
 
   private async replanWithout(a: Active): Promise<void> {
     if (this.active !== a || !this.host) return;
+    // Nothing runs (unloaded, idle): the next load plans without the peer anyway.
+    if (!RUNNING.has(this.host.status().phase)) return;
     this.lastBase = a;
     const exclude = [...this.dropped];
     let plan: ServerPlan;

@@ -4,6 +4,8 @@ import { collectClusterReport, formatClusterReport, parseHostPort } from '../../
 import { stripFlags } from '../../../src/cluster/sidecar/clusterManager';
 import { checkPlacementArgs } from '../../../src/cluster/agent/placement';
 import { parseDeviceLines } from '../../../src/cluster/agent/rpcServer';
+import { zeroRange } from '../../../src/cluster/net/splice';
+import { encodeHello } from '../../../src/cluster/rpc/protocol';
 
 describe('cluster report and small parsers', () => {
   it('parses peer addresses', () => {
@@ -45,5 +47,14 @@ describe('cluster report and small parsers', () => {
   it('reads device names from rpc-server\'s start-up output', () => {
     const out = 'Starting RPC server v7.0.0\n  endpoint       : 127.0.0.1:5\n  local cache    : n/a\nDevices:\n  CUDA0: NVIDIA H200 (143771 MiB, 143050 MiB free)\n  CUDA1: NVIDIA H200 (143771 MiB, 143050 MiB free)\n  transport      : TCP\n';
     assert.deepStrictEqual(parseDeviceLines(out), [{ name: 'CUDA0', description: 'NVIDIA H200' }, { name: 'CUDA1', description: 'NVIDIA H200' }]);
+  });
+
+  it('zeroes the RPC hello\'s transport caps as they pass, across chunk boundaries', () => {
+    const hello = encodeHello(Buffer.alloc(24, 0xab));
+    const z = zeroRange(9, 33);
+    const out = Buffer.concat([z(hello.subarray(0, 5)), z(hello.subarray(5, 20)), z(Buffer.concat([hello.subarray(20), Buffer.from([1, 2, 3])]))]);
+    assert.deepStrictEqual(out, Buffer.concat([hello.subarray(0, 9), Buffer.alloc(24), Buffer.from([1, 2, 3])]));
+    const later = Buffer.alloc(10, 7);
+    assert.strictEqual(z(later), later, 'after the hello, chunks pass untouched');
   });
 });
