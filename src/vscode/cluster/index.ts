@@ -188,13 +188,19 @@ async function showCluster(secrets: vscode.SecretStorage, deps: ClusterDeps): Pr
   const modelPath = deps.modelPath?.() ?? (vscode.workspace.getConfiguration('strata.model').get<string>('path', '') || undefined);
   const ctx = vscode.workspace.getConfiguration('strata.server').get<number>('contextSize', 8192);
   const mode = clusterMode();
-  const [report, sidecar] = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'Strata: asking the peers…', cancellable: false },
-    async () => Promise.all([
-      collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto', localDevices: await deps.localDevices?.() }),
-      deps.sidecar?.status().catch(() => undefined),
+  const got = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'Strata: asking the peers…', cancellable: true },
+    async (_p, cancel) => Promise.race([
+      Promise.all([
+        deps.localDevices?.().then((localDevices) => collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto', localDevices }))
+          ?? collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto' }),
+        deps.sidecar?.status().catch(() => undefined),
+      ] as const),
+      new Promise<undefined>((res) => cancel.onCancellationRequested(() => res(undefined))),
     ]),
   );
+  if (!got) return [];
+  const [report, sidecar] = got;
   const lines = formatClusterReport(report);
   deps.log.info(`cluster:\n  ${lines.join('\n  ')}`);
   const GiB = 1024 ** 3;
