@@ -17,6 +17,8 @@ import { Typist } from './typist';
 //
 //   npx tsx bench/completions/run.ts [--files 6] [--regions 2] [--keys 120] [--seed 7]
 //       [--debounce 150] [--ctx 8192] [--cpu-keys 800] [--model file.gguf] [--ablation] [--json out.json]
+//       [--server-args "-t 1"]   (default -t 1: two compute threads on a shared 2-core machine spin
+//                                 against each other and against other work, and timings go wild)
 //
 // Time is simulated for the typist (no sleeping through pauses) and real for everything the
 // engine and the server do: a request is aborted exactly when the next keystroke would come, so
@@ -33,10 +35,11 @@ interface Options {
   ablation: boolean;
   json?: string;
   cpuKeys: number;
+  serverArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ctx: 8192, ablation: false, cpuKeys: 800 };
+  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ctx: 8192, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--ablation') o.ablation = true;
     else if (a === '--json') o.json = v();
     else if (a === '--cpu-keys') o.cpuKeys = Number(v());
+    else if (a === '--server-args') o.serverArgs = v().split(' ').filter(Boolean);
     else throw new Error(`unknown argument ${a} (see the header of bench/completions/run.ts)`);
   }
   return o;
@@ -177,11 +181,15 @@ function fixedWork(): void {
   noise.push(performance.now() - t0);
 }
 
+let lastCancel = -Infinity;
+
 /** The simulated typist's clock (ms): the engine's notion of "now" for its debounce and back-off. */
 const clock = { t: 0 };
 
 /** One keystroke's completion, as the provider would make it; returns the suggestion shown. */
 async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor: Cursor, gapMs: number, o: Options, acc: Result): Promise<string | undefined> {
+  const started = performance.now();
+  const abortedBefore = engine.stats.aborted;
   const ac = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let requestedAt: number | undefined;
@@ -207,11 +215,18 @@ async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor:
   if (gapMs - idleAt > 50) await engine.idle(doc, cursor, AbortSignal.timeout(Math.round(gapMs - idleAt)));
   clock.t += gapMs;
   fixedWork();
+  // Simulated time runs ahead of real time (a pause costs nothing here). That is only fair while
+  // the server has nothing pending: llama-server notices a cancelled request at its next token,
+  // or within a second while it has none to send, and until then it holds an HTTP thread. So for
+  // a while after a cancel, the rest of each pause is waited out for real.
+  if (engine.stats.aborted > abortedBefore) lastCancel = performance.now();
+  const rest = gapMs - (performance.now() - started);
+  if (rest > 0 && performance.now() - lastCancel < 1200) await new Promise((res) => setTimeout(res, rest));
   return r?.text;
 }
 
 async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options): Promise<Result> {
-  const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1'] });
+  const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1', ...o.serverArgs] });
   const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, reuse: mode.reuse };
   const acc: Result = {
@@ -279,7 +294,7 @@ function table(results: Result[], o: Options): string {
   const body = rows.map(([label, f]) => `| ${label} | ${results.map(f).join(' | ')} |`).join('\n');
   const r0 = results[0];
   return `${head}\n${body}\n\n${fmt(r0.keys)} keystrokes (${fmt(r0.typedSeconds / 60, 1)} min of simulated typing) over ${o.files} files × ${o.regions} regions; ` +
-    `debounce ${o.debounce} ms; llama-server -c ${o.ctx} -np 1; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
+    `debounce ${o.debounce} ms; llama-server -c ${o.ctx} -np 1${o.serverArgs.length ? ' ' + o.serverArgs.join(' ') : ''}; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
     `¹ what that prefill would take a dense 32B model on Strix Halo (a few hundred tok/s); 100 keystrokes take ~${fmt(r0.typedSeconds / r0.keys * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
     `² wall time of the engine's synchronous work per completion attempt (memory lookups, context, hashing, request serialization and send, streamed-answer parsing, post-processing), ${fmt(results[0].cpu.length)} attempts while typing ${fmt(results[0].cpuKeys)} keys at line 5,000 of a 10,000-line C++ file; an upper bound of CPU time.\n` +
     '³ the same loop of arithmetic timed between the attempts: how much waiting for a core (other work on the machine) inflates p99 here.\n';

@@ -1,0 +1,285 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as http from 'http';
+import { AddressInfo, Socket } from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import type { Page } from 'playwright-core';
+import { CONNECTION_FILE_NAME, writeServerConnection } from '../../src/core/llama/serverConnection';
+import { ensureTinyModel } from '../fixtures/models';
+import {
+  artifactsOnFailure,
+  BrowserSession,
+  focusEditor,
+  ghostText,
+  launchBrowser,
+  notificationTexts,
+  openFileFromExplorer,
+  openWorkbench,
+  REPO_ROOT,
+  waitForStatusBarItem,
+} from '../harness/browser';
+import { RunningCodeServer, startCodeServer } from '../harness/codeServer';
+import { RunningLlamaServer, startLlamaServer } from '../harness/llamaServer';
+import { ensureExtensionBuilt } from '../exthost/build';
+
+// Inline completions in the real VS Code (code-server + Chromium) against the real llama-server,
+// with the requests counted on the wire: the connection file points the extension at a
+// pass-through proxy in this test process, which forwards every byte to llama-server and notes
+// when each /infill request opens and closes (answered, or closed by the extension = cancelled).
+// Counting there, rather than trusting a counter inside the extension, measures what the
+// server is actually asked. Random weights give gibberish; the mechanics are what is tested.
+
+interface InfillRecord {
+  start: number;
+  end?: number;
+  cancelled: boolean;
+  nPredict: number;
+  /** The extension's one-off FIM probe (empty prompt), not a completion. */
+  probe: boolean;
+}
+
+interface CountingProxy {
+  url: string;
+  records: InfillRecord[];
+  /** Completion requests (n_predict > 0, not the probe). */
+  completions(): InfillRecord[];
+  openNow(): number;
+  close(): Promise<void>;
+}
+
+async function countingProxy(upstream: string): Promise<CountingProxy> {
+  const records: InfillRecord[] = [];
+  const sockets = new Set<Socket>();
+  const target = new URL(upstream);
+  const srv = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      let rec: InfillRecord | undefined;
+      if (req.url === '/infill') {
+        let parsed: { n_predict?: number; prompt?: string; input_prefix?: string } = {};
+        try { parsed = JSON.parse(body.toString('utf8')); } catch { /* forwarded as is */ }
+        rec = { start: Date.now(), cancelled: false, nPredict: parsed.n_predict ?? -1, probe: parsed.prompt === '' && parsed.input_prefix === '' };
+        records.push(rec);
+      }
+      const up = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ures) => {
+        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        ures.pipe(res);
+      });
+      up.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
+      up.end(body);
+      // The extension closed the connection before the answer ended: a cancel. Pass it on, so
+      // llama-server sees it too.
+      res.on('close', () => {
+        if (rec && rec.end === undefined) {
+          rec.end = Date.now();
+          rec.cancelled = !res.writableFinished;
+        }
+        if (!res.writableFinished) up.destroy();
+      });
+    });
+  });
+  srv.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    records,
+    completions: () => records.filter((r) => !r.probe && r.nPredict > 0),
+    openNow: () => records.filter((r) => r.end === undefined).length,
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
+  };
+}
+
+/**
+ * Most requests open at the same time, ignoring overlaps shorter than `graceMs`: the proxy sees
+ * the cancel of the old request and the start of the new one on different connections, so their
+ * events can arrive a few milliseconds out of order although the extension closed first.
+ */
+function maxConcurrent(records: InfillRecord[], graceMs: number): number {
+  const now = Date.now();
+  let most = 0;
+  for (const r of records) {
+    const overlapping = records.filter((o) => o.start <= r.start && (o.end ?? now) > r.start + graceMs);
+    most = Math.max(most, overlapping.length);
+  }
+  return most;
+}
+
+const FILE = 'geometry.py';
+// A real-looking file with the cursor at the end of a function body: enough context that
+// requests take a moment on two CPU cores.
+const INITIAL = [
+  '"""Small geometry helpers."""',
+  '',
+  'import math',
+  '',
+  '',
+  ...Array.from({ length: 40 }, (_, i) => [`def area_${i}(w, h):`, `    """Area of rectangle ${i}."""`, `    return w * h * ${i + 1}`, '', ''].join('\n')),
+  'def distance(a, b):',
+  '    dx = a[0] - b[0]',
+  '    dy = a[1] - b[1]',
+  '    ',
+].join('\n');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('E2E: inline completion mechanics in code-server (requests counted on the wire)', function () {
+  this.timeout(300_000);
+
+  let tmp: string;
+  let llama: RunningLlamaServer | undefined;
+  let proxy: CountingProxy | undefined;
+  let server: RunningCodeServer | undefined;
+  let browser: BrowserSession | undefined;
+  let page: Page;
+
+  before(async function () {
+    const t0 = Date.now();
+    ensureExtensionBuilt((l) => process.stderr.write(`      ${l}\n`));
+    const model = await ensureTinyModel();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-e2e-completion-'));
+    const stateDir = path.join(tmp, 'state');
+    const workspaceDir = path.join(tmp, 'workspace');
+    fs.mkdirSync(workspaceDir, { recursive: true });
+    fs.writeFileSync(path.join(workspaceDir, FILE), INITIAL);
+
+    llama = await startLlamaServer({ model, ctx: 4096, extraArgs: ['-np', '1'] });
+    proxy = await countingProxy(llama.url);
+    writeServerConnection({ url: proxy.url, apiKey: llama.apiKey, model, pid: llama.pid }, path.join(stateDir, CONNECTION_FILE_NAME));
+    server = await startCodeServer({
+      workspaceDir,
+      extensionDevelopmentPaths: [REPO_ROOT],
+      env: { STRATA_STATE_DIR: stateDir },
+      settings: {
+        // No debounce: every keystroke that VS Code turns into a request reaches the engine, so
+        // the burst test sees the cancelling at work.
+        'strata.completion.debounceMs': 0,
+        'strata.completion.maxTokens': 24,
+        'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
+        'editor.suggestOnTriggerCharacters': false,
+        'editor.wordBasedSuggestions': 'off',
+        'editor.parameterHints.enabled': false,
+        'editor.autoClosingBrackets': 'never',
+        'editor.autoClosingQuotes': 'never',
+        'editor.autoIndent': 'none',
+        'editor.formatOnType': false,
+        'editor.inlineSuggest.enabled': true,
+        'files.trimTrailingWhitespace': false,
+        'files.insertFinalNewline': false,
+      },
+    });
+    browser = await launchBrowser();
+    page = browser.page;
+    await openWorkbench(page, server);
+    await waitForStatusBarItem(page, /Strata/);
+    await openFileFromExplorer(page, FILE);
+    await focusEditor(page);
+    await page.keyboard.press('Control+End');
+    process.stderr.write(`      (llama-server, proxy, code-server and workbench up in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  });
+
+  afterEach(async function () {
+    await artifactsOnFailure(this, () => {
+      const texts: Record<string, string | undefined> = {
+        'code-server.log': server?.logText(),
+        'llama-server.log': llama?.logText(),
+        'browser-console.log': browser?.consoleText(),
+        'proxy-requests.json': JSON.stringify(proxy?.records ?? [], null, 1),
+      };
+      for (const [rel, text] of Object.entries(server?.vscodeLogs() ?? {})) texts[`vscode-${rel}`] = text;
+      return { page, texts };
+    });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await server?.stop();
+    await proxy?.close();
+    await llama?.stop();
+    if (tmp && !process.env.STRATA_KEEP_TEST_DIRS) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const ghost = () => page.locator('.editor-instance .monaco-editor .ghost-text-decoration');
+
+  /** Types until a suggestion that starts with two plain characters is shown; returns it. */
+  async function typeUntilTypeableSuggestion(): Promise<string> {
+    const attempts = ['return ', 'math.', 'sqrt(', 'dx', ' * ', 'dx + ', 'dy', ' * dy'];
+    for (const chunk of attempts) {
+      await page.keyboard.type(chunk, { delay: 40 });
+      const shown = await ghost().first().waitFor({ state: 'visible', timeout: 30_000 }).then(() => true, () => false);
+      if (!shown) continue;
+      await sleep(400); // let a late answer for the last keystroke land
+      const text = await ghostText(page);
+      if (/^[!-~]{2}/.test(text) && !text.includes('\n')) return text;
+    }
+    throw new Error('no suggestion starting with two printable characters came up');
+  }
+
+  it('typing the start of the shown suggestion asks the server nothing (the rest is served from memory)', async () => {
+    const shown = await typeUntilTypeableSuggestion();
+    await sleep(800);
+    const before = proxy!.completions().length;
+    assert.strictEqual(proxy!.openNow(), 0, 'a request is still open before typing through');
+    const typed = shown.slice(0, 2);
+    await page.keyboard.type(typed, { delay: 120 });
+    // Longer than the debounce and its adaptive part: a request would have gone out by now.
+    await sleep(1200);
+    const after = proxy!.completions().length;
+    const rest = await ghostText(page);
+    process.stderr.write(`      (suggestion ${JSON.stringify(shown)}; typed ${JSON.stringify(typed)}; still shown ${JSON.stringify(rest)}; completion requests before ${before}, after ${after})\n`);
+    assert.strictEqual(after, before, `typing through made ${after - before} request(s)`);
+    const norm = (s: string) => s.replace(/[ \t]+/g, ' ').trim();
+    assert.strictEqual(norm(rest), norm(shown.slice(typed.length)), 'the rest of the suggestion is no longer shown');
+  });
+
+  it('after Tab accepts, the next completion is asked for at once, and only once', async () => {
+    await ghost().first().waitFor({ state: 'visible', timeout: 10_000 });
+    const before = proxy!.completions().length;
+    const tTab = Date.now();
+    await page.keyboard.press('Tab');
+    await sleep(1500);
+    const fresh = proxy!.completions().slice(before);
+    process.stderr.write(`      (after Tab: ${fresh.length} completion request(s), first ${fresh[0] ? fresh[0].start - tTab : '-'} ms after the key)\n`);
+    assert.strictEqual(fresh.length, 1, `${fresh.length} requests after the accept`);
+  });
+
+  it('a fast burst of typing leaves at most one request in flight, cancelling the ones it overtakes', async () => {
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('    ', { delay: 10 });
+    const from = proxy!.records.length;
+    // Uneven fast typing: gaps of 15-140 ms, some long enough for a request to start.
+    const text = 'hypot = math.sqrt(dx * dx + dy * dy)';
+    const gaps = [15, 140, 30, 90, 20, 120, 45, 25, 130, 60];
+    for (let i = 0; i < text.length; i++) {
+      await page.keyboard.type(text[i]);
+      await sleep(gaps[i % gaps.length]);
+    }
+    await sleep(100);
+    const openAfterBurst = proxy!.openNow();
+    await sleep(3000);
+    const burst = proxy!.records.slice(from).filter((r) => !r.probe);
+    const cancelled = burst.filter((r) => r.cancelled).length;
+    const most = maxConcurrent(burst, 25);
+    process.stderr.write(`      (${text.length} keys: ${burst.length} requests, ${cancelled} cancelled by a later key, most open at once ${most}, open 100 ms after the last key ${openAfterBurst})\n`);
+    assert.ok(burst.length >= 3, `only ${burst.length} requests: the burst did not exercise the cancel`);
+    assert.ok(most <= 1, `${most} requests were open at once`);
+    assert.ok(openAfterBurst <= 1, `${openAfterBurst} requests open after the burst`);
+    assert.ok(cancelled >= 1, 'no request was cancelled by a later keystroke');
+  });
+
+  it('a server that goes away: one clear state in the status bar, no pop-ups, no request storm', async () => {
+    await proxy!.close();
+    const before = Date.now();
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('    total = hypot + 1', { delay: 60 });
+    await sleep(2500);
+    const item = page.locator('.part.statusbar .statusbar-item').filter({ has: page.locator('.codicon-debug-disconnect') });
+    await item.first().waitFor({ state: 'visible', timeout: 15_000 });
+    const toasts = (await notificationTexts(page)).filter((t) => /strata|llama|completion/i.test(t));
+    process.stderr.write(`      (server gone for ${Date.now() - before} ms: status item shown, ${toasts.length} Strata notifications)\n`);
+    assert.deepStrictEqual(toasts, []);
+  });
+});
