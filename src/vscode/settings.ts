@@ -31,6 +31,7 @@ export function completionSettings(): CompletionSettings {
     maxTokens: n('completion.maxTokens', d.maxTokens, 1, 1024),
     maxLines: n('completion.maxLines', d.maxLines, 1, 200),
     maxPredictMs: n('completion.maxPredictMs', d.maxPredictMs, 50, 60_000),
+    infillSampler: c.get<boolean>('completion.infillSampler', d.infillSampler) === true,
     fim: {
       ...d.fim,
       prefixLines: n('completion.prefixLines', d.fim.prefixLines, 0, 4096),

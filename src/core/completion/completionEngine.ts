@@ -55,6 +55,13 @@ export interface CompletionSettings {
   requestTimeoutMs: number;
   /** Most tokens of extra context, also bounded by what the server's context leaves. */
   extraTokens: number;
+  /**
+   * Add llama.cpp's "infill" sampler (as llama.vscode does): it ends the fill early when
+   * end-of-text is plausible and merges tokens that share a prefix. Off by default: greedy
+   * decoding plus the structural stops here (line break, end of block, n_indent) end fills already,
+   * and with an unsure model the sampler returns nothing at all.
+   */
+  infillSampler: boolean;
   fim: FimContextOptions;
   extra: ExtraContextOptions;
   reuse: ReuseFeatures;
@@ -66,6 +73,7 @@ export const DEFAULT_COMPLETION_SETTINGS: CompletionSettings = {
   maxPredictMs: 1000,
   requestTimeoutMs: 30_000,
   extraTokens: 12_000,
+  infillSampler: false,
   fim: DEFAULT_FIM_OPTIONS,
   extra: DEFAULT_EXTRA_OPTIONS,
   reuse: REUSE_ALL,
@@ -356,9 +364,9 @@ export class CompletionEngine {
       t_max_predict_ms: s.maxPredictMs,
       cache_prompt: s.reuse.serverCache,
       n_cache_reuse: s.reuse.serverCache ? CACHE_REUSE_MIN : 0,
-      // Code wants the likeliest tokens: top-k/top-p, the infill sampler (merges tokens that share
-      // a prefix, prefers ending the fill), then temperature 0 (argmax, so repeatable).
-      samplers: ['top_k', 'top_p', 'infill', 'temperature'],
+      // Code wants the likeliest tokens: top-k/top-p, optionally the infill sampler, then
+      // temperature 0 (argmax: repeatable, so a remembered answer is the answer).
+      samplers: s.infillSampler ? ['top_k', 'top_p', 'infill', 'temperature'] : ['top_k', 'top_p', 'temperature'],
       top_k: 40,
       top_p: 0.99,
       temperature: 0,

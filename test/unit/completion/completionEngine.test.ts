@@ -68,7 +68,8 @@ describe('CompletionEngine', () => {
     assert.strictEqual(req.n_cache_reuse, 256);
     assert.strictEqual(req.n_predict, DEFAULT_COMPLETION_SETTINGS.maxTokens);
     assert.ok(req.t_max_predict_ms && req.t_max_prompt_ms);
-    assert.deepStrictEqual(req.samplers, ['top_k', 'top_p', 'infill', 'temperature']);
+    assert.deepStrictEqual(req.samplers, ['top_k', 'top_p', 'temperature']);
+    assert.strictEqual(req.temperature, 0);
     assert.ok(Array.isArray(req.input_extra));
     assert.deepStrictEqual(engine.status.snapshot.last, { latencyMs: engine.status.snapshot.last!.latencyMs, promptTokens: 100, cachedTokens: 900, source: 'server' });
   });
