@@ -8,6 +8,8 @@ import { spawn } from 'child_process';
 const suites = [
   { name: 'typecheck', cmd: 'npx', args: ['tsc', '-p', '.', '--noEmit'], counts: false },
   { name: 'build', cmd: 'node', args: ['esbuild.mjs'], counts: false },
+  // Build (or find cached) llama.cpp before any suite, so that no test's hook pays the cold build.
+  { name: 'llama.cpp', cmd: 'npm', args: ['run', '-s', 'build:llama', '--', '--backend', 'cpu'], counts: false },
   { name: 'build native', cmd: 'npm', args: ['run', '-s', 'build:native'], counts: false },
   { name: 'unit', cmd: 'npm', args: ['run', '-s', 'test:unit'] },
   { name: 'native', cmd: 'npm', args: ['run', '-s', 'test:native'] },

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  BENCH_FILE, benchmarkBackends, defaultBuildForModel, formatBenchTable, listInstalledBuilds, readBenchStore, writeBenchStore, modelKey,
+  BENCH_FILE, benchmarkBackends, defaultBuildForModel, ensureBenchBinary, formatBenchTable, listInstalledBuilds, readBenchStore, writeBenchStore, modelKey,
 } from '../../../src/sidecar/installer/backends';
 import { installLlamaRelease } from '../../../src/sidecar/installer/downloadLlamaServer';
 import { findLlamaServer, inspectLlamaServer } from '../../../src/sidecar/installer/findLlamaServer';
@@ -96,6 +96,10 @@ describe('installer: finding llama-server and benchmarking builds', function () 
       fs.symlinkSync(buildDir, path.join(cacheDir, 'llama.cpp', path.basename(buildDir)));
       // ... and a "release" of the same binaries, installed through the download path.
       http = await startHttpServer();
+      // On a cold cache llama-bench is not built yet (it is built on demand); the "release"
+      // below must carry it, so build it into the cached build first.
+      const local = listInstalledBuilds(cacheDir).find((b) => b.cmakeDir !== undefined);
+      if (local) await ensureBenchBinary(local);
       const bench = path.join(bins.binDir, 'llama-bench');
       const archive = path.join(tmp, 'llama-bSIDE-bin-ubuntu-x64.tar.gz');
       writeTarGz(archive, [
