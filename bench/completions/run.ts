@@ -17,6 +17,7 @@ import { Typist } from './typist';
 //
 //   npx tsx bench/completions/run.ts [--files 6] [--regions 2] [--keys 120] [--seed 7]
 //       [--debounce 150] [--ctx 8192] [--cpu-keys 800] [--model file.gguf] [--ablation] [--json out.json]
+//       [--max-tokens 16] (random weights never end a line; 16 tokens is about one line of code)
 //       [--server-args "-t 1"]   (default -t 1: two compute threads on a shared 2-core machine spin
 //                                 against each other and against other work, and timings go wild)
 //
@@ -36,10 +37,11 @@ interface Options {
   json?: string;
   cpuKeys: number;
   serverArgs: string[];
+  maxTokens: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ctx: 8192, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'] };
+  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ctx: 8192, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'], maxTokens: 16 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -53,6 +55,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--ablation') o.ablation = true;
     else if (a === '--json') o.json = v();
     else if (a === '--cpu-keys') o.cpuKeys = Number(v());
+    else if (a === '--max-tokens') o.maxTokens = Number(v());
     else if (a === '--server-args') o.serverArgs = v().split(' ').filter(Boolean);
     else throw new Error(`unknown argument ${a} (see the header of bench/completions/run.ts)`);
   }
@@ -228,7 +231,7 @@ async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor:
 async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options): Promise<Result> {
   const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1', ...o.serverArgs] });
   const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
-  const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, reuse: mode.reuse };
+  const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, maxTokens: o.maxTokens, reuse: mode.reuse };
   const acc: Result = {
     mode: mode.name, keys: 0, typedSeconds: 0, wallSeconds: 0, requests: 0, aborted: 0, answered: 0, failed: 0, warmUps: 0, prefetches: 0, fromMemory: 0,
     shown: 0, accepted: 0, promptEvaluated: 0, promptReused: 0, predicted: 0, latencies: [], cpuKeys: 0, cpu: [], noiseP50: NaN, noiseP99: NaN, log: [],
@@ -294,7 +297,7 @@ function table(results: Result[], o: Options): string {
   const body = rows.map(([label, f]) => `| ${label} | ${results.map(f).join(' | ')} |`).join('\n');
   const r0 = results[0];
   return `${head}\n${body}\n\n${fmt(r0.keys)} keystrokes (${fmt(r0.typedSeconds / 60, 1)} min of simulated typing) over ${o.files} files × ${o.regions} regions; ` +
-    `debounce ${o.debounce} ms; llama-server -c ${o.ctx} -np 1${o.serverArgs.length ? ' ' + o.serverArgs.join(' ') : ''}; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
+    `debounce ${o.debounce} ms; n_predict ${o.maxTokens}; llama-server -c ${o.ctx} -np 1${o.serverArgs.length ? ' ' + o.serverArgs.join(' ') : ''}; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
     `¹ what that prefill would take a dense 32B model on Strix Halo (a few hundred tok/s); 100 keystrokes take ~${fmt(r0.typedSeconds / r0.keys * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
     `² wall time of the engine's synchronous work per completion attempt (memory lookups, context, hashing, request serialization and send, streamed-answer parsing, post-processing), ${fmt(results[0].cpu.length)} attempts while typing ${fmt(results[0].cpuKeys)} keys at line 5,000 of a 10,000-line C++ file; an upper bound of CPU time.\n` +
     '³ the same loop of arithmetic timed between the attempts: how much waiting for a core (other work on the machine) inflates p99 here.\n';
