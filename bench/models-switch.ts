@@ -12,7 +12,6 @@
 import { spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { machineFromProbe } from '../src/core/models/planner/devices';
@@ -21,6 +20,7 @@ import { serverFlagsOf } from '../src/core/models/planner/serverFlags';
 import { planForFile } from '../src/core/models/switcher';
 import { probeAccelerators } from '../src/core/native';
 import { ServerPlan } from '../src/core/protocol';
+import { pickFreePort } from '../src/sidecar/ports';
 import { ensureTinyModel } from '../test/fixtures/models';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';
 import { cleanupStateDir, connectTestSidecar, makeStateDir } from '../test/harness/sidecar';
@@ -31,18 +31,10 @@ const ROUNDS = Number(opt('--rounds') ?? 5);
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
-
 interface Hand { pid: number; url: string; key: string; stop(): Promise<void> }
 
 async function startByHand(plan: ServerPlan): Promise<Hand> {
-  const port = await freePort();
+  const port = await pickFreePort();
   const key = crypto.randomBytes(8).toString('hex');
   const child = spawn(plan.binaryPath, ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', key, ...plan.args], { stdio: 'ignore', detached: true });
   const url = `http://127.0.0.1:${port}`;

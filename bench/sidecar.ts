@@ -18,11 +18,11 @@
 import { spawn, spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { ServerPlan } from '../src/core/protocol';
 import { connectOrStartSidecar, SidecarClient } from '../src/core/sidecar';
+import { pickFreePort } from '../src/sidecar/ports';
 
 interface Args {
   rounds: number;
@@ -77,17 +77,6 @@ function pctile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 interface Endpoint {
   url: string;
   apiKey: string;
@@ -128,7 +117,7 @@ async function measureRequests(ep: Endpoint, a: Args, into: SideFigures, offset:
 
 /** The command the supervisor runs for this plan, started by hand. */
 async function byHand(plan: ServerPlan, a: Args, into: SideFigures, round: number): Promise<void> {
-  const port = await freePort();
+  const port = await pickFreePort();
   const apiKey = crypto.randomBytes(24).toString('base64url');
   const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...plan.args];
   const env = { ...process.env };

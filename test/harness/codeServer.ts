@@ -1,11 +1,11 @@
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as lockfile from 'proper-lockfile';
 import { strataCacheDir } from '../../src/core/paths';
+import { pickFreePort } from '../../src/sidecar/ports';
 
 // A real VS Code (code-server: VS Code's server + web workbench, from npm) for browser E2E tests
 // and extension-host tests. code-server is a test tool, not a dependency of the repo: it is
@@ -342,19 +342,6 @@ export const TEST_SETTINGS: Record<string, unknown> = {
   'window.restoreWindows': 'none',
 };
 
-/** A free TCP port on 127.0.0.1 (bound and released; a tiny race remains, handled by a retry in startCodeServer). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 function httpStatus(url: string, timeoutMs = 2000): Promise<number> {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
@@ -457,7 +444,7 @@ export async function startCodeServer(opts: StartCodeServerOptions): Promise<Run
 
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await pickFreePort(); // a tiny race remains until code-server binds it: the loop retries
     try {
       return await launch(install, root, port, userDataDir, extensionsDir, configFile, opts);
     } catch (e) {

@@ -1,6 +1,7 @@
 import * as crypto from 'crypto';
+import { pickFreePort } from '../../src/sidecar/ports';
 import { getLlamaBinaries } from './llamaBinaries';
-import { freePort, ManagedProcess, startProcess, tail, waitFor } from './processes';
+import { ManagedProcess, startProcess, tail, waitFor } from './processes';
 
 // Starts the real llama-server (built from llama.cpp source by the installer) for tests.
 // It always listens on loopback and always requires an API key, as in the product.
@@ -40,7 +41,7 @@ function baseArgs(model: string, port: number, apiKey: string, ctx: number): str
 
 export async function startLlamaServer(opts: LlamaServerOptions): Promise<RunningLlamaServer> {
   const bins = await getLlamaBinaries();
-  const port = await freePort();
+  const port = await pickFreePort();
   const apiKey = opts.apiKey ?? crypto.randomBytes(16).toString('hex');
   const args = [...baseArgs(opts.model, port, apiKey, opts.ctx ?? 2048), ...(opts.extraArgs ?? [])];
   const proc = startProcess(bins.serverPath, args);
@@ -61,7 +62,7 @@ export async function startLlamaServer(opts: LlamaServerOptions): Promise<Runnin
 /** Runs llama-server on input that should make it fail (corrupt model, bad flags) and returns how it ended. */
 export async function runLlamaServerExpectingFailure(opts: { model: string; extraArgs?: string[]; timeoutMs?: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null; logText: string }> {
   const bins = await getLlamaBinaries();
-  const port = await freePort();
+  const port = await pickFreePort();
   const proc = startProcess(bins.serverPath, [...baseArgs(opts.model, port, 'unused', 512), ...(opts.extraArgs ?? [])]);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const timer = setTimeout(() => { void proc.stop(1000); }, timeoutMs);

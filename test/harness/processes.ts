@@ -1,5 +1,4 @@
 import { ChildProcess, spawn, SpawnOptions } from 'child_process';
-import * as net from 'net';
 
 // Test processes must never outlive the test run, even when a test throws or mocha is
 // interrupted: every child is started in its own process group and tracked here, and an
@@ -57,19 +56,6 @@ export function startProcess(cmd: string, args: string[], opts: SpawnOptions & {
     clearTimeout(t);
   };
   return { child, pid: child.pid, logText: () => log, exited, stop };
-}
-
-/** A free TCP port on loopback. The OS picks it; there is a small race until the caller binds it. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(addr.port));
-    });
-  });
 }
 
 export function sleep(ms: number): Promise<void> {

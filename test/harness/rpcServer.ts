@@ -1,6 +1,7 @@
 import * as net from 'net';
+import { pickFreePort } from '../../src/sidecar/ports';
 import { getLlamaBinaries } from './llamaBinaries';
-import { freePort, ManagedProcess, startProcess, waitFor } from './processes';
+import { ManagedProcess, startProcess, waitFor } from './processes';
 
 // Starts llama.cpp's real rpc-server (ggml-rpc-server) as a cluster peer on loopback. It has no
 // authentication, which is why it only ever binds 127.0.0.1 here.
@@ -18,7 +19,7 @@ export interface RunningRpcServer {
 
 export async function startRpcServer(opts: { threads?: number } = {}): Promise<RunningRpcServer> {
   const bins = await getLlamaBinaries();
-  const port = await freePort();
+  const port = await pickFreePort();
   const host = '127.0.0.1';
   const proc = startProcess(bins.rpcServerPath, ['-H', host, '-p', String(port), '-t', String(opts.threads ?? 1)]);
   await waitFor('rpc-server listening', () => new Promise<true | undefined>((resolve) => {

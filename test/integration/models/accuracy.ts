@@ -13,7 +13,8 @@ import { KvCacheType } from '../../../src/core/models/planner/kvCache';
 import { parseLoadLog, sumBuffers } from '../../../src/core/models/planner/loadLog';
 import { estimateMemory, logitsBytes, ModelPlan } from '../../../src/core/models/planner/plan';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
-import { freePort, startProcess, tail } from '../../harness/processes';
+import { pickFreePort } from '../../../src/sidecar/ports';
+import { startProcess, tail } from '../../harness/processes';
 
 export interface AccuracyCase {
   label: string;
@@ -74,7 +75,7 @@ export async function measureCase(c: AccuracyCase): Promise<AccuracyResult> {
 
 async function askLlamaCpp(c: AccuracyCase): Promise<Components> {
   const bins = await getLlamaBinaries();
-  const port = await freePort();
+  const port = await pickFreePort();
   const args = [
     '-m', c.model, '--host', '127.0.0.1', '--port', String(port), '--no-webui', '-t', '2', '--no-repack', '--no-warmup',
     '-lv', '4', ...caseArgs(c), '--fit', c.mode === 'fit' ? 'on' : 'off',
