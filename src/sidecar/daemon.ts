@@ -1,7 +1,11 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
 import { CONNECTION_FILE_NAME } from '../core/llama/serverConnection';
-import { CloseCode, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, SidecarStatus, validatePlan } from '../core/protocol';
+import {
+  ClusterSummary, CloseCode, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, ServerPlan, ServerStatus, SidecarStatus,
+  samePlan, validateClusterConfig, validatePlan,
+} from '../core/protocol';
+import { ClusterManager, ClusterPlanError } from '../cluster/sidecar/clusterManager';
 import {
   DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, withStateMutex, writeSidecarLock,
 } from '../core/sidecar/lockFile';
@@ -31,6 +35,9 @@ export class Daemon {
   private readonly registry: ChildRegistry;
   private readonly supervisor: ServerSupervisor;
   private readonly control: ControlServer;
+  /** Peers: split a model over them, or run whole models on them (placement). Idle without peers. */
+  private readonly cluster = new ClusterManager({ log: (m) => this.log.info(m) });
+  private lastClusterSummary = '';
   private readonly serverLogFile: string;
   private readonly logFile: string;
   private idleTimer?: NodeJS.Timeout;
@@ -102,6 +109,16 @@ export class Daemon {
     }
     this.installExitHooks();
     this.supervisor.on('status', () => this.control.broadcast('status', this.status()));
+    // Failover (a peer gone, a peer back) drives the supervisor; windows hear the events and see
+    // the split and the placed servers in the status.
+    this.cluster.attach(this.supervisor);
+    this.cluster.on('event', (e) => this.control.broadcast('cluster', e));
+    this.cluster.on('status', () => {
+      const key = JSON.stringify(this.clusterSummary() ?? null);
+      if (key === this.lastClusterSummary) return;
+      this.lastClusterSummary = key;
+      this.control.broadcast('status', this.status());
+    });
     this.supervisor.on('progress', (p) => this.control.broadcast('progress', p));
     this.supervisor.on('line', (line) => this.queueLog('server', line));
     this.log.onLine((line) => this.queueLog('daemon', line));
@@ -111,7 +128,9 @@ export class Daemon {
   }
 
   status(): SidecarStatus {
+    const cluster = this.clusterSummary();
     return {
+      ...(cluster ? { cluster } : {}),
       daemon: {
         pid: process.pid,
         startedAt: this.startedAt,
@@ -122,10 +141,45 @@ export class Daemon {
         clients: this.control.clientCount,
         retiring: this.retiring,
       },
-      server: this.supervisor.status(),
+      server: this.asRequested(this.supervisor.status()),
     };
   }
 
+  private clusterSummary(): ClusterSummary | undefined {
+    const cs = this.cluster.status();
+    if (!cs.peers.length) return undefined;
+    const split = this.cluster.splitSummary();
+    return {
+      ...(split ? { split } : {}),
+      placements: cs.placements,
+      peers: { up: cs.peers.filter((p) => p.phase === 'up').length, total: cs.peers.length },
+    };
+  }
+
+  /** Windows see the plan they asked for, not the split the cluster made of it (they compare plans). */
+  private asRequested(s: ServerStatus): ServerStatus {
+    return s.plan ? { ...s, plan: this.cluster.requestedPlanFor(s.plan) } : s;
+  }
+
+  /** A window's plan → what runs: the split the cluster makes of it (or it as is, without peers). */
+  private async loadPlan(base: ServerPlan, replace: boolean): Promise<ServerStatus> {
+    const cur = this.supervisor.status();
+    const running = ['loading', 'ready', 'restarting'].includes(cur.phase);
+    const joining = running ? this.cluster.runningPlanFor(base) : undefined;
+    if (joining) return this.asRequested(await this.supervisor.load(joining, replace));
+    // Another model runs and this is no switch: the supervisor says 'busy' before any peer is asked.
+    if (running && !replace && cur.plan && !samePlan(this.cluster.requestedPlanFor(cur.plan), base)) {
+      return this.asRequested(await this.supervisor.load(base, false));
+    }
+    let plan: ServerPlan;
+    try {
+      plan = await this.cluster.preparePlan(base);
+    } catch (e) {
+      if (e instanceof ClusterPlanError) throw fail('model-load-failed', e.message);
+      throw e;
+    }
+    return this.asRequested(await this.supervisor.load(plan, replace));
+  }
   /** For work that runs inside the daemon besides the supervisor (builds, downloads): tells every window. */
   reportProgress(event: ProgressEvent): void {
     this.control.broadcast('progress', event);
@@ -137,13 +191,22 @@ export class Daemon {
       case 'status':
         return this.status();
       case 'load':
-        return this.supervisor.load(validatePlan(params.plan), params.replace === true);
+        return this.loadPlan(validatePlan(params.plan), params.replace === true);
       case 'switch':
-        return this.supervisor.load(validatePlan(params.plan), true);
+        return this.loadPlan(validatePlan(params.plan), true);
       case 'unload':
         return this.supervisor.unload('requested');
       case 'restart':
-        return this.supervisor.restart();
+        return this.asRequested(await this.supervisor.restart());
+      case 'cluster.configure': {
+        const cfg = validateClusterConfig(params);
+        this.log.info(`cluster: ${cfg.peers.length} peer(s) from client ${conn.id}${cfg.peers.length ? ` (${cfg.peers.map((p) => `${p.name}=${p.host}:${p.port}/${p.transport}`).join(', ')})` : ''}, mode ${cfg.mode ?? 'auto'}${cfg.placements?.length ? `, placements ${cfg.placements.map((w) => `${w.role}→${w.peer}`).join(', ')}` : ''}`);
+        return this.cluster.configure(cfg);
+      }
+      case 'cluster.status':
+        return params.refresh === true ? this.cluster.refresh() : this.cluster.status();
+      case 'cluster.useReturned':
+        return this.cluster.useReturnedPeers();
       case 'logs': {
         const n = typeof params.lines === 'number' ? Math.max(0, Math.min(5000, Math.floor(params.lines))) : 200;
         if (params.source === 'daemon') return { lines: this.log.ring.tail(n), file: this.logFile };
@@ -219,6 +282,9 @@ export class Daemon {
       this.log.error(`stopping llama-server: ${(e as Error).message}`);
       this.supervisor.killNow();
     }
+    // After llama-server: its --rpc connections go through the tunnels this closes. Placed
+    // servers on peers are stopped too, so that nothing of ours keeps a peer's memory.
+    await this.cluster.close().catch((e: Error) => this.log.error(`closing the cluster: ${e.message}`));
     await this.control.close();
     this.log.info('bye');
     process.exit(0);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'events';
 import * as os from 'os';
 import * as path from 'path';
-import type { ServerPlan, ServerStatus } from '../../core/protocol';
+import { samePlan, type ServerPlan, type ServerStatus } from '../../core/protocol';
 import { readGgufHeader } from '../../core/models/gguf/reader';
 import { modelLayout } from '../plan/layout';
 import { planSplit, range, SplitDevice, SplitPlan } from '../plan/split';
@@ -30,6 +30,35 @@ export interface ClusterConfig {
   localDevices?: Array<{ id: string; label: string; freeBytes: number }>;
   /** This machine's free RAM, for CPU layers. Default: what the OS says now. */
   hostFreeBytes?: number;
+  /** Placement mode: whole models on peers for a role; completion and chat then go there. */
+  placements?: PlacementWish[];
+}
+
+/** Roles the windows route to a placed server. */
+export type PlacementRole = 'fim' | 'chat';
+
+export interface PlacementWish {
+  role: PlacementRole;
+  /** A configured peer's name. */
+  peer: string;
+  /** A GGUF file name in that peer's --models-dir. */
+  model: string;
+  /** Model-shaping llama-server flags (the agent accepts a fixed list). */
+  args?: string[];
+}
+
+export interface PlacementStatus {
+  role: PlacementRole;
+  peer: string;
+  model: string;
+  /** starting: asked the agent; ready: url answers; down: the peer is away (windows use the local server). */
+  phase: 'starting' | 'ready' | 'down' | 'failed';
+  since: number;
+  /** A loopback tunnel endpoint on this machine, present while ready. */
+  url?: string;
+  /** The placed llama-server's API key (only ever sent to authenticated windows). */
+  apiKey?: string;
+  error?: string;
 }
 
 export interface PeerStatus {
@@ -59,7 +88,8 @@ export interface PeerStatus {
 
 export interface ClusterEvent {
   at: number;
-  kind: 'peer-down' | 'replanned' | 'peer-returned' | 'load-failed' | 'peer-excluded';
+  kind: 'peer-down' | 'replanned' | 'peer-returned' | 'load-failed' | 'peer-excluded' | 'placed' | 'placement-failed';
+  role?: PlacementRole;
   peer?: string;
   message: string;
 }
@@ -68,6 +98,7 @@ export interface ClusterStatus {
   mode: ClusterMode;
   peers: PeerStatus[];
   plan?: { summary: string; lines: string[]; peersUsed: string[]; args: string[]; model: string; layers: Record<string, string> };
+  placements: PlacementStatus[];
   events: ClusterEvent[];
 }
 
@@ -113,6 +144,9 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   private readonly dropped = new Set<string>();
   private readonly log: (m: string) => void;
   private readonly linkOpts: LinkOptions;
+  private readonly placed = new Map<PlacementRole, PlacementStatus>();
+  private placing: Promise<void> = Promise.resolve();
+  private placeQueued = false;
 
   constructor(private readonly o: ClusterManagerOptions = {}) {
     super();
@@ -144,13 +178,33 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     for (const p of cfg.peers) {
       if (this.links.has(p.name)) continue;
       const link = new PeerLink(p, this.linkOpts);
-      link.on('change', () => this.changed());
+      link.on('change', () => {
+        this.changed();
+        if (this.placementsStale()) this.reconcilePlacements();
+      });
       link.on('down', (reason) => this.onPeerDown(p.name, reason));
       link.on('up', () => this.onPeerUp(p.name));
       this.links.set(p.name, link);
     }
     this.changed();
+    this.reconcilePlacements();
     return this.status();
+  }
+
+  /** What a window's load of `base` runs: the prepared (split) plan while `base` is the one running. */
+  runningPlanFor(base: ServerPlan): ServerPlan | undefined {
+    return this.active && samePlan(this.active.base, base) ? this.active.prepared : undefined;
+  }
+
+  /** The plan a window asked for, given the one the supervisor runs (windows compare against theirs). */
+  requestedPlanFor(running: ServerPlan): ServerPlan {
+    const a = this.active;
+    return a && samePlan(a.prepared, running) ? { ...a.base, ...(running.label ? { label: running.label } : {}) } : running;
+  }
+
+  /** The split in effect, for the status bar: undefined when the model runs here alone. */
+  splitSummary(): { summary: string; peers: string[] } | undefined {
+    return this.active && this.lastPlan ? { summary: this.lastPlan.summary, peers: [...this.active.peers] } : undefined;
   }
 
   /** Failover drives this supervisor. */
@@ -174,6 +228,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         ...(layersOf[l.cfg.name] ? { layers: layersOf[l.cfg.name] } : {}),
       })),
       ...(this.lastPlan ? { plan: this.lastPlan } : {}),
+      placements: [...this.placed.values()].map((p) => ({ ...p })),
       events: this.events.slice(-20),
     };
   }
@@ -300,6 +355,14 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   }
 
   async close(): Promise<void> {
+    this.cfg = { ...this.cfg, placements: [] };
+    // Placed servers hold a peer's memory: stop them, but do not let a silent peer hold up an exit.
+    const placed = [...this.placed.values()].filter((p) => p.phase === 'ready' || p.phase === 'starting');
+    this.placed.clear();
+    await Promise.race([
+      Promise.all(placed.map((p) => this.unplace(p.peer, p.role).catch(() => undefined))),
+      new Promise((r) => setTimeout(r, 3000).unref()),
+    ]);
     for (const l of this.links.values()) l.close();
     this.links.clear();
     await Promise.all([...this.tunnels.values()].map((t) => t.close()));
@@ -307,6 +370,70 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   }
 
   // ---- internals ----
+
+  /** A placement whose peer changed phase since it was last looked at. */
+  private placementsStale(): boolean {
+    for (const w of this.cfg.placements ?? []) {
+      const st = this.placed.get(w.role);
+      const l = this.links.get(w.peer);
+      const up = l?.phase === 'up';
+      if (!st || (up && st.phase === 'down') || (l && !up && st.phase !== 'down')) return true;
+      // The agent restarted, or its llama-server for this role died: place it again.
+      if (up && st.phase === 'ready' && !placedOnAgent(l, w.role)) return true;
+    }
+    return false;
+  }
+
+  /** Brings the placed servers in line with the wishes; one pass at a time, a change during a pass queues one more. */
+  private reconcilePlacements(): void {
+    if (this.placeQueued) return;
+    this.placeQueued = true;
+    this.placing = this.placing.then(async () => {
+      this.placeQueued = false;
+      await this.placeOnce();
+    }).catch((e: Error) => this.log(`placement: ${e.message}`));
+  }
+
+  private async placeOnce(): Promise<void> {
+    const wishes = new Map((this.cfg.placements ?? []).map((w) => [w.role, w]));
+    for (const [role, st] of [...this.placed]) {
+      const w = wishes.get(role);
+      if (w && w.peer === st.peer && w.model === st.model) continue;
+      this.placed.delete(role);
+      this.changed();
+      await this.unplace(st.peer, role).catch((e: Error) => this.log(`placement: stopping ${role} on ${st.peer}: ${e.message}`));
+    }
+    for (const w of wishes.values()) {
+      const l = this.links.get(w.peer);
+      const cur = this.placed.get(w.role);
+      if (!l) {
+        this.setPlaced(w, 'failed', { error: `No peer named ${w.peer} is configured.` });
+        continue;
+      }
+      if (l.phase !== 'up') {
+        if (cur?.phase !== 'down' || cur.error !== l.reason) this.setPlaced(w, 'down', { error: `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.` });
+        continue;
+      }
+      if ((cur?.phase === 'ready' && placedOnAgent(l, w.role)) || cur?.phase === 'failed') continue;
+      this.setPlaced(w, 'starting');
+      try {
+        const r = await this.place(w.peer, w.role, w.model, w.args ?? []);
+        if (this.cfg.placements?.some((x) => x.role === w.role && x.peer === w.peer && x.model === w.model)) {
+          this.setPlaced(w, 'ready', { url: r.url, apiKey: r.apiKey });
+          this.record({ kind: 'placed', peer: w.peer, role: w.role, message: `${w.model} serves ${w.role === 'fim' ? 'completions' : 'chat'} from ${w.peer}.` });
+        }
+      } catch (e) {
+        const msg = `${w.model} could not start on ${w.peer} for ${w.role === 'fim' ? 'completions' : 'chat'}: ${(e as Error).message}`;
+        this.setPlaced(w, 'failed', { error: msg });
+        this.record({ kind: 'placement-failed', peer: w.peer, role: w.role, message: `${msg} The local server answers meanwhile.` });
+      }
+    }
+  }
+
+  private setPlaced(w: PlacementWish, phase: PlacementStatus['phase'], extra: { url?: string; apiKey?: string; error?: string } = {}): void {
+    this.placed.set(w.role, { role: w.role, peer: w.peer, model: w.model, phase, since: Date.now(), ...extra });
+    this.changed();
+  }
 
   private lastBase?: Active;
 
@@ -380,6 +507,10 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   private changed(): void {
     this.emit('status', this.status());
   }
+}
+
+function placedOnAgent(l: PeerLink | undefined, role: string): boolean {
+  return !!l?.info?.servers.some((s) => s.role === role && s.phase === 'ready');
 }
 
 function hasFlag(args: readonly string[], names: string[]): boolean {

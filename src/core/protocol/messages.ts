@@ -8,6 +8,10 @@
 //   - the `hello` frame (type, protocolVersion, token, retire) and the close codes below.
 // Everything else may change when PROTOCOL_VERSION is bumped.
 
+import type { ClusterConfig, ClusterEvent, ClusterStatus, PlacementStatus } from '../../cluster/sidecar/clusterManager';
+
+export type { ClusterConfig, ClusterEvent, ClusterStatus, PlacementStatus };
+
 /** Bump on any incompatible change to requests, responses or events. */
 export const PROTOCOL_VERSION = 1;
 
@@ -129,6 +133,15 @@ export interface DaemonInfo {
 export interface SidecarStatus {
   daemon: DaemonInfo;
   server: ServerStatus;
+  /** Present once peers are configured: the split in effect and the placed servers windows route to. */
+  cluster?: ClusterSummary;
+}
+
+export interface ClusterSummary {
+  /** The running model is spread over these peers (absent: it runs on this machine alone). */
+  split?: { summary: string; peers: string[] };
+  placements: PlacementStatus[];
+  peers: { up: number; total: number };
 }
 
 export interface ProgressEvent {
@@ -171,6 +184,12 @@ export interface Methods {
   metrics: [Record<string, never>, MetricsResult];
   /** Stops llama-server and the daemon. With whenIdle: only once no other client is connected. */
   shutdown: [{ whenIdle?: boolean }, Record<string, never>];
+  /** Peers (with their tokens), mode and placements from the window's settings and SecretStorage. */
+  'cluster.configure': [ClusterConfig, ClusterStatus];
+  /** The cluster as the daemon sees it; refresh: ask every peer for fresh figures first. */
+  'cluster.status': [{ refresh?: boolean }, ClusterStatus];
+  /** Loads the running model again with the peers that came back. */
+  'cluster.useReturned': [Record<string, never>, ClusterStatus];
 }
 
 export type Method = keyof Methods;
@@ -181,6 +200,8 @@ export interface Events {
   status: SidecarStatus;
   progress: ProgressEvent;
   log: LogEvent;
+  /** Something a user must hear about: a peer went down, the model was re-planned, a peer is back. */
+  cluster: ClusterEvent;
 }
 export type EventName = keyof Events;
 
@@ -223,5 +244,7 @@ export type ClientFrame = HelloFrame | RequestFrame;
 export type DaemonFrame = WelcomeFrame | ResponseFrame | EventFrame;
 export type Frame = ClientFrame | DaemonFrame;
 
-export const METHODS: readonly Method[] = ['status', 'load', 'switch', 'unload', 'restart', 'logs', 'subscribeLogs', 'metrics', 'shutdown'];
-export const EVENTS: readonly EventName[] = ['status', 'progress', 'log'];
+export const METHODS: readonly Method[] = [
+  'status', 'load', 'switch', 'unload', 'restart', 'logs', 'subscribeLogs', 'metrics', 'shutdown', 'cluster.configure', 'cluster.status', 'cluster.useReturned',
+];
+export const EVENTS: readonly EventName[] = ['status', 'progress', 'log', 'cluster'];

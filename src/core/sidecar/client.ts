@@ -1,7 +1,7 @@
 import { EventEmitter } from 'events';
 import WebSocket from 'ws';
 import {
-  CloseCode, decodeDaemonFrame, encodeFrame, LogEvent, MAX_FRAME_BYTES, Method, MetricsResult, ParamsOf, ProgressEvent,
+  ClusterEvent, CloseCode, decodeDaemonFrame, encodeFrame, LogEvent, MAX_FRAME_BYTES, Method, MetricsResult, ParamsOf, ProgressEvent,
   PROTOCOL_VERSION, ResultOf, samePlan, ServerEndpoint, ServerPlan, ServerStatus, SidecarStatus,
 } from '../protocol';
 import { Backoff, BackoffOptions } from './backoff';
@@ -37,6 +37,8 @@ export interface SidecarClientEvents {
   progress: [ProgressEvent];
   /** Only after subscribeLogs(true). */
   log: [LogEvent];
+  /** Peer down, re-planned, peer back, placement started or failed. */
+  cluster: [ClusterEvent];
   /** The first connection and every reconnection, with the daemon's status then. */
   connected: [SidecarStatus];
   /** The connection dropped; a reconnection follows unless closed or disabled. */
@@ -239,6 +241,7 @@ export class SidecarClient extends EventEmitter<SidecarClientEvents> {
           if (frame.event === 'status') this.noteStatus(frame.data as SidecarStatus);
           else if (frame.event === 'progress') this.emit('progress', frame.data as ProgressEvent);
           else if (frame.event === 'log') this.emit('log', frame.data as LogEvent);
+          else if (frame.event === 'cluster') this.emit('cluster', frame.data as ClusterEvent);
         }
       });
       ws.on('error', (e) => {
