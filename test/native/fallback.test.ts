@@ -61,9 +61,9 @@ describe('without the native addon', function () {
     const out = path.join(pidDir, 'out.log');
     const c = spawnGuarded('sh', ['-c', 'echo fallback; sleep 0.3; exit 5'], { pidFileDir: pidDir, stdout: { path: out } });
     assert.strictEqual(c.guard, 'pidfile');
-    const pidFile = path.join(pidDir, `${process.pid}-${c.pid}.json`);
+    const pidFile = path.join(pidDir, `${c.pid}.json`);
     assert.ok(fs.existsSync(pidFile));
-    assert.deepStrictEqual(reapOrphans(pidDir), { killed: [], kept: 1, dropped: 0 }, 'an owner that lives keeps its children');
+    assert.deepStrictEqual(await reapOrphans(pidDir), { killed: [], kept: 1, dropped: 0 }, 'an owner that lives keeps its children');
     assert.deepStrictEqual(await c.exited, { code: 5, signal: null });
     assert.ok(!fs.existsSync(pidFile), 'pid file removed at exit');
     assert.strictEqual(fs.readFileSync(out, 'utf8'), 'fallback\n');
@@ -93,7 +93,7 @@ describe('without the native addon', function () {
     await f.exited;
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(isAlive(pid), 'the documented gap: nothing killed it yet');
-    const r = reapOrphans(pidDir);
+    const r = await reapOrphans(pidDir);
     assert.deepStrictEqual(r.killed, [pid]);
     await waitDead(pid, 1000);
     assert.deepStrictEqual(fs.readdirSync(pidDir).filter((n) => n.endsWith('.json')), []);
@@ -107,12 +107,12 @@ describe('without the native addon', function () {
     await waitDead(pid, 1000);
   });
 
-  it('reapOrphans never kills a process that merely reuses a recorded pid', function () {
+  it('reapOrphans never kills a process that merely reuses a recorded pid', async function () {
     if (process.platform !== 'linux') this.skip();
     // Owner: a pid that is certainly dead; child: this very process, recorded with a wrong start time.
-    const rec = { owner: 999999999, ownerStart: '1', pid: process.pid, start: '1', group: false, file: 'x' };
-    fs.writeFileSync(path.join(pidDir, `999999999-${process.pid}.json`), JSON.stringify(rec));
-    assert.deepStrictEqual(reapOrphans(pidDir), { killed: [], kept: 0, dropped: 1 });
+    const rec = { pid: process.pid, exe: process.execPath, startTime: '1', daemonPid: 999999999, daemonStartTime: '1', startedAt: 0, group: false };
+    fs.writeFileSync(path.join(pidDir, `${process.pid}.json`), JSON.stringify(rec));
+    assert.deepStrictEqual(await reapOrphans(pidDir), { killed: [], kept: 0, dropped: 1 });
   });
 
   it('scripts/package-native.mjs puts the addon where the loader looks for a prebuilt one', async () => {

@@ -6,6 +6,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough, type Readable, type Writable } from 'stream';
 import { strataStateDir } from '../paths';
+import { ChildRegistry } from '../sidecar/childRegistry';
+import { processExe, signalProcess } from '../sidecar/processInfo';
 import { nativeAddon, type NativeAddon } from './loader';
 import type { GuardKind } from './types';
 
@@ -18,8 +20,9 @@ import type { GuardKind } from './types';
 //
 // Without it ('pidfile'): child_process.spawn, a process 'exit' hook that SIGKILLs what is left
 // (covers normal exits and uncaught exceptions, not SIGKILL or a crash), and a pid file per child
-// so that reapOrphans(), run by the next sidecar at start, kills children whose owner died.
-// Children can therefore outlive a SIGKILLed owner until the next start.
+// (the sidecar's ChildRegistry, src/core/sidecar/childRegistry.ts) so that reapOrphans(), run by
+// the next owner at start, kills children whose owner died. Children can therefore outlive a
+// SIGKILLed owner until the next start.
 
 /**
  * Where a stdio stream goes: nowhere, ours, a stream for this process ('pipe': the child's
@@ -225,16 +228,7 @@ class LocalPipes {
 
 // ---- fallback: child_process + pid files -------------------------------------------------------
 
-interface PidRecord {
-  owner: number;
-  ownerStart: string | null;
-  pid: number;
-  start: string | null;
-  group: boolean;
-  file: string;
-}
-
-const fallbackChildren = new Map<number, { group: boolean; pidFile: string }>();
+const fallbackChildren = new Map<number, { group: boolean; registry: ChildRegistry }>();
 let exitHookInstalled = false;
 
 export function defaultPidFileDir(): string {
@@ -272,18 +266,17 @@ function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, 
     throw spawnError(`spawn ${file} failed`, 'ESPAWN', 'spawn', file);
   }
 
-  const dir = opts.pidFileDir ?? defaultPidFileDir();
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const pidFile = path.join(dir, `${process.pid}-${pid}.json`);
-  const rec: PidRecord = { owner: process.pid, ownerStart: processStartTime(process.pid), pid, start: processStartTime(pid), group, file };
-  fs.writeFileSync(pidFile, JSON.stringify(rec), { mode: 0o600 });
-  fallbackChildren.set(pid, { group, pidFile });
+  const registry = new ChildRegistry(opts.pidFileDir ?? defaultPidFileDir());
+  // What the kernel says it runs (the interpreter of a script, not the script), for the reaper's
+  // identity check; spawn() has returned, so the exec is done.
+  registry.record(pid, processExe(pid) ?? file, { group });
+  fallbackChildren.set(pid, { group, registry });
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
       for (const [p, c] of fallbackChildren) {
         signalProcess(p, c.group, 'SIGKILL');
-        rmQuiet(c.pidFile);
+        c.registry.remove(p);
       }
     });
   }
@@ -293,7 +286,7 @@ function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, 
     child.on('exit', (code, signal) => {
       status = { code, signal };
       fallbackChildren.delete(pid);
-      rmQuiet(pidFile);
+      registry.remove(pid);
       resolve(status);
     });
   });
@@ -312,96 +305,27 @@ function fallbackSpawn(file: string, args: string[], opts: SpawnGuardedOptions, 
 }
 
 /**
- * Kills children that a fallback-guarded owner left behind when it died, and removes their pid
- * files. A child is killed only if its identity still matches the record (Linux: the start time
- * in /proc), so a pid reused by an unrelated process is never touched; where identity cannot be
- * checked (no /proc) the record is dropped and the child left alone.
+ * Kills children that a fallback-guarded owner left behind when it died (SIGKILL to their process
+ * group), and removes their pid files: ChildRegistry.reapStale with no grace. A child is killed
+ * only if its identity still matches the record (start time, boot id, executable), so a pid
+ * reused by an unrelated process is never touched; where identity cannot be checked the record is
+ * dropped and the child left alone. `kept`: records whose owner still runs.
  */
-export function reapOrphans(dir: string = defaultPidFileDir()): { killed: number[]; kept: number; dropped: number } {
+export async function reapOrphans(dir: string = defaultPidFileDir()): Promise<{ killed: number[]; kept: number; dropped: number }> {
   const out = { killed: [] as number[], kept: 0, dropped: 0 };
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(dir).filter((n) => /^\d+-\d+\.json$/.test(n));
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const file = path.join(dir, name);
-    let rec: PidRecord;
-    try {
-      rec = JSON.parse(fs.readFileSync(file, 'utf8')) as PidRecord;
-    } catch {
-      rmQuiet(file);
-      out.dropped++;
-      continue;
-    }
-    const ownerAlive = isAlive(rec.owner) && (rec.ownerStart === null || processStartTime(rec.owner) === rec.ownerStart);
-    if (ownerAlive) {
-      out.kept++;
-      continue;
-    }
-    if (rec.start !== null && isAlive(rec.pid) && processStartTime(rec.pid) === rec.start) {
-      signalProcess(rec.pid, rec.group, 'SIGKILL');
-      out.killed.push(rec.pid);
-    } else {
-      out.dropped++;
-    }
-    rmQuiet(file);
+  for (const { rec, verdict } of await new ChildRegistry(dir).reapStale({ graceMs: 0 })) {
+    if (verdict === 'owned') out.kept++;
+    else if (verdict === 'ours') out.killed.push(rec.pid);
+    else out.dropped++;
   }
   return out;
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-function signalProcess(pid: number, group: boolean, signal: NodeJS.Signals | number): boolean {
-  try {
-    process.kill(group && process.platform !== 'win32' ? -pid : pid, signal);
-    return true;
-  } catch {
-    try {
-      process.kill(pid, signal); // the group may be gone while the leader is not
-      return true;
-    } catch {
-      return false;
-    }
-  }
-}
-
 function signalName(n: number): NodeJS.Signals | null {
   const entry = Object.entries(os.constants.signals).find(([, v]) => v === n);
   return entry ? (entry[0] as NodeJS.Signals) : null;
-}
-
-/** Linux: the start time in clock ticks (field 22 of /proc/<pid>/stat); null elsewhere. */
-export function processStartTime(pid: number): string | null {
-  if (process.platform !== 'linux') return null;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** Alive and not a zombie (a killed child whose new parent does not reap is still "there"). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  if (process.platform === 'linux') {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      return state !== 'Z' && state !== 'X';
-    } catch {
-      return false;
-    }
-  }
-  return true;
 }
 
 function isDirectory(p: string): boolean {
@@ -409,14 +333,6 @@ function isDirectory(p: string): boolean {
     return fs.statSync(p).isDirectory();
   } catch {
     return false;
-  }
-}
-
-function rmQuiet(file: string): void {
-  try {
-    fs.rmSync(file, { force: true });
-  } catch {
-    /* already gone */
   }
 }
 

@@ -8,10 +8,10 @@ export {
   reapOrphans,
   resolveExecutable,
   defaultPidFileDir,
-  isAlive,
   type SpawnGuardedOptions,
   type GuardedChild,
   type ChildExit,
   type StdioTarget,
 } from './guard';
+export { isPidAlive as isAlive } from '../sidecar/processInfo';
 export * from './types';

@@ -1,12 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { bootId, isPidAlive, isSameProcess, processExe, processStartTime } from '../core/sidecar/processInfo';
+import { bootId, isPidAlive, isSameProcess, processExe, processStartTime, signalProcess } from './processInfo';
 
-// One pid file per llama-server the daemon starts, so that a daemon that died without cleaning
-// up (kill -9, power loss mid-write, a bug) leaves enough behind for the next one to find its
-// orphans. A pid file alone would be dangerous: pids are recycled. So each record also holds the
-// process start time, the boot id and the executable, and a stale child is killed only when all
-// of them still match; anything else is a stranger that now has the pid, and is left alone.
+// One pid file per child that must not outlive its owner, so that an owner that died without
+// cleaning up (kill -9, power loss mid-write, a bug) leaves enough behind for the next one to find
+// its orphans. Used by the sidecar daemon for its llama-servers (src/sidecar) and by spawnGuarded's
+// fallback without the native addon (src/core/native/guard.ts). A pid file alone would be
+// dangerous: pids are recycled. So each record also holds the process start time, the boot id and
+// the executable, and a stale child is killed only when all of them still match; anything else is
+// a stranger that now has the pid, and is left alone.
 
 export interface ChildRecord {
   pid: number;
@@ -14,10 +16,12 @@ export interface ChildRecord {
   exe: string;
   startTime?: string;
   bootId?: string;
-  /** The daemon that started it. */
+  /** The daemon (or other owner) that started it. */
   daemonPid: number;
   daemonStartTime?: string;
   startedAt: number;
+  /** It leads its own process group: a kill reaches the whole group (POSIX). */
+  group?: boolean;
 }
 
 export type StaleVerdict =
@@ -50,7 +54,7 @@ export class ChildRegistry {
     return path.join(this.dir, `${pid}.json`);
   }
 
-  record(pid: number, exe: string): ChildRecord {
+  record(pid: number, exe: string, opts: { group?: boolean } = {}): ChildRecord {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const rec: ChildRecord = {
       pid,
@@ -60,6 +64,7 @@ export class ChildRegistry {
       daemonPid: process.pid,
       daemonStartTime: processStartTime(process.pid),
       startedAt: Date.now(),
+      ...(opts.group ? { group: true } : {}),
     };
     const tmp = `${this.file(pid)}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(rec), { mode: 0o600 });
@@ -106,8 +111,8 @@ export class ChildRegistry {
       results.push({ rec, verdict });
       if (verdict === 'owned') continue;
       if (verdict === 'ours') {
-        opts.log?.(`killing llama-server pid ${rec.pid} left behind by daemon pid ${rec.daemonPid}`);
-        await terminate(rec.pid, opts.graceMs ?? 3000);
+        opts.log?.(`killing ${path.basename(rec.exe)} pid ${rec.pid} left behind by daemon pid ${rec.daemonPid}`);
+        await terminate(rec.pid, opts.graceMs ?? 3000, rec.group);
       } else {
         opts.log?.(`forgetting pid file of ${rec.pid} (${verdict})`);
       }
@@ -125,15 +130,12 @@ function realpathOr(p: string): string {
   }
 }
 
-/** SIGTERM, then SIGKILL if still there after graceMs. Resolves once it is gone (or after the kill). */
-export async function terminate(pid: number, graceMs: number): Promise<void> {
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(pid, s);
-    } catch {
-      /* already gone */
-    }
-  };
+/**
+ * SIGTERM, then SIGKILL if still there after graceMs (to its process group too when `group`).
+ * Resolves once it is gone (or after the kill).
+ */
+export async function terminate(pid: number, graceMs: number, group = false): Promise<void> {
+  const signal = (s: NodeJS.Signals) => signalProcess(pid, group, s);
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;
   while (isPidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

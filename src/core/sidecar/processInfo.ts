@@ -98,3 +98,21 @@ export function isSameProcess(id: ProcessIdentity): boolean {
   // Unreadable now although recorded then: it exited between the two reads.
   return processStartTime(id.pid) === id.startTime;
 }
+
+/**
+ * Sends `signal` to `pid`, or to its process group when `group` (POSIX; falls back to the pid
+ * alone, whose group may be gone while it is not). False when neither could be signalled.
+ */
+export function signalProcess(pid: number, group: boolean, signal: NodeJS.Signals | number): boolean {
+  try {
+    process.kill(group && process.platform !== 'win32' ? -pid : pid, signal);
+    return true;
+  } catch {
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
