@@ -1,27 +1,9 @@
 import * as assert from 'assert';
-import * as fs from 'fs';
 import * as http from 'http';
 import { AddressInfo, Socket } from 'net';
-import * as os from 'os';
-import * as path from 'path';
 import type { Page } from 'playwright-core';
-import { CONNECTION_FILE_NAME, writeServerConnection } from '../../src/core/llama/serverConnection';
-import { ensureTinyModel } from '../fixtures/models';
-import {
-  artifactsOnFailure,
-  BrowserSession,
-  focusEditor,
-  ghostText,
-  launchBrowser,
-  notificationTexts,
-  openFileFromExplorer,
-  openWorkbench,
-  REPO_ROOT,
-  waitForStatusBarItem,
-} from '../harness/browser';
-import { RunningCodeServer, startCodeServer } from '../harness/codeServer';
-import { RunningLlamaServer, startLlamaServer } from '../harness/llamaServer';
-import { ensureExtensionBuilt } from '../exthost/build';
+import { ghostText, notificationTexts } from '../harness/browser';
+import { INLINE_COMPLETION_SETTINGS, useWorkbench } from '../harness/workbench';
 
 // Inline completions in the real VS Code (code-server + Chromium) against the real llama-server,
 // with the requests counted on the wire: the connection file points the extension at a
@@ -128,89 +110,36 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('E2E: inline completion mechanics in code-server (requests counted on the wire)', function () {
   this.timeout(300_000);
 
-  let tmp: string;
-  let llama: RunningLlamaServer | undefined;
   let proxy: CountingProxy | undefined;
-  let server: RunningCodeServer | undefined;
-  let browser: BrowserSession | undefined;
+  const wb = useWorkbench({
+    name: 'completion',
+    files: { [FILE]: INITIAL },
+    llama: { ctx: 4096, extraArgs: ['-np', '1'], proxy: async (upstream) => (proxy = await countingProxy(upstream)) },
+    settings: {
+      ...INLINE_COMPLETION_SETTINGS,
+      // No debounce: every keystroke that VS Code turns into a request reaches the engine, so
+      // the burst test sees the cancelling at work.
+      'strata.completion.debounceMs': 0,
+      // Long answers (random weights rarely write a line break): a request takes long enough
+      // for the next keystroke to overtake it.
+      'strata.completion.maxTokens': 128,
+      'editor.autoIndent': 'none',
+    },
+    artifacts: () => ({ 'proxy-requests.json': JSON.stringify(proxy?.records ?? [], null, 1) }),
+  });
   let page: Page;
 
   before(async function () {
-    const t0 = Date.now();
-    ensureExtensionBuilt((l) => process.stderr.write(`      ${l}\n`));
-    const model = await ensureTinyModel();
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-e2e-completion-'));
-    const stateDir = path.join(tmp, 'state');
-    const workspaceDir = path.join(tmp, 'workspace');
-    fs.mkdirSync(workspaceDir, { recursive: true });
-    fs.writeFileSync(path.join(workspaceDir, FILE), INITIAL);
-
-    llama = await startLlamaServer({ model, ctx: 4096, extraArgs: ['-np', '1'] });
-    proxy = await countingProxy(llama.url);
-    writeServerConnection({ url: proxy.url, apiKey: llama.apiKey, model, pid: llama.pid }, path.join(stateDir, CONNECTION_FILE_NAME));
-    server = await startCodeServer({
-      workspaceDir,
-      extensionDevelopmentPaths: [REPO_ROOT],
-      env: { STRATA_STATE_DIR: stateDir },
-      settings: {
-        // No debounce: every keystroke that VS Code turns into a request reaches the engine, so
-        // the burst test sees the cancelling at work.
-        'strata.completion.debounceMs': 0,
-        // Long answers (random weights rarely write a line break): a request takes long enough
-        // for the next keystroke to overtake it.
-        'strata.completion.maxTokens': 128,
-        'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
-        'editor.suggestOnTriggerCharacters': false,
-        'editor.wordBasedSuggestions': 'off',
-        'editor.parameterHints.enabled': false,
-        'editor.autoClosingBrackets': 'never',
-        'editor.autoClosingQuotes': 'never',
-        'editor.autoIndent': 'none',
-        'editor.formatOnType': false,
-        'editor.inlineSuggest.enabled': true,
-        'files.trimTrailingWhitespace': false,
-        'files.insertFinalNewline': false,
-      },
-    });
-    browser = await launchBrowser();
-    page = browser.page;
-    await openWorkbench(page, server);
-    await waitForStatusBarItem(page, /Strata/);
-    await openFileFromExplorer(page, FILE);
-    await focusEditor(page);
-    await page.keyboard.press('Control+End');
-    process.stderr.write(`      (llama-server, proxy, code-server and workbench up in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+    page = wb.page;
+    await wb.openFile(FILE, { atEnd: true });
   });
-
-  afterEach(async function () {
-    await artifactsOnFailure(this, () => {
-      const texts: Record<string, string | undefined> = {
-        'code-server.log': server?.logText(),
-        'llama-server.log': llama?.logText(),
-        'browser-console.log': browser?.consoleText(),
-        'proxy-requests.json': JSON.stringify(proxy?.records ?? [], null, 1),
-      };
-      for (const [rel, text] of Object.entries(server?.vscodeLogs() ?? {})) texts[`vscode-${rel}`] = text;
-      return { page, texts };
-    });
-  });
-
-  after(async function () {
-    await browser?.close();
-    await server?.stop();
-    await proxy?.close();
-    await llama?.stop();
-    if (tmp && !process.env.STRATA_KEEP_TEST_DIRS) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
-  const ghost = () => page.locator('.editor-instance .monaco-editor .ghost-text-decoration');
 
   /** Types until a one-line suggestion that starts with two non-blank characters is shown; returns it. */
   async function typeUntilTypeableSuggestion(): Promise<string> {
     const attempts = ['return ', 'math.', 'sqrt(', 'dx', ' * ', 'dx + ', 'dy', ' * dy'];
     for (const chunk of attempts) {
       await page.keyboard.type(chunk, { delay: 40 });
-      const shown = await ghost().first().waitFor({ state: 'visible', timeout: 8000 }).then(() => true, () => false);
+      const shown = await wb.ghost().first().waitFor({ state: 'visible', timeout: 8000 }).then(() => true, () => false);
       if (!shown) continue;
       await sleep(400); // let a late answer for the last keystroke land
       const text = await ghostText(page);
@@ -240,7 +169,7 @@ describe('E2E: inline completion mechanics in code-server (requests counted on t
   });
 
   it('after Tab accepts, the next completion is asked for at once, and only once', async () => {
-    await ghost().first().waitFor({ state: 'visible', timeout: 10_000 });
+    await wb.ghost().first().waitFor({ state: 'visible', timeout: 10_000 });
     const before = proxy!.completions().length;
     const tTab = Date.now();
     await page.keyboard.press('Tab');
