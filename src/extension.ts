@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
 import { registerChat } from './vscode/chat';
 import { registerCluster } from './vscode/cluster';
+import { createClusterSeam, localDevicesFor } from './vscode/cluster/sidecarSeam';
+import { registerCompletions } from './vscode/completion';
 import { createPlannerPlanProvider, registerModels } from './vscode/models';
-import { StrataInlineCompletionProvider } from './vscode/inlineCompletionProvider';
 import { ServerConnectionSource } from './vscode/serverConnectionWatcher';
 import { StatusBar } from './vscode/serverStatus';
 import { completionEnabled } from './vscode/settings';
@@ -23,7 +24,6 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
   const log = vscode.window.createOutputChannel('Strata', { log: true });
   const source = new ServerConnectionSource();
   const statusBar = new StatusBar();
-  const provider = new StrataInlineCompletionProvider(source, log);
   statusBar.setEnabled(completionEnabled());
   // The sidecar daemon owns llama-server; the controller feeds `source` (completion and chat)
   // from it and drives the status bar. What it loads comes from the memory planner
@@ -35,11 +35,6 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
     log,
     statusBar,
     controller,
-    provider.onDidComplete,
-    provider.onDidComplete.event((r) => statusBar.showCompletion(r)),
-    // By scheme, not by a '**' pattern: in a remote extension host (code-server, SSH) a
-    // pattern-only selector never matches and the provider is silently never called.
-    vscode.languages.registerInlineCompletionItemProvider([{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }], provider),
     ...registerServerCommands({ controller, source, log, extensionPath: context.extensionPath }),
     vscode.commands.registerCommand('strata.toggleCompletions', async () => {
       const cfg = vscode.workspace.getConfiguration('strata');
@@ -52,11 +47,18 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
       if (e.affectsConfiguration('strata.completion.enabled')) statusBar.setEnabled(completionEnabled());
     }),
   );
+  registerCompletions(context, { source, log, statusBar });
   registerChat(context, { source, log });
   registerModels(context, { controller, log, planner: planner.state });
-  // Peers for a split model; the sidecar seam is optional until the protocol carries cluster requests.
+  // Peers: the daemon runs the cluster; every load waits until it has this window's peers.
   const c0 = controller;
-  registerCluster(context, { log, modelPath: () => c0.currentPlan?.modelPath });
+  const cluster = registerCluster(context, {
+    log,
+    sidecar: createClusterSeam(c0),
+    modelPath: () => c0.currentPlan?.modelPath,
+    localDevices: async () => (await localDevicesFor(c0.currentPlan?.binaryPath)) ?? [],
+  });
+  c0.setLoadGate(() => cluster.settled());
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
   const c = controller;
   void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));

@@ -11,11 +11,18 @@ import { connectionFileSetting } from './settings';
 //     a new port and key while windows stay open).
 // When neither has a server, `demand` (set by the controller) may start loading the model and
 // returns the error to show, e.g. "Strata is loading the model".
+// Placement mode adds a third, per role: a whole model on a peer for completions (fim) or chat,
+// reached through the sidecar's loopback tunnel. It wins for its role while the sidecar says it
+// is ready; when the peer goes away the role falls back to the local server.
+
+/** Who asks: inline completions or chat. */
+export type ServerRole = 'fim' | 'chat';
 
 export class ServerConnectionSource {
   private cached?: { file: string; mtimeMs: number; conn: ServerConnection; client: LlamaClient };
   private live?: { conn: ServerConnection; client: LlamaClient };
   private demand?: () => Error | undefined;
+  private readonly placed = new Map<ServerRole, { conn: ServerConnection; client: LlamaClient }>();
 
   file(): string {
     return connectionFileSetting() ?? defaultConnectionFile();
@@ -32,14 +39,33 @@ export class ServerConnectionSource {
     this.live = { conn, client: new LlamaClient(conn) };
   }
 
+  /** A placed server for this role (ready), or undefined when it is not (or no longer) placed. */
+  setPlaced(role: ServerRole, conn: ServerConnection | undefined): void {
+    const cur = this.placed.get(role);
+    if (!conn) {
+      this.placed.delete(role);
+      return;
+    }
+    if (cur && cur.conn.url === conn.url && cur.conn.apiKey === conn.apiKey) return;
+    this.placed.set(role, { conn, client: new LlamaClient(conn) });
+  }
+
+  /** The placed server serving this role, if any (for status display). */
+  placedFor(role: ServerRole): ServerConnection | undefined {
+    return this.placed.get(role)?.conn;
+  }
+
   setDemand(fn: (() => Error | undefined) | undefined): void {
     this.demand = fn;
   }
 
   /** Throws an error with an actionable message when there is no server. */
-  current(): { conn: ServerConnection; client: LlamaClient } {
+  current(role?: ServerRole): { conn: ServerConnection; client: LlamaClient } {
     // An explicit connection file means "that server", never the sidecar's.
-    if (this.live && !connectionFileSetting()) return this.live;
+    const explicit = connectionFileSetting();
+    const placed = role && !explicit ? this.placed.get(role) : undefined;
+    if (placed) return placed;
+    if (this.live && !explicit) return this.live;
     try {
       return this.fromFile();
     } catch (e) {

@@ -136,7 +136,7 @@ export class ChatController implements vscode.Disposable {
   // Server
 
   private async server(): Promise<ServerInfo> {
-    const { conn, client } = this.source.current();
+    const { conn, client } = this.source.current('chat');
     const cached = this.serverInfo;
     if (cached && cached.client === client && Date.now() - cached.at < SERVER_INFO_TTL_MS) return cached;
     const info: ServerInfo = {

@@ -61,7 +61,7 @@ export function registerLanguageModelProvider(source: ServerConnectionSource, lo
       let conn;
       let client;
       try {
-        ({ conn, client } = source.current());
+        ({ conn, client } = source.current('chat'));
       } catch {
         return []; // no server: no model to offer
       }
@@ -81,7 +81,7 @@ export function registerLanguageModelProvider(source: ServerConnectionSource, lo
       }];
     },
     async provideLanguageModelChatResponse(model, messages, _options, progress, token) {
-      const { client } = source.current();
+      const { client } = source.current('chat');
       const abort = new AbortController();
       const sub = token.onCancellationRequested(() => abort.abort());
       try {
@@ -95,7 +95,7 @@ export function registerLanguageModelProvider(source: ServerConnectionSource, lo
       }
     },
     async provideTokenCount(_model, text) {
-      const { conn } = source.current();
+      const { conn } = source.current('chat');
       const key = conn.url + conn.apiKey;
       if (counter?.key !== key) counter = { key, counter: new LlamaTokenCounter(conn) };
       return counter.counter.count(typeof text === 'string' ? text : textOf(text));

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ClusterEvent, ClusterMode, ClusterStatus } from '../../cluster/sidecar/clusterManager';
+import type { ClusterEvent, ClusterMode, ClusterStatus, PlacementWish } from '../../cluster/sidecar/clusterManager';
 import type { PeerWithToken } from '../../cluster/sidecar/peerLink';
 import { DEFAULT_AGENT_PORT, TransportMode } from '../../cluster/protocol';
 import { collectClusterReport, formatClusterReport, parseHostPort, PeerEntry, PeerReport, probePeer } from '../../cluster/report';
@@ -12,13 +12,15 @@ import { collectClusterReport, formatClusterReport, parseHostPort, PeerEntry, Pe
 
 export interface ClusterSidecarSeam {
   /** Pushes peers + tokens + mode to the sidecar (ClusterManager.configure); resolves with its status. */
-  configure(cfg: { peers: PeerWithToken[]; mode: ClusterMode }): Promise<ClusterStatus>;
+  configure(cfg: { peers: PeerWithToken[]; mode: ClusterMode; placements?: PlacementWish[] }): Promise<ClusterStatus>;
   /** ClusterManager.refresh() in the sidecar. */
   status(): Promise<ClusterStatus>;
   /** ClusterManager.useReturnedPeers(). */
   useReturnedPeers(): Promise<ClusterStatus>;
   /** The sidecar's cluster events (peer down, replanned, returned, load failed). */
   onEvent(fn: (e: ClusterEvent) => void): vscode.Disposable;
+  /** Fires when the window (re)connects to a daemon, which then knows no peers yet. */
+  onConnected?(fn: () => void): vscode.Disposable;
 }
 
 export interface ClusterDeps {
@@ -47,6 +49,19 @@ export function readPeerSettings(): PeerSetting[] {
   return raw.filter((p): p is PeerSetting => !!p && typeof p === 'object' && typeof (p as PeerSetting).name === 'string' && typeof (p as PeerSetting).host === 'string');
 }
 
+/** `strata.cluster.placement`: { fim?: {peer, model, args?}, chat?: {...} } → wishes for the daemon. */
+export function readPlacements(): PlacementWish[] {
+  const raw = vscode.workspace.getConfiguration('strata.cluster').get<unknown>('placement', {});
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
+  const out: PlacementWish[] = [];
+  for (const role of ['fim', 'chat'] as const) {
+    const w = (raw as Record<string, unknown>)[role] as { peer?: unknown; model?: unknown; args?: unknown } | undefined;
+    if (!w || typeof w !== 'object' || typeof w.peer !== 'string' || typeof w.model !== 'string' || !w.peer || !w.model) continue;
+    out.push({ role, peer: w.peer, model: w.model, ...(Array.isArray(w.args) ? { args: w.args.map(String) } : {}) });
+  }
+  return out;
+}
+
 function clusterMode(): ClusterMode {
   const m = vscode.workspace.getConfiguration('strata.cluster').get<string>('mode', 'auto');
   return m === 'off' || m === 'split' ? m : 'auto';
@@ -59,15 +74,24 @@ async function peersWithTokens(secrets: vscode.SecretStorage): Promise<PeerEntry
   })));
 }
 
-export function registerCluster(context: vscode.ExtensionContext, deps: ClusterDeps): void {
+export interface ClusterHandle {
+  /** Resolves once the latest hand-over of peers to the sidecar settled (a load waits for it). */
+  settled(): Promise<void>;
+}
+
+export function registerCluster(context: vscode.ExtensionContext, deps: ClusterDeps): ClusterHandle {
   const { log } = deps;
   const secrets = context.secrets;
+  let latest: Promise<void> = Promise.resolve();
 
-  const push = async (): Promise<void> => {
+  const push = (): Promise<void> => (latest = pushNow());
+  const pushNow = async (): Promise<void> => {
     if (!deps.sidecar) return;
     const peers = (await peersWithTokens(secrets)).filter((p): p is PeerEntry & { token: string } => !!p.token);
+    // A placement on a peer that is not (or no longer) configured would be refused as a whole.
+    const placements = readPlacements().filter((w) => peers.some((p) => p.name === w.peer));
     try {
-      await deps.sidecar.configure({ peers: peers.map((p) => ({ name: p.name, host: p.host, port: p.port, transport: p.transport, enabled: p.enabled, token: p.token })), mode: clusterMode() });
+      await deps.sidecar.configure({ peers: peers.map((p) => ({ name: p.name, host: p.host, port: p.port, transport: p.transport, enabled: p.enabled, token: p.token })), mode: clusterMode(), placements });
     } catch (e) {
       log.warn(`cluster: could not hand the peers to the sidecar: ${(e as Error).message}`);
     }
@@ -82,8 +106,10 @@ export function registerCluster(context: vscode.ExtensionContext, deps: ClusterD
   );
   if (deps.sidecar) {
     context.subscriptions.push(deps.sidecar.onEvent((e) => void announce(e, deps)));
+    if (deps.sidecar.onConnected) context.subscriptions.push(deps.sidecar.onConnected(() => void push()));
     void push();
   }
+  return { settled: () => latest };
 }
 
 /** Sidecar events a user must hear about. */
@@ -92,6 +118,8 @@ async function announce(e: ClusterEvent, deps: ClusterDeps): Promise<void> {
   if (e.kind === 'peer-down' || e.kind === 'load-failed') {
     const pick = await vscode.window.showWarningMessage(`Strata: ${e.message}`, 'Show Cluster');
     if (pick) await vscode.commands.executeCommand('strata.cluster.show');
+  } else if (e.kind === 'placement-failed') {
+    void vscode.window.showWarningMessage(`Strata: ${e.message}`);
   } else if (e.kind === 'peer-returned' && deps.sidecar) {
     const pick = await vscode.window.showInformationMessage(`Strata: peer ${e.peer} is back.`, 'Use It Again', 'Show Cluster');
     if (pick === 'Use It Again') await deps.sidecar.useReturnedPeers();

@@ -20,7 +20,7 @@ export class CompletionFeature implements vscode.Disposable {
   private warnedNoFim = new Set<string>();
 
   constructor(readonly source: ServerConnectionSource, readonly log: vscode.LogOutputChannel) {
-    this.engine = new CompletionEngine(() => this.source.current().client, completionSettings, {
+    this.engine = new CompletionEngine(() => this.source.current('fim').client, completionSettings, {
       log: (level, msg) => log[level](msg),
     });
     this.tracker = new ContextTracker(this.engine, completionSettings, log);

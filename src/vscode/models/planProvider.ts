@@ -9,6 +9,7 @@ import { inspectCached, planForFile } from '../../core/models/switcher';
 import type { ServerPlan } from '../../core/protocol';
 import { expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../sidecar/plan';
 import * as vscode from 'vscode';
+import { readPeerSettings } from '../cluster';
 import { plannerMachine } from './machine';
 import { plannerEnabled, readModelsConfig } from './settings';
 
@@ -27,6 +28,11 @@ export interface PlannerState {
 
 /** One model serves completions and chat (the sidecar runs one llama-server). */
 const MAIN_ROLE: Role = 'both';
+
+function peersMayHold(): boolean {
+  const mode = vscode.workspace.getConfiguration('strata.cluster').get<string>('mode', 'auto');
+  return mode !== 'off' && readPeerSettings().some((p) => p.enabled !== false);
+}
 
 export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provider: ModelPlanProvider; state: PlannerState } {
   const state: PlannerState = {};
@@ -70,7 +76,12 @@ export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provi
     }
     state.plan = plan;
     log.info(`planner: ${plan.summary} ${plan.notes.join(' ')}`.trim());
-    if (plan.verdict === 'does-not-fit') fail(plan.summary);
+    if (plan.verdict === 'does-not-fit') {
+      // With peers the sidecar spreads it over them (and says which peer is missing if it still
+      // does not fit); without, refuse here with the planner's reason.
+      if (!peersMayHold()) fail(plan.summary);
+      log.info(`planner: ${path.basename(modelPath)} does not fit on this machine alone; the sidecar plans it over the configured peers.`);
+    }
 
     const flags = await serverFlagsOf(bin.path);
     const args = planArgs(plan, flags);

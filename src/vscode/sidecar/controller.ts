@@ -52,16 +52,27 @@ export class SidecarController implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires on every state change (status bar, tests). */
   readonly onDidChange = this.changed.event;
+  private readonly connectedEmitter = new vscode.EventEmitter<SidecarStatus>();
+  /** Fires on every (re)connection to a daemon: a new daemon knows nothing this window told the old one. */
+  readonly onDidConnect = this.connectedEmitter.event;
 
   constructor(private readonly opts: SidecarControllerOptions) {
     this.planProvider = opts.planProvider ?? settingsPlanProvider;
     opts.source.setDemand(() => this.demand());
     this.disposables.push(
       this.changed,
+      this.connectedEmitter,
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (affectsServerSettings(e)) void this.onSettingsChanged();
       }),
     );
+  }
+
+  private loadGate?: () => Promise<void>;
+
+  /** Awaited after connecting and before every load (the cluster hands its peers over there). */
+  setLoadGate(gate: (() => Promise<void>) | undefined): void {
+    this.loadGate = gate;
   }
 
   /** For the model catalog (issue 6): replace how plans are made, then re-plan. */
@@ -263,6 +274,9 @@ export class SidecarController implements vscode.Disposable {
     c.on('connected', (s) => this.onConnected(s));
     c.on('disconnected', (e) => {
       this.opts.source.setLive(undefined);
+      // The tunnels to placed servers live in the daemon too.
+      this.opts.source.setPlaced('fim', undefined);
+      this.opts.source.setPlaced('chat', undefined);
       this.opts.log.warn(e.message);
       this.render();
     });
@@ -275,6 +289,7 @@ export class SidecarController implements vscode.Disposable {
     this.opts.log.info(`  sidecar log: ${vscode.Uri.file(s.daemon.logFile).toString()}`);
     this.opts.log.info(`  llama-server log: ${vscode.Uri.file(s.daemon.serverLogFile).toString()}`);
     this.onStatus(s);
+    this.connectedEmitter.fire(s);
   }
 
   private lastPhase?: string;
@@ -282,6 +297,7 @@ export class SidecarController implements vscode.Disposable {
   private onStatus(s: SidecarStatus): void {
     const sv = s.server;
     this.opts.source.setLive(sv.phase === 'ready' && sv.endpoint ? { url: sv.endpoint.url, apiKey: sv.endpoint.apiKey, model: sv.endpoint.model, pid: sv.endpoint.pid } : undefined);
+    this.followPlacements(s);
     const key = `${sv.phase}:${sv.pid ?? ''}`;
     if (key !== this.lastPhase) {
       this.lastPhase = key;
@@ -291,6 +307,25 @@ export class SidecarController implements vscode.Disposable {
     else this.stopMetrics();
     if (sv.phase === 'ready' || sv.phase === 'loading') this.lastError = undefined;
     this.render();
+  }
+
+  private placedKey = '';
+
+  /** Placement mode: completions or chat go to a whole model on a peer while the sidecar says it is ready. */
+  private followPlacements(s: SidecarStatus): void {
+    const placements = s.cluster?.placements ?? [];
+    for (const role of ['fim', 'chat'] as const) {
+      const p = placements.find((x) => x.role === role && x.phase === 'ready' && x.url && x.apiKey !== undefined);
+      this.opts.source.setPlaced(role, p ? { url: p.url!, apiKey: p.apiKey!, model: `${p.model} on ${p.peer}` } : undefined);
+    }
+    const key = placements.map((p) => `${p.role}:${p.peer}:${p.phase}`).join(',');
+    if (key === this.placedKey) return;
+    this.placedKey = key;
+    for (const p of placements) {
+      const what = p.role === 'fim' ? 'completions' : 'chat';
+      if (p.phase === 'ready') this.opts.log.info(`${what}: ${p.model} on peer ${p.peer} (${p.url})`);
+      else if (p.phase === 'down' || p.phase === 'failed') this.opts.log.warn(`${what}: ${p.error ?? `peer ${p.peer} is ${p.phase}`}`);
+    }
   }
 
   private logPhase(sv: ServerStatus): void {
@@ -359,6 +394,8 @@ export class SidecarController implements vscode.Disposable {
     const run = async (): Promise<void> => {
       const client = await this.connect(true);
       if (!client) return;
+      // The daemon must know the peers before it plans a load that may need them.
+      await this.loadGate?.().catch((e: Error) => this.opts.log.warn(`before loading: ${e.message}`));
       if (this.problem?.kind === 'busy') this.problem = undefined;
       this.lastError = undefined;
       try {
