@@ -639,6 +639,7 @@ export class SidecarController implements vscode.Disposable {
       daemonPid: s?.daemon.pid,
       clients: s?.daemon.clients,
       lastError: this.lastError,
+      ...(this.client && s?.cluster ? { cluster: s.cluster } : {}),
     });
     this.changed.fire();
   }

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { ServerStatus } from '../../core/protocol';
+import type { ClusterSummary, ServerStatus } from '../../core/protocol';
 
 // What the status bar item says, as a pure function of the window's view of the sidecar (unit
 // tested without VS Code). One short text, a tooltip with the details, and the command a click
@@ -40,6 +40,8 @@ export interface ViewInput {
   lastCompletion?: string;
   /** An error of this window's last request that the daemon status does not carry. */
   lastError?: string;
+  /** The daemon's cluster: the split in effect, placed servers, peers up. */
+  cluster?: ClusterSummary;
 }
 
 export interface ViewCommand {
@@ -80,6 +82,12 @@ export function describeView(v: ViewInput): ViewModel {
   add('llama-server', v.binaryPath ? `${v.binaryPath}${v.binaryDescription ? ` (${v.binaryDescription})` : ''}` : undefined);
   if (s?.pid) add('llama-server pid', s.pid);
   if (v.daemonPid) add('Sidecar', `pid ${v.daemonPid}${v.clients !== undefined ? `, ${v.clients} window${v.clients === 1 ? '' : 's'}` : ''}`);
+  const c = v.cluster;
+  if (c?.split) add('Split', `${c.split.summary} (peers: ${c.split.peers.join(', ')})`);
+  for (const pl of c?.placements ?? []) {
+    add(pl.role === 'fim' ? 'Completions' : 'Chat', pl.phase === 'ready' ? `${pl.model} on ${pl.peer}` : `${pl.model} on ${pl.peer}: ${pl.phase}${pl.error ? ` (${pl.error})` : ''}`);
+  }
+  if (c && c.peers.total > 0) add('Peers', `${c.peers.up} of ${c.peers.total} reachable`);
   if (v.lastCompletion) add('Last completion', v.lastCompletion);
   if (!v.completionsEnabled) details.push('Inline completions are **off** ("Strata: Toggle Inline Completions").');
   const tooltip = (head: string): string => [`**Strata Coder** — ${mdEscape(head)}`, ...details].join('\n\n');
@@ -123,7 +131,8 @@ export function describeView(v: ViewInput): ViewModel {
     case 'ready': {
       const icon = v.completionsEnabled ? '$(sparkle)' : '$(circle-slash)';
       const speed = v.tokPerSec && v.tokPerSec > 0 ? ` · ${v.tokPerSec >= 100 ? Math.round(v.tokPerSec) : v.tokPerSec.toFixed(1)} tok/s` : '';
-      return { text: `${icon} Strata · ${shortLabel(label)}${speed}`, tooltip: tooltip(`ready at ${s.endpoint?.url ?? '?'}`), command: SHOW_STATUS };
+      const peers = c?.split ? ` +${c.split.peers.length} peer${c.split.peers.length === 1 ? '' : 's'}` : '';
+      return { text: `${icon} Strata · ${shortLabel(label)}${peers}${speed}`, tooltip: tooltip(`ready at ${s.endpoint?.url ?? '?'}`), command: SHOW_STATUS };
     }
     case 'loading':
       return { text: `$(sync~spin) Strata: loading${pct(s.progress !== undefined ? s.progress * 100 : undefined)}`, tooltip: tooltip(`loading ${label ?? 'the model'}${s.stage ? ` (${s.stage})` : ''}`), command: SHOW_STATUS };

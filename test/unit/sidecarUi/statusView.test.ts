@@ -67,4 +67,22 @@ describe('status bar view', () => {
     for (const p of ['loading', 'ready', 'restarting', 'stopping', 'failed', 'stopped'] as const) inputs.push({ ...base, server: server({ phase: p }) });
     for (const i of inputs) assert.match(describeView(i).text, /Strata/);
   });
+
+  it('a split model says how many peers hold it; the tooltip names the split, the placed servers and the peers up', () => {
+    const v = describeView({
+      ...base, server: server({ phase: 'ready', label: 'llama-3.3-70b' }),
+      cluster: {
+        split: { summary: '80 layers: 40 here, 40 on box2', peers: ['box2'] },
+        placements: [{ role: 'fim', peer: 'box3', model: 'coder-7b.gguf', phase: 'down', since: 0, error: 'Peer box3 is not reachable' }],
+        peers: { up: 1, total: 2 },
+      },
+    });
+    assert.strictEqual(v.text, '$(sparkle) Strata · llama-3.3-70b +1 peer');
+    const plain = v.tooltip.replace(/\\(.)/g, '$1'); // markdown escapes off
+    assert.match(plain, /\*\*Split:\*\* 80 layers: 40 here, 40 on box2 \(peers: box2\)/);
+    assert.match(plain, /\*\*Completions:\*\* coder-7b\.gguf on box3: down \(Peer box3 is not reachable\)/);
+    assert.match(plain, /\*\*Peers:\*\* 1 of 2 reachable/);
+    const alone = describeView({ ...base, server: server({ phase: 'ready', label: 'm' }), cluster: { placements: [], peers: { up: 0, total: 1 } } });
+    assert.strictEqual(alone.text, '$(sparkle) Strata · m');
+  });
 });
