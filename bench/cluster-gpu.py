@@ -66,6 +66,12 @@ def wait_line(path, text, timeout=120, proc=None):
     raise RuntimeError(f'{path}: no "{text}" in {timeout} s')
 
 
+# The peer's GPU: GPU1 on a 2-GPU machine; on a one-GPU machine the peer shares GPU0 (then the
+# figures measure what RPC, the tunnel and the agent cost, not what a second GPU adds).
+PEER_GPU = '1'
+SHARED = False
+
+
 def free_port():
     s = socket.socket()
     s.bind(('127.0.0.1', 0))
@@ -141,7 +147,7 @@ def agent(a, extra=(), env=None):
     token = 'sp1_' + secrets.token_urlsafe(32)
     lf = f'{a.work}/agent.log'
     p = start([a.node, a.peer_js, 'serve', '--listen', '127.0.0.1:7399', '--rpc-server', f'{a.bin}/ggml-rpc-server', '--idle-stop', '0',
-               '--state-dir', f'{a.work}/agent-state', *extra], env={'CUDA_VISIBLE_DEVICES': '1', 'STRATA_PEER_TOKEN': token, **(env or {})}, logfile=lf)
+               '--state-dir', f'{a.work}/agent-state', *extra], env={'CUDA_VISIBLE_DEVICES': PEER_GPU, 'STRATA_PEER_TOKEN': token, **(env or {})}, logfile=lf)
     wait_line(lf, 'strata-peer ready', 60, p)
     return p, token
 
@@ -151,17 +157,18 @@ def peer_cli(a, token, *args):
 
 
 def split(a):
-    res = {'model': os.path.basename(a.model), 'gpus': gpu_free()}
+    res = {'model': os.path.basename(a.model), 'gpus': gpu_free(), 'peer_gpu': PEER_GPU, 'shared_gpu': SHARED}
     log(f"GPUs: {res['gpus']}")
     # 1. One GPU, no RPC: the baseline.
     res['one_gpu'] = bench(a, [], 'one GPU (GPU0)')[0]
     # 2. Bare llama.cpp: rpc-server run by hand on GPU1, manual -ts sweep (RPC device first).
     g = gpu_free()
+    share = 2 if SHARED else 1  # one GPU shared by both sides: each may plan with half of it
     plan = json.loads(subprocess.check_output([a.node, a.plan_js, '--model', a.model, '--ctx', '4096', '--mode', 'split',
-                                               '--rpc-free', str(g[1]['free']), '--local-free', str(g[0]['free'])], text=True))
+                                               '--rpc-free', str(g[int(PEER_GPU)]['free'] // share), '--local-free', str(g[0]['free'] // share)], text=True))
     res['auto_plan_bare'] = plan
     rpc_port = free_port()
-    rpc = start([f'{a.bin}/ggml-rpc-server', '-H', '127.0.0.1', '-p', str(rpc_port)], env={'CUDA_VISIBLE_DEVICES': '1'}, logfile=f'{a.work}/rpc-bare.log')
+    rpc = start([f'{a.bin}/ggml-rpc-server', '-H', '127.0.0.1', '-p', str(rpc_port)], env={'CUDA_VISIBLE_DEVICES': PEER_GPU}, logfile=f'{a.work}/rpc-bare.log')
     wait_port(rpc_port, 60, rpc)
     sweep = ['1/3', '1/1', '3/1']
     res['bare_direct'] = bench(a, ['--rpc', f'127.0.0.1:{rpc_port}', '-ts', ','.join(sweep + [plan['ts']])], 'bare rpc-server, direct')
@@ -172,7 +179,7 @@ def split(a):
     res['agent_info'] = {'rttMs': info['rttMs'], 'rpc': info['rpc'], 'devices': info['devices']}
     g = gpu_free()
     plan = json.loads(subprocess.check_output([a.node, a.plan_js, '--model', a.model, '--ctx', '4096', '--mode', 'split',
-                                               '--rpc-free', ','.join(str(d['freeBytes']) for d in info['devices']), '--local-free', str(g[0]['free'])], text=True))
+                                               '--rpc-free', ','.join(str(d['freeBytes'] // share) for d in info['devices']), '--local-free', str(g[0]['free'] // share)], text=True))
     res['auto_plan'] = plan
     log(f"Strata's split: {plan['summary']} {plan['lines']}")
     tport = free_port()
@@ -247,9 +254,9 @@ def both(srvs, n):
 
 
 def place(a):
-    res = {'model': os.path.basename(a.model)}
+    res = {'model': os.path.basename(a.model), 'peer_gpu': PEER_GPU, 'shared_gpu': SHARED}
     n = a.tokens
-    # A: chat here on GPU0, fim placed on the peer (GPU1) through the agent and the tunnel.
+    # A: chat here on GPU0, fim placed on the peer (GPU1, or GPU0 when shared) through the agent and the tunnel.
     ag, token = agent(a, ['--models-dir', os.path.dirname(a.model), '--llama-server', f'{a.bin}/llama-server'])
     chat, curl, ckey = server(a, 'chat-gpu0', 0)
     pl = f'{a.work}/place.log'
@@ -291,6 +298,10 @@ def main():
     ap.add_argument('--tokens', type=int, default=256)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
+    global PEER_GPU, SHARED
+    if len(gpu_free()) < 2:
+        PEER_GPU, SHARED = '0', True
+        log('one GPU: the peer shares GPU0 (figures show the cost of RPC, tunnel and agent, not a second GPU)')
     try:
         res = split(a) if a.what == 'split' else place(a)
     finally:
