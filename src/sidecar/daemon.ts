@@ -161,6 +161,20 @@ export class Daemon {
     return s.plan ? { ...s, plan: this.cluster.requestedPlanFor(s.plan) } : s;
   }
 
+  /** Restart planned afresh: peers added or back since the load are used, peers gone are left out. */
+  private async restartPlan(): Promise<ServerStatus> {
+    const cur = this.supervisor.status();
+    if (!cur.plan) return this.asRequested(await this.supervisor.restart());
+    let plan: ServerPlan;
+    try {
+      plan = await this.cluster.preparePlan(this.cluster.requestedPlanFor(cur.plan));
+    } catch (e) {
+      if (e instanceof ClusterPlanError) throw fail('model-load-failed', e.message);
+      throw e;
+    }
+    return this.asRequested(samePlan(plan, cur.plan) ? await this.supervisor.restart() : await this.supervisor.load(plan, true));
+  }
+
   /** A window's plan → what runs: the split the cluster makes of it (or it as is, without peers). */
   private async loadPlan(base: ServerPlan, replace: boolean): Promise<ServerStatus> {
     const cur = this.supervisor.status();
@@ -197,7 +211,7 @@ export class Daemon {
       case 'unload':
         return this.supervisor.unload('requested');
       case 'restart':
-        return this.asRequested(await this.supervisor.restart());
+        return this.restartPlan();
       case 'cluster.configure': {
         const cfg = validateClusterConfig(params);
         this.log.info(`cluster: ${cfg.peers.length} peer(s) from client ${conn.id}${cfg.peers.length ? ` (${cfg.peers.map((p) => `${p.name}=${p.host}:${p.port}/${p.transport}`).join(', ')})` : ''}, mode ${cfg.mode ?? 'auto'}${cfg.placements?.length ? `, placements ${cfg.placements.map((w) => `${w.role}→${w.peer}`).join(', ')}` : ''}`);

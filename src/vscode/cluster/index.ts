@@ -188,9 +188,13 @@ async function addPeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChann
   await vscode.workspace.getConfiguration('strata.cluster').update('peers', peers, vscode.ConfigurationTarget.Global);
   const devices = report.info?.devices.map((d) => `${d.name} ${(d.freeBytes / 1024 ** 3).toFixed(1)} GiB free`).join(', ');
   log.info(`cluster: added peer ${name} (${hp.host}:${hp.port}, ${entry.transport})${devices ? `: ${devices}` : ''}`);
+  // A model already running here keeps running as planned; a restart plans it again with this peer.
   void vscode.window.showInformationMessage(report.reachable
-    ? `Strata: ${name} added${devices ? ` (${devices})` : ''}.`
-    : `Strata: ${name} saved; it is not reachable now (${report.problem}).`, 'Show Cluster').then((p) => { if (p) void vscode.commands.executeCommand('strata.cluster.show'); });
+    ? `Strata: ${name} added${devices ? ` (${devices})` : ''}. A model already loaded uses it after "Restart Server".`
+    : `Strata: ${name} saved; it is not reachable now (${report.problem}).`, 'Restart Server', 'Show Cluster').then((p) => {
+    if (p === 'Restart Server') void vscode.commands.executeCommand('strata.server.restart');
+    else if (p) void vscode.commands.executeCommand('strata.cluster.show');
+  });
   return { ...report, peer: { ...entry, token: undefined } };
 }
 

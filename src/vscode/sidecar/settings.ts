@@ -6,7 +6,8 @@ import { DEFAULT_SERVER_SETTINGS, ServerSettings } from './plan';
 // `npm start` and desktop `code --extensionDevelopmentPath` can run without touching the user's
 // settings.
 
-export const SERVER_SETTING_SECTIONS = ['strata.model', 'strata.server', 'strata.sidecar'];
+// The cluster's peers and mode decide whether a model that does not fit here alone can load.
+export const SERVER_SETTING_SECTIONS = ['strata.model', 'strata.server', 'strata.sidecar', 'strata.cluster.peers', 'strata.cluster.mode'];
 
 export function readServerSettings(env: NodeJS.ProcessEnv = process.env): ServerSettings {
   const c = vscode.workspace.getConfiguration('strata');

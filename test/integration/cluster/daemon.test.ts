@@ -73,12 +73,19 @@ describe('cluster: through the sidecar daemon', function () {
     assert.strictEqual((await c.request('cluster.status', {})).peers.length, 0);
   });
 
-  it('spreads a window\'s model over the peers; windows see the plan they asked for, and a second window joins it', async () => {
+  it('spreads a window\'s model over the peers once restarted after they were added; windows see the plan they asked for, and a second window joins it', async () => {
     const a = await window();
+    // Loaded before any peer is known: it runs here alone.
+    const alone = await a.load(plan);
+    assert.strictEqual(alone.phase, 'ready');
+    assert.strictEqual((await a.status()).cluster, undefined);
     const cs = await a.request('cluster.configure', { peers: peers(), mode: 'split' });
     assert.deepStrictEqual(cs.peers.map((p) => p.name), ['box0', 'box1']);
-    const st = await a.load(plan);
+    assert.strictEqual((await a.status()).server.pid, alone.pid, 'adding peers must not reload a running model by itself');
+    // A restart plans afresh, with the peers.
+    const st = await a.restart();
     assert.strictEqual(st.phase, 'ready');
+    assert.notStrictEqual(st.pid, alone.pid);
     assert.deepStrictEqual(st.plan?.args, plan.args, 'the window must see its own plan, not the split made of it');
     const s = await a.status();
     assert.ok(s.cluster?.split && s.cluster.split.peers.length >= 1, `no split in the status: ${JSON.stringify(s.cluster)}`);
