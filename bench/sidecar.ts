@@ -273,7 +273,7 @@ async function writeShape(a: Args): Promise<void> {
 
 /**
  * Everything a GPU machine without node needs, in one folder to carry (≈ 50 MB): this bench and
- * the daemon bundled, a node binary, the llama.cpp source (no docs/media; the Qwen2 vocab kept),
+ * the daemon bundled, a node binary, the llama.cpp source (lib/packLlamaSource.ts; the Qwen2 vocab beside it),
  * and run-gpu.sh, which builds llama-server for CUDA sm_90, writes the 32B-shaped model and runs
  * the bench with full offload.
  */
@@ -291,12 +291,9 @@ async function pack(a: Args): Promise<void> {
   const gz = spawnSync('sh', ['-c', `gzip -6 -c "${process.execPath}" > "${path.join(dir, 'node.gz')}"`]);
   if (gz.status !== 0) throw new Error('gzip of the node binary failed');
   const { ensureLlamaSource } = await import('../src/sidecar/installer/llamaSource');
+  const { packLlamaSource } = await import('./lib/packLlamaSource');
   const src = await ensureLlamaSource();
-  const tar = spawnSync('tar', [
-    '-C', path.dirname(src.srcDir), '--exclude=docs', '--exclude=media', '--exclude=.git', '--exclude=models/*.gguf*',
-    '-cJf', path.join(dir, 'llama-src.tar.xz'), path.basename(src.srcDir),
-  ]);
-  if (tar.status !== 0) throw new Error(`tar of the llama.cpp source failed: ${tar.stderr}`);
+  await packLlamaSource(path.join(dir, 'llama-src.tar.xz'), { topDir: path.basename(src.srcDir) });
   fs.copyFileSync(path.join(src.srcDir, 'models', 'ggml-vocab-qwen2.gguf'), path.join(dir, 'ggml-vocab-qwen2.gguf'));
   fs.writeFileSync(path.join(dir, 'run-gpu.sh'), GPU_SCRIPT(path.basename(src.srcDir)), { mode: 0o755 });
   const size = fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
