@@ -10,8 +10,7 @@
 #include <cstdio>
 #include <string>
 
-#include "dynlib.h"
-#include "probe.h"
+#include "gpu_runtime.h"
 
 namespace strata {
 namespace {
@@ -146,21 +145,8 @@ bool contextFree(const Cuda& cu, CUdevice dev, int computeMode, uint64_t* freeBy
 }  // namespace
 
 void probeCuda(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st) {
-#ifdef __APPLE__
-  if (o.cudaLib.empty()) {
-    st.status = "unsupported";
-    st.detail = "CUDA does not exist on macOS";
-    return;
-  }
-#endif
   DynLib lib;
-  std::string error;
-  if (!lib.open(cudaCandidates(o), &error)) {
-    st.status = "absent";
-    st.detail = error;
-    return;
-  }
-  st.library = lib.path();
+  if (!runtimeExistsHere(o.cudaLib, "CUDA", st) || !openRuntime(lib, cudaCandidates(o), st)) return;
 
   Cuda cu;
   lib.sym("cuGetErrorName", &cu.getErrorName);
@@ -174,8 +160,7 @@ void probeCuda(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& s
   if (!lib.sym("cuInit", &cu.init) || !lib.sym("cuDeviceGetCount", &cu.deviceGetCount) ||
       !lib.sym("cuDeviceGet", &cu.deviceGet) || !lib.sym("cuDeviceGetName", &cu.deviceGetName) ||
       !lib.sym("cuDeviceTotalMem_v2", &cu.deviceTotalMem) || !lib.sym("cuDeviceGetAttribute", &cu.deviceGetAttribute)) {
-    st.status = "error";
-    st.detail = lib.path() + " lacks a required CUDA driver function (driver too old?)";
+    fail(st, "error", lib.path() + " lacks a required CUDA driver function (driver too old?)");
     return;
   }
 
@@ -186,41 +171,32 @@ void probeCuda(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& s
 
   CUresult r = cu.init(0);
   if (r == CUDA_ERROR_NO_DEVICE) {
-    st.status = "absent";
-    st.detail = "the CUDA driver reports no device";
+    fail(st, "absent", "the CUDA driver reports no device");
     return;
   }
   if (r != CUDA_SUCCESS) {
-    st.status = "error";
-    st.detail = "cuInit: " + cu.err(r) +
-                (r == CUDA_ERROR_STUB_LIBRARY ? " (the toolkit's stub libcuda is on the library path, not the driver's)" : "");
+    fail(st, "error", "cuInit: " + cu.err(r) +
+                          (r == CUDA_ERROR_STUB_LIBRARY ? " (the toolkit's stub libcuda is on the library path, not the driver's)" : ""));
     return;
   }
   int count = 0;
   if ((r = cu.deviceGetCount(&count)) != CUDA_SUCCESS) {
-    st.status = "error";
-    st.detail = "cuDeviceGetCount: " + cu.err(r);
+    fail(st, "error", "cuDeviceGetCount: " + cu.err(r));
     return;
   }
 
   Nvml nvml;
   if (count > 0) openNvml(o, nvml);
 
-  std::string notes;
+  DeviceNotes notes;
   for (int i = 0; i < count; ++i) {
     CUdevice dev = 0;
     if ((r = cu.deviceGet(&dev, i)) != CUDA_SUCCESS) {
-      notes += "device " + std::to_string(i) + ": cuDeviceGet: " + cu.err(r) + "; ";
+      notes.add(i, "cuDeviceGet: " + cu.err(r));
       continue;
     }
-    Device d;
-    d.backend = "cuda";
-    d.index = i;
-    d.vendorId = 0x10de;
-    d.driverVersion = st.version;
-
-    char name[256] = {0};
-    if (cu.deviceGetName(name, sizeof name - 1, dev) == CUDA_SUCCESS) d.name = name;
+    Device d = gpuDevice("cuda", i, 0x10de, st.version);
+    std::string bus = readNameMemoryBus(d, dev, cu.deviceGetName, cu.deviceTotalMem, cu.deviceGetPCIBusId);
 
     int major = 0, minor = 0, integrated = 0, mode = 0;
     if (cu.deviceGetAttribute(&major, ATTR_CC_MAJOR, dev) == CUDA_SUCCESS &&
@@ -230,19 +206,11 @@ void probeCuda(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& s
     if (cu.deviceGetAttribute(&integrated, ATTR_INTEGRATED, dev) == CUDA_SUCCESS) d.integrated = integrated != 0;
     cu.deviceGetAttribute(&mode, ATTR_COMPUTE_MODE, dev);
 
-    size_t total = 0;
-    if (cu.deviceTotalMem(&total, dev) == CUDA_SUCCESS) d.totalBytes = total;
-
-    char bus[32] = {0};
-    if (cu.deviceGetPCIBusId && cu.deviceGetPCIBusId(bus, sizeof bus - 1, dev) == CUDA_SUCCESS) {
-      d.pciBusId = lowerPciId(bus);
-    }
-
     std::string why;
-    if (nvml.ready && bus[0]) {
+    if (nvml.ready && !bus.empty()) {
       nvmlDevice_t h = nullptr;
       nvmlMemory_t m{};
-      nvmlReturn_t nr = nvml.byPciBusId(bus, &h);
+      nvmlReturn_t nr = nvml.byPciBusId(bus.c_str(), &h);
       if (nr == 0) nr = nvml.memoryInfo(h, &m);
       if (nr == 0) {
         d.freeBytes = m.free;
@@ -260,15 +228,14 @@ void probeCuda(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& s
         d.freeBytes = f;
         d.memorySource = "cuda-context";
       } else {
-        notes += "device " + std::to_string(i) + ": free memory unknown (" + why + "; " + ctxWhy + "); ";
+        notes.add(i, "free memory unknown (" + why + "; " + ctxWhy + ")");
       }
     }
     d.budgetBytes = d.freeBytes;
     out.push_back(d);
   }
   if (nvml.ready) nvml.shutdown();
-  if (!notes.empty()) st.detail = notes.substr(0, notes.size() - 2);
-  else st.detail = std::to_string(count) + " device(s)";
+  st.detail = notes.detail(count);
 }
 
 }  // namespace strata

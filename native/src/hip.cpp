@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dynlib.h"
-#include "probe.h"
+#include "gpu_runtime.h"
 
 namespace strata {
 namespace {
@@ -84,21 +83,8 @@ std::string findGcnArch(const unsigned char* buf, size_t size) {
 }  // namespace
 
 void probeHip(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st) {
-#ifdef __APPLE__
-  if (o.hipLib.empty()) {
-    st.status = "unsupported";
-    st.detail = "HIP does not exist on macOS";
-    return;
-  }
-#endif
   DynLib lib;
-  std::string error;
-  if (!lib.open(candidates(o), &error)) {
-    st.status = "absent";
-    st.detail = error;
-    return;
-  }
-  st.library = lib.path();
+  if (!runtimeExistsHere(o.hipLib, "HIP", st) || !openRuntime(lib, candidates(o), st)) return;
 
   Hip h;
   lib.sym("hipGetErrorName", &h.getErrorName);
@@ -110,8 +96,7 @@ void probeHip(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st
   if (!lib.sym("hipGetDevicePropertiesR0600", &h.getProperties)) lib.sym("hipGetDeviceProperties", &h.getProperties);
   if (!lib.sym("hipInit", &h.init) || !lib.sym("hipGetDeviceCount", &h.getDeviceCount) ||
       !lib.sym("hipDeviceGetName", &h.deviceGetName) || !lib.sym("hipDeviceTotalMem", &h.deviceTotalMem)) {
-    st.status = "error";
-    st.detail = lib.path() + " lacks a required HIP function";
+    fail(st, "error", lib.path() + " lacks a required HIP function");
     return;
   }
 
@@ -123,46 +108,33 @@ void probeHip(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st
 
   hipError_t r = h.init(0);
   if (r == hipErrorNoDevice || r == hipErrorInsufficientDriver) {
-    st.status = "absent";
-    st.detail = "HIP runtime present, but " + h.err(r) + " (no usable AMD GPU or amdgpu/KFD driver)";
+    fail(st, "absent", "HIP runtime present, but " + h.err(r) + " (no usable AMD GPU or amdgpu/KFD driver)");
     return;
   }
   if (r != hipSuccess) {
-    st.status = "error";
-    st.detail = "hipInit: " + h.err(r);
+    fail(st, "error", "hipInit: " + h.err(r));
     return;
   }
   int count = 0;
   r = h.getDeviceCount(&count);
   if (r == hipErrorNoDevice) count = 0;
   else if (r != hipSuccess) {
-    st.status = "error";
-    st.detail = "hipGetDeviceCount: " + h.err(r);
+    fail(st, "error", "hipGetDeviceCount: " + h.err(r));
     return;
   }
 
-  std::string notes;
+  DeviceNotes notes;
   // Far larger than any hipDeviceProp_t (R0600 is about 1.5 KB): a future, larger layout still
   // fits, and the tail stays zero so the scan stops.
   std::vector<unsigned char> props(64 * 1024);
   for (int i = 0; i < count; ++i) {
-    Device d;
-    d.backend = "hip";
-    d.index = i;
-    d.vendorId = 0x1002;
-    d.driverVersion = st.version;
-
-    char name[256] = {0};
-    if (h.deviceGetName(name, sizeof name - 1, i) == hipSuccess) d.name = name;
-    size_t total = 0;
-    if (h.deviceTotalMem(&total, i) == hipSuccess) d.totalBytes = total;
+    Device d = gpuDevice("hip", i, 0x1002, st.version);
+    readNameMemoryBus(d, i, h.deviceGetName, h.deviceTotalMem, h.deviceGetPCIBusId);
 
     if (h.deviceGetAttribute && version >= HIP_VERSION_5_0) {
       int integrated = 0;
       if (h.deviceGetAttribute(&integrated, ATTR_INTEGRATED, i) == hipSuccess) d.integrated = integrated != 0;
     }
-    char bus[32] = {0};
-    if (h.deviceGetPCIBusId && h.deviceGetPCIBusId(bus, sizeof bus - 1, i) == hipSuccess) d.pciBusId = lowerPciId(bus);
 
     if (h.getProperties) {
       std::fill(props.begin(), props.end(), 0);
@@ -180,10 +152,10 @@ void probeHip(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st
         d.memorySource = "hipMemGetInfo";
       }
     }
-    if (!d.freeBytes) notes += "device " + std::to_string(i) + ": free memory unknown (" + h.err(r) + "); ";
+    if (!d.freeBytes) notes.add(i, "free memory unknown (" + h.err(r) + ")");
     out.push_back(d);
   }
-  st.detail = notes.empty() ? std::to_string(count) + " device(s)" : notes.substr(0, notes.size() - 2);
+  st.detail = notes.detail(count);
 }
 
 }  // namespace strata

@@ -15,8 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "dynlib.h"
-#include "probe.h"
+#include "gpu_runtime.h"
 
 namespace strata {
 namespace {
@@ -188,24 +187,16 @@ std::string archFromName(const std::string& name) {
 
 void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus& st) {
   DynLib lib;
-  std::string error;
-  if (!lib.open(candidates(o), &error)) {
-    st.status = "absent";
-    st.detail = error;
-    return;
-  }
-  st.library = lib.path();
+  if (!openRuntime(lib, candidates(o), st)) return;
   Vk vk;
   if (!lib.sym("vkGetInstanceProcAddr", &vk.getInstanceProcAddr)) {
-    st.status = "error";
-    st.detail = lib.path() + " has no vkGetInstanceProcAddr";
+    fail(st, "error", lib.path() + " has no vkGetInstanceProcAddr");
     return;
   }
   vk.load(nullptr, "vkEnumerateInstanceVersion", &vk.enumerateInstanceVersion);  // absent: a 1.0 loader
   if (!vk.load(nullptr, "vkCreateInstance", &vk.createInstance) ||
       !vk.load(nullptr, "vkEnumerateInstanceExtensionProperties", &vk.enumerateInstanceExtensionProperties)) {
-    st.status = "error";
-    st.detail = "the Vulkan loader lacks vkCreateInstance";
+    fail(st, "error", "the Vulkan loader lacks vkCreateInstance");
     return;
   }
   uint32_t loaderVersion = apiVersion(1, 0);
@@ -232,13 +223,11 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
   VkInstance inst = nullptr;
   VkResult r = vk.createInstance(&ci, nullptr, &inst);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
-    st.status = "absent";
-    st.detail = "Vulkan loader present, but no Vulkan driver (ICD) is installed";
+    fail(st, "absent", "Vulkan loader present, but no Vulkan driver (ICD) is installed");
     return;
   }
   if (r != VK_SUCCESS) {
-    st.status = "error";
-    st.detail = "vkCreateInstance: VkResult " + std::to_string(r);
+    fail(st, "error", "vkCreateInstance: VkResult " + std::to_string(r));
     return;
   }
   vk.load(inst, "vkDestroyInstance", &vk.destroyInstance);
@@ -252,8 +241,7 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
     vk.load(inst, "vkGetPhysicalDeviceMemoryProperties2KHR", &vk.getMemoryProperties2);
   if (!vk.enumeratePhysicalDevices || !vk.getProperties || !vk.getMemoryProperties || !vk.enumerateDeviceExtensionProperties) {
     if (vk.destroyInstance) vk.destroyInstance(inst, nullptr);
-    st.status = "error";
-    st.detail = "the Vulkan instance lacks core 1.0 functions";
+    fail(st, "error", "the Vulkan instance lacks core 1.0 functions");
     return;
   }
 
@@ -283,9 +271,7 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
     vk.getProperties(pd, p1.get());
     bool dev11 = p1->apiVersion >= apiVersion(1, 1);
 
-    Device d;
-    d.backend = "vulkan";
-    d.vendorId = p1->vendorID;
+    Device d = gpuDevice("vulkan", index, p1->vendorID);
     p1->deviceName[sizeof p1->deviceName - 1] = 0;
     d.name = p1->deviceName;
     if (p1->deviceType == TYPE_CPU && !o.vulkanCpu) {
@@ -351,11 +337,11 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
     } else {
       d.memorySource = "vulkan-heaps";
     }
-    d.index = index++;
+    ++index;
     out.push_back(d);
   }
   if (vk.destroyInstance) vk.destroyInstance(inst, nullptr);
-  st.detail = std::to_string(index) + " device(s)";
+  st.detail = DeviceNotes::countOnly(index);
   if (skippedCpu) st.detail += ", " + std::to_string(skippedCpu) + " CPU (software) device(s) skipped";
 }
 
