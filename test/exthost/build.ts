@@ -4,30 +4,66 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 // Build steps shared by the two extension-host runners: the product extension (dist/, via the
-// repo's esbuild.mjs, only when stale) and the test bundle (out/exthost/suites.js: suite/index.ts
+// repo's esbuild.mjs, only when a bundle is missing or older than its inputs) and the test bundle (out/exthost/suites.js: suite/index.ts
 // plus every suite/*.test.ts, with mocha bundled in and `vscode` left to the extension host).
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SUITE_DIR = path.join(__dirname, 'suite');
 export const OUT_DIR = path.join(REPO_ROOT, 'out', 'exthost');
 
-function newestMtime(dir: string): number {
-  let newest = 0;
+/**
+ * What `node esbuild.mjs` reads: the sources it bundles (src/ imports media/ too) and what decides
+ * how (its own config, the TypeScript config, the dependencies as installed).
+ */
+export const BUNDLE_INPUTS = {
+  dirs: ['src', 'media'],
+  files: ['esbuild.mjs', 'package.json', 'package-lock.json', 'node_modules/.package-lock.json', 'tsconfig.json'],
+};
+/** What it writes: every bundle the extension host, the daemon, the peer and the chat webview load. */
+export const BUNDLE_OUTPUTS = ['dist/extension.js', 'dist/sidecar.js', 'dist/peer.js', 'dist/media/chat.js', 'dist/media/chat.css'];
+
+interface Stamp {
+  mtimeMs: number;
+  path: string;
+}
+
+/** The newest file or folder below dir (a folder's own time moves when a file is added, removed or renamed). */
+function newestBelow(dir: string): Stamp {
+  let newest: Stamp = { mtimeMs: fs.statSync(dir).mtimeMs, path: dir };
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (entry.isFile()) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    const s = entry.isDirectory() ? newestBelow(p) : entry.isFile() ? { mtimeMs: fs.statSync(p).mtimeMs, path: p } : undefined;
+    if (s && s.mtimeMs > newest.mtimeMs) newest = s;
   }
   return newest;
 }
 
-/** Runs `node esbuild.mjs` when dist/extension.js is missing or older than src/ or package.json. */
+/**
+ * Why the bundles in dist/ cannot be reused: one is missing, or an input is newer than the
+ * oldest of them; undefined when they are current. Only mtimes are read (a few hundred stats).
+ */
+export function bundleStaleness(root: string = REPO_ROOT): string | undefined {
+  let oldest: Stamp | undefined;
+  for (const rel of BUNDLE_OUTPUTS) {
+    const p = path.join(root, rel);
+    if (!fs.existsSync(p)) return `${rel} is missing`;
+    const mtimeMs = fs.statSync(p).mtimeMs;
+    if (!oldest || mtimeMs < oldest.mtimeMs) oldest = { mtimeMs, path: p };
+  }
+  const stamps: Stamp[] = [
+    ...BUNDLE_INPUTS.dirs.map((d) => path.join(root, d)).filter((d) => fs.existsSync(d)).map(newestBelow),
+    ...BUNDLE_INPUTS.files.map((f) => path.join(root, f)).filter((f) => fs.existsSync(f)).map((f) => ({ mtimeMs: fs.statSync(f).mtimeMs, path: f })),
+  ];
+  const newest = stamps.reduce((a, b) => (b.mtimeMs > a.mtimeMs ? b : a));
+  if (newest.mtimeMs > oldest!.mtimeMs) return `${path.relative(root, oldest!.path)} is older than ${path.relative(root, newest.path) || '.'}`;
+  return undefined;
+}
+
+/** Runs `node esbuild.mjs` when a bundle in dist/ is missing or older than what goes into it (or STRATA_REBUILD is set). */
 export function ensureExtensionBuilt(log: (line: string) => void = () => undefined): void {
-  const main = path.join(REPO_ROOT, 'dist', 'extension.js');
-  const built = fs.existsSync(main) ? fs.statSync(main).mtimeMs : 0;
-  const sources = Math.max(newestMtime(path.join(REPO_ROOT, 'src')), fs.statSync(path.join(REPO_ROOT, 'package.json')).mtimeMs);
-  if (built >= sources && !process.env.STRATA_REBUILD) return;
-  log(built ? 'dist/extension.js is older than src/: rebuilding (node esbuild.mjs)' : 'dist/extension.js is missing: building (node esbuild.mjs)');
+  const stale = process.env.STRATA_REBUILD ? 'STRATA_REBUILD is set' : bundleStaleness();
+  if (!stale) return;
+  log(`${stale}: building (node esbuild.mjs)`);
   const r = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: REPO_ROOT, encoding: 'utf8' });
   if (r.status !== 0) {
     throw new Error(`Building the extension failed (node esbuild.mjs, exit ${r.status}):\n${r.stdout}${r.stderr}`);
