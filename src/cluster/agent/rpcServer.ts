@@ -1,9 +1,9 @@
-import * as net from 'net';
 import * as path from 'path';
 import { PeerDevice, RpcServerState, TransportMode } from '../protocol';
 import { probeRpcServer, RpcDeviceMemory } from '../rpc/client';
 import { formatVersion, RpcVersion } from '../rpc/protocol';
 import { startTied, stopTied, TiedChild } from './child';
+import { pickFreePort } from '../../sidecar/ports';
 
 // The agent's rpc-server: started on demand in the mode asked for (tunnel: bound to
 // 127.0.0.1, reachable only through the agent; direct: on the LAN address the owner allowed),
@@ -239,14 +239,5 @@ function mib(b: number): number {
   return Math.round(b / 1048576);
 }
 
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free port on this machine's loopback (rpc-server and placed servers listen there only). */
+export const freeLoopbackPort = (): Promise<number> => pickFreePort('127.0.0.1');

@@ -253,7 +253,10 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     // Peers dropped after going down stay out until the user takes them back (useReturnedPeers).
     const usable = [...this.links.values()].filter((l) => l.cfg.enabled !== false && !opts.exclude?.includes(l.cfg.name) && !this.dropped.has(l.cfg.name));
     if (mode === 'off' || usable.length === 0 || hasFlag(base.args, ['--rpc'])) {
+      // Nothing of the last split holds any more (status and messages must not show it).
       this.active = undefined;
+      this.lastPlan = undefined;
+      this.changed();
       return base;
     }
     await Promise.all(usable.map((l) => l.settled(this.linkOpts.connectTimeoutMs)));
@@ -486,7 +489,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       await this.host.unload('requested').catch(() => undefined);
       return;
     }
-    this.record({ kind: 'replanned', message: `${path.basename(a.base.modelPath)} restarts without ${exclude.join(', ')}: ${this.lastPlan?.summary ?? ''}` });
+    this.record({ kind: 'replanned', message: `${path.basename(a.base.modelPath)} restarts without ${exclude.join(', ')}: ${this.active ? this.lastPlan?.summary ?? '' : 'on this machine alone'}` });
     await this.host.load(plan, true).catch((e: Error) => this.record({ kind: 'load-failed', message: e.message }));
   }
 

@@ -141,7 +141,8 @@ async function addPeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChann
   const name = await vscode.window.showInputBox({
     title: 'Strata: Add Peer (2/3)',
     prompt: 'A short name for this peer (shown in the cluster view and in messages)',
-    value: hp.host.split('.')[0] || hp.host,
+    // The first label of a host name; nothing to suggest for an IP address.
+    value: /^[\d.]+$|:/.test(hp.host) ? '' : hp.host.split('.')[0] || hp.host,
     ignoreFocusOut: true,
     validateInput: (v) => (!/^[\w.-]{1,40}$/.test(v) ? 'Letters, digits, dots, dashes and underscores' : existing.some((p) => p.name === v && p.host !== hp.host) ? 'Another peer has this name' : undefined),
   });
