@@ -170,7 +170,8 @@ def split(a):
     rpc_port = free_port()
     rpc = start([f'{a.bin}/ggml-rpc-server', '-H', '127.0.0.1', '-p', str(rpc_port)], env={'CUDA_VISIBLE_DEVICES': PEER_GPU}, logfile=f'{a.work}/rpc-bare.log')
     wait_port(rpc_port, 60, rpc)
-    sweep = ['1/3', '1/1', '3/1']
+    # SWEEP=1/1 shortens a big model's run (each -ts value reloads it); LOADS=0 skips load timing.
+    sweep = os.environ.get('SWEEP', '1/3,1/1,3/1').split(',')
     res['bare_direct'] = bench(a, ['--rpc', f'127.0.0.1:{rpc_port}', '-ts', ','.join(sweep + [plan['ts']])], 'bare rpc-server, direct')
     stop(rpc)
     # 3. Strata: strata-peer's rpc-server on GPU1, Strata's split, direct and through the tunnel.
@@ -190,7 +191,8 @@ def split(a):
     tunnel = f'127.0.0.1:{tport}'
     res['strata_direct'] = bench(a, ['--rpc', direct, '-ts', plan['ts']], 'strata-peer rpc-server, direct')[0]
     res['strata_tunnel'] = bench(a, ['--rpc', tunnel, '-ts', plan['ts']], 'strata-peer rpc-server, tunnel')[0]
-    res['load_s'] = {'direct': load_time(a, direct, plan['ts'], 'direct'), 'tunnel': load_time(a, tunnel, plan['ts'], 'tunnel')}
+    if os.environ.get('LOADS', '1') != '0':
+        res['load_s'] = {'direct': load_time(a, direct, plan['ts'], 'direct'), 'tunnel': load_time(a, tunnel, plan['ts'], 'tunnel')}
     stop(tun)
     stop(ag)
     # Ratios the issue asks for.
