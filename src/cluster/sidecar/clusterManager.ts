@@ -166,13 +166,22 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   configure(cfg: ClusterConfig): ClusterStatus {
     this.cfg = { ...cfg, mode: cfg.mode ?? 'auto' };
     const want = new Map(cfg.peers.map((p) => [p.name, p]));
+    // Tunnels llama-server is using stay open until it runs on the new plan: closing them first
+    // would crash it into a restart loop on endpoints that are gone.
+    const retired: TunnelEndpoint[] = [];
+    const changedInUse: string[] = [];
     for (const [name, link] of this.links) {
       const p = want.get(name);
       if (!p || JSON.stringify(p) !== JSON.stringify(link.cfg)) {
         link.close();
         this.links.delete(name);
-        void this.tunnels.get(name)?.close();
+        this.dropped.delete(name);
+        const t = this.tunnels.get(name);
         this.tunnels.delete(name);
+        const inUse = !!this.active?.peers.includes(name);
+        if (inUse) changedInUse.push(name);
+        if (t && inUse) retired.push(t);
+        else void t?.close();
       }
     }
     for (const p of cfg.peers) {
@@ -188,7 +197,32 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     }
     this.changed();
     this.reconcilePlacements();
+    this.replanForChangedPeers(changedInUse, retired);
     return this.status();
+  }
+
+  /** Peers holding layers were removed, disabled or changed (token, address, transport): plan and load again without their old links. */
+  private replanForChangedPeers(names: string[], retired: TunnelEndpoint[]): void {
+    const a = this.active;
+    const host = this.host;
+    if (!names.length || !a || !host || !RUNNING.has(host.status().phase)) {
+      for (const t of retired) void t.close();
+      return;
+    }
+    const model = path.basename(a.base.modelPath);
+    this.failover = this.failover.then(async () => {
+      try {
+        const plan = await this.preparePlan(a.base);
+        this.record({ kind: 'replanned', message: `${model} restarts because peer ${names.join(', ')} changed in the settings: ${this.active ? this.lastPlan?.summary ?? '' : 'on this machine alone'}` });
+        await host.load(plan, true);
+      } catch (e) {
+        this.record({ kind: 'load-failed', message: `${(e as Error).message} Unloaded it; pick a smaller model or add the peer back.` });
+        this.active = undefined;
+        await host.unload('requested').catch(() => undefined);
+      } finally {
+        await Promise.all(retired.map((t) => t.close()));
+      }
+    }).catch((e: Error) => this.log(`re-plan after a peer change: ${e.message}`));
   }
 
   /** What a window's load of `base` runs: the prepared (split) plan while `base` is the one running. */

@@ -138,4 +138,16 @@ describe('cluster: through the sidecar daemon', function () {
     assert.deepStrictEqual(now.cluster?.peers, { up: 1, total: 2 });
     assert.ok(await complete(now.server.endpoint!.url, now.server.endpoint!.apiKey) > 0);
   });
+
+  it('removing the peer in use from the settings restarts the model here alone, without a crash loop', async () => {
+    const a = clients[clients.length - 1];
+    const before = await a.status();
+    assert.ok(before.cluster?.split?.peers.includes('box1'), JSON.stringify(before.cluster));
+    await a.request('cluster.configure', { peers: [], mode: 'split' });
+    const s = await waitStatus(a, 'the model to run here alone', (x) => x.server.phase === 'ready' && x.server.pid !== before.server.pid && !x.cluster, 120_000);
+    assert.strictEqual(s.server.crashes, 0, 'llama-server must be switched over, not crash on a closed tunnel');
+    assert.deepStrictEqual(s.server.plan?.args, plan.args);
+    assert.ok(await complete(s.server.endpoint!.url, s.server.endpoint!.apiKey) > 0);
+    assert.ok(events.some((e) => e.kind === 'replanned' && /peer box0, box1 changed in the settings|peer box1 changed in the settings/.test(e.message)), JSON.stringify(events.map((e) => e.message)));
+  });
 });
