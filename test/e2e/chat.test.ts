@@ -1,19 +1,11 @@
 import * as assert from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { Conversation } from '../../src/core/chat/conversation';
-import { CONNECTION_FILE_NAME, writeServerConnection } from '../../src/core/llama/serverConnection';
-import { ensureTinyModel } from '../fixtures/models';
-import {
-  artifactsOnFailure, BrowserSession, focusEditor, launchBrowser, openFileFromExplorer, openWorkbench, REPO_ROOT, runCommand, saveArtifacts,
-  waitForNotification, waitForWorkbench,
-} from '../harness/browser';
-import { RunningCodeServer, startCodeServer } from '../harness/codeServer';
-import { RunningLlamaServer, startLlamaServer } from '../harness/llamaServer';
-import { ensureExtensionBuilt } from '../exthost/build';
+import { focusEditor, openFileFromExplorer, REPO_ROOT, runCommand, saveArtifacts, waitForNotification, waitForWorkbench } from '../harness/browser';
+import { useWorkbench } from '../harness/workbench';
 
 // The chat as a user meets it, nothing faked: the real llama-server (CPU build) on the tiny
 // random-weight Qwen2 model, code-server (VS Code 1.100) with the Strata extension, Chromium
@@ -42,9 +34,8 @@ function seededConversation(): Conversation {
   };
 }
 
-/** Builds the extension when stale (dist/media too) and checks that it ships the chat. */
-function extensionUnderTest(log: (l: string) => void): string {
-  ensureExtensionBuilt(log);
+/** Rebuilds dist/media when stale (the fixture has built dist/extension.js) and checks that the extension ships the chat. */
+function checkChatShipped(log: (l: string) => void): void {
   const chatJs = path.join(REPO_ROOT, 'dist', 'media', 'chat.js');
   const newestMedia = Math.max(...fs.readdirSync(path.join(REPO_ROOT, 'media')).map((f) => fs.statSync(path.join(REPO_ROOT, 'media', f)).mtimeMs));
   if (!fs.existsSync(chatJs) || fs.statSync(chatJs).mtimeMs < newestMedia || !fs.existsSync(path.join(REPO_ROOT, 'dist', 'media', 'codicon.ttf'))) {
@@ -56,76 +47,48 @@ function extensionUnderTest(log: (l: string) => void): string {
   if (!(pkg.contributes?.views?.strata ?? []).some((v: { id: string }) => v.id === 'strata.chat')) {
     throw new Error('package.json contributes no "strata.chat" view: merge src/vscode/chat/contributes.json into it.');
   }
-  return REPO_ROOT;
 }
 
 describe('E2E: chat in code-server against the real llama-server', function () {
   this.timeout(300_000);
 
-  let tmp: string;
+  const log = (l: string) => process.stderr.write(`      ${l}\n`);
   let historyDir: string;
-  let llama: RunningLlamaServer | undefined;
-  let server: RunningCodeServer | undefined;
-  let browser: BrowserSession | undefined;
+
+  const wb = useWorkbench({
+    name: 'chat',
+    files: {
+      [FILE]: INITIAL,
+      // VS Code's built-in JSON support reports problems here, for "Fix Problem".
+      'settings.json': '{\n  "port": 8080,\n  "host": "localhost",,\n  "debug": true\n}\n',
+    },
+    llama: { ctx: 4096 },
+    prepare: (d) => {
+      checkChatShipped(log);
+      historyDir = path.join(d.tmp, 'chat-history');
+      fs.mkdirSync(historyDir, { recursive: true });
+      fs.writeFileSync(path.join(historyDir, 'seeded-0001.json'), JSON.stringify(seededConversation()));
+    },
+    env: () => ({ STRATA_CHAT_HISTORY_DIR: historyDir }),
+    settings: {
+      'strata.completion.enabled': false,
+      // A quarter of the 4096-token window: long enough that a stop lands mid-stream.
+      'strata.chat.maxTokens': 1024,
+      'strata.chat.includeActiveFile': true,
+      'workbench.colorTheme': 'Default Dark Modern',
+      'editor.autoClosingBrackets': 'never',
+      'editor.autoIndent': 'none',
+      'editor.formatOnPaste': false,
+      'files.insertFinalNewline': false,
+      'files.trimTrailingWhitespace': false,
+    },
+    viewport: { width: 1400, height: 900 },
+  });
   let page: Page;
   let modelName: string;
-
-  const log = (l: string) => process.stderr.write(`      ${l}\n`);
-
-  before(async function () {
-    const t0 = Date.now();
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-e2e-chat-'));
-    const extDir = extensionUnderTest(log);
-    const modelPath = await ensureTinyModel();
-    modelName = path.basename(modelPath, '.gguf');
-    const stateDir = path.join(tmp, 'state');
-    historyDir = path.join(tmp, 'chat-history');
-    const workspaceDir = path.join(tmp, 'workspace');
-    fs.mkdirSync(workspaceDir, { recursive: true });
-    fs.mkdirSync(historyDir, { recursive: true });
-    fs.writeFileSync(path.join(workspaceDir, FILE), INITIAL);
-    // VS Code's built-in JSON support reports problems here, for "Fix Problem".
-    fs.writeFileSync(path.join(workspaceDir, 'settings.json'), '{\n  "port": 8080,\n  "host": "localhost",,\n  "debug": true\n}\n');
-    fs.writeFileSync(path.join(historyDir, 'seeded-0001.json'), JSON.stringify(seededConversation()));
-
-    llama = await startLlamaServer({ model: modelPath, ctx: 4096 });
-    writeServerConnection({ url: llama.url, apiKey: llama.apiKey, model: modelPath, pid: llama.pid }, path.join(stateDir, CONNECTION_FILE_NAME));
-    server = await startCodeServer({
-      workspaceDir,
-      extensionDevelopmentPaths: [extDir],
-      env: { STRATA_STATE_DIR: stateDir, STRATA_CHAT_HISTORY_DIR: historyDir },
-      settings: {
-        'strata.completion.enabled': false,
-        // A quarter of the 4096-token window: long enough that a stop lands mid-stream.
-        'strata.chat.maxTokens': 1024,
-        'strata.chat.includeActiveFile': true,
-        'workbench.colorTheme': 'Default Dark Modern',
-        'editor.autoClosingBrackets': 'never',
-        'editor.autoIndent': 'none',
-        'editor.formatOnPaste': false,
-        'files.insertFinalNewline': false,
-        'files.trimTrailingWhitespace': false,
-      },
-    });
-    browser = await launchBrowser({ viewport: { width: 1400, height: 900 } });
-    page = browser.page;
-    await openWorkbench(page, server);
-    log(`(llama-server, code-server and workbench up in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  });
-
-  afterEach(async function () {
-    await artifactsOnFailure(this, () => {
-      const texts: Record<string, string | undefined> = { 'code-server.log': server?.logText(), 'llama-server.log': llama?.logText(), 'browser-console.log': browser?.consoleText() };
-      for (const [rel, text] of Object.entries(server?.vscodeLogs() ?? {})) texts[`vscode-${rel}`] = text;
-      return { page, texts };
-    });
-  });
-
-  after(async function () {
-    await browser?.close();
-    await server?.stop();
-    await llama?.stop();
-    if (tmp && !process.env.STRATA_KEEP_TEST_DIRS) fs.rmSync(tmp, { recursive: true, force: true });
+  before(() => {
+    page = wb.page;
+    modelName = path.basename(wb.modelPath, '.gguf');
   });
 
   /** The chat webview's document: VS Code nests it in two iframes. */
@@ -150,11 +113,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Strata: Chat History' }).waitFor({ state: 'visible', timeout: 30_000 });
   }
 
-  async function fileText(): Promise<string> {
-    await page.keyboard.press('Control+S');
-    await page.waitForTimeout(300);
-    return fs.readFileSync(path.join(server!.workspaceDir, FILE), 'utf8');
-  }
+  const fileText = (): Promise<string> => wb.saveAndRead(FILE);
 
   async function selectLines(first: number, last: number): Promise<void> {
     await focusEditor(page);
@@ -178,7 +137,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     // The diff editor shows the proposal; nothing is written until the user accepts.
     await page.locator('.tabs-container .tab.active', { hasText: /Strata's change/ }).waitFor({ state: 'visible', timeout: 30_000 });
     await page.locator('.editor-instance .monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 30_000 });
-    assert.strictEqual(fs.readFileSync(path.join(server!.workspaceDir, FILE), 'utf8'), INITIAL, 'nothing applied before accepting');
+    assert.strictEqual(wb.readFile(FILE), INITIAL, 'nothing applied before accepting');
     await waitForNotification(page, /Apply Strata's change to calc\.py \(lines 1-2\)\?/);
     await page.locator('.notifications-toasts .notification-toast', { hasText: /Apply Strata's change/ }).getByRole('button', { name: 'Accept' }).click();
     await page.locator('.tabs-container .tab', { hasText: /Strata's change/ }).waitFor({ state: 'detached', timeout: 30_000 });
@@ -252,6 +211,9 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const question = 'What does this function do?';
     await page.reload({ waitUntil: 'domcontentloaded' });
     await waitForWorkbench(page, { explorer: false });
+    // The window restores the chat view where it was, and its script takes the focus when it loads
+    // (media/chat.ts), which closes a command palette opened before: let it render first.
+    await chat().locator('.turn').first().waitFor({ state: 'visible', timeout: 60_000 });
     const g = await openChat();
     await g.locator('.turn.user .user-text', { hasText: question }).waitFor({ state: 'visible', timeout: 60_000 });
     assert.strictEqual(await g.locator('.turn').count(), 4);
@@ -293,7 +255,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const f = chat();
     await f.locator('.turn.user .user-text', { hasText: 'Make double() clearer.' }).waitFor({ state: 'visible', timeout: 30_000 });
     await f.locator('.turn.assistant .code-block').nth(1).locator('button[data-action="save"]').click();
-    const target = path.join(server!.workspaceDir, 'helper.py');
+    const target = wb.file('helper.py');
     await title('Save the code block as').waitFor({ state: 'visible', timeout: 30_000 });
     // The dialog fills in its default (…/untitled.py) on its own; type over it only after that.
     for (let i = 0; i < 100 && !(await input.inputValue()).endsWith('untitled.py'); i++) await page.waitForTimeout(100);
