@@ -2,7 +2,6 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
-import { SidecarClient } from '../../src/core/sidecar';
 import { readSidecarLock } from '../../src/core/sidecar/lockFile';
 import { isPidAlive } from '../../src/core/sidecar/processInfo';
 import { runCommand, waitForNotification, waitForStatusBarItem } from '../harness/browser';
@@ -34,18 +33,6 @@ function llamaChildrenOf(daemonPid: number): number[] {
     }
   }
   return out;
-}
-
-async function daemonStatus(stateDir: string) {
-  const lock = readSidecarLock(stateDir);
-  assert.ok(lock, 'no sidecar lock file');
-  const c = new SidecarClient({ locate: async () => lock, reconnect: false, clientName: 'e2e probe' });
-  try {
-    await c.open(10_000);
-    return await c.status();
-  } finally {
-    c.close();
-  }
 }
 
 describe('E2E: the extension on the sidecar daemon in code-server', function () {
@@ -97,7 +84,7 @@ describe('E2E: the extension on the sidecar daemon in code-server', function () 
     kids.forEach((k) => seenServerPids.add(k));
     wb.adopt(...kids);
     // The test wrote no server.json: whatever answers comes from the daemon's llama-server.
-    const st = await daemonStatus(stateDir);
+    const st = await wb.sidecarStatus();
     assert.strictEqual(st.server.phase, 'ready');
     assert.strictEqual(st.server.pid, kids[0]);
     assert.deepStrictEqual(st.server.plan?.args.slice(-4), ['--no-repack', '-t', '2', '--no-webui']);
@@ -111,7 +98,7 @@ describe('E2E: the extension on the sidecar daemon in code-server', function () 
 
   it('"Show Server Status" names the daemon\'s llama-server, its llama.cpp version and backends', async () => {
     await runCommand(page, 'Strata: Show Server Status');
-    const st = await daemonStatus(stateDir);
+    const st = await wb.sidecarStatus();
     const text = await waitForNotification(page, /Strata: llama-server at/, { timeoutMs: 20_000 });
     assert.ok(text.includes(`llama-server at ${st.server.endpoint!.url} with ${path.basename(wb.modelPath)}: ready`), text);
     assert.match(text, /context \d+/);
@@ -121,7 +108,7 @@ describe('E2E: the extension on the sidecar daemon in code-server', function () 
   it('a second window joins the same llama-server (one pid, two windows)', async () => {
     page2 = await wb.openWindow();
     await waitForStatusBarItem(page2, new RegExp(`Strata · ${label.slice(0, 20)}`), { timeoutMs: 90_000 });
-    const st = await daemonStatus(stateDir);
+    const st = await wb.sidecarStatus();
     // Two windows plus this probe.
     assert.strictEqual(st.daemon.clients, 3, `clients: ${st.daemon.clients}`);
     assert.strictEqual(st.daemon.pid, daemonPid);

@@ -3,6 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Locator, Page } from 'playwright-core';
 import { CONNECTION_FILE_NAME, writeServerConnection } from '../../src/core/llama/serverConnection';
+import type { SidecarStatus } from '../../src/core/protocol';
+import { SidecarClient } from '../../src/core/sidecar';
+import { readSidecarLock } from '../../src/core/sidecar/lockFile';
 import { isPidAlive } from '../../src/core/sidecar/processInfo';
 import { ensureExtensionBuilt } from '../exthost/build';
 import { ensureTinyModel } from '../fixtures/models';
@@ -269,6 +272,22 @@ export class Workbench {
   async acceptGhostText(page: Page = this.page): Promise<void> {
     await page.keyboard.press('Tab');
     await this.ghost(page).first().waitFor({ state: 'detached', timeout: 10_000 });
+  }
+
+  /**
+   * Asks the sidecar daemon of the state dir (the one the extension started) for its status, as
+   * one more client (it counts in `daemon.clients` while it asks). Throws when there is no lock file.
+   */
+  async sidecarStatus(clientName = 'e2e probe'): Promise<SidecarStatus> {
+    const lock = readSidecarLock(this.stateDir);
+    if (!lock) throw new Error('no sidecar lock file in the state dir: the window did not start a daemon');
+    const c = new SidecarClient({ locate: async () => lock, reconnect: false, clientName });
+    try {
+      await c.open(10_000);
+      return await c.status();
+    } finally {
+      c.close();
+    }
   }
 
   /** For a mocha afterEach: saves a screenshot of the newest window and every log, if the test failed. */
