@@ -2,9 +2,6 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
-import type { SidecarStatus } from '../../src/core/protocol';
-import { SidecarClient } from '../../src/core/sidecar';
-import { readSidecarLock } from '../../src/core/sidecar/lockFile';
 import { SERVER_LOG_NAME } from '../../src/sidecar/daemon';
 import { focusEditor, openFileFromExplorer, waitForNotification } from '../harness/browser';
 import { getLlamaBinaries } from '../harness/llamaBinaries';
@@ -107,18 +104,6 @@ function rpcModelBuffers(body: string): Map<string, number> {
   return out;
 }
 
-async function daemonStatus(stateDir: string): Promise<SidecarStatus> {
-  const lock = readSidecarLock(stateDir);
-  assert.ok(lock, 'no sidecar lock file in the state dir: the window did not start a daemon');
-  const c = new SidecarClient({ locate: async () => lock, reconnect: false, clientName: 'e2e cluster probe' });
-  try {
-    await c.open(10_000);
-    return await c.status();
-  } finally {
-    c.close();
-  }
-}
-
 describe('E2E: add a peer from the palette, a model across two hosts, unplug one and keep working', function () {
   this.timeout(300_000);
   if (process.platform !== 'linux') return;
@@ -204,7 +189,7 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     const text = await waitForStatus(page, '"+1 peer"', (t) => t.includes(`Strata · ${label}`) && /\+1 peer\b/.test(t), 180_000);
     say(`"${text}" ${((Date.now() - t0) / 1000).toFixed(1)} s after Restart Server`);
 
-    const st = await daemonStatus(wb.stateDir);
+    const st = await wb.sidecarStatus('e2e cluster probe');
     assert.strictEqual(st.server.phase, 'ready');
     assert.deepStrictEqual(st.cluster?.split?.peers, [PEER], JSON.stringify(st.cluster));
     assert.deepStrictEqual(st.cluster?.peers, { up: 1, total: 1 });
@@ -275,7 +260,7 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     const msg = await warned;
     assert.match(msg, /Restarting on the remaining devices/, msg);
 
-    const st = await daemonStatus(wb.stateDir);
+    const st = await wb.sidecarStatus('e2e cluster probe');
     assert.strictEqual(st.server.phase, 'ready');
     assert.strictEqual(st.cluster?.split, undefined, JSON.stringify(st.cluster));
     assert.deepStrictEqual(st.cluster?.peers, { up: 0, total: 1 });
