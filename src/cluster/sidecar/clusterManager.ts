@@ -111,6 +111,8 @@ export interface ServerHost {
 }
 
 const RUNNING = new Set(['loading', 'ready', 'restarting']);
+/** A failed placement is tried again after this long (checked on the peer's periodic refresh). */
+const PLACEMENT_RETRY_MS = 60_000;
 
 export class ClusterPlanError extends Error {
   override readonly name = 'ClusterPlanError';
@@ -122,6 +124,8 @@ export interface ClusterManagerOptions extends Partial<LinkOptions> {
   rpcVersion?: RpcVersion;
   /** Context size when the plan's args do not say (-c). */
   defaultCtx?: number;
+  /** A failed placement is tried again after this long. Default 60 s. */
+  placementRetryMs?: number;
 }
 
 interface Active {
@@ -147,10 +151,12 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   private readonly placed = new Map<PlacementRole, PlacementStatus>();
   private placing: Promise<void> = Promise.resolve();
   private placeQueued = false;
+  private readonly placementRetryMs: number;
 
   constructor(private readonly o: ClusterManagerOptions = {}) {
     super();
     this.log = o.log ?? (() => undefined);
+    this.placementRetryMs = o.placementRetryMs ?? PLACEMENT_RETRY_MS;
     this.linkOpts = {
       heartbeatMs: o.heartbeatMs ?? 2000,
       deadAfterMs: o.deadAfterMs ?? 10_000,
@@ -417,6 +423,8 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       if (!st || (up && st.phase === 'down') || (l && !up && st.phase !== 'down')) return true;
       // The agent restarted, or its llama-server for this role died: place it again.
       if (up && st.phase === 'ready' && !placedOnAgent(l, w.role)) return true;
+      // A start that failed (a model still copying, memory taken by something else) is tried again now and then.
+      if (up && st.phase === 'failed' && Date.now() - st.since >= this.placementRetryMs) return true;
     }
     return false;
   }
@@ -451,7 +459,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         if (cur?.phase !== 'down' || cur.error !== l.reason) this.setPlaced(w, 'down', { error: `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.` });
         continue;
       }
-      if ((cur?.phase === 'ready' && placedOnAgent(l, w.role)) || cur?.phase === 'failed') continue;
+      if ((cur?.phase === 'ready' && placedOnAgent(l, w.role)) || (cur?.phase === 'failed' && Date.now() - cur.since < this.placementRetryMs)) continue;
       this.setPlaced(w, 'starting');
       try {
         const r = await this.place(w.peer, w.role, w.model, w.args ?? []);
@@ -461,8 +469,11 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         }
       } catch (e) {
         const msg = `${w.model} could not start on ${w.peer} for ${w.role === 'fim' ? 'completions' : 'chat'}: ${(e as Error).message}`;
+        // A retry that fails the same way is not news (windows show a warning per event).
+        const again = cur?.phase === 'failed' && cur.error === msg;
         this.setPlaced(w, 'failed', { error: msg });
-        this.record({ kind: 'placement-failed', peer: w.peer, role: w.role, message: `${msg} The local server answers meanwhile.` });
+        if (again) this.log(`placement: ${msg} (again)`);
+        else this.record({ kind: 'placement-failed', peer: w.peer, role: w.role, message: `${msg} The local server answers meanwhile.` });
       }
     }
   }
