@@ -37,6 +37,8 @@ export function checkPlacementArgs(args: readonly string[], resolveModel: (name:
 
 interface Placed {
   state: PlacedServerState;
+  /** The checked llama-server flags it runs with. */
+  args: string[];
   child?: TiedChild;
   port?: number;
   ready?: Promise<PlacedServerState>;
@@ -48,6 +50,10 @@ export interface PlacementOptions {
   logDir: string;
   log: (m: string) => void;
   readyTimeoutMs?: number;
+}
+
+function sameArgs(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export class PlacementManager {
@@ -112,7 +118,8 @@ export class PlacementManager {
     const modelPath = this.resolveModel(model);
     const extra = checkPlacementArgs(args, (n) => this.resolveModel(n));
     const cur = this.placed.get(role);
-    if (cur && cur.state.model === model && cur.state.phase !== 'failed' && cur.state.phase !== 'stopped' && cur.ready) return cur.ready;
+    // The same model with the same flags joins the running server; other flags (a bigger context) restart it.
+    if (cur && cur.state.model === model && sameArgs(cur.args, extra) && cur.state.phase !== 'failed' && cur.state.phase !== 'stopped' && cur.ready) return cur.ready;
     await this.stop(role);
     const bin = this.o.findServer();
     const port = await freeLoopbackPort();
@@ -120,7 +127,7 @@ export class PlacementManager {
     const full = ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...extra];
     this.o.log(`placement: starting llama-server for role ${role} on 127.0.0.1:${port} with ${model}`);
     const child = startTied(bin, full, { env: { ...process.env }, logFile: path.join(this.o.logDir, `llama-server-${role}.log`), log: this.o.log });
-    const p: Placed = { state: { role, phase: 'loading', model, apiKey }, child, port };
+    const p: Placed = { state: { role, phase: 'loading', model, apiKey }, child, port, args: extra };
     this.placed.set(role, p);
     p.ready = this.waitReady(p, child, port);
     return p.ready;

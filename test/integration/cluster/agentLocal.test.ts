@@ -102,6 +102,12 @@ describe('cluster: peer agent on loopback', function () {
       } finally {
         await t.close();
       }
+      // The same model and flags again joins it; other flags restart it (a new key says so).
+      const same = await c.request('server.start', { role: 'fim', model, args: ['-c', '256', '-t', '1', '--no-repack'] }, 120_000);
+      assert.strictEqual(same.apiKey, st.apiKey, 'the same request must join the running server');
+      const bigger = await c.request('server.start', { role: 'fim', model, args: ['-c', '512', '-t', '1', '--no-repack'] }, 120_000);
+      assert.strictEqual(bigger.phase, 'ready');
+      assert.notStrictEqual(bigger.apiKey, st.apiKey, 'other flags must restart the placed server');
       assert.strictEqual((await c.request('server.stop', { role: 'fim' })).phase, 'stopped');
     } finally {
       c.close();
