@@ -6,8 +6,9 @@
 //
 //   npx tsx bench/cluster-tunnel-throughput.ts [--reps 30]
 //
-// Prints median ms per exchange for direct (client → echo) and tunnel (client → endpoint →
-// agent-side handshake + splice → echo), and the ratio. The agent side here is the agent's own
+// Prints median ms per exchange for direct (client → echo), the same hops through two plain
+// relays (no crypto), and the tunnel (client → endpoint → agent-side handshake + splice → echo):
+// the difference splits the tunnel's cost into extra hops and encryption. The agent side here is the agent's own
 // code path (serverHandshake, the open line, splice) without the rest of the agent.
 import { ChildProcess, fork } from 'child_process';
 import * as net from 'net';
@@ -39,6 +40,17 @@ async function agentSide(echoPort: number, token: string): Promise<void> {
     const up = net.connect(echoPort, '127.0.0.1');
     up.setNoDelay(true);
     up.once('connect', () => splice(ch, up, () => undefined));
+  });
+  process.send!({ port: await listen(srv) });
+}
+
+/** A plain TCP relay (no crypto): with two of them in a row, the tunnel's hops without its encryption. */
+async function relay(targetPort: number): Promise<void> {
+  const srv = net.createServer((s) => {
+    s.setNoDelay(true);
+    const up = net.connect(targetPort, '127.0.0.1');
+    up.setNoDelay(true);
+    up.once('connect', () => splice(s, up, () => undefined));
   });
   process.send!({ port: await listen(srv) });
 }
@@ -91,18 +103,25 @@ async function main(): Promise<void> {
   // The sidecar's end runs in its own process in real life too (the daemon); here the bench's.
   const t = new TunnelEndpoint({ host: '127.0.0.1', port: a.port, token, label: 'bench' }, { open: 'rpc' }, { heartbeatMs: 0, deadAfterMs: 0 });
   await t.listen();
+  const r2 = await child(['relay', String(e.port)]);
+  const r1 = await child(['relay', String(r2.port)]);
   const direct = await connect(e.port);
+  const relayed = await connect(r1.port);
   const tunnel = await connect(t.localPort);
   await exchange(tunnel, 16, 1);
   const sizes: Array<[string, number]> = [['RPC command (128 B)', 128], ['hidden state of 1 token, 32B (20 KiB)', 20 * 1024], ['1 MiB', 1 << 20], ['pp512 ubatch, 32B (10 MiB)', 10 << 20]];
   console.log(`node ${process.version}, ${reps} reps, median ms per exchange (n bytes out, n back)`);
-  console.log('| exchange | direct ms | tunnel ms | tunnel extra ms | tunnel MB/s |');
-  console.log('|---|---|---|---|---|');
+  console.log('| exchange | direct ms | same hops, no crypto ms | tunnel ms | tunnel extra ms | of it: hops / crypto ms |');
+  console.log('|---|---|---|---|---|---|');
   for (const [label, n] of sizes) {
     const d = await exchange(direct, n, reps);
+    const rl = await exchange(relayed, n, reps);
     const tt = await exchange(tunnel, n, reps);
-    console.log(`| ${label} | ${d.toFixed(3)} | ${tt.toFixed(3)} | ${(tt - d).toFixed(3)} | ${((2 * n) / (tt / 1000) / 1e6).toFixed(0)} |`);
+    console.log(`| ${label} | ${d.toFixed(3)} | ${rl.toFixed(3)} | ${tt.toFixed(3)} | ${(tt - d).toFixed(3)} | ${(rl - d).toFixed(3)} / ${(tt - rl).toFixed(3)} |`);
   }
+  relayed.destroy();
+  r1.proc.kill();
+  r2.proc.kill();
   direct.destroy();
   tunnel.destroy();
   await t.close();
@@ -111,6 +130,7 @@ async function main(): Promise<void> {
 }
 
 if (role === 'echo') void echo();
+else if (role === 'relay') void relay(Number(process.argv[3]));
 else if (role === 'agent') void agentSide(Number(process.argv[3]), process.argv[4]);
 else void main().catch((err) => {
   console.error(err);
