@@ -293,7 +293,11 @@ describe('chat webview in Chromium', function () {
 
     // While busy, neither is offered.
     await toWebview(page, { type: 'busy', busy: true });
+    // The webview renders the message on its next frame: wait for that, then check (a fixed read raced it in CI).
+    await frames(page);
+    await page.locator('[data-turn-id="u2"] button[data-action="edit"]').waitFor({ state: 'hidden', timeout: 5000 });
     assert.strictEqual(await page.locator('[data-turn-id="u2"] button[data-action="edit"]').isVisible(), false);
+    assert.strictEqual(await page.locator('[data-turn-id="a2"] button[data-action="regenerate"]').isVisible(), false);
   });
 
   it('context chips can be removed; "@" opens the picker and is dropped once a file is attached', async () => {
