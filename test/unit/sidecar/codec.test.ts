@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import {
-  decodeClientFrame, decodeDaemonFrame, encodeFrame, isKnownMethod, PROTOCOL_VERSION, ProtocolError, samePlan, ServerPlan, validatePlan,
+  decodeClientFrame, decodeDaemonFrame, encodeFrame, isKnownMethod, PROTOCOL_VERSION, ProtocolError, samePlan, ServerPlan, validateClusterConfig,
+  validatePlan,
 } from '../../../src/core/protocol';
 
 describe('sidecar protocol codec', () => {
@@ -64,6 +65,47 @@ describe('sidecar protocol codec', () => {
       assert.ok(!samePlan(ok, { ...ok, args: ['-c', '8192'] }));
       assert.ok(samePlan({ ...ok, env: { A: '1', B: '2' } }, { ...ok, env: { B: '2', A: '1' } }));
       assert.ok(!samePlan(ok, { ...ok, port: 1 }));
+    });
+  });
+
+  describe('cluster.configure params', () => {
+    const peer = { name: 'box2', host: '192.168.1.42', port: 7399, token: 'sp1_0123456789abcdef', transport: 'tunnel' };
+    const bad = (v: unknown, re: RegExp) => assert.throws(() => validateClusterConfig(v), (e: Error) => e instanceof ProtocolError && re.test(e.message));
+
+    it('keeps only known fields of a good config', () => {
+      const cfg = validateClusterConfig({
+        peers: [{ ...peer, extra: 'dropped' }, { ...peer, name: 'box3', transport: 'direct', enabled: false }],
+        mode: 'split', localDevices: [{ id: 'ROCm0', label: 'Radeon 8060S', freeBytes: 96e9, x: 1 }], hostFreeBytes: 8e9,
+        placements: [{ role: 'fim', peer: 'box3', model: 'coder-7b.gguf', args: ['-c', '8192'] }],
+      });
+      assert.deepStrictEqual(cfg, {
+        peers: [
+          { name: 'box2', host: '192.168.1.42', port: 7399, token: 'sp1_0123456789abcdef', transport: 'tunnel' },
+          { name: 'box3', host: '192.168.1.42', port: 7399, token: 'sp1_0123456789abcdef', transport: 'direct', enabled: false },
+        ],
+        mode: 'split', localDevices: [{ id: 'ROCm0', label: 'Radeon 8060S', freeBytes: 96e9 }], hostFreeBytes: 8e9,
+        placements: [{ role: 'fim', peer: 'box3', model: 'coder-7b.gguf', args: ['-c', '8192'] }],
+      });
+      assert.deepStrictEqual(validateClusterConfig({ peers: [] }), { peers: [] });
+    });
+
+    it('refuses what the daemon cannot use, naming the field', () => {
+      bad({}, /cluster\.peers must be an array/);
+      bad({ peers: [{ ...peer, name: 'has space' }] }, /peers\[0\]\.name/);
+      bad({ peers: [peer, peer] }, /two peers are named box2/);
+      bad({ peers: [{ ...peer, port: 70000 }] }, /peer box2: port must be 1\.\.65535/);
+      bad({ peers: [{ ...peer, token: 'short' }] }, /peer box2: token missing or too short/);
+      bad({ peers: [{ ...peer, transport: 'udp' }] }, /transport must be "tunnel" or "direct"/);
+      bad({ peers: [peer], mode: 'always' }, /cluster\.mode/);
+      bad({ peers: [peer], localDevices: [{ id: 'x' }] }, /localDevices\[0\] needs id, label and freeBytes/);
+      bad({ peers: [peer], placements: [{ role: 'draft', peer: 'box2', model: 'm.gguf' }] }, /role must be "fim" or "chat"/);
+      bad({ peers: [peer], placements: [{ role: 'fim', peer: 'box9', model: 'm.gguf' }] }, /peer "box9" is not one of the configured peers/);
+      bad({ peers: [peer], placements: [{ role: 'fim', peer: 'box2', model: 'a.gguf' }, { role: 'fim', peer: 'box2', model: 'b.gguf' }] }, /two placements for role fim/);
+      bad({ peers: [peer], placements: [{ role: 'chat', peer: 'box2', model: 'm.gguf', args: [1] }] }, /args must be an array of strings/);
+    });
+
+    it('knows the cluster methods', () => {
+      for (const m of ['cluster.configure', 'cluster.status', 'cluster.useReturned']) assert.ok(isKnownMethod(m), m);
     });
   });
 });
