@@ -88,7 +88,7 @@ export interface PeerStatus {
 
 export interface ClusterEvent {
   at: number;
-  kind: 'peer-down' | 'replanned' | 'peer-returned' | 'load-failed' | 'peer-excluded' | 'placed' | 'placement-failed';
+  kind: 'peer-down' | 'replanned' | 'peer-returned' | 'load-failed' | 'peer-excluded' | 'placed' | 'placement-failed' | 'placement-down';
   role?: PlacementRole;
   peer?: string;
   message: string;
@@ -456,7 +456,12 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         continue;
       }
       if (l.phase !== 'up') {
-        if (cur?.phase !== 'down' || cur.error !== l.reason) this.setPlaced(w, 'down', { error: `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.` });
+        if (cur?.phase !== 'down' || cur.error !== l.reason) {
+          const error = `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.`;
+          this.setPlaced(w, 'down', { error });
+          // Only a placement that was serving is news; one that never came up was announced as failed.
+          if (cur?.phase === 'ready') this.record({ kind: 'placement-down', peer: w.peer, role: w.role, message: error });
+        }
         continue;
       }
       if ((cur?.phase === 'ready' && placedOnAgent(l, w.role)) || (cur?.phase === 'failed' && Date.now() - cur.since < this.placementRetryMs)) continue;

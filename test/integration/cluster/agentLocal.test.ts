@@ -109,6 +109,13 @@ describe('cluster: peer agent on loopback', function () {
       assert.strictEqual(bigger.phase, 'ready');
       assert.notStrictEqual(bigger.apiKey, st.apiKey, 'other flags must restart the placed server');
       assert.strictEqual((await c.request('server.stop', { role: 'fim' })).phase, 'stopped');
+      // The placed servers' keys are in no log file the agent wrote.
+      const logs = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.log'));
+      assert.ok(logs.some((e) => e.name === 'llama-server-fim.log'), logs.map((e) => e.name).join(', '));
+      for (const e of logs) {
+        const text = fs.readFileSync(path.join(e.parentPath ?? e.path, e.name), 'utf8');
+        for (const key of [st.apiKey!, bigger.apiKey!]) assert.ok(!text.includes(key), `${e.name} holds a placed server's API key`);
+      }
     } finally {
       c.close();
     }

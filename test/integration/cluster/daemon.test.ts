@@ -127,6 +127,7 @@ describe('cluster: through the sidecar daemon', function () {
     await agents[0].host.killAll();
     const s = await waitStatus(a, 'the fim placement to be marked down', (x) => x.cluster?.placements.some((p) => p.role === 'fim' && p.phase === 'down') ?? false, 30_000);
     assert.match(s.cluster!.placements.find((p) => p.role === 'fim')!.error ?? '', /box0 is not reachable.*the local server answers completions meanwhile/);
+    assert.ok(events.some((e) => e.kind === 'placement-down' && e.role === 'fim' && e.peer === 'box0'), JSON.stringify(events.map((e) => e.kind)));
     {
       const ready = await waitStatus(a, 'the model to be ready again without box0', (x) => x.server.phase === 'ready' && x.server.pid !== pidBefore && !(x.cluster?.split?.peers.includes('box0') ?? false), 120_000);
       assert.deepStrictEqual(ready.server.plan?.args, plan.args);
