@@ -2,6 +2,7 @@ import * as crypto from 'crypto';
 import * as net from 'net';
 import { Duplex } from 'stream';
 import { ByteQueue } from '../net/byteQueue';
+import { CryptoPool, sharedCryptoPool } from './cryptoPool';
 
 // An authenticated, encrypted byte stream over TCP between the sidecar and a peer agent.
 //
@@ -36,6 +37,9 @@ export const MAX_RECORD = 256 * 1024;
  * generation when the logits come back through the tunnel); RPC traffic is bursty and bounded.
  */
 export const BUFFER_CAP = 8 * 1024 * 1024;
+
+/** Records at least this big are sealed and opened on the crypto pool's threads (when it has any). */
+const PARALLEL_MIN = 64 * 1024;
 
 const REC_DATA = 0;
 const REC_PING = 1;
@@ -87,6 +91,8 @@ export interface ChannelOptions {
   deadAfterMs?: number;
   /** For messages. */
   label?: string;
+  /** Threads for big records; default the process's shared pool (none on small machines); null: none. */
+  cryptoPool?: CryptoPool | null;
 }
 
 /**
@@ -96,6 +102,14 @@ export interface ChannelOptions {
  */
 export class SecureChannel extends Duplex {
   private readonly q = new ByteQueue();
+  private readonly pool?: CryptoPool;
+  /**
+   * Records (or the end of a write) waiting for earlier records sealed on the pool: the wire
+   * must carry them in sequence order. Empty unless a big write is in flight.
+   */
+  private readonly outQ: Array<{ rec?: Buffer; done?: () => void }> = [];
+  /** Received records waiting for earlier ones being opened on the pool, in sequence order. */
+  private readonly inQ: Array<{ plain?: Buffer }> = [];
   private sendSeq = 0n;
   private recvSeq = 0n;
   private lastRecv = Date.now();
@@ -116,7 +130,8 @@ export class SecureChannel extends Duplex {
     socket.on('error', (e) => this.destroy(e));
     socket.on('end', () => {
       this.gotEnd = true;
-      this.push(null);
+      // Records still being opened on the pool come first.
+      if (!this.inQ.length) this.push(null);
     });
     socket.on('close', () => {
       clearInterval(this.timer);
@@ -127,6 +142,7 @@ export class SecureChannel extends Duplex {
     });
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
     this.deadAfterMs = opts.deadAfterMs ?? 10_000;
+    this.pool = opts.cryptoPool === null ? undefined : opts.cryptoPool ?? sharedCryptoPool();
     this.armTimer();
     if (initial.length) this.onData(initial);
   }
@@ -168,11 +184,22 @@ export class SecureChannel extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    const whenFlushed = () => {
+      if (this.socket.writableLength < BUFFER_CAP) cb();
+      else this.socket.once('drain', () => cb());
+    };
+    if (this.pool && chunk.length >= 2 * PARALLEL_MIN) {
+      // Sealed on the pool's threads; written in order as they come back.
+      for (let off = 0; off < chunk.length; off += MAX_RECORD) this.sendParallel(REC_DATA, chunk.subarray(off, Math.min(chunk.length, off + MAX_RECORD)));
+      this.outQ.push({ done: whenFlushed });
+      this.flushOut();
+      return;
+    }
     for (let off = 0; off < chunk.length; off += MAX_RECORD) {
       this.sendRecord(REC_DATA, chunk.subarray(off, Math.min(chunk.length, off + MAX_RECORD)));
     }
-    if (this.socket.writableLength < BUFFER_CAP) cb();
-    else this.socket.once('drain', () => cb());
+    if (this.outQ.length) this.outQ.push({ done: whenFlushed });
+    else whenFlushed();
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (e?: Error | null) => void): void {
@@ -194,18 +221,57 @@ export class SecureChannel extends Duplex {
     cb(err);
   }
 
+  private nextNonce(salt: Buffer, seq: bigint): Buffer {
+    const nonce = Buffer.alloc(12);
+    salt.copy(nonce, 0);
+    nonce.writeBigUInt64BE(seq, 4);
+    return nonce;
+  }
+
   private sendRecord(type: number, payload: Buffer): boolean {
     if (this.socket.destroyed) return false;
-    const nonce = Buffer.alloc(12);
-    this.keys.sendSalt.copy(nonce, 0);
-    nonce.writeBigUInt64BE(this.sendSeq++, 4);
+    const nonce = this.nextNonce(this.keys.sendSalt, this.sendSeq++);
     const header = Buffer.allocUnsafe(4);
     header.writeUInt32BE(1 + payload.length + TAG_BYTES, 0);
     const c = crypto.createCipheriv('aes-256-gcm', this.keys.sendKey, nonce);
     c.setAAD(header);
     const body = Buffer.concat([header, c.update(Buffer.of(type)), c.update(payload), c.final(), c.getAuthTag()]);
     this.lastSend = Date.now();
+    // Behind records still being sealed on the pool: the sequence number is taken, the wire waits.
+    if (this.outQ.length) {
+      this.outQ.push({ rec: body });
+      return true;
+    }
     return this.socket.write(body);
+  }
+
+  private sendParallel(type: number, payload: Buffer): void {
+    const nonce = this.nextNonce(this.keys.sendSalt, this.sendSeq++);
+    const header = Buffer.allocUnsafe(4);
+    header.writeUInt32BE(1 + payload.length + TAG_BYTES, 0);
+    const slot: { rec?: Buffer; done?: () => void } = {};
+    this.outQ.push(slot);
+    this.lastSend = Date.now();
+    this.pool!.seal(this.keys.sendKey, nonce, header, type, payload).then((rec) => {
+      slot.rec = rec;
+      this.flushOut();
+    }, (e: Error) => this.destroy(e));
+  }
+
+  /** Writes what is ready at the head of the queue, in sequence order. */
+  private flushOut(): void {
+    while (this.outQ.length) {
+      const head = this.outQ[0];
+      if (head.done) {
+        this.outQ.shift();
+        head.done();
+      } else if (head.rec) {
+        this.outQ.shift();
+        if (!this.socket.destroyed) this.socket.write(head.rec);
+      } else {
+        return;
+      }
+    }
   }
 
   private onData(b: Buffer): void {
@@ -221,9 +287,18 @@ export class SecureChannel extends Duplex {
       if (this.q.length < 4 + len) return;
       const head = this.q.take(4)!;
       const body = this.q.take(len)!;
-      const nonce = Buffer.alloc(12);
-      this.keys.recvSalt.copy(nonce, 0);
-      nonce.writeBigUInt64BE(this.recvSeq++, 4);
+      const nonce = this.nextNonce(this.keys.recvSalt, this.recvSeq++);
+      if (this.pool && len >= PARALLEL_MIN) {
+        const slot: { plain?: Buffer } = {};
+        this.inQ.push(slot);
+        // Opened on the pool; delivered in order. Bound what waits there like the readable side.
+        if (this.inQ.length * MAX_RECORD >= BUFFER_CAP) this.socket.pause();
+        this.pool.open(this.keys.recvKey, nonce, head, body).then((plain) => {
+          slot.plain = plain;
+          this.drainIn();
+        }, () => this.badRecord());
+        continue;
+      }
       let plain: Buffer;
       try {
         const d = crypto.createDecipheriv('aes-256-gcm', this.keys.recvKey, nonce);
@@ -231,17 +306,35 @@ export class SecureChannel extends Duplex {
         d.setAuthTag(body.subarray(len - TAG_BYTES));
         plain = Buffer.concat([d.update(body.subarray(0, len - TAG_BYTES)), d.final()]);
       } catch {
-        this.destroy(Object.assign(new Error(`${this.label} sent a record that fails authentication (tampered, replayed or out of order)`), { code: 'EBADRECORD' }));
+        this.badRecord();
         return;
       }
-      const type = plain[0];
-      if (type === REC_DATA) {
-        if (!this.push(plain.subarray(1)) && this.readableLength >= BUFFER_CAP) this.socket.pause();
-      } else if (type === REC_CLOSE) {
-        this.remoteCloseReason = plain.subarray(1).toString('utf8');
-      }
-      // REC_PING: lastRecv is all it is for.
+      if (this.inQ.length) this.inQ.push({ plain });
+      else this.deliver(plain);
     }
+  }
+
+  private badRecord(): void {
+    this.destroy(Object.assign(new Error(`${this.label} sent a record that fails authentication (tampered, replayed or out of order)`), { code: 'EBADRECORD' }));
+  }
+
+  private drainIn(): void {
+    while (this.inQ.length && this.inQ[0].plain && !this.destroyed) this.deliver(this.inQ.shift()!.plain!);
+    if (!this.inQ.length && this.gotEnd && !this.destroyed) {
+      this.push(null);
+      return;
+    }
+    if (!this.destroyed && this.inQ.length * MAX_RECORD < BUFFER_CAP / 2 && this.readableLength < BUFFER_CAP) this.socket.resume();
+  }
+
+  private deliver(plain: Buffer): void {
+    const type = plain[0];
+    if (type === REC_DATA) {
+      if (!this.push(plain.subarray(1)) && this.readableLength >= BUFFER_CAP) this.socket.pause();
+    } else if (type === REC_CLOSE) {
+      this.remoteCloseReason = plain.subarray(1).toString('utf8');
+    }
+    // REC_PING: lastRecv is all it is for.
   }
 }
 

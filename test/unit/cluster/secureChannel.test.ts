@@ -2,6 +2,7 @@ import * as assert from 'assert';
 import * as crypto from 'crypto';
 import * as net from 'net';
 import { FailureRateGate } from '../../../src/cluster/transport/authGate';
+import { CryptoPool } from '../../../src/cluster/transport/cryptoPool';
 import {
   clientHandshake, NonceCache, PeerAuthError, SecureChannel, serverHandshake, ServerHandshakeOptions, tokenKey,
 } from '../../../src/cluster/transport/secureChannel';
@@ -254,6 +255,90 @@ describe('cluster secure channel', () => {
       });
     } finally {
       srv.close();
+    }
+  });
+});
+
+describe('cluster secure channel with crypto threads (big records sealed and opened on a pool)', () => {
+  const pool = new CryptoPool(2);
+  let pair: Pair | undefined;
+  afterEach(async () => {
+    await pair?.close();
+    pair = undefined;
+  });
+
+  it('keeps every byte in order when big (threaded) and small (inline) writes interleave, both ways, with a pool-less end', async () => {
+    pair = await agentLike({ cryptoPool: null });
+    const client = await clientHandshake(await connect(pair.port), TOKEN, { heartbeatMs: 0, deadAfterMs: 0, cryptoPool: pool });
+    const server = await pair.accepted[0];
+    const before = pool.completed;
+    const parts = [Buffer.from('a'), crypto.randomBytes(1 << 20), Buffer.from('bb'), crypto.randomBytes(3 * (1 << 20) + 17), Buffer.from('ccc'), crypto.randomBytes(200 * 1024)];
+    const all = Buffer.concat(parts);
+    const got = readN(server, all.length);
+    for (const b of parts) client.write(b);
+    assert.ok((await got).equals(all), 'client→agent bytes differ or are out of order');
+    const back = crypto.randomBytes(5 * (1 << 20));
+    const gotBack = readN(client, back.length);
+    server.write(back);
+    assert.ok((await gotBack).equals(back), 'agent→client bytes differ (opened on the pool)');
+    // 4.2 MiB sealed in 256 KiB records, 5 MiB opened: all of those records went through the threads.
+    assert.ok(pool.completed - before >= 17 + 20, `only ${pool.completed - before} records on the pool`);
+    client.destroy();
+    server.destroy();
+  });
+
+  it('delivers everything before the end when the writer ends right after a big write', async () => {
+    pair = await agentLike({ cryptoPool: pool });
+    const client = await clientHandshake(await connect(pair.port), TOKEN, { heartbeatMs: 0, deadAfterMs: 0, cryptoPool: pool });
+    const server = await pair.accepted[0];
+    const data = crypto.randomBytes(6 * (1 << 20));
+    const chunks: Buffer[] = [];
+    const ended = new Promise<void>((r) => server.on('end', () => r()));
+    server.on('data', (b: Buffer) => chunks.push(b));
+    client.end(data);
+    await ended;
+    assert.ok(Buffer.concat(chunks).equals(data));
+    server.destroy();
+  });
+
+  it('kills the connection on a tampered big record opened on the pool', async () => {
+    pair = await agentLike({ cryptoPool: pool });
+    const upstreamPort = pair.port;
+    let seen = 0;
+    let flipped = false;
+    const mitm = net.createServer((down) => {
+      const up = net.connect({ host: '127.0.0.1', port: upstreamPort });
+      up.on('data', (b: Buffer) => down.write(b));
+      down.on('data', (b: Buffer) => {
+        const out = Buffer.from(b);
+        // Deep inside the first (256 KiB) record, well past the handshake.
+        const at = 69 + 100_000;
+        if (!flipped && seen + out.length > at) {
+          out[at - seen] ^= 0x01;
+          flipped = true;
+        }
+        seen += out.length;
+        up.write(out);
+      });
+      for (const [a, b] of [[up, down], [down, up]] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => mitm.listen(0, '127.0.0.1', () => r()));
+    try {
+      const client = await clientHandshake(await connect((mitm.address() as net.AddressInfo).port), TOKEN, { heartbeatMs: 0, deadAfterMs: 0, cryptoPool: pool });
+      client.on('error', () => undefined);
+      const server = await pair.accepted[0];
+      const delivered: Buffer[] = [];
+      server.on('data', (b: Buffer) => delivered.push(b));
+      const err = new Promise<Error>((r) => server.once('error', r));
+      client.write(crypto.randomBytes(1 << 20));
+      const e = (await err) as NodeJS.ErrnoException;
+      assert.strictEqual(e.code, 'EBADRECORD');
+      assert.strictEqual(Buffer.concat(delivered).length, 0, 'nothing of a record that fails authentication (or after it) is delivered');
+    } finally {
+      await new Promise<void>((r) => mitm.close(() => r()));
     }
   });
 });
