@@ -1,4 +1,3 @@
-import * as os from 'os';
 import { Worker } from 'worker_threads';
 
 // AES-256-GCM for big tunnel records on worker threads. One core seals or opens ~1.2–1.6 GB/s
@@ -47,6 +46,7 @@ parentPort.on('message', (m) => {
 interface Job {
   resolve: (b: Buffer) => void;
   reject: (e: Error) => void;
+  worker: number;
 }
 
 /** Copies into an ArrayBuffer of its own, so that it can be transferred (socket reads share theirs). */
@@ -58,6 +58,8 @@ function own(b: Buffer): ArrayBuffer {
 
 export class CryptoPool {
   private readonly workers: Worker[] = [];
+  /** Jobs in flight per worker: a worker with work keeps the process alive, an idle one does not. */
+  private readonly busy: number[] = [];
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
   private next = 0;
@@ -68,17 +70,21 @@ export class CryptoPool {
   constructor(readonly size: number) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true });
-      w.unref();
       w.on('message', (m: { id: number; ok: boolean; data?: ArrayBuffer }) => {
         const job = this.jobs.get(m.id);
         if (!job) return;
         this.jobs.delete(m.id);
+        if (--this.busy[job.worker] === 0) this.workers[job.worker].unref();
         this.completed++;
         if (m.ok && m.data) job.resolve(Buffer.from(m.data));
         else job.reject(new Error('record failed authentication'));
       });
       w.on('error', (e) => this.fail(e));
+      // After the listeners: adding a 'message' listener refs the worker's port again, and a
+      // referenced port keeps a CLI (strata-peer connect, a bench) from ever exiting.
+      w.unref();
       this.workers.push(w);
+      this.busy.push(0);
     }
   }
 
@@ -95,10 +101,12 @@ export class CryptoPool {
   private run(msg: Record<string, unknown>, data: Buffer): Promise<Buffer> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
-    const w = this.workers[this.next++ % this.workers.length];
+    const wi = this.next++ % this.workers.length;
+    const w = this.workers[wi];
+    if (this.busy[wi]++ === 0) w.ref();
     const ab = own(data);
     return new Promise((resolve, reject) => {
-      this.jobs.set(id, { resolve, reject });
+      this.jobs.set(id, { resolve, reject, worker: wi });
       w.postMessage({ ...msg, id, key: new Uint8Array(msg.key as Buffer), nonce: new Uint8Array(msg.nonce as Buffer), header: new Uint8Array(msg.header as Buffer), data: ab }, [ab]);
     });
   }
@@ -107,21 +115,23 @@ export class CryptoPool {
     this.broken = e;
     for (const j of this.jobs.values()) j.reject(e);
     this.jobs.clear();
+    for (const w of this.workers) w.unref();
   }
 }
 
 let shared: CryptoPool | null | undefined;
 
 /**
- * The process's pool, or undefined where threads would not help: fewer than 4 cores (the
- * tunnel's other end, llama-server and rpc-server want them), or STRATA_TUNNEL_CRYPTO_THREADS=0.
- * STRATA_TUNNEL_CRYPTO_THREADS=N sets the number of threads (tests use it to force the pool).
+ * The process's pool, or undefined (the default): STRATA_TUNNEL_CRYPTO_THREADS=N turns it on with
+ * N threads. Off by default until measured where it should help: on the 2-core dev VM it makes a
+ * 10 MiB exchange slower (57 → 67 ms with 1–2 threads: the threads compete with the relays, echo and
+ * the other end for two cores); the many-core GPU host, where encryption is 65 % of the tunnel's
+ * extra time, is the place to measure it (bench/cluster-tunnel-throughput.ts with N = 0 and 4).
  */
 export function sharedCryptoPool(env: NodeJS.ProcessEnv = process.env): CryptoPool | undefined {
   if (shared !== undefined) return shared ?? undefined;
-  const asked = env.STRATA_TUNNEL_CRYPTO_THREADS !== undefined ? Number(env.STRATA_TUNNEL_CRYPTO_THREADS) : undefined;
-  const cores = os.availableParallelism();
-  const n = asked !== undefined && Number.isFinite(asked) ? Math.max(0, Math.min(16, Math.floor(asked))) : cores >= 4 ? Math.min(4, cores - 2) : 0;
+  const asked = Number(env.STRATA_TUNNEL_CRYPTO_THREADS ?? 0);
+  const n = Number.isFinite(asked) ? Math.max(0, Math.min(16, Math.floor(asked))) : 0;
   try {
     shared = n > 0 ? new CryptoPool(n) : null;
   } catch {

@@ -1,4 +1,6 @@
 import * as assert from 'assert';
+import { execFile } from 'child_process';
+import * as path from 'path';
 import * as crypto from 'crypto';
 import * as net from 'net';
 import { FailureRateGate } from '../../../src/cluster/transport/authGate';
@@ -299,6 +301,20 @@ describe('cluster secure channel with crypto threads (big records sealed and ope
     await ended;
     assert.ok(Buffer.concat(chunks).equals(data));
     server.destroy();
+  });
+
+  it('an idle pool does not keep a process alive, a busy one does', async () => {
+    // A CLI (strata-peer connect, a bench) must exit when its work is done: it once hung forever.
+    const poolModule = path.resolve(__dirname, '../../../src/cluster/transport/cryptoPool.ts');
+    const script = `const { CryptoPool } = require(${JSON.stringify(poolModule)});
+      const p = new CryptoPool(2);
+      p.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(4), 0, Buffer.alloc(300000)).then((b) => console.log('sealed ' + b.length));`;
+    const t0 = Date.now();
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    assert.match(out, /sealed 300021/, 'the pending job must keep the process alive until it is done');
+    assert.ok(Date.now() - t0 < 15_000, 'the process must exit once the pool is idle');
   });
 
   it('kills the connection on a tampered big record opened on the pool', async () => {
