@@ -124,7 +124,7 @@ let shared: CryptoPool | null | undefined;
 /**
  * The process's pool, or undefined (the default): STRATA_TUNNEL_CRYPTO_THREADS=N turns it on with
  * N threads. Off by default until measured where it should help: on the 2-core dev VM it makes a
- * 10 MiB exchange slower (57 → 67 ms with 1–2 threads: the threads compete with the relays, echo and
+ * 10 MiB exchange slower (56 → 71–79 ms with 1–2 threads: the threads compete with the relays, echo and
  * the other end for two cores); the many-core GPU host, where encryption is 65 % of the tunnel's
  * extra time, is the place to measure it (bench/cluster-tunnel-throughput.ts with N = 0 and 4).
  */
