@@ -1,7 +1,6 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Page } from 'playwright-core';
 import { SERVER_LOG_NAME } from '../../src/sidecar/daemon';
 import { focusEditor, openFileFromExplorer, waitForNotification } from '../harness/browser';
 import { getLlamaBinaries } from '../harness/llamaBinaries';
@@ -9,6 +8,7 @@ import { cleanupStaleNamespaces, NetnsLab } from '../harness/netns';
 import { waitUntil } from '../harness/sidecar';
 import { INLINE_COMPLETION_SETTINGS, useWorkbench } from '../harness/workbench';
 import { labOrSkip, RunningAgent, startAgent } from '../integration/cluster/agents';
+import { answerInputBox, say, startCommand, strataStatus, waitForStatus } from '../harness/strataUi';
 
 // The user story "add a second box", end to end and nothing faked: code-server (VS Code 1.100)
 // with the Strata extension from dist/, whose own sidecar daemon starts the real llama-server on
@@ -28,61 +28,11 @@ const FILE_ALONE = 'geometry.py';
 const INITIAL_ALONE = '"""Shapes."""\n\n\ndef area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    ';
 const TYPED = 'return ';
 
-function say(line: string): void {
-  process.stderr.write(`      (${line})\n`);
-}
-
-/** What Strata's status bar item says now (its text with codicons left out), or '' without one. */
-async function strataStatus(page: Page): Promise<string> {
-  const texts = await page.locator('.part.statusbar .statusbar-item').allInnerTexts();
-  return texts.map((t) => t.replace(/\s+/g, ' ').trim()).find((t) => /Strata[ :·]/.test(t)) ?? '';
-}
-
-/** Polls the status bar until `pred` holds for Strata's item; returns its text (the last text seen in the error). */
-async function waitForStatus(page: Page, what: string, pred: (text: string) => boolean, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    last = await strataStatus(page);
-    if (pred(last)) return last;
-    if (Date.now() >= deadline) throw new Error(`status bar: ${what} not seen within ${timeoutMs / 1000} s; it says "${last}"`);
-    await page.waitForTimeout(200);
-  }
-}
-
-/** F1, the command's title, click its row: unlike runCommand(), does not wait for the palette to close (the command opens an input box in it). */
-async function startCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible', timeout: 30_000 });
-  await input.fill(`>${title}`);
-  const row = page
-    .locator('.quick-input-widget .quick-input-list .monaco-list-row')
-    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
-  await row.first().waitFor({ state: 'visible', timeout: 30_000 });
-  await row.first().click();
-}
-
 /**
  * Waits for the input box titled `title`, replaces what it holds by typing `text`, Enter, and waits
  * for that box to go (the next one reuses the widget with another title). Returns whether it was a
  * password box.
  */
-async function answerInputBox(page: Page, title: string, text: string): Promise<{ password: boolean }> {
-  const widget = page.locator('.quick-input-widget');
-  const heading = widget.locator('.quick-input-title', { hasText: title });
-  await heading.waitFor({ state: 'visible', timeout: 30_000 });
-  const input = widget.locator('.quick-input-box input');
-  const password = (await input.getAttribute('type')) === 'password';
-  await input.click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.type(text, { delay: 5 });
-  await waitUntil(`"${title}" to hold the typed text`, async () => (await input.inputValue()) === text, 10_000, 50);
-  await page.keyboard.press('Enter');
-  await heading.waitFor({ state: 'hidden', timeout: 30_000 });
-  return { password };
-}
-
 /** llama-server's log in the state dir, one entry per start (the daemon writes a "===== <time> llama-server: <cmd>" header for each). */
 function serverStarts(stateDir: string): Array<{ header: string; body: string }> {
   let text = '';

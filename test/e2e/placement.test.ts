@@ -2,7 +2,6 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Page } from 'playwright-core';
 import type { PlacementStatus, SidecarStatus } from '../../src/core/protocol';
 import { SERVER_LOG_NAME } from '../../src/sidecar/daemon';
 import { ensureTinyModel } from '../fixtures/models';
@@ -12,6 +11,7 @@ import { cleanupStaleNamespaces, NetnsLab } from '../harness/netns';
 import { waitUntil } from '../harness/sidecar';
 import { INLINE_COMPLETION_SETTINGS, useWorkbench } from '../harness/workbench';
 import { labOrSkip, RunningAgent, startAgent } from '../integration/cluster/agents';
+import { answerInputBox, say, startCommand, strataStatus, waitForStatus, waitForTooltip } from '../harness/strataUi';
 
 // Placement mode as a user sets it up, end to end and nothing faked: code-server (VS Code 1.100)
 // with the Strata extension from dist/, whose own sidecar daemon runs the real llama-server on the
@@ -41,10 +41,6 @@ const INITIAL_LOCAL = '"""List helpers."""\n\n\ndef first(xs):\n    return xs[0]
 const TYPED = 'return ';
 const PLACED_LOG_NAME = 'llama-server-fim.log';
 
-function say(line: string): void {
-  process.stderr.write(`      (${line})\n`);
-}
-
 function readOr(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
@@ -56,85 +52,6 @@ function readOr(file: string): string {
 /** Tasks (here: /infill completions) a llama-server started, from its log. */
 function tasksIn(logText: string): number {
   return (logText.match(/\| task \d+ \| processing task\b/g) ?? []).length;
-}
-
-/** The Strata status bar item. */
-function strataItem(page: Page) {
-  return page.locator('.part.statusbar .statusbar-item').filter({ hasText: /Strata[ :·]/ }).first();
-}
-
-/** What Strata's status bar item says now (its text with codicons left out), or '' without one. */
-async function strataStatus(page: Page): Promise<string> {
-  const texts = await page.locator('.part.statusbar .statusbar-item').allInnerTexts();
-  return texts.map((t) => t.replace(/\s+/g, ' ').trim()).find((t) => /Strata[ :·]/.test(t)) ?? '';
-}
-
-/** Polls the status bar until `pred` holds for Strata's item; returns its text (the last text seen in the error). */
-async function waitForStatus(page: Page, what: string, pred: (text: string) => boolean, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    last = await strataStatus(page);
-    if (pred(last)) return last;
-    if (Date.now() >= deadline) throw new Error(`status bar: ${what} not seen within ${timeoutMs / 1000} s; it says "${last}"`);
-    await page.waitForTimeout(200);
-  }
-}
-
-/** Hovers Strata's status bar item and returns its tooltip as shown (rendered markdown, whitespace collapsed); '' when none showed. */
-async function strataTooltip(page: Page): Promise<string> {
-  const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Strata Coder' }).first();
-  // Away first, so that a hover already shown is rendered afresh from the item's tooltip of now.
-  await page.mouse.move(2, 2);
-  await hover.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
-  await strataItem(page).hover();
-  try {
-    await hover.waitFor({ state: 'visible', timeout: 5000 });
-    return (await hover.innerText()).replace(/\s+/g, ' ').trim();
-  } catch {
-    return '';
-  } finally {
-    await page.mouse.move(2, 2);
-  }
-}
-
-/** Hovers the status bar item until its tooltip satisfies `pred`; returns the tooltip. */
-async function waitForTooltip(page: Page, what: string, pred: (text: string) => boolean, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    last = await strataTooltip(page);
-    if (pred(last)) return last;
-    if (Date.now() >= deadline) throw new Error(`status bar tooltip: ${what} not seen within ${timeoutMs / 1000} s; it says "${last}"`);
-    await page.waitForTimeout(300);
-  }
-}
-
-/** F1, the command's title, click its row: unlike runCommand(), does not wait for the palette to close (the command opens an input box in it). */
-async function startCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible', timeout: 30_000 });
-  await input.fill(`>${title}`);
-  const row = page
-    .locator('.quick-input-widget .quick-input-list .monaco-list-row')
-    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
-  await row.first().waitFor({ state: 'visible', timeout: 30_000 });
-  await row.first().click();
-}
-
-/** Waits for the input box titled `title`, replaces what it holds by typing `text`, Enter, and waits for that box to go. */
-async function answerInputBox(page: Page, title: string, text: string): Promise<void> {
-  const widget = page.locator('.quick-input-widget');
-  const heading = widget.locator('.quick-input-title', { hasText: title });
-  await heading.waitFor({ state: 'visible', timeout: 30_000 });
-  const input = widget.locator('.quick-input-box input');
-  await input.click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.type(text, { delay: 5 });
-  await waitUntil(`"${title}" to hold the typed text`, async () => (await input.inputValue()) === text, 10_000, 50);
-  await page.keyboard.press('Enter');
-  await heading.waitFor({ state: 'hidden', timeout: 30_000 });
 }
 
 describe('E2E: completions placed on a peer (placement mode), the peer dies and completions fall back here', function () {
