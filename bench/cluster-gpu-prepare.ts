@@ -48,6 +48,8 @@ async function main(): Promise<void> {
   const common: esbuild.BuildOptions = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, logLevel: 'warning', external: ['vscode'] };
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'src/cluster/peerMain.ts')], outfile: path.join(mine, 'peer.js') });
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'bench/cluster-gpu-plan.ts')], outfile: path.join(mine, 'plan.js') });
+  // The tunnel throughput bench (forks itself: one file, run with the carried node, no build needed).
+  await esbuild.build({ ...common, minify: false, entryPoints: [path.join(root, 'bench/cluster-tunnel-throughput.ts')], outfile: path.join(mine, 'throughput.js') });
 
   // 4. Shape files as header + data extents (the format of bench/models-gpu/materialize.py).
   const shapes: Record<string, ShapeExtents> = {};
