@@ -119,6 +119,23 @@ def norm_ts(ts):
     return '/'.join(f'{x:g}' for x in v) or '-'
 
 
+def wait_health(p, port, logfile, label, timeout=600):
+    """Until llama-server's /health says 200; its log tail in the error when it exits first."""
+    t0 = time.time()
+    while True:
+        if p.poll() is not None:
+            raise RuntimeError(f'llama-server {label} exited:\n' + open(logfile).read()[-3000:])
+        try:
+            with urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        if time.time() - t0 > timeout:
+            raise RuntimeError(f'llama-server {label} not ready in {timeout} s')
+        time.sleep(0.1)
+
+
 def load_time(a, rpc, ts, label):
     port = free_port()
     lf = f'{a.work}/llama-server-{label}.log'
@@ -126,16 +143,7 @@ def load_time(a, rpc, ts, label):
     p = start([f'{a.bin}/llama-server', '-m', a.model, '--host', '127.0.0.1', '--port', str(port), '-ngl', '99', '-fa', 'on', '-c', '4096',
                '--rpc', rpc, '-ts', ts.replace('/', ','), '--no-webui'], env={'CUDA_VISIBLE_DEVICES': '0'}, logfile=lf)
     try:
-        while True:
-            if p.poll() is not None:
-                raise RuntimeError(f'llama-server ({label}) exited:\n' + open(lf).read()[-3000:])
-            try:
-                with urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except Exception:
-                pass
-            time.sleep(0.1)
+        wait_health(p, port, lf, label)
         dt = time.time() - t0
         log(f'load {label}: {dt:.1f} s')
         return round(dt, 1)
@@ -226,19 +234,7 @@ def server(a, label, gpu, args=()):
     lf = f'{a.work}/server-{label}.log'
     p = start([f'{a.bin}/llama-server', '-m', a.model, '--host', '127.0.0.1', '--port', str(port), '--api-key', key, '-ngl', '99', '-fa', 'on',
                '-c', '4096', '--no-webui', *args], env={'CUDA_VISIBLE_DEVICES': str(gpu)}, logfile=lf)
-    t0 = time.time()
-    while True:
-        if p.poll() is not None:
-            raise RuntimeError(f'llama-server {label} exited:\n' + open(lf).read()[-3000:])
-        try:
-            with urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=2) as r:
-                if r.status == 200:
-                    break
-        except Exception:
-            pass
-        if time.time() - t0 > 600:
-            raise RuntimeError(f'llama-server {label} not ready')
-        time.sleep(0.2)
+    wait_health(p, port, lf, label)
     return p, f'http://127.0.0.1:{port}', key
 
 

@@ -165,13 +165,7 @@ export class Daemon {
   private async restartPlan(): Promise<ServerStatus> {
     const cur = this.supervisor.status();
     if (!cur.plan) return this.asRequested(await this.supervisor.restart());
-    let plan: ServerPlan;
-    try {
-      plan = await this.cluster.preparePlan(this.cluster.requestedPlanFor(cur.plan));
-    } catch (e) {
-      if (e instanceof ClusterPlanError) throw fail('model-load-failed', e.message);
-      throw e;
-    }
+    const plan = await this.prepare(this.cluster.requestedPlanFor(cur.plan));
     return this.asRequested(samePlan(plan, cur.plan) ? await this.supervisor.restart() : await this.supervisor.load(plan, true));
   }
 
@@ -185,14 +179,17 @@ export class Daemon {
     if (running && !replace && cur.plan && !samePlan(this.cluster.requestedPlanFor(cur.plan), base)) {
       return this.asRequested(await this.supervisor.load(base, false));
     }
-    let plan: ServerPlan;
+    return this.asRequested(await this.supervisor.load(await this.prepare(base), replace));
+  }
+
+  /** The cluster's plan for `base`; a model that fits nowhere is a load failure with the cluster's one sentence. */
+  private async prepare(base: ServerPlan): Promise<ServerPlan> {
     try {
-      plan = await this.cluster.preparePlan(base);
+      return await this.cluster.preparePlan(base);
     } catch (e) {
       if (e instanceof ClusterPlanError) throw fail('model-load-failed', e.message);
       throw e;
     }
-    return this.asRequested(await this.supervisor.load(plan, replace));
   }
   /** For work that runs inside the daemon besides the supervisor (builds, downloads): tells every window. */
   reportProgress(event: ProgressEvent): void {

@@ -2,6 +2,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { LifetimeGuard, selectLifetimeGuard } from '../../sidecar/lifetimeGuard';
+import { fileSize, readSince } from '../../core/logTail';
 
 // Children of the agent (rpc-server, placement llama-servers) die with it: the kernel tie the
 // sidecar uses (setpriv --pdeathsig on Linux, the native addon's spawnGuarded elsewhere), plus
@@ -56,8 +57,8 @@ export function startTied(cmd: string, args: string[], opts: { env: NodeJS.Proce
       exited: done,
       hasExited: () => exited,
       kill: (s = 'SIGTERM') => { if (!exited) g.kill(s); },
-      tail: () => readFrom(opts.logFile, startOffset).split('\n').slice(-40),
-      output: () => readFrom(opts.logFile, startOffset),
+      tail: () => readSince(opts.logFile, startOffset, 1 << 20).split('\n').slice(-40),
+      output: () => readSince(opts.logFile, startOffset, 1 << 20),
     };
   } else {
     const w = guard?.kind === 'wrap' ? guard.wrap(cmd, args) : { cmd, args };
@@ -102,27 +103,3 @@ export async function stopTied(c: TiedChild, graceMs = 5000): Promise<void> {
   clearTimeout(t);
 }
 
-function fileSize(f: string): number {
-  try {
-    return fs.statSync(f).size;
-  } catch {
-    return 0;
-  }
-}
-
-function readFrom(f: string, offset: number): string {
-  try {
-    const fd = fs.openSync(f, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const n = Math.min(size - offset, 1 << 20);
-      const b = Buffer.alloc(Math.max(0, n));
-      fs.readSync(fd, b, 0, b.length, size - b.length);
-      return b.toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
-}

@@ -7,6 +7,7 @@ import { encodeFrame, PROTOCOL_VERSION } from '../protocol';
 import { BackoffOptions } from './backoff';
 import { SidecarClient } from './client';
 import { SidecarError, SidecarIncompatibleError } from './errors';
+import { fileSize, readSince } from '../logTail';
 import {
   DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, SidecarLock, withStateMutex,
 } from './lockFile';
@@ -114,7 +115,7 @@ async function spawnDaemon(opts: ConnectOrStartOptions & { stateDir: string }, d
   child.on('error', (error) => (exit = { code: null, signal: null, error }));
   child.unref();
   const why = () => {
-    const tail = readFrom(logFile, offset).split('\n').filter((l) => l.trim()).slice(-8);
+    const tail = readSince(logFile, offset, 64 * 1024).split('\n').filter((l) => l.trim()).slice(-8);
     return tail.length ? tail : undefined;
   };
   while (Date.now() < deadline) {
@@ -162,30 +163,6 @@ async function retireIncompatible(lock: SidecarLock, opts: ConnectOrStartOptions
   throw new SidecarIncompatibleError(lock.pid, lock.protocolVersion, PROTOCOL_VERSION);
 }
 
-function fileSize(p: string): number {
-  try {
-    return fs.statSync(p).size;
-  } catch {
-    return 0;
-  }
-}
-
-function readFrom(p: string, offset: number): string {
-  try {
-    const fd = fs.openSync(p, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const len = Math.min(64 * 1024, Math.max(0, size - offset));
-      const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, size - len);
-      return buf.toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
