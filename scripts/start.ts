@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { strataStateDir } from '../src/core/paths';
 import { connectOrStartSidecar } from '../src/core/sidecar';
-import { ensureTinyModel } from '../test/fixtures/models';
+import { ensureTrainedModel } from '../test/fixtures/models';
 import { startCodeServer } from '../test/harness/codeServer';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';
 
@@ -45,11 +45,11 @@ async function main(): Promise<void> {
 
   let model = process.env.STRATA_MODEL ? path.resolve(process.env.STRATA_MODEL) : undefined;
   if (model) {
-    if (!fs.existsSync(model)) throw new Error(`STRATA_MODEL=${model} does not exist: point it at a GGUF file or unset it to use the generated test model.`);
+    if (!fs.existsSync(model)) throw new Error(`STRATA_MODEL=${model} does not exist: point it at a GGUF file or unset it to use the trained test model.`);
   } else {
-    model = await ensureTinyModel();
+    model = await ensureTrainedModel();
     const bar = '!'.repeat(78);
-    process.stdout.write(`\n${bar}\n!! No model configured (set STRATA_MODEL=/path/to/model.gguf), and no model hub is reachable:\n!! using the GENERATED TINY TEST MODEL with RANDOM WEIGHTS. Its completions are gibberish;\n!! they show the pipeline works, not what a real coder model writes.\n${bar}\n\n`);
+    process.stdout.write(`\n${bar}\n!! No model configured (set STRATA_MODEL=/path/to/model.gguf), and no model hub is reachable:\n!! using Strata's SMALL TRAINED TEST MODEL (28 M parameters, trained from scratch on permissive\n!! code; scripts/model/README.md). It writes plausible code in context but is no product model:\n!! point STRATA_MODEL at a real coder GGUF (e.g. Qwen2.5-Coder) to judge suggestions.\n${bar}\n\n`);
   }
   step(`model: ${model}`);
 
