@@ -1,0 +1,90 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ArchiveKind, extractArchive } from '../../../src/sidecar/installer/downloadArchive';
+import { ArchiveFile, listTree, writeTarGz, writeZip } from './archives';
+
+// Release archives are unpacked by the real extractor into a folder inside a scratch folder; an
+// archive that tries to put anything outside (entry names, links, links followed through other
+// links) must be refused whole and leave the scratch folder holding nothing but the archive and
+// the destination. Links that stay inside, as in llama.cpp's releases, must still work.
+
+/** d1/d2/up → ../.. is harmless alone; d1/d2/up/d1/d2/up2 → ../../.. then lands one level above the folder. */
+const chain: ArchiveFile[] = [
+  { name: 'd1/' },
+  { name: 'd1/d2/' },
+  { name: 'payload', data: Buffer.from('pwned\n') },
+  { name: 'd1/d2/up', symlink: '../..' },
+  { name: 'd1/d2/up/d1/d2/up2', symlink: '../../..' },
+];
+
+describe('installer: archives cannot write outside their folder', () => {
+  let scratch: string;
+  let dest: string;
+  beforeEach(() => {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-archive-'));
+    dest = path.join(scratch, 'x');
+  });
+  afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+  const write = (kind: ArchiveKind, files: ArchiveFile[]): string => {
+    const file = path.join(scratch, kind === 'zip' ? 'a.zip' : 'a.tar.gz');
+    if (kind === 'zip') writeZip(file, files);
+    else writeTarGz(file, files, { impliedDirs: false });
+    return file;
+  };
+
+  const refused = async (kind: ArchiveKind, files: ArchiveFile[], message = /refusing to unpack it/) => {
+    const file = write(kind, files);
+    await assert.rejects(extractArchive(file, kind, dest), (e: Error) => {
+      assert.match(e.message, message);
+      return true;
+    });
+    assert.deepStrictEqual(fs.readdirSync(scratch).sort(), [path.basename(file), 'x'].sort(), 'something was written next to the destination');
+  };
+
+  for (const kind of ['tar.gz', 'zip'] as const) {
+    it(`${kind}: a chain of symlinks, then a symlink made through it, is refused and nothing lands outside`, async () => {
+      await refused(kind, [...chain, { name: 'd1/d2/up2/evil', symlink: 'payload' }]);
+    });
+  }
+
+  it('tar.gz: a chain of symlinks, then a hard link written through it, is refused and nothing lands outside', async () => {
+    await refused('tar.gz', [...chain, { name: 'd1/d2/up2/pwned', hardlink: 'payload' }]);
+  });
+
+  it('zip: a chain of symlinks, then a file written through it, is refused and nothing lands outside', async () => {
+    await refused('zip', [...chain, { name: 'd1/d2/up2/pwned', data: Buffer.from('pwned\n') }]);
+  });
+
+  for (const kind of ['tar.gz', 'zip'] as const) {
+    it(`${kind}: links and names that leave the folder are refused`, async () => {
+      await refused(kind, [{ name: 'lib/' }, { name: 'lib/out', symlink: '../../etc' }], /link "lib\/out" points outside its folder/);
+      await refused(kind, [{ name: 'abs', symlink: '/etc/passwd' }], /points outside its folder/);
+      await refused(kind, [{ name: 'a', symlink: 'b/..' }, { name: 'b', symlink: '.' }], /link "a" points outside its folder/);
+      await refused(kind, [{ name: 'd1/d2/up', symlink: '../..' }, { name: 'up2', symlink: 'd1/d2/up/..' }], /link "up2" points outside its folder/);
+      await refused(kind, [{ name: 'loop1', symlink: 'loop2' }, { name: 'loop2', symlink: 'loop1' }], /points outside its folder|loop/);
+      await refused(kind, [{ name: '../escaped', data: Buffer.from('x') }], /unsafe path|refusing/);
+    });
+
+    it(`${kind}: links that stay inside (a shared-library chain in any order, ../lib) are kept`, async () => {
+      const file = write(kind, [
+        { name: 'bin/' },
+        { name: 'lib/' },
+        { name: 'lib/libggml.so', symlink: 'libggml.so.0' },
+        { name: 'lib/libggml.so.0', symlink: 'libggml.so.0.9.4' },
+        { name: 'lib/libggml.so.0.9.4', data: Buffer.from('ELF?') },
+        { name: 'bin/llama-server', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 },
+        { name: 'bin/libggml.so.0', symlink: '../lib/libggml.so.0' },
+        ...(kind === 'tar.gz' ? [{ name: 'bin/llama-cli', hardlink: 'bin/llama-server' }] : []),
+      ]);
+      await extractArchive(file, kind, dest);
+      assert.strictEqual(fs.readlinkSync(path.join(dest, 'lib', 'libggml.so')), 'libggml.so.0');
+      assert.strictEqual(fs.readFileSync(path.join(dest, 'bin', 'libggml.so.0'), 'utf8'), 'ELF?');
+      assert.ok(fs.statSync(path.join(dest, 'bin', 'llama-server')).mode & 0o100, 'lost its exec bit');
+      if (kind === 'tar.gz') assert.strictEqual(fs.readFileSync(path.join(dest, 'bin', 'llama-cli'), 'utf8'), '#!/bin/sh\n');
+      assert.deepStrictEqual(listTree(scratch).filter((p) => !p.startsWith('x/') && p !== 'x'), [path.basename(file)]);
+    });
+  }
+});
