@@ -22,7 +22,6 @@ const REFUSE = 'refusing to unpack it; download the archive again from the offic
 export function archiveEntryName(name: string): string {
   const clean = name.replace(/\\/g, '/');
   const parts = clean.split('/').filter((p) => p && p !== '.');
-  // eslint-disable-next-line no-control-regex
   if (clean.startsWith('/') || /^[A-Za-z]:/.test(clean) || parts.includes('..') || /[\x00-\x1f]/.test(clean)) {
     throw unsafeName(name);
   }
