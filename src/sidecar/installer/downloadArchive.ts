@@ -19,12 +19,6 @@ export { ArchiveError };
 
 export type ArchiveKind = 'tar.gz' | 'zip';
 
-export function archiveKindOf(name: string): ArchiveKind | undefined {
-  if (/\.(tar\.gz|tgz)$/i.test(name)) return 'tar.gz';
-  if (/\.zip$/i.test(name)) return 'zip';
-  return undefined;
-}
-
 /** Unpacks into destDir (created, and expected empty); returns the number of regular files written. */
 export async function extractArchive(file: string, kind: ArchiveKind, destDir: string, signal?: AbortSignal): Promise<number> {
   await fsp.mkdir(destDir, { recursive: true });

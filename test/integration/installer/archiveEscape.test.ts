@@ -1,9 +1,11 @@
 import * as assert from 'assert';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ArchiveKind, extractArchive } from '../../../src/sidecar/installer/downloadArchive';
-import { ArchiveFile, listTree, writeTarGz, writeZip } from './archives';
+import { installLlamaRelease, LlamaDownloadError } from '../../../src/sidecar/installer/downloadLlamaServer';
+import { ArchiveFile, listTree, startHttpServer, writeTarGz, writeZip } from './archives';
 
 // Release archives are unpacked by the real extractor into a folder inside a scratch folder; an
 // archive that tries to put anything outside (entry names, links, links followed through other
@@ -87,4 +89,24 @@ describe('installer: archives cannot write outside their folder', () => {
       assert.deepStrictEqual(listTree(scratch).filter((p) => !p.startsWith('x/') && p !== 'x'), [path.basename(file)]);
     });
   }
+
+  it('a release whose asset name climbs out of the temp folder is not downloaded', async () => {
+    // The release API answer names the asset; the archive is written under that name before it is checked or unpacked.
+    const http = await startHttpServer();
+    try {
+      const archive = path.join(scratch, 'payload.tar.gz');
+      writeTarGz(archive, [{ name: 'x/llama-server', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 }]);
+      const name = 'llama-b1-bin-ubuntu-/../../../../../pwned-x64.tar.gz';
+      const digest = crypto.createHash('sha256').update(fs.readFileSync(archive)).digest('hex');
+      http.routes.set('/releases/latest', { json: { tag_name: 'b1', assets: [{ name, browser_download_url: `${http.url}/dl/a.tar.gz`, size: fs.statSync(archive).size, digest: `sha256:${digest}` }] } });
+      http.routes.set('/dl/a.tar.gz', { file: archive });
+      const cacheDir = path.join(scratch, 'cache');
+      const err = await installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'linux', arch: 'x64', verify: false }).catch((e: Error) => e);
+      assert.deepStrictEqual(listTree(scratch).filter((p) => /pwned/.test(p)), [], 'the archive was written outside the temp folder');
+      assert.ok(err instanceof LlamaDownloadError && err.code === 'NO_ASSET', String(err));
+      assert.ok(!http.hits.includes('/dl/a.tar.gz'), 'the asset was downloaded');
+    } finally {
+      await http.close();
+    }
+  });
 });
