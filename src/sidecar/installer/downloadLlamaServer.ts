@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { strataCacheDir } from '../../core/paths';
-import { archiveKindOf, extractArchive } from './downloadArchive';
+import { extractArchive } from './downloadArchive';
 import { exeName } from './findLlamaServer';
 import { llamaCacheRoot, runProcess, withLock, writeFileAtomic } from './llamaSource';
 
@@ -73,7 +73,8 @@ export interface AssetFacts {
 
 /** "llama-b6100-bin-ubuntu-vulkan-x64.tar.gz" -> facts; undefined for other assets (cudart, sources). */
 export function classifyAsset(name: string): AssetFacts | undefined {
-  const m = /^llama-([\w.]+)-bin-([a-z0-9]+)-(?:(.+)-)?(x64|arm64|aarch64|x86_64)\.(zip|tar\.gz)$/.exec(name);
+  // Plain name characters only: the name comes from the release API's answer and must not carry a path.
+  const m = /^llama-([\w.]+)-bin-([a-z0-9]+)-(?:([\w.-]+)-)?(x64|arm64|aarch64|x86_64)\.(zip|tar\.gz)$/.exec(name);
   if (!m) return undefined;
   const [, tag, osName, variant = '', arch, ext] = m;
   const v = variant === 'cpu' ? '' : variant;
@@ -290,7 +291,8 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
     }
     const tmp = await fsp.mkdtemp(path.join(root, `.tmp-${id}-`));
     try {
-      const archive = path.join(tmp, asset.name);
+      // A fixed name on disk: the asset's name is the release API's to choose.
+      const archive = path.join(tmp, `archive.${asset.facts.kind}`);
       let lastPct = -1;
       progress({ phase: 'download', message: `Downloading ${asset.name}`, percent: 0 });
       const got = await downloadToFile(asset.url, archive, {
@@ -313,7 +315,7 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
       progress({ phase: 'unpack', message: `Unpacking ${asset.name}` });
       const unpacked = path.join(tmp, 'x');
       try {
-        await extractArchive(archive, archiveKindOf(asset.name) ?? asset.facts.kind, unpacked, signal);
+        await extractArchive(archive, asset.facts.kind, unpacked, signal);
       } catch (e) {
         if (signal.aborted) throw new LlamaDownloadError('ABORTED', 'The llama-server download was cancelled; nothing was installed.');
         throw new LlamaDownloadError('UNPACK', `${asset.name} could not be unpacked: ${(e as Error).message}`);

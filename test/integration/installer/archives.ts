@@ -16,6 +16,8 @@ export interface ArchiveFile {
   mode?: number;
   /** A symlink to this (relative) target instead of a file. */
   symlink?: string;
+  /** tar only: a hard link to this archive path instead of a file. */
+  hardlink?: string;
 }
 
 function content(f: ArchiveFile): Buffer {
@@ -42,11 +44,17 @@ function tarHeader(name: string, size: number, mode: number, type: string, link 
   return h;
 }
 
-export function writeTarGz(file: string, files: ArchiveFile[]): void {
+/** A name ending in "/" is a folder entry; `impliedDirs: false` writes exactly the entries given (an attack needs its own order). */
+export function writeTarGz(file: string, files: ArchiveFile[], opts: { impliedDirs?: boolean } = {}): void {
   const parts: Buffer[] = [];
   const dirs = new Set<string>();
   for (const f of files) {
-    const segs = f.name.split('/').slice(0, -1);
+    if (f.name.endsWith('/')) {
+      dirs.add(f.name);
+      parts.push(tarHeader(f.name, 0, 0o755, '5'));
+      continue;
+    }
+    const segs = opts.impliedDirs === false ? [] : f.name.split('/').slice(0, -1);
     for (let i = 1; i <= segs.length; i++) {
       const d = segs.slice(0, i).join('/') + '/';
       if (!dirs.has(d)) {
@@ -58,6 +66,10 @@ export function writeTarGz(file: string, files: ArchiveFile[]): void {
       parts.push(tarHeader(f.name, 0, 0o777, '2', f.symlink));
       continue;
     }
+    if (f.hardlink) {
+      parts.push(tarHeader(f.name, 0, 0o644, '1', f.hardlink));
+      continue;
+    }
     const data = content(f);
     parts.push(tarHeader(f.name, data.length, f.mode ?? 0o644, '0'), data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
@@ -65,6 +77,7 @@ export function writeTarGz(file: string, files: ArchiveFile[]): void {
   fs.writeFileSync(file, zlib.gzipSync(Buffer.concat(parts), { level: 1 }));
 }
 
+/** A name ending in "/" is a folder entry. */
 export function writeZip(file: string, files: ArchiveFile[]): void {
   const locals: Buffer[] = [];
   const central: Buffer[] = [];
@@ -85,7 +98,7 @@ export function writeZip(file: string, files: ArchiveFile[]): void {
     lh.writeUInt32LE(data.length, 22);
     lh.writeUInt16LE(name.length, 26);
     locals.push(lh, name, body);
-    const mode = f.symlink ? 0o120777 : 0o100000 | (f.mode ?? 0o644);
+    const mode = f.symlink ? 0o120777 : f.name.endsWith('/') ? 0o40755 : 0o100000 | (f.mode ?? 0o644);
     const ch = Buffer.alloc(46);
     ch.writeUInt32LE(0x02014b50, 0);
     ch.writeUInt16LE((3 << 8) | 20, 4);

@@ -1,7 +1,6 @@
 import * as assert from 'assert';
-import * as path from 'path';
 import { parseLlamaBenchJson, pickFastest, preferredBuildOrder, recommendedBackends, BenchResult, InstalledBuild } from '../../../src/sidecar/installer/backends';
-import { archiveKindOf, safeEntryPath } from '../../../src/sidecar/installer/downloadArchive';
+import { archiveEntryName } from '../../../src/sidecar/installer/archiveLinks';
 import { assetsForPlatform, classifyAsset, parseRelease } from '../../../src/sidecar/installer/downloadLlamaServer';
 import { parseListDevices, parseVersionOutput, wellKnownServerPaths } from '../../../src/sidecar/installer/findLlamaServer';
 
@@ -69,6 +68,7 @@ describe('installer parsers', () => {
     assert.strictEqual(classifyAsset('llama-b6100-bin-win-cpu-x64.zip')?.backend, 'cpu');
     assert.strictEqual(classifyAsset('cudart-llama-bin-win-cuda-12.4-x64.zip'), undefined);
     assert.strictEqual(classifyAsset('llama-b6100-xcframework.zip'), undefined);
+    assert.strictEqual(classifyAsset('llama-b1-bin-ubuntu-/../../pwned-x64.tar.gz'), undefined, 'a name with a path');
     const rel = parseRelease({
       tag_name: 'b6100',
       assets: [
@@ -87,13 +87,9 @@ describe('installer parsers', () => {
   });
 
   it('archive entry paths cannot escape the destination', () => {
-    const d = path.resolve('/tmp/dest');
-    assert.strictEqual(safeEntryPath(d, 'build/bin/llama-server'), path.join(d, 'build', 'bin', 'llama-server'));
-    assert.strictEqual(safeEntryPath(d, './a/./b'), path.join(d, 'a', 'b'));
-    for (const bad of ['../x', '/etc/passwd', 'a/../../x', 'C:\\x', 'a\\..\\..\\x']) assert.throws(() => safeEntryPath(d, bad), /unsafe path/, bad);
-    assert.strictEqual(archiveKindOf('x.tar.gz'), 'tar.gz');
-    assert.strictEqual(archiveKindOf('x.zip'), 'zip');
-    assert.strictEqual(archiveKindOf('x.7z'), undefined);
+    assert.strictEqual(archiveEntryName('build/bin/llama-server'), 'build/bin/llama-server');
+    assert.strictEqual(archiveEntryName('./a/./b'), 'a/b');
+    for (const bad of ['../x', '/etc/passwd', 'a/../../x', 'C:\\x', 'a\\..\\..\\x', 'a\u0000b']) assert.throws(() => archiveEntryName(bad), /unsafe path/, bad);
   });
 
   it('well-known places include Homebrew on macOS and ~/llama.cpp/build/bin', () => {

@@ -3,6 +3,15 @@
 // interrupted transfer with an HTTP Range request, hash every byte, and only rename to the final
 // name once the SHA-256 matches. A mismatch moves the bytes to a quarantine folder, so a
 // corrupted or tampered file can be inspected but is never loaded.
+//
+// A resume must continue the same version of the file, or the result splices two: the part
+// records the file's content hash and the server's validator (ETag, else Last-Modified), a resume
+// happens only when one of them still matches, the Range request carries If-Range (so a file
+// replaced since the probe comes back whole), and a 206 must start where we asked.
+//
+// The access token (HF_TOKEN) goes to the hub's own origin only: redirects are followed by hand
+// and the Authorization header is dropped at the first hop to another scheme, host or port (the
+// CDN's signed URL needs none), as browsers and huggingface_hub do.
 
 import { createHash, Hash } from 'crypto';
 import * as fs from 'fs';
@@ -45,7 +54,7 @@ export interface DownloadedFile {
   resumedFrom: number;
 }
 
-export type DownloadErrorCode = 'not-found' | 'unauthorized' | 'http' | 'network' | 'disk-full' | 'checksum' | 'cancelled' | 'size-mismatch';
+export type DownloadErrorCode = 'not-found' | 'unauthorized' | 'http' | 'network' | 'disk-full' | 'checksum' | 'cancelled' | 'size-mismatch' | 'unsafe-name';
 
 export class DownloadError extends Error {
   override readonly name = 'DownloadError';
@@ -58,7 +67,8 @@ interface PartMeta {
   url: string;
   size: number;
   sha256?: string;
-  etag?: string;
+  /** The server's ETag (strong) or Last-Modified for the bytes in the part. */
+  validator?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -68,24 +78,24 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadedFi
   const part = `${o.dest}.part`;
   const metaFile = `${o.dest}.part.json`;
   await fs.promises.mkdir(path.dirname(o.dest), { recursive: true });
-  const headers: Record<string, string> = o.token ? { Authorization: `Bearer ${o.token}` } : {};
   o.onProgress?.({ bytes: 0, total: o.sizeHint ?? 0, phase: 'connecting' });
 
   // 1. Where the bytes are, how many, and their hash (the hub's redirect carries both).
-  const head = await probe(o.url, headers, o.signal, name);
+  const head = await probeFile(o.url, o.token, o.signal, name);
   const total = head.size ?? o.sizeHint;
   if (total === undefined) throw new DownloadError('http', `The server did not say how large ${name} is, so Strata cannot check the disk first; try again or use another endpoint.`);
   const expected = o.sha256?.toLowerCase() ?? head.sha256;
 
-  // 2. Resume only what was started against the same file.
+  // 2. Resume only what was started against the same version of the file.
   let have = 0;
   const prev = readMeta(metaFile);
-  if (prev && prev.size === total && (!expected || !prev.sha256 || prev.sha256 === expected) && fs.existsSync(part)) {
+  if (prev && fs.existsSync(part) && sameVersion(prev, total, expected, head.validator)) {
     have = Math.min(fs.statSync(part).size, total);
   } else {
     await fs.promises.rm(part, { force: true });
   }
-  fs.writeFileSync(metaFile, JSON.stringify({ url: o.url, size: total, sha256: expected, etag: head.etag } satisfies PartMeta));
+  const saveMeta = (validator: string | undefined) => fs.writeFileSync(metaFile, JSON.stringify({ url: o.url, size: total, sha256: expected, validator } satisfies PartMeta));
+  saveMeta(head.validator);
 
   // 3. Room for the rest, checked before the first byte.
   const free = await (o.freeBytes ?? freeDiskBytes)(path.dirname(o.dest));
@@ -100,7 +110,7 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadedFi
   // 4. The transfer, from `have` on.
   let resumedFrom = have;
   if (have < total) {
-    const r = await transfer(head.location, headers, part, have, total, hash, o, name);
+    const r = await transfer(head, part, have, total, hash, o, name, saveMeta);
     have = r.have;
     hash = r.hash;
     if (r.restarted) resumedFrom = 0;
@@ -123,52 +133,113 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadedFi
   return { path: o.dest, size: total, sha256: got, verification: expected ? 'matched' : 'recorded', resumedFrom };
 }
 
-interface Probe {
-  location: string;
-  size?: number;
-  sha256?: string;
-  etag?: string;
+/** Resuming on size alone would splice two versions: the same content hash, else the same validator, or start over. */
+function sameVersion(prev: PartMeta, total: number, expected: string | undefined, validator: string | undefined): boolean {
+  if (prev.size !== total) return false;
+  if (expected && prev.sha256) return prev.sha256 === expected;
+  return !!validator && prev.validator === validator;
 }
 
-/** Follows the resolve redirect by hand so that its X-Linked-* headers are not lost. */
-async function probe(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, name: string): Promise<Probe> {
-  let current = url;
+export interface Probe {
+  /** Where the bytes are (after the redirects). */
+  location: string;
+  /** The origin the token may be sent to: the one first asked. */
+  tokenOrigin: string;
+  size?: number;
+  sha256?: string;
+  /** A strong ETag, else Last-Modified, of the final answer: what If-Range and a later resume compare. */
+  validator?: string;
+}
+
+/** HEAD through the redirects, keeping the hub's X-Linked-* headers (size and hash) from the hop that sends them. */
+export async function probeFile(url: string, token: string | undefined, signal: AbortSignal | undefined, name: string): Promise<Probe> {
   let sha256: string | undefined;
   let size: number | undefined;
-  let etag: string | undefined;
-  for (let hop = 0; hop < 8; hop++) {
-    const res = await request(current, { method: 'HEAD', headers, redirect: 'manual', signal }, name);
-    sha256 ??= sha256FromEtag(res.headers.get('x-linked-etag')) ?? sha256FromEtag(res.headers.get('etag'));
-    const linked = Number(res.headers.get('x-linked-size'));
+  const tokenOrigin = new URL(url).origin;
+  const { res, url: location } = await fetchFollowing(url, { method: 'HEAD', token, tokenOrigin, signal }, name, (hop) => {
+    sha256 ??= sha256FromEtag(hop.headers.get('x-linked-etag')) ?? sha256FromEtag(hop.headers.get('etag'));
+    const linked = Number(hop.headers.get('x-linked-size'));
     if (!size && linked > 0) size = linked;
-    etag ??= res.headers.get('x-linked-etag') ?? res.headers.get('etag') ?? undefined;
-    if (res.status >= 300 && res.status < 400) {
-      const loc = res.headers.get('location');
-      if (!loc) throw new DownloadError('http', `The server redirected ${name} without saying where; try again later.`);
-      current = new URL(loc, current).toString();
-      continue;
-    }
-    checkStatus(res.status, name);
-    const len = Number(res.headers.get('content-length'));
-    if (!size && len > 0) size = len;
-    return { location: current, size, sha256, etag };
+  });
+  checkStatus(res.status, name);
+  const len = Number(res.headers.get('content-length'));
+  if (!size && len > 0) size = len;
+  return { location, tokenOrigin, size, sha256, validator: validatorOf(res) };
+}
+
+function validatorOf(res: Response): string | undefined {
+  const etag = res.headers.get('etag');
+  // A weak ETag may not be used with If-Range (RFC 9110 13.1.5).
+  if (etag && !etag.startsWith('W/')) return etag;
+  return res.headers.get('last-modified') ?? undefined;
+}
+
+interface FollowInit {
+  method?: 'GET' | 'HEAD';
+  headers?: Record<string, string>;
+  token?: string;
+  tokenOrigin: string;
+  signal?: AbortSignal;
+}
+
+/** Follows redirects by hand: the token is sent while the URL stays on tokenOrigin and never again once it has left. */
+async function fetchFollowing(url: string, init: FollowInit, name: string, onHop?: (res: Response) => void): Promise<{ res: Response; url: string }> {
+  let current = url;
+  let sendToken = !!init.token;
+  for (let hop = 0; hop < 8; hop++) {
+    if (new URL(current).origin !== init.tokenOrigin) sendToken = false;
+    const headers = { ...init.headers, ...(sendToken ? { Authorization: `Bearer ${init.token}` } : {}) };
+    const res = await request(current, { method: init.method ?? 'GET', headers, redirect: 'manual', signal: init.signal }, name);
+    onHop?.(res);
+    if (res.status < 300 || res.status >= 400 || res.status === 304) return { res, url: current };
+    await res.body?.cancel().catch(() => undefined);
+    const loc = res.headers.get('location');
+    if (!loc) throw new DownloadError('http', `The server redirected ${name} without saying where; try again later.`);
+    const next = new URL(loc, current);
+    if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new DownloadError('http', `The server redirected ${name} to a ${next.protocol} address, which Strata does not follow; check "strata.models.hubEndpoint".`);
+    current = next.toString();
   }
   throw new DownloadError('http', `Too many redirects for ${name}; check "strata.models.hubEndpoint".`);
 }
 
-async function transfer(url: string, headers: Record<string, string>, part: string, from: number, total: number,
-  hash: Hash, o: DownloadFileOptions, name: string): Promise<{ have: number; hash: Hash; restarted: boolean }> {
-  const res = await request(url, { headers: { ...headers, ...(from > 0 ? { Range: `bytes=${from}-` } : {}) }, signal: o.signal }, name);
+/** The bytes from `from` on: with If-Range, a file replaced since the probe comes back whole (200) rather than as a tail of the new one. */
+function fetchFrom(head: Probe, from: number, o: DownloadFileOptions, name: string): Promise<{ res: Response }> {
+  const headers: Record<string, string> = {};
+  if (from > 0) {
+    headers.Range = `bytes=${from}-`;
+    if (head.validator) headers['If-Range'] = head.validator;
+  }
+  return fetchFollowing(head.location, { headers, token: o.token, tokenOrigin: head.tokenOrigin, signal: o.signal }, name);
+}
+
+/** A 206 must hold the range asked for: "bytes <from>-<last>/<total or *>". */
+function rangeStartsAt(contentRange: string | null, from: number, total: number): boolean {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec(contentRange?.trim() ?? '');
+  return !!m && Number(m[1]) === from && (m[3] === '*' || Number(m[3]) === total);
+}
+
+async function transfer(head: Probe, part: string, from: number, total: number, hash: Hash, o: DownloadFileOptions, name: string,
+  saveMeta: (validator: string | undefined) => void): Promise<{ have: number; hash: Hash; restarted: boolean }> {
+  let { res } = await fetchFrom(head, from, o, name);
+  let restarted = false;
+  if (from > 0 && res.status === 206 && !rangeStartsAt(res.headers.get('content-range'), from, total)) {
+    // Another range than the one asked for (a broken proxy): appending it would corrupt the file, so fetch it whole.
+    await res.body?.cancel().catch(() => undefined);
+    restarted = true;
+    ({ res } = await fetchFrom(head, 0, o, name));
+  }
   checkStatus(res.status, name);
   let have = from;
   let flags = 'a';
-  const restarted = from > 0 && res.status !== 206;
-  if (restarted) {
-    // The server ignored the Range and sends the whole file: start over rather than append a second copy.
+  // 200 to a Range: the server ignored it, or the file changed since the probe (If-Range): start over rather than append a second copy.
+  if (restarted || (from > 0 && res.status !== 206)) {
+    restarted = true;
     have = 0;
     flags = 'w';
     hash = createHash('sha256');
   }
+  // The bytes about to be written are this answer's version: what the next resume must match.
+  if (have === 0) saveMeta(validatorOf(res) ?? head.validator);
   if (!res.body) throw new DownloadError('network', `The download of ${name} returned no data; try again.`);
   const out = fs.createWriteStream(part, { flags });
   let lastReport = 0;

@@ -3,13 +3,17 @@
 // same model do not download it twice. Files land in <downloads>/<org>/<repo>/<path in repo>,
 // which the local scan recognises. Hashes verified once are remembered in
 // <downloads>/.strata-sha256.json, so a re-download (after deleting a file) is checked against
-// the first one even through a mirror that sends no hash.
+// the first one even through a mirror that sends no hash. Repository and file names are checked,
+// and the folders checked on disk, before anything is written (modelPath.ts).
 
 import * as fs from 'fs';
 import * as lockfile from 'proper-lockfile';
 import * as path from 'path';
-import { DownloadError, DownloadedFile, downloadFile, freeDiskBytes } from './downloadFile';
+import { DownloadError, DownloadedFile, downloadFile, freeDiskBytes, probeFile } from './downloadFile';
 import { resolveUrl } from './hub';
+import { makeDestinationFolder, modelDestination } from './modelPath';
+
+export { modelDestination };
 
 export interface ModelDownloadProgress {
   /** Repository path of the part being fetched. */
@@ -44,13 +48,9 @@ export interface DownloadedModel {
   parts: DownloadedFile[];
 }
 
-export function modelDestination(downloadDir: string, repo: string, file: string): string {
-  return path.join(downloadDir, ...repo.split('/'), ...file.split('/'));
-}
-
 export async function downloadModel(req: ModelDownloadRequest): Promise<DownloadedModel> {
   const dests = req.files.map((f) => modelDestination(req.downloadDir, req.repo, f));
-  await fs.promises.mkdir(path.dirname(dests[0]), { recursive: true });
+  for (const d of dests) await makeDestinationFolder(req.downloadDir, d);
   const lockTarget = dests[0];
   let release: () => Promise<void>;
   try {
@@ -104,25 +104,9 @@ export async function downloadModel(req: ModelDownloadRequest): Promise<Download
 async function partSizes(req: ModelDownloadRequest): Promise<number[]> {
   const out: number[] = [];
   for (const f of req.files) {
-    const url = resolveUrl(req.endpoint, req.repo, f, req.revision);
-    let size = 0;
-    try {
-      let current = url;
-      for (let hop = 0; hop < 8; hop++) {
-        const res = await fetch(current, { method: 'HEAD', redirect: 'manual', signal: req.signal, headers: req.token ? { Authorization: `Bearer ${req.token}` } : {} });
-        const linked = Number(res.headers.get('x-linked-size'));
-        if (linked > 0) size = linked;
-        if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-          current = new URL(res.headers.get('location')!, current).toString();
-          continue;
-        }
-        if (!size) size = Number(res.headers.get('content-length')) || 0;
-        break;
-      }
-    } catch {
-      // downloadFile will report the network problem with its own message
-    }
-    out.push(size);
+    // A failure here is reported by downloadFile with its own message.
+    const head = await probeFile(resolveUrl(req.endpoint, req.repo, f, req.revision), req.token, req.signal, path.posix.basename(f)).catch(() => undefined);
+    out.push(head?.size ?? 0);
   }
   return out;
 }
