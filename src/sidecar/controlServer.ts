@@ -173,7 +173,10 @@ export class ControlServer {
   private onConnection(ws: WebSocket, req: http.IncomingMessage, sock: Socket): void {
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
     ws.on('error', () => undefined);
+    let refused = false;
     const refuse = (why: string) => {
+      if (refused) return;
+      refused = true;
       this.opts.log(`refused control connection from ${remote}: ${why}`);
       ws.close(CloseCode.Unauthorized);
     };
