@@ -10,8 +10,10 @@ export interface DaemonConfig {
   stateDir: string;
   /** Exit after this long with no client connected (the last window closed). */
   idleExitMs: number;
-  /** A connection that has not authenticated by then is dropped. */
+  /** A connection that has not authenticated by then (from its TCP accept) is dropped. */
   helloTimeoutMs: number;
+  /** Connections waiting for their hello, at most; one more pushes the oldest out. */
+  maxPendingConnections: number;
   restart: BackoffOptions;
   maxCrashes: number;
   stableMs: number;
@@ -35,6 +37,7 @@ export function defaultConfig(stateDir = strataStateDir()): DaemonConfig {
     stateDir,
     idleExitMs: 120_000,
     helloTimeoutMs: 5_000,
+    maxPendingConnections: 32,
     restart: { initialMs: 500, maxMs: 15_000, factor: 2, jitter: 0.2 },
     maxCrashes: 5,
     stableMs: 60_000,

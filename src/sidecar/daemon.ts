@@ -2,15 +2,15 @@ import * as crypto from 'crypto';
 import * as path from 'path';
 import { CONNECTION_FILE_NAME } from '../core/llama/serverConnection';
 import {
-  ClusterSummary, CloseCode, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, ServerPlan, ServerStatus, SidecarStatus,
+  ClusterSummary, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, ServerPlan, ServerStatus, SidecarStatus,
   samePlan, validateClusterConfig, validatePlan,
 } from '../core/protocol';
 import { ClusterManager, ClusterPlanError } from '../cluster/sidecar/clusterManager';
 import {
   DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, withStateMutex, writeSidecarLock,
 } from '../core/sidecar/lockFile';
-import { bootId, processStartTime } from '../core/sidecar/processInfo';
-import { ChildRegistry } from './childRegistry';
+import { bootId, isPidAlive, processStartTime } from '../core/sidecar/processInfo';
+import { ChildRecord, ChildRegistry, judgeRecord, terminate } from './childRegistry';
 import { DaemonConfig } from './config';
 import { ClientConn, ControlServer } from './controlServer';
 import { fail } from './failures';
@@ -73,6 +73,7 @@ export class Daemon {
       token: this.token,
       protocolVersion: cfg.protocolVersion,
       helloTimeoutMs: cfg.helloTimeoutMs,
+      maxPending: cfg.maxPendingConnections,
       log: (m) => this.log.info(m),
       handler: {
         status: () => this.status(),
@@ -92,6 +93,7 @@ export class Daemon {
     const other = await withStateMutex(this.cfg.stateDir, 'sidecar.claim', async () => {
       const cur = readSidecarLock(this.cfg.stateDir);
       if (cur && cur.pid !== process.pid && isLockLive(cur)) return cur;
+      await this.waitForPredecessorServers();
       // Orphans of a dead predecessor go before anyone can find this daemon and load a model
       // next to them: two 40 GB servers at once is what this whole exercise prevents.
       const reaped = await this.registry.reapStale({ graceMs: 1000, log: (m) => this.log.warn(m) });
@@ -125,6 +127,26 @@ export class Daemon {
     this.log.info(`listening on 127.0.0.1:${port}; idle exit after ${Math.round(this.cfg.idleExitMs / 1000)} s without clients`);
     this.clientsChanged(0);
     return true;
+  }
+
+  /**
+   * A daemon that has given up its lock may still be stopping its llama-server (one of an older
+   * Strata removed the lock first): loading a model next to it would hold two in memory, so this
+   * one waits for it, and gives up with a message if it does not stop within its grace time.
+   */
+  private async waitForPredecessorServers(): Promise<void> {
+    const live = (): ChildRecord[] => this.registry.list().filter((r) => r.daemonPid !== process.pid && judgeRecord(r) === 'owned' && isPidAlive(r.pid));
+    let left = live();
+    if (!left.length) return;
+    this.log.info(`waiting for sidecar pid ${left[0].daemonPid} to stop its llama-server (pid ${left[0].pid})`);
+    const until = Date.now() + this.cfg.stopGraceMs + 5000;
+    while (left.length && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = live();
+    }
+    if (left.length) {
+      throw new Error(`another Strata sidecar (pid ${left[0].daemonPid}) still runs llama-server (pid ${left[0].pid}) without holding the lock; wait for it to stop, or end it (kill ${left[0].daemonPid}), then try again`);
+    }
   }
 
   status(): SidecarStatus {
@@ -284,18 +306,23 @@ export class Daemon {
     this.shuttingDown = true;
     clearTimeout(this.idleTimer);
     this.log.info(`shutting down: ${reason}`);
-    // The lock goes first, so that no new window connects to a daemon on its way out.
-    removeSidecarLockIfOwned(this.cfg.stateDir, process.pid);
-    this.control.closeAll(CloseCode.ShuttingDown, 'shutting down');
+    // The lock stays until llama-server is gone. A window that comes back meanwhile finds this
+    // daemon, is told it is shutting down, and retries until the next one runs; with the lock
+    // gone first, it started that next daemon at once, which loaded a second model beside the
+    // one still stopping here.
+    this.control.shutDown();
+    const pid = this.supervisor.serverPid;
     try {
       await this.supervisor.close();
     } catch (e) {
       this.log.error(`stopping llama-server: ${(e as Error).message}`);
       this.supervisor.killNow();
+      if (pid !== undefined) await terminate(pid, 0);
     }
     // After llama-server: its --rpc connections go through the tunnels this closes. Placed
     // servers on peers are stopped too, so that nothing of ours keeps a peer's memory.
     await this.cluster.close().catch((e: Error) => this.log.error(`closing the cluster: ${e.message}`));
+    removeSidecarLockIfOwned(this.cfg.stateDir, process.pid);
     await this.control.close();
     this.log.info('bye');
     process.exit(0);

@@ -179,6 +179,7 @@ export function peerGone(label: string, err?: Error, reason?: string): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (reason) return new AgentConnectError('closed', `${label} closed the connection: ${reason}`);
   if (code === 'EPEERDEAD') return new AgentConnectError('timeout', `${label} stopped answering (no heartbeat): the machine is off, asleep or unplugged.`);
+  if (code === 'ECONNCUT') return new AgentConnectError('closed', `${label} was cut off without closing the connection (the agent died, or something on the network cut it): check that strata-peer still runs there.`);
   if (code === 'EBADRECORD') return new AgentConnectError('closed', `${label} sent data that failed authentication; the connection was dropped.`);
   return new AgentConnectError('closed', `${label} dropped the connection${code ? ` (${code})` : ''}: the agent stopped or the machine went away.`);
 }

@@ -23,8 +23,13 @@ import { CryptoPool, sharedCryptoPool } from './cryptoPool';
 // Records: | len u32 BE | AES-256-GCM(type u8 | payload) + tag[16] |, nonce = salt[4] | seq u64,
 // the length header as associated data. A replayed, reordered, dropped or altered record fails
 // the tag and kills the connection. Types: DATA, PING (heartbeat), CLOSE (reason).
+//
+// A clean end is the CLOSE record, always the last record sent, then TCP FIN. A FIN without it is
+// an error ('ECONNCUT'), not an end: anyone on the path can forge a FIN and cut a stream short,
+// and a reader that took that for the end would act on half of what was sent. Version 2 brought
+// this rule (a version-1 agent never sends CLOSE on a plain end).
 
-export const PEER_WIRE_VERSION = 1;
+export const PEER_WIRE_VERSION = 2;
 const MAGIC = Buffer.from('SPR1', 'ascii');
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
@@ -116,8 +121,14 @@ export class SecureChannel extends Duplex {
   private lastSend = Date.now();
   private timer?: NodeJS.Timeout;
   private gotEnd = false;
+  /** Our CLOSE record is sealed: nothing may follow it. */
+  private closeSent = false;
+  /** The peer's CLOSE record arrived (in sequence): its FIN is a clean end. */
+  private closeReceived = false;
+  /** What our CLOSE record says (closeWithReason). */
+  private closeReason = '';
   private readonly label: string;
-  /** Set once the peer said why it closes (CLOSE record). */
+  /** Set once the peer said why it closes (a CLOSE record with a reason). */
   remoteCloseReason?: string;
   readonly remoteAddress: string;
 
@@ -126,19 +137,22 @@ export class SecureChannel extends Duplex {
     this.label = opts.label ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
+    // The socket must not answer the peer's FIN with its own on its own (net's default): our FIN
+    // has to follow our CLOSE record, which _final sends once this channel's writer is done.
+    socket.allowHalfOpen = true;
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('error', (e) => this.destroy(e));
     socket.on('end', () => {
       this.gotEnd = true;
-      // Records still being opened on the pool come first.
-      if (!this.inQ.length) this.push(null);
+      this.endIfDrained();
     });
     socket.on('close', () => {
       clearInterval(this.timer);
       // A close without a FIN first (RST, or we destroyed the socket): no more data will come.
-      if (!this.gotEnd && !this.destroyed) {
-        this.destroy(Object.assign(new Error(`${this.label} reset the connection`), { code: 'ECONNRESET' }));
-      }
+      // After the peer's CLOSE record nothing was lost, so that is no error.
+      if (this.gotEnd || this.destroyed) return;
+      if (this.closeReceived) this.destroy();
+      else this.destroy(Object.assign(new Error(`${this.label} reset the connection`), { code: 'ECONNRESET' }));
     });
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
     this.deadAfterMs = opts.deadAfterMs ?? 10_000;
@@ -176,10 +190,10 @@ export class SecureChannel extends Duplex {
     this.timer.unref();
   }
 
-  /** Tells the peer why, then closes. */
+  /** Tells the peer why, then closes (the reason rides in the CLOSE record, after all data). */
   closeWithReason(reason: string): void {
     if (this.destroyed) return;
-    this.sendRecord(REC_CLOSE, Buffer.from(reason.slice(0, 500), 'utf8'));
+    this.closeReason = reason.slice(0, 500);
     this.end();
   }
 
@@ -208,7 +222,12 @@ export class SecureChannel extends Duplex {
   }
 
   override _final(cb: (e?: Error | null) => void): void {
-    this.socket.end(cb);
+    // Every write has called back, so the CLOSE record takes the last sequence number; it still
+    // waits behind records being sealed on the pool, and the FIN waits behind it.
+    this.sendRecord(REC_CLOSE, Buffer.from(this.closeReason, 'utf8'));
+    this.closeSent = true;
+    if (this.outQ.length) this.outQ.push({ done: () => this.socket.end(cb) });
+    else this.socket.end(cb);
   }
 
   override _read(): void {
@@ -229,7 +248,8 @@ export class SecureChannel extends Duplex {
   }
 
   private sendRecord(type: number, payload: Buffer): boolean {
-    if (this.socket.destroyed) return false;
+    // After CLOSE (a heartbeat tick, say) nothing goes out: the peer would take it for tampering.
+    if (this.socket.destroyed || this.closeSent) return false;
     const nonce = this.nextNonce(this.keys.sendSalt, this.sendSeq++);
     const header = Buffer.allocUnsafe(4);
     header.writeUInt32BE(1 + payload.length + TAG_BYTES, 0);
@@ -320,19 +340,31 @@ export class SecureChannel extends Duplex {
 
   private drainIn(): void {
     while (this.inQ.length && this.inQ[0].plain && !this.destroyed) this.deliver(this.inQ.shift()!.plain!);
-    if (!this.inQ.length && this.gotEnd && !this.destroyed) {
-      this.push(null);
-      return;
-    }
+    if (this.endIfDrained()) return;
     if (!this.destroyed && this.inQ.length * MAX_RECORD < BUFFER_CAP / 2 && this.readableLength < BUFFER_CAP) this.socket.resume();
+  }
+
+  /** After the FIN, once every record before it is delivered: a clean end only if CLOSE came. */
+  private endIfDrained(): boolean {
+    if (!this.gotEnd || this.inQ.length || this.destroyed) return false;
+    if (!this.closeReceived) {
+      this.destroy(Object.assign(new Error(`${this.label} cut the connection without closing it (the other end died, or something on the network cut it)`), { code: 'ECONNCUT' }));
+    }
+    return true;
   }
 
   private deliver(plain: Buffer): void {
     const type = plain[0];
-    if (type === REC_DATA) {
+    if (this.closeReceived) {
+      // Authentic, yet after the peer's last record: a bug or a peer that lies; either way, stop.
+      this.destroy(Object.assign(new Error(`${this.label} sent a record after closing the connection`), { code: 'EBADRECORD' }));
+    } else if (type === REC_DATA) {
       if (!this.push(plain.subarray(1)) && this.readableLength >= BUFFER_CAP) this.socket.pause();
     } else if (type === REC_CLOSE) {
-      this.remoteCloseReason = plain.subarray(1).toString('utf8');
+      this.closeReceived = true;
+      const reason = plain.subarray(1).toString('utf8');
+      if (reason) this.remoteCloseReason = reason;
+      this.push(null);
     }
     // REC_PING: lastRecv is all it is for.
   }

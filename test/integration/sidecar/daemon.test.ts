@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import WebSocket from 'ws';
 import { CloseCode, PROTOCOL_VERSION } from '../../../src/core/protocol';
 import { SidecarClient, SidecarIncompatibleError } from '../../../src/core/sidecar';
@@ -139,6 +140,44 @@ describe('sidecar daemon', function () {
     const log = (await c.logs('daemon', 500)).lines.filter((l) => l.includes('refused control connection'));
     assert.strictEqual(log.length, attempts.length, log.join('\n'));
     assert.ok(!log.some((l) => l.includes(token)), 'the token must never be logged');
+  });
+
+  it('cuts sockets that never say hello at the deadline, holds few at a time, and still lets a window in', async () => {
+    const helloTimeoutMs = 1500;
+    const maxPending = 16;
+    await connect({ daemonConfig: { helloTimeoutMs, maxPendingConnections: maxPending } });
+    const { pid, port } = readSidecarLock(stateDir)!;
+    const fds = () => fs.readdirSync(`/proc/${pid}/fd`).length;
+    const before = fds();
+    // Another local user floods the port: bare TCP sockets that send nothing, and WebSocket
+    // upgrades that then say nothing and ignore the close frame.
+    const upgrade = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\n\r\n`;
+    const t0 = Date.now();
+    const closedAt: number[] = [];
+    const silent = await Promise.all(Array.from({ length: 300 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        if (i % 10 === 0) s.write(upgrade);
+        resolve(s);
+      });
+      s.on('data', () => undefined);
+      s.on('error', () => undefined);
+      s.once('error', reject);
+      s.on('close', () => closedAt.push(Date.now() - t0));
+    })));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const held = fds() - before;
+      assert.ok(held <= maxPending + 4, `the daemon holds ${held} more descriptors with ${silent.length} silent sockets open (at most ${maxPending} may wait for a hello)`);
+      const c = await connect();
+      assert.strictEqual((await c.status()).daemon.clients, 2, 'a window with the token must get in during the flood');
+      await waitUntil('every silent socket to be cut', () => closedAt.length === silent.length, helloTimeoutMs + 3000);
+      const last = Math.max(...closedAt);
+      assert.ok(last >= helloTimeoutMs - 200, `the last silent socket went after ${last} ms, before its deadline`);
+      assert.ok(last <= helloTimeoutMs + 2500, `the last silent socket went after ${last} ms`);
+      assert.ok(c.connected, 'the window stays connected');
+    } finally {
+      for (const s of silent) s.destroy();
+    }
   });
 
   it('exits when no client has been connected for the idle time, and removes its lock', async () => {
