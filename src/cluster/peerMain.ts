@@ -103,6 +103,7 @@ async function serve(flags: Map<string, string | true>): Promise<void> {
   const stateDir = path.resolve(str(flags, '--state-dir') ?? defaultAgentStateDir());
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const idleMin = num(flags, '--idle-stop');
+  if (num(flags, '--max-unauthenticated') === 0) throw new Error('--max-unauthenticated 0 would refuse every connection: give at least 1.');
   const agent = new PeerAgent({
     host: listen.host,
     port: listen.port,

@@ -101,9 +101,10 @@ describe('cluster: the agent before login (pre-auth limits)', function () {
     const { port } = await agent.listen();
     // 20 hosts × 16 silent logins: 320, more than the 128 the agent holds in all.
     for (let h = 10; h < 30; h++) held.push(...(await silentSockets(16, `127.0.0.${h}`, port)).sockets);
-    await new Promise((r) => setTimeout(r, 200));
-    // The agent holds as many as it may (the rest were dropped or displaced): every slot is taken.
-    const stillOpen = held.filter((s) => !s.destroyed).length;
+    // The agent holds as many as it may (128; the rest were dropped or displaced): every slot is taken.
+    const open = () => held.filter((s) => !s.destroyed).length;
+    await waitFor('the agent to drop what it cannot hold', async () => (open() <= 128 ? true : undefined), { timeoutMs: 5000 });
+    const stillOpen = open();
     assert.ok(stillOpen >= 120, `only ${stillOpen} silent sockets are open`);
     const t0 = Date.now();
     const c = await AgentControlClient.connect({ host: VICTIM, port, token: a.token, label: 'newcomer' }, { timeoutMs: 5000 });
