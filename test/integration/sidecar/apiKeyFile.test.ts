@@ -4,6 +4,7 @@ import * as path from 'path';
 import { LlamaClient } from '../../../src/core/llama/client';
 import { ServerPlan } from '../../../src/core/protocol';
 import { SidecarClient } from '../../../src/core/sidecar';
+import { isPidAlive } from '../../../src/core/sidecar/processInfo';
 import { ensureTinyModel } from '../../fixtures/models';
 import { allCmdlines, cmdlinesContaining, flagValue } from '../../harness/procCmdlines';
 import { cleanupStateDir, connectTestSidecar, makeStateDir, tinyPlan, waitUntil } from '../../harness/sidecar';
@@ -49,5 +50,21 @@ describe('sidecar: the llama-server API key stays off the command line', functio
 
     await c.unload();
     await waitUntil('the key file to be removed', () => !fs.existsSync(path.dirname(keyFile)), 10_000);
+  });
+
+  it('a daemon killed with SIGKILL cannot remove its key file: the next start does', async () => {
+    const c = await connectTestSidecar(stateDir);
+    clients.push(c);
+    const ep = (await c.load(plan)).endpoint!;
+    const keyDir = path.dirname(flagValue(allCmdlines().find((p) => p.pid === ep.pid)!, '--api-key-file')!);
+    const daemonPid = c.lastKnownStatus!.daemon.pid;
+    process.kill(daemonPid, 'SIGKILL');
+    await waitUntil('the daemon and its llama-server to die', () => !isPidAlive(daemonPid) && !isPidAlive(ep.pid), 10_000);
+    assert.ok(fs.existsSync(keyDir), 'nothing was left to clean up');
+
+    const next = await connectTestSidecar(stateDir);
+    clients.push(next);
+    await next.load(plan);
+    assert.ok(!fs.existsSync(keyDir), `${keyDir} outlived the daemon that wrote it`);
   });
 });
