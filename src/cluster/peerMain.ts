@@ -2,13 +2,14 @@
 // each box that lends its accelerators; see docs/cluster.md.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AGENT_VERSION, defaultAgentStateDir, PeerAgent } from './agent/agent';
+import { defaultAgentStateDir, PeerAgent } from './agent/agent';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_PER_ADDRESS_PENDING } from './agent/pendingLogins';
 import { defaultTokenFile, loadOrCreateToken } from './agent/token';
-import { DEFAULT_AGENT_PORT, DEFAULT_DIRECT_RPC_PORT } from './protocol';
+import { DEFAULT_AGENT_PORT, DEFAULT_DIRECT_RPC_PORT, STRATA_VERSION } from './protocol';
 import { TunnelEndpoint } from './sidecar/tunnel';
 import { AgentControlClient } from './transport/agentClient';
 
-const USAGE = `strata-peer ${AGENT_VERSION}: lends this machine's accelerators to Strata Coder (llama.cpp RPC), safely.
+const USAGE = `strata-peer ${STRATA_VERSION}: lends this machine's accelerators to Strata Coder (llama.cpp RPC), safely.
 
 Usage:
   strata-peer [serve] [options]    run the agent (default)
@@ -38,7 +39,13 @@ Options (serve):
                            also allow direct mode: rpc-server listening on ADDR:N (default ${DEFAULT_DIRECT_RPC_PORT})
                            with NO authentication and NO encryption. Trusted, isolated networks only.
   --state-dir DIR          logs (default ${defaultAgentStateDir()})
-  --token TOKEN            (info/connect) token of the agent to reach; default: this machine's
+  --handshake-timeout-ms N a connection that has not logged in within N ms is dropped and counts as a
+                           failed login (default ${DEFAULT_HANDSHAKE_TIMEOUT_MS})
+  --max-unauthenticated N  connections from one address (IPv6: one /64) still logging in at once (default ${DEFAULT_PER_ADDRESS_PENDING})
+
+Options (info/connect/place): the token of the agent to reach comes from STRATA_PEER_TOKEN or from
+  --token-file PATH (default: this machine's token file). There is no --token flag: a command line
+  is visible to every user of the machine.
 `;
 
 function parseArgs(argv: string[]): { cmd: string; flags: Map<string, string | true>; rest: string[] } {
@@ -96,6 +103,7 @@ async function serve(flags: Map<string, string | true>): Promise<void> {
   const stateDir = path.resolve(str(flags, '--state-dir') ?? defaultAgentStateDir());
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const idleMin = num(flags, '--idle-stop');
+  if (num(flags, '--max-unauthenticated') === 0) throw new Error('--max-unauthenticated 0 would refuse every connection: give at least 1.');
   const agent = new PeerAgent({
     host: listen.host,
     port: listen.port,
@@ -114,6 +122,8 @@ async function serve(flags: Map<string, string | true>): Promise<void> {
     deadAfterMs: num(flags, '--dead-after-ms'),
     maxFailures: num(flags, '--max-failures'),
     blockMs: num(flags, '--block-ms'),
+    handshakeTimeoutMs: num(flags, '--handshake-timeout-ms'),
+    maxPendingPerAddress: num(flags, '--max-unauthenticated'),
   });
   if (direct) {
     process.stderr.write(`WARNING: direct mode allowed: rpc-server may listen on ${directHost} with no authentication and no encryption; anyone who can reach that port can read and change what this machine computes and crash it. Use it only on a trusted, isolated network.\n`);
@@ -134,7 +144,7 @@ function peerAddress(flags: Map<string, string | true>): { host: string; port: n
   const peer = str(flags, '--peer');
   if (!peer) throw new Error('--peer HOST[:PORT] is required');
   const hp = hostPort(peer, DEFAULT_AGENT_PORT);
-  const token = str(flags, '--token') ?? loadOrCreateToken({ file: str(flags, '--token-file'), create: false }).token;
+  const token = loadOrCreateToken({ file: str(flags, '--token-file'), create: false }).token;
   return { ...hp, token };
 }
 
@@ -231,8 +241,11 @@ WantedBy=default.target
 
 async function main(): Promise<void> {
   const { cmd, flags, rest } = parseArgs(process.argv.slice(2));
+  if (flags.has('--token')) {
+    throw new Error('--token is not accepted because every user of this machine can read a command line: put the token in STRATA_PEER_TOKEN or in a 0600 file given with --token-file.');
+  }
   if (flags.has('--version') || flags.has('-v')) {
-    process.stdout.write(`strata-peer ${AGENT_VERSION}\n`);
+    process.stdout.write(`strata-peer ${STRATA_VERSION}\n`);
     return;
   }
   if (flags.has('--help') || flags.has('-h') || cmd === 'help') {

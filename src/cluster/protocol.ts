@@ -9,8 +9,15 @@
 // carries raw bytes. Control requests are {id, op, params}; answers {id, ok, result|error};
 // events {event, data}.
 
-/** Bump on incompatible changes to the messages below. */
+/**
+ * Bump on incompatible changes to the messages below. Both sides send it with every connection
+ * and compare (versionCheck.ts): the agent is copied to its machine once, so an updated Strata
+ * meeting an old strata-peer is the usual case, not a rare one.
+ */
 export const PEER_PROTOCOL_VERSION = 1;
+
+/** The Strata release this code came with: the agent and the sidecar are one build. */
+export const STRATA_VERSION = '0.1.0';
 
 /** Default TCP port of the peer agent. */
 export const DEFAULT_AGENT_PORT = 7399;
@@ -20,7 +27,25 @@ export const DEFAULT_DIRECT_RPC_PORT = 50052;
 export type OpenRequest = ({ open: 'control' } | { open: 'rpc' } | { open: 'server'; role: string }) & {
   /** The client's heartbeat interval: the agent waits at least 3 of them before calling it dead. */
   heartbeatMs?: number;
+  /** The client's PEER_PROTOCOL_VERSION (every client so far sends it). */
+  protocolVersion?: number;
+  /** The client's STRATA_VERSION, for messages. */
+  strataVersion?: string;
 };
+
+/**
+ * The agent's one-line answer to an OpenRequest. protocolVersion and agentVersion are in every
+ * answer since they were added; an agent that sends neither speaks protocol 1.
+ */
+export interface OpenAnswer {
+  ok: boolean;
+  error?: string;
+  /** 'version' when the agent refused because the protocol versions differ. */
+  code?: 'version';
+  heartbeatMs?: number;
+  protocolVersion?: number;
+  agentVersion?: string;
+}
 
 export type TransportMode = 'tunnel' | 'direct';
 

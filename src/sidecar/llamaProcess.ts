@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
+import { SecretFile, writeSecretFile } from '../core/secretFile';
 import { isPidAlive } from '../core/sidecar/processInfo';
 import { ChildRegistry } from './childRegistry';
 import { GuardedProcess, LifetimeGuard } from './lifetimeGuard';
@@ -22,6 +23,8 @@ export interface ExitInfo {
 export interface LlamaProcessOptions {
   binaryPath: string;
   args: string[];
+  /** Given to llama-server through --api-key-file (a 0600 file, removed when it exits), never on its command line. */
+  apiKey?: string;
   env: NodeJS.ProcessEnv;
   /** Appended to; one header line per start. */
   logFile: string;
@@ -57,6 +60,7 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
   private watchdog?: Watchdog;
   private logStream?: fs.WriteStream;
   private tailer?: FileTailer;
+  private keyFile?: SecretFile;
   private exitInfo?: ExitInfo;
   private resolveExit!: (info: ExitInfo) => void;
   readonly pid: number | undefined;
@@ -89,10 +93,20 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
 
   private launch(): number | undefined {
     const { opts } = this;
+    let args = opts.args;
+    if (opts.apiKey !== undefined) {
+      try {
+        this.keyFile = writeSecretFile(opts.apiKey, { name: 'llama-server-api-key' });
+      } catch (e) {
+        queueMicrotask(() => this.finish({ code: null, signal: null, spawnError: e as NodeJS.ErrnoException }));
+        return undefined;
+      }
+      args = [...args, '--api-key-file', this.keyFile.path];
+    }
     rotateIfLarge(opts.logFile, MAX_SERVER_LOG_BYTES);
-    const header = `\n===== ${new Date().toISOString()} llama-server: ${opts.binaryPath} ${redact(opts.args).join(' ')}\n`;
-    if (opts.guard?.kind === 'spawn') return this.launchGuarded(opts.guard, header);
-    const wrapped = opts.guard?.kind === 'wrap' ? opts.guard.wrap(opts.binaryPath, opts.args) : { cmd: opts.binaryPath, args: opts.args };
+    const header = `\n===== ${new Date().toISOString()} llama-server: ${opts.binaryPath} ${args.join(' ')}\n`;
+    if (opts.guard?.kind === 'spawn') return this.launchGuarded(opts.guard, args, header);
+    const wrapped = opts.guard?.kind === 'wrap' ? opts.guard.wrap(opts.binaryPath, args) : { cmd: opts.binaryPath, args };
     // detached: its own process group, so a Ctrl-C aimed at a daemon run in a terminal does not
     // hit it behind the supervisor's back, and a kill of the group also gets any helpers it forks.
     // stdin stays an open pipe: router children exit when it closes (see loadProgress.ts).
@@ -124,7 +138,7 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
   }
 
   /** The native addon starts it; output goes straight to the log file, which we tail. */
-  private launchGuarded(guard: Extract<LifetimeGuard, { kind: 'spawn' }>, header: string): number | undefined {
+  private launchGuarded(guard: Extract<LifetimeGuard, { kind: 'spawn' }>, args: string[], header: string): number | undefined {
     const { opts } = this;
     let offset = 0;
     try {
@@ -135,7 +149,7 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     }
     let g: GuardedProcess;
     try {
-      g = guard.spawn(opts.binaryPath, opts.args, { env: opts.env, outputFile: opts.logFile });
+      g = guard.spawn(opts.binaryPath, args, { env: opts.env, outputFile: opts.logFile });
     } catch (e) {
       queueMicrotask(() => this.finish({ code: null, signal: null, spawnError: e as NodeJS.ErrnoException }));
       return undefined;
@@ -224,12 +238,8 @@ export class LlamaProcess extends EventEmitter<LlamaProcessEvents> {
     this.watchdog?.release();
     this.logStream?.end();
     this.tailer?.stop();
+    this.keyFile?.remove();
   }
-}
-
-/** The API key must not end up in a log file that outlives it. */
-export function redact(args: string[]): string[] {
-  return args.map((a, i) => (args[i - 1] === '--api-key' ? '***' : a));
 }
 
 /** Follows a file that another process appends to (no pipes with the native spawn). */

@@ -215,7 +215,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     if (gen !== this.gen) return;
     const apiKey = crypto.randomBytes(24).toString('base64url');
     const url = `http://127.0.0.1:${port}`;
-    const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...plan.args];
+    const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--metrics', ...plan.args];
     // LLAMA_SERVER_ROUTER_PORT: exact load progress and stdin-EOF exit on builds with router mode (loadProgress.ts).
     const env: NodeJS.ProcessEnv = { ...process.env, ...plan.env };
     // Router mode needs stdin as a pipe that stays open; the native spawn gives it /dev/null,
@@ -224,7 +224,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     if (routerMode) env.LLAMA_SERVER_ROUTER_PORT = String(port);
     delete env.ELECTRON_RUN_AS_NODE;
     const proc = LlamaProcess.start({
-      binaryPath: plan.binaryPath, args, env, logFile: this.opts.serverLogFile,
+      binaryPath: plan.binaryPath, args, apiKey, env, logFile: this.opts.serverLogFile,
       registry: this.opts.registry, guard: this.opts.guard, watchdog: this.opts.watchdog, ring: this.serverLog,
       routerMode,
     });

@@ -1,10 +1,11 @@
 import * as crypto from 'crypto';
+import { SecretFile, writeSecretFile } from '../../src/core/secretFile';
 import { pickFreePort } from '../../src/sidecar/ports';
 import { getLlamaBinaries } from './llamaBinaries';
 import { ManagedProcess, startProcess, tail, waitFor } from './processes';
 
 // Starts the real llama-server (built from llama.cpp source by the installer) for tests.
-// It always listens on loopback and always requires an API key, as in the product.
+// It always listens on loopback and always requires an API key, from a 0600 file as in the product.
 
 export interface RunningLlamaServer {
   url: string;
@@ -25,12 +26,12 @@ export interface LlamaServerOptions {
   readyTimeoutMs?: number;
 }
 
-function baseArgs(model: string, port: number, apiKey: string, ctx: number): string[] {
+function baseArgs(model: string, port: number, keyFile: SecretFile, ctx: number): string[] {
   return [
     '-m', model,
     '--host', '127.0.0.1',
     '--port', String(port),
-    '--api-key', apiKey,
+    '--api-key-file', keyFile.path,
     '-c', String(ctx),
     // Random Q4_K weights crash the CPU repacking path; our test weights are F16 but be safe.
     '--no-repack',
@@ -43,8 +44,10 @@ export async function startLlamaServer(opts: LlamaServerOptions): Promise<Runnin
   const bins = await getLlamaBinaries();
   const port = await pickFreePort();
   const apiKey = opts.apiKey ?? crypto.randomBytes(16).toString('hex');
-  const args = [...baseArgs(opts.model, port, apiKey, opts.ctx ?? 2048), ...(opts.extraArgs ?? [])];
+  const keyFile = writeSecretFile(apiKey);
+  const args = [...baseArgs(opts.model, port, keyFile, opts.ctx ?? 2048), ...(opts.extraArgs ?? [])];
   const proc = startProcess(bins.serverPath, args);
+  void proc.exited.then(() => keyFile.remove());
   const url = `http://127.0.0.1:${port}`;
   try {
     // /health answers 503 while loading and 200 when ready; it needs no key.
@@ -63,7 +66,9 @@ export async function startLlamaServer(opts: LlamaServerOptions): Promise<Runnin
 export async function runLlamaServerExpectingFailure(opts: { model: string; extraArgs?: string[]; timeoutMs?: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null; logText: string }> {
   const bins = await getLlamaBinaries();
   const port = await pickFreePort();
-  const proc = startProcess(bins.serverPath, [...baseArgs(opts.model, port, 'unused', 512), ...(opts.extraArgs ?? [])]);
+  const keyFile = writeSecretFile('unused');
+  const proc = startProcess(bins.serverPath, [...baseArgs(opts.model, port, keyFile, 512), ...(opts.extraArgs ?? [])]);
+  void proc.exited.then(() => keyFile.remove());
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const timer = setTimeout(() => { void proc.stop(1000); }, timeoutMs);
   const r = await proc.exited;

@@ -1,13 +1,15 @@
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { AgentInfo, ControlRequest, OpenRequest, PEER_PROTOCOL_VERSION, TransportMode } from '../protocol';
+import { AgentInfo, ControlRequest, OpenAnswer, OpenRequest, PEER_PROTOCOL_VERSION, STRATA_VERSION, TransportMode } from '../protocol';
 import { splice, zeroRange } from '../net/splice';
 import { RPC_CONN_CAPS_SIZE } from '../rpc/protocol';
 import { FailureRateGate } from '../transport/authGate';
 import { onJsonLines, readLine, writeJsonLine } from '../transport/lines';
-import { NonceCache, PeerAuthError, SecureChannel, serverHandshake, tokenKey } from '../transport/secureChannel';
+import { AuthGate, NonceCache, PeerAuthError, SecureChannel, serverHandshake, tokenKey } from '../transport/secureChannel';
+import { mismatchSeenByAgent } from '../versionCheck';
 import { findPeerLlamaServer, findRpcServer } from './binaries';
+import { addressKey, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_PER_ADDRESS_PENDING, DEFAULT_TOTAL_PENDING, PendingLogins } from './pendingLogins';
 import { PlacementManager } from './placement';
 import { RpcServerManager } from './rpcServer';
 
@@ -15,8 +17,6 @@ import { RpcServerManager } from './rpcServer';
 // then one of: a control channel (devices, memory, start/stop rpc-server, placement), a tunnel
 // to rpc-server, or a tunnel to a placed llama-server. rpc-server itself listens on loopback
 // unless the owner allowed direct mode.
-
-export const AGENT_VERSION = '0.1.0';
 
 export interface AgentOptions {
   host: string;
@@ -40,6 +40,14 @@ export interface AgentOptions {
   /** Failed logins per address per minute before a block. Default 5. */
   maxFailures?: number;
   blockMs?: number;
+  /** A connection not logged in within this is dropped and counts as a failed login. */
+  handshakeTimeoutMs?: number;
+  /** Connections still logging in at once from one address (IPv6: one /64). */
+  maxPendingPerAddress?: number;
+  /** ... from all addresses together (see pendingLogins.ts for who gets displaced at the cap). */
+  maxPendingTotal?: number;
+  /** Test seam: announce (and compare against) this peer protocol version instead of PEER_PROTOCOL_VERSION. */
+  protocolVersion?: number;
   log?: (m: string) => void;
 }
 
@@ -53,11 +61,16 @@ export class PeerAgent {
   private readonly startedAt = Date.now();
   private readonly log: (m: string) => void;
   private readonly sockets = new Set<net.Socket>();
-  private handshaking = 0;
+  private readonly pending: PendingLogins;
+  /** When each address last had a connection dropped for holding too many logins (log once a minute). */
+  private readonly droppedLogged = new Map<string, number>();
+  private readonly protocolVersion: number;
 
   constructor(private readonly o: AgentOptions) {
     this.log = o.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     this.key = tokenKey(o.token);
+    this.pending = new PendingLogins(o.maxPendingTotal ?? DEFAULT_TOTAL_PENDING);
+    this.protocolVersion = o.protocolVersion ?? PEER_PROTOCOL_VERSION;
     this.gate = new FailureRateGate({
       maxFailures: o.maxFailures,
       blockMs: o.blockMs,
@@ -99,7 +112,7 @@ export class PeerAgent {
       this.server.listen(this.o.port, this.o.host, () => {
         this.server.off('error', reject);
         const a = this.server.address() as net.AddressInfo;
-        this.log(`strata-peer ${AGENT_VERSION} listening on ${a.address}:${a.port} (rpc-server: ${this.rpc.state().binary}; direct mode ${this.o.directHost ? `allowed on ${this.o.directHost}:${this.o.directPort ?? 50052}` : 'off'}; placement ${this.o.modelsDir ? `from ${this.o.modelsDir}` : 'off'})`);
+        this.log(`strata-peer ${STRATA_VERSION} (peer protocol ${this.protocolVersion}) listening on ${a.address}:${a.port} (rpc-server: ${this.rpc.state().binary}; direct mode ${this.o.directHost ? `allowed on ${this.o.directHost}:${this.o.directPort ?? 50052}` : 'off'}; placement ${this.o.modelsDir ? `from ${this.o.modelsDir}` : 'off'})`);
         resolve({ host: a.address, port: a.port });
       });
     });
@@ -123,8 +136,8 @@ export class PeerAgent {
     }
     return {
       agent: {
-        version: AGENT_VERSION,
-        protocolVersion: PEER_PROTOCOL_VERSION,
+        version: STRATA_VERSION,
+        protocolVersion: this.protocolVersion,
         hostname: os.hostname(),
         platform: `${process.platform}-${process.arch}`,
         pid: process.pid,
@@ -145,23 +158,8 @@ export class PeerAgent {
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => undefined);
     const from = `${sock.remoteAddress}:${sock.remotePort}`;
-    if (this.handshaking >= 64) {
-      sock.destroy();
-      return;
-    }
-    this.handshaking += 1;
-    let ch: SecureChannel;
-    try {
-      ch = await serverHandshake(sock, this.key, {
-        gate: this.gate, seenNonces: this.nonces, heartbeatMs: this.o.heartbeatMs, deadAfterMs: this.o.deadAfterMs, label: from,
-      });
-    } catch (e) {
-      const err = e as Error;
-      this.log(`auth: refused ${from}: ${err instanceof PeerAuthError ? err.message.replace(`${from} `, '') : err.message}`);
-      return;
-    } finally {
-      this.handshaking -= 1;
-    }
+    const ch = await this.login(sock, from);
+    if (!ch) return;
     ch.on('error', () => undefined);
     let open: OpenRequest;
     try {
@@ -175,9 +173,17 @@ export class PeerAgent {
     const hb = Number(open.heartbeatMs);
     const mine = this.o.deadAfterMs ?? 10_000;
     if (hb > 0 && mine > 0 && mine < 3 * hb + 500) ch.setDeadAfter(3 * hb + 500);
+    const theirs = typeof open.protocolVersion === 'number' ? open.protocolVersion : 1;
+    const mismatch = mismatchSeenByAgent(from, { protocol: theirs, version: open.strataVersion }, { protocol: this.protocolVersion, version: STRATA_VERSION });
+    if (mismatch) {
+      this.log(mismatch);
+      this.answer(ch, { ok: false, code: 'version', error: mismatch });
+      ch.end();
+      return;
+    }
     switch (open.open) {
       case 'control':
-        writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
+        this.answer(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
         this.serveControl(ch, from);
         return;
       case 'rpc':
@@ -187,9 +193,67 @@ export class PeerAgent {
         await this.serveServerTunnel(ch, from, String(open.role));
         return;
       default:
-        writeJsonLine(ch, { ok: false, error: `Unknown connection kind ${JSON.stringify((open as { open: unknown }).open)}: update Strata on both machines.` });
+        this.answer(ch, { ok: false, error: `Unknown connection kind ${JSON.stringify((open as { open: unknown }).open)}: update Strata on both machines.` });
         ch.end();
     }
+  }
+
+  /**
+   * The handshake under the pre-login limits (pendingLogins.ts): a slot for this address, a
+   * deadline for the whole login, and every way of not logging in counted as a failure, so that
+   * silent sockets meet the same rate limit as wrong tokens. Resolves undefined when refused.
+   */
+  private async login(sock: net.Socket, from: string): Promise<SecureChannel | undefined> {
+    const key = addressKey(sock.remoteAddress);
+    const blocked = this.gate.admit(key) !== undefined;
+    // A blocked address gets one login at a time: enough to be told for how long, too few to matter.
+    // One displaced by a newcomer (pendingLogins.ts) did nothing wrong itself: not counted, not logged.
+    let displaced = false;
+    const release = this.pending.take(key, blocked ? 1 : this.o.maxPendingPerAddress ?? DEFAULT_PER_ADDRESS_PENDING, () => { displaced = true; sock.destroy(); });
+    if (!release) {
+      this.noteDropped(key);
+      sock.destroy();
+      return undefined;
+    }
+    const timeoutMs = this.o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    let timedOut = false;
+    const deadline = setTimeout(() => { timedOut = true; sock.destroy(); }, timeoutMs);
+    let counted = false;
+    // Keyed like the slots; a blocked address's failures are not counted again (its block would only grow).
+    const gate: AuthGate = {
+      admit: () => this.gate.admit(key),
+      failed: (_a, why) => { counted = true; if (!blocked) this.gate.failed(key, why); },
+      succeeded: () => { counted = true; this.gate.succeeded(key); },
+    };
+    try {
+      return await serverHandshake(sock, this.key, {
+        gate, seenNonces: this.nonces, heartbeatMs: this.o.heartbeatMs, deadAfterMs: this.o.deadAfterMs, label: from, timeoutMs,
+      });
+    } catch (e) {
+      const err = e as Error;
+      const code = err instanceof PeerAuthError ? err.code : undefined;
+      if (displaced || blocked) return undefined;
+      if (!counted && code !== 'rate-limited' && code !== 'version') this.gate.failed(key, 'timeout');
+      const why = timedOut ? `not logged in within ${timeoutMs} ms` : err instanceof PeerAuthError ? err.message.replace(`${from} `, '') : err.message;
+      this.log(`auth: refused ${from}: ${why}`);
+      return undefined;
+    } finally {
+      clearTimeout(deadline);
+      release();
+    }
+  }
+
+  private noteDropped(key: string): void {
+    const now = Date.now();
+    if (now - (this.droppedLogged.get(key) ?? 0) < 60_000) return;
+    if (this.droppedLogged.size > 1000) this.droppedLogged.clear();
+    this.droppedLogged.set(key, now);
+    this.log(`auth: dropping new connections from ${key} while ${this.pending.count(key)} of its connections are still logging in`);
+  }
+
+  /** Every answer to an open request names this agent's versions (the client compares them too). */
+  private answer(ch: SecureChannel, a: OpenAnswer): void {
+    writeJsonLine(ch, { ...a, protocolVersion: this.protocolVersion, agentVersion: STRATA_VERSION });
   }
 
   private serveControl(ch: SecureChannel, from: string): void {
@@ -241,18 +305,18 @@ export class PeerAgent {
     try {
       lease = await this.rpc.acquireTunnel();
     } catch (e) {
-      writeJsonLine(ch, { ok: false, error: `rpc-server on ${os.hostname()} could not start: ${(e as Error).message}` });
+      this.answer(ch, { ok: false, error: `rpc-server on ${os.hostname()} could not start: ${(e as Error).message}` });
       ch.end();
       return;
     }
     const upstream = await connectLocal(lease.host, lease.port).catch((e: Error) => e);
     if (upstream instanceof Error) {
       lease.release();
-      writeJsonLine(ch, { ok: false, error: `rpc-server on ${os.hostname()} refused the connection: ${upstream.message}` });
+      this.answer(ch, { ok: false, error: `rpc-server on ${os.hostname()} refused the connection: ${upstream.message}` });
       ch.end();
       return;
     }
-    writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
+    this.answer(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
     this.log(`${from}: rpc tunnel open`);
     // HELLO request: cmd u8 + size u64 + caps[24]; response: size u64 + version u8×4 + caps[24].
     // Zero caps both ways keep both ends on plain TCP, i.e. inside the tunnel.
@@ -265,17 +329,17 @@ export class PeerAgent {
   private async serveServerTunnel(ch: SecureChannel, from: string, role: string): Promise<void> {
     const port = this.placement.port(role);
     if (port === undefined) {
-      writeJsonLine(ch, { ok: false, error: `No ${role} server is running on ${os.hostname()}.` });
+      this.answer(ch, { ok: false, error: `No ${role} server is running on ${os.hostname()}.` });
       ch.end();
       return;
     }
     const upstream = await connectLocal('127.0.0.1', port).catch((e: Error) => e);
     if (upstream instanceof Error) {
-      writeJsonLine(ch, { ok: false, error: `The ${role} server on ${os.hostname()} refused the connection: ${upstream.message}` });
+      this.answer(ch, { ok: false, error: `The ${role} server on ${os.hostname()} refused the connection: ${upstream.message}` });
       ch.end();
       return;
     }
-    writeJsonLine(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
+    this.answer(ch, { ok: true, heartbeatMs: ch.heartbeatMs });
     splice(ch, upstream, () => undefined);
     void from;
   }

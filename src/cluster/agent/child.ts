@@ -34,9 +34,7 @@ export function startTied(cmd: string, args: string[], opts: { env: NodeJS.Proce
   if (guard === null) guard = selectLifetimeGuard('auto', path.resolve(__dirname, '..'), (m) => opts.log?.(m));
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const startOffset = fileSize(opts.logFile);
-  // The placed server's API key must not sit in a log file (the daemon redacts its own the same way).
-  const shown = args.map((a, i) => (args[i - 1] === '--api-key' ? '***' : a));
-  fs.appendFileSync(opts.logFile, `\n=== ${new Date().toISOString()} ${path.basename(cmd)} ${shown.join(' ')}\n`);
+  fs.appendFileSync(opts.logFile, `\n=== ${new Date().toISOString()} ${path.basename(cmd)} ${args.join(' ')}\n`);
   const ring: string[] = [];
   let partial = '';
   const onText = (s: string) => {

@@ -1,6 +1,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeSecretFile } from '../../core/secretFile';
 import { PlacedServerState } from '../protocol';
 import { startTied, stopTied, TiedChild } from './child';
 import { freeLoopbackPort } from './rpcServer';
@@ -124,9 +125,18 @@ export class PlacementManager {
     const bin = this.o.findServer();
     const port = await freeLoopbackPort();
     const apiKey = crypto.randomBytes(24).toString('base64url');
-    const full = ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...extra];
+    // The key goes in a 0600 file, not on the command line that every user of this box can read.
+    const keyFile = writeSecretFile(apiKey, { name: `llama-server-${role}-api-key` });
+    const full = ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key-file', keyFile.path, '--metrics', ...extra];
     this.o.log(`placement: starting llama-server for role ${role} on 127.0.0.1:${port} with ${model}`);
-    const child = startTied(bin, full, { env: { ...process.env }, logFile: path.join(this.o.logDir, `llama-server-${role}.log`), log: this.o.log });
+    let child: TiedChild;
+    try {
+      child = startTied(bin, full, { env: { ...process.env }, logFile: path.join(this.o.logDir, `llama-server-${role}.log`), log: this.o.log });
+    } catch (e) {
+      keyFile.remove();
+      throw e;
+    }
+    void child.exited.then(() => keyFile.remove());
     const p: Placed = { state: { role, phase: 'loading', model, apiKey }, child, port, args: extra };
     this.placed.set(role, p);
     p.ready = this.waitReady(p, child, port);

@@ -19,9 +19,33 @@ export interface LoadedToken {
   created: boolean;
 }
 
+/** A token must carry at least this much randomness: beyond online guessing and offline search. */
+export const MIN_TOKEN_BITS = 128;
+
+/**
+ * An upper bound on a token's randomness from its length and the smallest usual alphabet that
+ * holds it (hex 4 bits a character, base64/base64url 6, other printable characters 6.6), after the
+ * `sp1_` prefix and base64 padding. It cannot tell a random string from a chosen one; it keeps
+ * out the short ones.
+ */
+export function tokenBits(token: string): number {
+  const body = token.replace(/^sp1_/, '').replace(/=+$/, '');
+  const perChar = /^[0-9a-fA-F]*$/.test(body) ? 4 : /^[A-Za-z0-9+/_-]*$/.test(body) ? 6 : Math.log2(95);
+  return Math.floor(body.length * perChar);
+}
+
+function checkStrength(token: string, source: string, fix: string): string {
+  const bits = tokenBits(token);
+  if (bits < MIN_TOKEN_BITS) throw new Error(`${source} carries at most ${bits} bits, fewer than the ${MIN_TOKEN_BITS} a peer token needs: ${fix}.`);
+  return token;
+}
+
 export function loadOrCreateToken(opts: { file?: string; env?: NodeJS.ProcessEnv; rotate?: boolean; create?: boolean } = {}): LoadedToken {
   const env = opts.env ?? process.env;
-  if (!opts.file && env.STRATA_PEER_TOKEN && !opts.rotate) return { token: env.STRATA_PEER_TOKEN.trim(), created: false };
+  if (!opts.file && env.STRATA_PEER_TOKEN && !opts.rotate) {
+    const token = checkStrength(env.STRATA_PEER_TOKEN.trim(), 'STRATA_PEER_TOKEN', 'set it to a token from `strata-peer token` (or `openssl rand -base64 32`), or unset it to use the token file');
+    return { token, created: false };
+  }
   const file = opts.file ?? defaultTokenFile(env);
   if (!opts.rotate) {
     try {
@@ -29,8 +53,7 @@ export function loadOrCreateToken(opts: { file?: string; env?: NodeJS.ProcessEnv
       if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
         throw new Error(`${file} is readable by other users (mode ${(st.mode & 0o777).toString(8)}): run "chmod 600 ${file}".`);
       }
-      const token = fs.readFileSync(file, 'utf8').trim();
-      if (token.length < 16) throw new Error(`${file} holds no usable token (under 16 characters): delete it and start strata-peer again to make a new one.`);
+      const token = checkStrength(fs.readFileSync(file, 'utf8').trim(), `The token in ${file}`, `run "strata-peer token --rotate${opts.file ? ` --token-file ${file}` : ''}" to make a new one`);
       return { token, file, created: false };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

@@ -305,7 +305,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     const candidates: PeerLink[] = [];
     for (const l of usable) {
       if (l.phase !== 'up') {
-        notes.push(`peer ${l.cfg.name} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'unreachable'} (${l.reason ?? l.phase})`);
+        notes.push(l.phase === 'incompatible' && l.reason ? l.reason : `peer ${l.cfg.name} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'unreachable'} (${l.reason ?? l.phase})`);
         continue;
       }
       if (!l.info?.devices.length) await l.refresh(true);
@@ -457,7 +457,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       }
       if (l.phase !== 'up') {
         if (cur?.phase !== 'down' || cur.error !== l.reason) {
-          const error = `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.`;
+          const error = `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : l.phase === 'incompatible' ? 'incompatible' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.`;
           this.setPlaced(w, 'down', { error });
           // Only a placement that was serving is news; one that never came up was announced as failed.
           if (cur?.phase === 'ready') this.record({ kind: 'placement-down', peer: w.peer, role: w.role, message: error });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'events';
 import { AgentInfo, TransportMode } from '../protocol';
-import { AgentControlClient, describeAgent } from '../transport/agentClient';
+import { AgentConnectError, AgentControlClient, describeAgent } from '../transport/agentClient';
 import { PeerAuthError } from '../transport/secureChannel';
 
 // The sidecar's standing connection to one peer agent: a control channel kept open (it holds
@@ -135,7 +135,7 @@ export class PeerLink extends EventEmitter<LinkEvents> {
         if (err instanceof PeerAuthError && (err.code === 'bad-token' || err.code === 'agent-unverified')) {
           this.setPhase('auth-failed', err.message);
           this.schedule(Math.max(this.o.retryMaxMs, 60_000));
-        } else if (err instanceof PeerAuthError && err.code === 'version') {
+        } else if ((err instanceof PeerAuthError || err instanceof AgentConnectError) && err.code === 'version') {
           this.setPhase('incompatible', err.message);
           this.schedule(Math.max(this.o.retryMaxMs, 60_000));
         } else {

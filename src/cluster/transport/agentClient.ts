@@ -1,6 +1,7 @@
 import { EventEmitter } from 'events';
 import * as net from 'net';
-import { AgentInfo, ControlEvent, ControlOp, ControlOps, ControlResponse, OpenRequest, PEER_PROTOCOL_VERSION } from '../protocol';
+import { AgentInfo, ControlEvent, ControlOp, ControlOps, ControlResponse, OpenAnswer, OpenRequest, PEER_PROTOCOL_VERSION, STRATA_VERSION } from '../protocol';
+import { mismatchSeenByClient } from '../versionCheck';
 import { onJsonLines, readLine, writeJsonLine } from './lines';
 import { ChannelOptions, clientHandshake, PeerAuthError, SecureChannel } from './secureChannel';
 
@@ -16,7 +17,7 @@ export interface AgentAddress {
   label?: string;
 }
 
-export type AgentErrorCode = 'refused' | 'unreachable' | 'timeout' | 'open-refused' | 'closed';
+export type AgentErrorCode = 'refused' | 'unreachable' | 'timeout' | 'open-refused' | 'closed' | 'version';
 
 export class AgentConnectError extends Error {
   override readonly name = 'AgentConnectError';
@@ -55,6 +56,8 @@ export function dial(host: string, port: number, timeoutMs: number, label: strin
 
 export interface OpenOptions extends ChannelOptions {
   timeoutMs?: number;
+  /** Test seam: announce this peer protocol version instead of PEER_PROTOCOL_VERSION (tests of the version check). */
+  protocolVersion?: number;
 }
 
 /** Dial + handshake + open. Rejects with AgentConnectError or PeerAuthError. */
@@ -64,9 +67,14 @@ export async function openAgentChannel(addr: AgentAddress, open: OpenRequest, op
   const sock = await dial(addr.host, addr.port, timeoutMs, label);
   const ch = await clientHandshake(sock, addr.token, { ...opts, timeoutMs, label });
   try {
-    writeJsonLine(ch, { ...open, heartbeatMs: ch.heartbeatMs, protocolVersion: PEER_PROTOCOL_VERSION });
+    const protocol = opts.protocolVersion ?? PEER_PROTOCOL_VERSION;
+    writeJsonLine(ch, { ...open, heartbeatMs: ch.heartbeatMs, protocolVersion: protocol, strataVersion: STRATA_VERSION });
     const line = await readLine(ch, { timeoutMs: open.open === 'control' ? timeoutMs : Math.max(timeoutMs, 120_000), what: label });
-    const ans = JSON.parse(line) as { ok: boolean; error?: string; heartbeatMs?: number };
+    const ans = JSON.parse(line) as OpenAnswer;
+    // Checked here too, not only by the agent: agents from before the check answer without one.
+    const agent = { protocol: typeof ans.protocolVersion === 'number' ? ans.protocolVersion : 1, version: ans.agentVersion };
+    const mismatch = mismatchSeenByClient(label, agent, { protocol, version: STRATA_VERSION });
+    if (mismatch) throw new AgentConnectError('version', mismatch);
     if (!ans.ok) throw new AgentConnectError('open-refused', ans.error ?? `${label} refused the ${open.open} connection.`);
     // Never call the agent dead before it missed three of its heartbeats.
     const hb = Number(ans.heartbeatMs);

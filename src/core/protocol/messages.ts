@@ -29,7 +29,7 @@ export const CloseCode = Object.freeze({
 
 /**
  * What to run. Produced by the planner/installer (they resolve the binary and choose flags);
- * the supervisor adds only what it must own: -m, --host, --port, --api-key, --metrics.
+ * the supervisor adds only what it must own: -m, --host, --port, --api-key-file, --metrics.
  */
 export interface ServerPlan {
   /** Absolute path of a llama-server executable. */

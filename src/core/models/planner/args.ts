@@ -1,5 +1,5 @@
 // A plan as llama-server flags, in the dialect of the binary that will run it. The supervisor
-// adds -m, --host, --port, --api-key and --metrics itself. Everything the planner decided is
+// adds -m, --host, --port, --api-key-file and --metrics itself. Everything the planner decided is
 // spelled out, and --fit is turned off: llama.cpp would otherwise re-measure (seconds for a 70B
 // model) and may change what the planner chose.
 
