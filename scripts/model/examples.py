@@ -114,6 +114,16 @@ def extra_chunk(text, rng):
     return "".join(lines[a:a + rng.randint(10, 60)])
 
 
+def windows(text, size=6000):
+    """The whole file in pieces of about `size` characters, cut at line ends: every line is used once."""
+    out, start = [], 0
+    while start < len(text):
+        end = len(text) if len(text) - start <= size * 1.3 else text.find("\n", start + size) + 1 or len(text)
+        out.append(text[start:end])
+        start = end
+    return out
+
+
 def build_examples(docs, seed, fim_rate=0.55, chat=None):
     """docs: [(lang, source, path, text)] → list of piece lists (chat: {doc index: [piece lists]})."""
     out = []
@@ -122,18 +132,11 @@ def build_examples(docs, seed, fim_rate=0.55, chat=None):
         name = path.rsplit("/", 1)[-1]
         if chat and n in chat:
             out.extend(chat[n])
-        r = rng.random()
-        if r < fim_rate:
-            prev = docs[n - 1] if n > 0 and docs[n - 1][1] == source and rng.random() < 0.4 else None
-            ex = fim_example(text, rng, extra_chunk(prev[3], rng) if prev else None,
-                             prev[2].rsplit("/", 1)[-1] if prev else None)
-            if ex:
-                out.append(ex)
-            # a long file gives a second FIM example from another place
-            if len(text) > 6000:
-                ex = fim_example(text, rng)
-                if ex:
-                    out.append(ex)
-        else:
-            out.append(file_example(text, name, 7000, rng))
+        for w in windows(text):
+            ex = None
+            if rng.random() < fim_rate:
+                prev = docs[n - 1] if n > 0 and docs[n - 1][1] == source and rng.random() < 0.4 else None
+                ex = fim_example(w, rng, extra_chunk(prev[3], rng) if prev else None,
+                                 prev[2].rsplit("/", 1)[-1] if prev else None)
+            out.append(ex or file_example(w, name, 10 ** 9, rng))
     return out

@@ -28,6 +28,7 @@ from gguf_write import TOKEN_CONTROL, TOKEN_NORMAL, qwen2_metadata, qwen2_tensor
 
 QWEN2_PRETOKENIZE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                      r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+ROPE_THETA = 100000.0  # llama.cpp reads it from the GGUF (qwen2.rope.freq_base): one constant for both
 LANGS = ["python", "javascript", "typescript", "c", "cpp"]
 
 
@@ -84,6 +85,8 @@ def gguf_vocab(tok):
 
 
 def _chat_job(args):
+    import warnings
+    warnings.filterwarnings("ignore")  # ast.parse of third-party code warns about its escapes
     i, lang, path, text, seed = args
     return i, chat_for_doc(lang, path, text, random.Random(f"{seed}:chat:{i}"))
 
@@ -121,6 +124,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--deadline", type=float, default=520.0,
+                    help="seconds from start by which training must end (leaves time to write the GGUF)")
     ap.add_argument("--smoke", action="store_true", help="a few hundred files and 40 steps: checks the pipeline")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -144,9 +149,10 @@ def main():
     random.Random(a.seed).shuffle(examples)
     arrays = encode_examples(tok, examples, special_ids)
     stream = np.concatenate(arrays)
-    chars = sum(len(d[3]) for d in docs)
+    probe = [d[3] for d in docs[:: max(1, len(docs) // 500)]]
+    chars_per_token = sum(map(len, probe)) / max(1, sum(len(e.ids) for e in tok.encode_batch(probe, add_special_tokens=False)))
     log(f"{len(examples)} examples ({n_chat} chat), {len(stream) / 1e6:.1f} M tokens, "
-        f"{chars / max(1, sum(len(x) for x in arrays)):.2f} chars/token ({time.time() - t0:.0f} s)")
+        f"{chars_per_token:.2f} chars/token on whole files ({time.time() - t0:.0f} s)")
 
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -159,8 +165,11 @@ def main():
     val, train = data[perm[:n_val]], data[perm[n_val:]]
     cfg = Qwen2Config(vocab_size=a.vocab, hidden_size=a.embd, intermediate_size=a.ffn, num_hidden_layers=a.layers,
                       num_attention_heads=a.heads, num_key_value_heads=a.kv_heads, max_position_embeddings=a.seq,
-                      rope_theta=100000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
+                      rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA}, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
                       bos_token_id=special_ids["<|endoftext|>"], eos_token_id=special_ids["<|endoftext|>"])
+    rope = getattr(cfg, "rope_parameters", None) or {"rope_theta": getattr(cfg, "rope_theta", None)}
+    assert rope.get("rope_theta") == ROPE_THETA, f"transformers kept RoPE base {rope}, not {ROPE_THETA}"
+    assert cfg.rms_norm_eps == 1e-6 and cfg.tie_word_embeddings
     model = Qwen2ForCausalLM(cfg).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.1f} M parameters, {len(train)} training rows of {a.seq} tokens")
@@ -192,7 +201,8 @@ def main():
         seen += batch.numel()
         if step == 30 and not budget:
             per_step = (time.time() - t_train) / 30
-            total_steps = int(a.minutes * 60 / per_step)
+            left = a.deadline - (time.time() - t0) - 30
+            total_steps = 30 + int(max(0.0, min(a.minutes * 60, left)) / per_step)
             log(f"{per_step * 1000:.0f} ms/step, {batch.numel() / per_step / 1e3:.0f} k tokens/s → {total_steps} steps")
         if step % 200 == 0 or step == total_steps:
             losses.append((step, round(loss.item(), 4)))
@@ -205,13 +215,13 @@ def main():
 
     state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
     dims = {"layers": a.layers, "context": a.seq, "embd": a.embd, "ffn": a.ffn, "heads": a.heads,
-            "kv_heads": a.kv_heads, "rope_theta": cfg.rope_theta, "eps": cfg.rms_norm_eps}
+            "kv_heads": a.kv_heads, "rope_theta": ROPE_THETA, "eps": 1e-6}
     name = f"Strata test coder ({n_params / 1e6:.0f}M, trained from scratch on permissive code)"
     gguf = os.path.join(a.out, "strata-test-coder.gguf")
     write_gguf(gguf, qwen2_metadata(dims, vocab, name), qwen2_tensors(state, a.layers))
     log(f"wrote {gguf} ({os.path.getsize(gguf) / 2 ** 20:.1f} MiB)")
     with open(os.path.join(a.out, "train-log.json"), "w") as f:
-        json.dump({"args": vars(a), "files": len(docs), "examples": len(examples), "chat_examples": n_chat,
+        json.dump({"args": vars(a), "files": len(docs), "examples": len(examples), "chat_examples": n_chat, "chars_per_token": round(chars_per_token, 3),
                    "tokens_in_data": int(len(stream)), "tokens_seen": seen, "steps": step, "train_seconds": round(train_s),
                    "params": n_params, "val_loss": round(val_loss, 4), "loss_curve": losses,
                    "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
