@@ -91,7 +91,7 @@ def _chat_job(args):
     return i, chat_for_doc(lang, path, text, random.Random(f"{seed}:chat:{i}"))
 
 
-FIM_WEIGHT, ANSWER_WEIGHT = 4, 2
+FIM_WEIGHT, ANSWER_WEIGHT = 8, 2
 
 
 def encode_examples(tok, examples, special_ids):
