@@ -212,7 +212,8 @@ async function doInstall(version: string, tmp: string, log: (line: string) => vo
     if (!fs.existsSync(f)) throw new Error(`code-server install is incomplete: ${f} is missing; see ${logFile}`);
   }
   const v = spawnSync(codeServerNode(), [entryOf(tmp), '--version'], { encoding: 'utf8', timeout: 60_000 });
-  if (v.status !== 0 || !v.stdout.startsWith(version)) {
+  // On a first run code-server prints "Wrote default config file ..." before the version line.
+  if (v.status !== 0 || !v.stdout.split('\n').some((l) => l.startsWith(version))) {
     throw new Error(`code-server ${version} does not start after install: ${v.stdout}${v.stderr}; see ${logFile}`);
   }
   const vscodeVersion = (JSON.parse(fs.readFileSync(path.join(vscodeDir, 'package.json'), 'utf8')) as { version: string }).version;

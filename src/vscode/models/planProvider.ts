@@ -7,7 +7,7 @@ import { ModelPlan, planModel, Role } from '../../core/models/planner/plan';
 import { serverFlagsOf } from '../../core/models/planner/serverFlags';
 import { inspectCached, planForFile } from '../../core/models/switcher';
 import type { ServerPlan } from '../../core/protocol';
-import { expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../sidecar/plan';
+import { checkedExtraArgs, expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../sidecar/plan';
 import * as vscode from 'vscode';
 import { readPeerSettings } from '../cluster';
 import { plannerMachine } from './machine';
@@ -87,7 +87,7 @@ export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provi
     const args = planArgs(plan, flags);
     if (flags.cacheReuse) args.push('--cache-reuse', '256');
     if (draftPath && fs.existsSync(draftPath)) args.push('-md', draftPath, '-ngld', String(plan.gpuLayers > 0 ? 999 : 0));
-    args.push(...s.extraArgs);
+    args.push(...checkedExtraArgs(s.extraArgs));
     const result: ServerPlan = {
       binaryPath: bin.path,
       modelPath,
