@@ -297,6 +297,8 @@ export interface StartCodeServerOptions {
   log?: (line: string) => void;
   /** How long to wait for the server to answer /healthz. Default 60 s. */
   startTimeoutMs?: number;
+  /** Keep VS Code's workspace trust on: the folder opens untrusted, in Restricted Mode (default off). */
+  workspaceTrust?: boolean;
 }
 
 export interface RunningCodeServer {
@@ -439,7 +441,7 @@ export async function startCodeServer(opts: StartCodeServerOptions): Promise<Run
   fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
   fs.writeFileSync(
     path.join(userDataDir, 'User', 'settings.json'),
-    JSON.stringify({ ...TEST_SETTINGS, ...(opts.settings ?? {}) }, null, 2),
+    JSON.stringify({ ...TEST_SETTINGS, ...(opts.workspaceTrust ? { 'security.workspace.trust.enabled': true } : {}), ...(opts.settings ?? {}) }, null, 2),
   );
   for (const ext of opts.extensionDevelopmentPaths ?? []) symlinkExtension(ext, extensionsDir);
 
@@ -473,7 +475,7 @@ async function launch(
     '--bind-addr', `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--ignore-last-opened',
     '--user-data-dir', userDataDir,

@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import { readPeerSettings } from '../cluster';
 import { plannerMachine } from './machine';
 import { plannerEnabled, readModelsConfig } from './settings';
+import { strataSettings } from '../workspaceTrust';
 
 // The planner behind the sidecar controller's seam: the model `strata.model.path` names, planned
 // against this machine and the llama-server that will run it, turned into that binary's flags.
@@ -30,7 +31,7 @@ export interface PlannerState {
 const MAIN_ROLE: Role = 'both';
 
 function peersMayHold(): boolean {
-  const mode = vscode.workspace.getConfiguration('strata.cluster').get<string>('mode', 'auto');
+  const mode = strataSettings('strata.cluster').get<string>('mode', 'auto');
   return mode !== 'off' && readPeerSettings().some((p) => p.enabled !== false);
 }
 
@@ -51,7 +52,7 @@ export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provi
     if (!fs.existsSync(modelPath)) fail(`"strata.model.path" names ${modelPath}, which does not exist: pick a model with "Strata: Switch Model".`);
     const bin = ctx.resolveBinary(modelPath);
     const cfg = readModelsConfig();
-    const draftPath = vscode.workspace.getConfiguration('strata.models').get<string>('draft', '').trim();
+    const draftPath = strataSettings('strata.models').get<string>('draft', '').trim();
 
     let plan: ModelPlan;
     try {
