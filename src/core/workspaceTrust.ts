@@ -45,8 +45,3 @@ export interface InspectedSetting<T> {
 export function trustedValue<T>(i: InspectedSetting<T> | undefined, fallback: T): T {
   return i?.globalLanguageValue ?? i?.globalValue ?? i?.defaultLanguageValue ?? i?.defaultValue ?? fallback;
 }
-
-/** Whether the workspace (or one of its folders) sets the setting. */
-export function setByWorkspace(i: InspectedSetting<unknown> | undefined): boolean {
-  return !!i && [i.workspaceValue, i.workspaceFolderValue, i.workspaceLanguageValue, i.workspaceFolderLanguageValue].some((v) => v !== undefined);
-}
