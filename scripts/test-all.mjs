@@ -19,6 +19,8 @@ const suites = [
   // The VSIX test (integration) rebuilds dist in production mode; rebuild for the UI suites.
   { name: 'build (dev)', cmd: 'node', args: ['esbuild.mjs'], counts: false },
   { name: 'extension host', cmd: 'npm', args: ['run', '-s', 'test:exthost'] },
+  // The same suites in a folder VS Code opens in Restricted Mode: a repository whose settings attack.
+  { name: 'exthost untrusted', cmd: 'npm', args: ['run', '-s', 'test:exthost', '--', '--untrusted'] },
   { name: 'e2e', cmd: 'npm', args: ['run', '-s', 'test:e2e'] },
 ];
 
