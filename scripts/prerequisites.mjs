@@ -28,7 +28,7 @@ const PACKAGES = [
   { pkg: 'git', bin: 'git', why: 'checks out the pinned llama.cpp source', for: ['start', 'test'] },
   { pkg: 'libkrb5-dev', bin: 'krb5-config', why: "code-server's kerberos module compiles against it", for: ['start', 'test'] },
   { pkg: 'ripgrep', bin: 'rg', why: "code-server's search (its npm package would download rg from GitHub)", for: ['start', 'test'] },
-  { pkg: 'xz-utils', bin: 'xz', why: 'tar -J: llama.cpp source bundles and model data', for: ['start', 'test'] },
+  { pkg: 'xz-utils', bin: 'xz', why: 'tar -J: the benches\' llama.cpp source bundles and the model data (scripts/model)', for: ['test'] },
   { pkg: 'unzip', bin: 'unzip', why: "in CI's image since the first .ci/run; no suite calls it today", for: ['test'] },
   {
     pkg: 'chromium',
