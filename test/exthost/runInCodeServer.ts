@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { launchBrowser, remoteUri, saveArtifacts, workbenchUrl } from '../harness/browser';
 import { ensureCodeServer, RunningCodeServer, startCodeServer } from '../harness/codeServer';
+import { writeSkipReport } from '../harness/skips';
 import { buildSuites, ensureExtensionBuilt, REPO_ROOT } from './build';
 import { writeHostileWorkspace } from './hostileWorkspace';
 import { printReport } from './report';
@@ -108,7 +109,10 @@ async function main(): Promise<number> {
     else if (outcome.kind === 'server') failure = `code-server exited (code ${outcome.e.code}, signal ${outcome.e.signal}) while the tests ran.`;
 
     if (fs.existsSync(resultsFile)) report = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as ExtHostReport;
-    if (report) printReport(report, Date.now() - t0);
+    if (report) {
+      printReport(report, Date.now() - t0);
+      writeSkipReport(report.tests.filter((t) => t.state === 'pending').map((t) => ({ title: t.fullTitle, file: t.file, reason: t.reason ?? 'no reason recorded' })));
+    }
     if (!failure && !report) {
       failure = `The extension host exited with code ${exitCode} without writing ${resultsFile}: the suite bundle did not load or run() failed before mocha ran (see the extension host log in the artifacts).`;
     }
