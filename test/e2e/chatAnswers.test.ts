@@ -52,6 +52,8 @@ describe('E2E: chat answers of the trained model in code-server (markdown with a
       // The question is about the selection; the small model answers it best without the whole file beside it.
       'strata.chat.includeActiveFile': false,
       'strata.chat.maxTokens': 512,
+      // Greedy, as completions are: the same question gets the same answer every run (default 0.2).
+      'strata.chat.temperature': 0,
       'editor.autoIndent': 'none',
       'files.insertFinalNewline': false,
       'files.trimTrailingWhitespace': false,
