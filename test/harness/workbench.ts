@@ -21,7 +21,8 @@ import { daemonPidOf, liveChildren, waitUntil } from './sidecar';
 // folder with a workspace and a state dir (STRATA_STATE_DIR), the real llama-server on a test
 // model (the tiny random one, or the trained one) announced through server.json (or none, for
 // tests where the extension starts the sidecar), code-server with the Strata extension from
-// dist/, Chromium on its workbench, and Strata's status bar item. stop() undoes all of it whatever state a test left it in.
+// dist/, Chromium on its workbench, and Strata's status bar item. stop() undoes all of it
+// whatever state a test left it in.
 //
 //   const wb = useWorkbench({ name: 'ghost', files: { 'a.py': '...' }, settings: INLINE_COMPLETION_SETTINGS });
 //   it('...', async () => { await wb.openFile('a.py', { atEnd: true }); await wb.type('return '); ... });
