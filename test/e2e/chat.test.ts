@@ -1,10 +1,10 @@
 import * as assert from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { Conversation } from '../../src/core/chat/conversation';
 import { focusEditor, openFileFromExplorer, REPO_ROOT, runCommand, saveArtifacts, waitForNotification, waitForWorkbench } from '../harness/browser';
+import { chatFrame, checkChatShipped, openChat as openChatView, selectLines as selectEditorLines } from '../harness/chatView';
 import { useWorkbench } from '../harness/workbench';
 
 // The chat as a user meets it, nothing faked: the real llama-server (CPU build) on the tiny
@@ -12,7 +12,8 @@ import { useWorkbench } from '../harness/workbench';
 // clicking in the chat webview. Random weights write gibberish and never a code fence, so the
 // code block that is applied and inserted comes from a conversation saved in the history before
 // the window opens (which also proves saved conversations come back); the streamed answers, the
-// stop, and the reload come from the live model.
+// stop, and the reload come from the live model. Live answers with code blocks, applied as a
+// diff, are tested on the trained model in chatAnswers.test.ts.
 
 const FILE = 'calc.py';
 const INITIAL = 'def double(x):\n    return x + x  # TODO: clearer\n\n\ndef triple(x):\n    return 3 * x\n';
@@ -32,21 +33,6 @@ function seededConversation(): Conversation {
       },
     ],
   };
-}
-
-/** Rebuilds dist/media when stale (the fixture has built dist/extension.js) and checks that the extension ships the chat. */
-function checkChatShipped(log: (l: string) => void): void {
-  const chatJs = path.join(REPO_ROOT, 'dist', 'media', 'chat.js');
-  const newestMedia = Math.max(...fs.readdirSync(path.join(REPO_ROOT, 'media')).map((f) => fs.statSync(path.join(REPO_ROOT, 'media', f)).mtimeMs));
-  if (!fs.existsSync(chatJs) || fs.statSync(chatJs).mtimeMs < newestMedia || !fs.existsSync(path.join(REPO_ROOT, 'dist', 'media', 'codicon.ttf'))) {
-    log('dist/media is older than media/: rebuilding (node esbuild.mjs)');
-    const r = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`node esbuild.mjs failed:\n${r.stdout}${r.stderr}`);
-  }
-  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
-  if (!(pkg.contributes?.views?.strata ?? []).some((v: { id: string }) => v.id === 'strata.chat')) {
-    throw new Error('package.json contributes no "strata.chat" view: merge src/vscode/chat/contributes.json into it.');
-  }
 }
 
 describe('E2E: chat in code-server against the real llama-server', function () {
@@ -91,17 +77,8 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     modelName = path.basename(wb.modelPath, '.gguf');
   });
 
-  /** The chat webview's document: VS Code nests it in two iframes. */
-  function chat(): FrameLocator {
-    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-  }
-
-  async function openChat(): Promise<FrameLocator> {
-    await runCommand(page, 'Strata: Open Chat');
-    const f = chat();
-    await f.locator('#input').waitFor({ state: 'visible', timeout: 60_000 });
-    return f;
-  }
+  const chat = (): FrameLocator => chatFrame(page);
+  const openChat = (): Promise<FrameLocator> => openChatView(page);
 
   /** F1 → "Strata: Chat History"; unlike runCommand it leaves the (new) quick pick open. */
   async function openHistory(): Promise<void> {
@@ -115,14 +92,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
 
   const fileText = (): Promise<string> => wb.saveAndRead(FILE);
 
-  async function selectLines(first: number, last: number): Promise<void> {
-    await focusEditor(page);
-    await page.keyboard.press('Control+Home');
-    for (let i = 1; i < first; i++) await page.keyboard.press('ArrowDown');
-    await page.keyboard.press('Home');
-    for (let i = first; i < last; i++) await page.keyboard.press('Shift+ArrowDown');
-    await page.keyboard.press('Shift+End');
-  }
+  const selectLines = (first: number, last: number): Promise<void> => selectEditorLines(page, first, last);
 
   it('restores a saved conversation and applies its code block to the selection as a reviewed diff', async () => {
     await openFileFromExplorer(page, FILE);

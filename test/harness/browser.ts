@@ -207,7 +207,8 @@ export async function ghostText(page: Page): Promise<string> {
     const inline = Array.from(editor.querySelectorAll('.ghost-text-decoration, .ghost-text-decoration-preview'))
       .map((e) => e.textContent ?? '')
       .join('');
-    const extra = Array.from(editor.querySelectorAll('.ghost-text .view-line'))
+    // The lines after the first are a view zone below the cursor line (VS Code 1.100).
+    const extra = Array.from(editor.querySelectorAll('.suggest-preview-text .view-line'))
       .map((e) => e.textContent ?? '');
     return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ');
   });

@@ -293,6 +293,8 @@ export interface StartCodeServerOptions {
   env?: Record<string, string>;
   /** User settings, merged over the test defaults below. */
   settings?: Record<string, unknown>;
+  /** User keybindings (keybindings.json), e.g. for commands VS Code binds to no key. */
+  keybindings?: Array<{ key: string; command: string; when?: string }>;
   /** Lines of progress; default: none. */
   log?: (line: string) => void;
   /** How long to wait for the server to answer /healthz. Default 60 s. */
@@ -443,6 +445,7 @@ export async function startCodeServer(opts: StartCodeServerOptions): Promise<Run
     path.join(userDataDir, 'User', 'settings.json'),
     JSON.stringify({ ...TEST_SETTINGS, ...(opts.workspaceTrust ? { 'security.workspace.trust.enabled': true } : {}), ...(opts.settings ?? {}) }, null, 2),
   );
+  if (opts.keybindings) fs.writeFileSync(path.join(userDataDir, 'User', 'keybindings.json'), JSON.stringify(opts.keybindings, null, 2));
   for (const ext of opts.extensionDevelopmentPaths ?? []) symlinkExtension(ext, extensionsDir);
 
   let lastError: Error | undefined;

@@ -8,7 +8,7 @@ import { SidecarClient } from '../../src/core/sidecar';
 import { readSidecarLock } from '../../src/core/sidecar/lockFile';
 import { isPidAlive } from '../../src/core/sidecar/processInfo';
 import { ensureExtensionBuilt } from '../exthost/build';
-import { ensureTinyModel } from '../fixtures/models';
+import { ensureTinyModel, ensureTrainedModel } from '../fixtures/models';
 import {
   artifactsOnFailure, BrowserSession, focusEditor, ghostText, launchBrowser, openFileFromExplorer, openWorkbench, REPO_ROOT,
   waitForStatusBarItem,
@@ -18,10 +18,11 @@ import { RunningLlamaServer, startLlamaServer } from './llamaServer';
 import { daemonPidOf, liveChildren, waitUntil } from './sidecar';
 
 // The E2E fixture: what every browser test of the extension sets up and tears down. A temp
-// folder with a workspace and a state dir (STRATA_STATE_DIR), the real llama-server on the tiny
-// model announced through server.json (or none, for tests where the extension starts the
-// sidecar), code-server with the Strata extension from dist/, Chromium on its workbench, and
-// Strata's status bar item. stop() undoes all of it whatever state a test left it in.
+// folder with a workspace and a state dir (STRATA_STATE_DIR), the real llama-server on a test
+// model (the tiny random one, or the trained one) announced through server.json (or none, for
+// tests where the extension starts the sidecar), code-server with the Strata extension from
+// dist/, Chromium on its workbench, and Strata's status bar item. stop() undoes all of it
+// whatever state a test left it in.
 //
 //   const wb = useWorkbench({ name: 'ghost', files: { 'a.py': '...' }, settings: INLINE_COMPLETION_SETTINGS });
 //   it('...', async () => { await wb.openFile('a.py', { atEnd: true }); await wb.type('return '); ... });
@@ -43,8 +44,13 @@ export interface WorkbenchOptions {
   name: string;
   /** Files written into the workspace before code-server starts: relative path -> text. */
   files?: Record<string, string>;
-  /** The model; default the tiny random-weight Qwen2 (ensureTinyModel()). */
-  model?: string;
+  /**
+   * The model llama-server runs: 'tiny' (default), the random-weight Qwen2 for tests of mechanics
+   * and exact shapes (ensureTinyModel()); 'trained', the project's small coder model for what a
+   * user judges (ensureTrainedModel(): plausible code, FIM that ends by itself, chat with code
+   * blocks; greedy decoding makes it repeatable); or a GGUF file of the test's own.
+   */
+  model?: 'tiny' | 'trained' | { path: string };
   /**
    * The real llama-server on the model, announced to the extension through server.json in the
    * state dir (what `npm start` / the launcher writes). Default {} (context 2048). false: no
@@ -65,6 +71,8 @@ export interface WorkbenchOptions {
   settings?: Record<string, unknown> | ((dirs: WorkbenchDirs) => Record<string, unknown> | Promise<Record<string, unknown>>);
   /** Runs once the dirs and files exist, before any server starts: more files, checks of the build. */
   prepare?: (dirs: WorkbenchDirs) => void | Promise<void>;
+  /** User keybindings of code-server (keybindings.json), e.g. for commands VS Code binds to no key. */
+  keybindings?: Array<{ key: string; command: string; when?: string }>;
   /** Chromium's viewport; default 1400x900. */
   viewport?: { width: number; height: number };
   /**
@@ -123,7 +131,7 @@ export class Workbench {
     this.started = s;
     try {
       ensureExtensionBuilt(log);
-      s.dirs.modelPath = o.model ?? (await ensureTinyModel());
+      s.dirs.modelPath = await resolveModel(o.model);
       const { stateDir, workspaceDir, modelPath } = s.dirs;
       // The state dir is left to whoever writes there first (server.json, the sidecar's lock), as in the product (mode 0700).
       fs.mkdirSync(workspaceDir, { recursive: true });
@@ -155,6 +163,7 @@ export class Workbench {
         extensionDevelopmentPaths: [REPO_ROOT],
         env: { STRATA_STATE_DIR: stateDir, ...(env ?? {}) },
         settings,
+        keybindings: o.keybindings,
         workspaceTrust: o.workspaceTrust,
       });
       s.browser = await launchBrowser({ viewport: o.viewport });
@@ -357,6 +366,12 @@ export class Workbench {
     });
     if (!process.env.STRATA_KEEP_TEST_DIRS) fs.rmSync(s.dirs.tmp, { recursive: true, force: true });
   }
+}
+
+function resolveModel(m: WorkbenchOptions['model']): Promise<string> {
+  if (m === undefined || m === 'tiny') return ensureTinyModel();
+  if (m === 'trained') return ensureTrainedModel();
+  return Promise.resolve(m.path);
 }
 
 /** Starts a workbench (see WorkbenchOptions); stop() it when done. */

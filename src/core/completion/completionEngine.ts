@@ -214,8 +214,16 @@ export class CompletionEngine {
       this.sample(acc.ms);
       return hit;
     }
-    if (opts.beforeRequest && !(await opts.beforeRequest())) return undefined;
+    // The debounce holds back new requests; joining the one in flight for this very context (the
+    // prefetch an accept started) sends nothing, so it need not wait: the answer shows when it lands.
+    if (opts.beforeRequest && !this.inFlightFor(acc) && !(await opts.beforeRequest())) return undefined;
     return this.request(doc, cursor, 'completion', opts.signal, acc);
+  }
+
+  /** Whether the request in flight answers the context memory was just asked about (request() will join it). */
+  private inFlightFor(acc: Attempt): boolean {
+    const f = this.inFlight;
+    return !!(f && acc.built && f.key === acc.built.key && f.kind !== 'warm-up' && !f.controller.signal.aborted && this.settings().reuse.joinInFlight);
   }
 
   /**
@@ -341,8 +349,11 @@ export class CompletionEngine {
         return { text, fromCache: true, source: 'cache', latencyMs: 0 };
       }
     }
-    // One request at a time: the same context joins it, another one replaces it.
+    // One request at a time: the same context joins it, another one replaces it. A warm-up only
+    // fills the server's cache in idle time: it never replaces a request that someone waits for
+    // (one that started while both waited for the model check, or the prefetch of an accept).
     const current = this.inFlight;
+    if (kind === 'warm-up' && current && !current.controller.signal.aborted) return undefined;
     if (current && current.key === key && kind !== 'warm-up' && s.reuse.joinInFlight && !current.controller.signal.aborted && current.kind !== 'warm-up') {
       current.waiters++;
       this.stats.joined++;

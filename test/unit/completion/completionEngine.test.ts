@@ -196,6 +196,33 @@ describe('CompletionEngine', () => {
     assert.strictEqual(sc.requests.length, 2);
   });
 
+  it('the provider call after an accept joins the prefetch at once, without waiting for the debounce', async () => {
+    const { sc, engine, doc, at } = setup();
+    await engine.complete(doc, at);
+    const cur = doc.insert(at, 'x * 2');
+    sc.answer = slowAnswer(50, ' + 1');
+    engine.accepted(doc, cur);
+    // VS Code runs the accept command, then asks the provider about the edited document: later.
+    await new Promise((res) => setTimeout(res, 5));
+    let debounced = false;
+    const t0 = Date.now();
+    const r = await engine.complete(doc, cur, { beforeRequest: async () => { debounced = true; await new Promise((res) => setTimeout(res, 1000)); return true; } });
+    assert.strictEqual(r?.source, 'joined');
+    assert.strictEqual(r?.text, ' + 1');
+    assert.strictEqual(debounced, false, 'waited for the debounce although the prefetch was in flight for this context');
+    assert.ok(Date.now() - t0 < 500, `answered after ${Date.now() - t0} ms`);
+    assert.strictEqual(sc.requests.length, 2);
+  });
+
+  it('an idle warm-up never cancels the completion it races with (both waiting for the first model check)', async () => {
+    const { sc, engine, doc, at } = setup();
+    sc.answer = slowAnswer(20);
+    // The user stopped typing: the debounce and the idle tick end together.
+    const [r] = await Promise.all([engine.complete(doc, at), engine.idle(doc, at)]);
+    assert.strictEqual(r?.text, 'x * 2');
+    assert.strictEqual(engine.stats.aborted, 0);
+  });
+
   it('with every reuse feature off, asks the server every time and without its cache', async () => {
     const { sc, engine, doc, at } = setup({ reuse: REUSE_NONE });
     await engine.complete(doc, at);
