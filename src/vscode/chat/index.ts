@@ -36,7 +36,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
     return fn(editor);
   };
 
-  const command = (id: string, fn: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, fn); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const command = (id: string, fn: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, fn); // eslint-disable-line @typescript-eslint/no-explicit-any -- VS Code passes command arguments untyped
 
   context.subscriptions.push(
     proposals,
