@@ -2,6 +2,8 @@
 // ESLint for the TypeScript and .mjs sources: typescript-eslint's recommended rules (without type
 // information, so that a run stays a few seconds on two cores) and the layer rules that keep the
 // architecture (docs/architecture.md) as it is drawn. `npm run lint`; scripts/test-all.mjs runs it.
+// typescript-eslint's recommended set reported 4 problems on this code base when it was added (all
+// fixed), so none of its rules is turned off; prefer-const is set to the code's style below.
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
