@@ -23,6 +23,7 @@ ensurePrerequisites('test');
 
 const defaultSuites = [
   { name: 'typecheck', cmd: 'npx', args: ['tsc', '-p', '.', '--noEmit'], counts: false },
+  { name: 'lint', cmd: 'npm', args: ['run', '-s', 'lint'], counts: false },
   { name: 'build', cmd: 'node', args: ['esbuild.mjs'], counts: false },
   // Build (or find cached) llama.cpp before any suite, so that no test's hook pays the cold build.
   { name: 'llama.cpp', cmd: 'npm', args: ['run', '-s', 'build:llama', '--', '--backend', 'cpu'], counts: false },

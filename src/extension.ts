@@ -4,7 +4,7 @@ import { registerCluster } from './vscode/cluster';
 import { createClusterSeam, localDevicesFor } from './vscode/cluster/sidecarSeam';
 import { registerCompletions } from './vscode/completion';
 import { createPlannerPlanProvider, registerModels } from './vscode/models';
-import { ServerConnectionSource } from './vscode/serverConnectionWatcher';
+import { ServerConnectionSource } from './vscode/serverConnectionSource';
 import { StatusBar } from './vscode/serverStatus';
 import { completionEnabled } from './vscode/settings';
 import { registerServerCommands } from './vscode/sidecar/commands';

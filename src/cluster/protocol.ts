@@ -9,6 +9,11 @@
 // carries raw bytes. Control requests are {id, op, params}; answers {id, ok, result|error};
 // events {event, data}.
 
+import type { PeerDevice, PlacedServerState, TransportMode } from '../core/protocol';
+
+// Defined in the window protocol, which carries them in ClusterStatus; re-exported for the agent's side.
+export type { PeerDevice, PlacedServerState, TransportMode };
+
 /**
  * Bump on incompatible changes to the messages below. Both sides send it with every connection
  * and compare (versionCheck.ts): the agent is copied to its machine once, so an updated Strata
@@ -47,18 +52,6 @@ export interface OpenAnswer {
   agentVersion?: string;
 }
 
-export type TransportMode = 'tunnel' | 'direct';
-
-export interface PeerDevice {
-  /** Index on that rpc-server; llama-server names it RPC<index>[endpoint]. */
-  index: number;
-  /** Backend device name on the peer, e.g. "CUDA0", "Vulkan0", "CPU". */
-  name: string;
-  description: string;
-  freeBytes: number;
-  totalBytes: number;
-}
-
 export interface RpcServerState {
   running: boolean;
   mode?: TransportMode;
@@ -77,15 +70,6 @@ export interface RpcServerState {
   /** Epoch ms of the device figures. */
   probedAt?: number;
   /** Why it is not running, when it failed. */
-  error?: string;
-}
-
-export interface PlacedServerState {
-  role: string;
-  phase: 'loading' | 'ready' | 'failed' | 'stopped';
-  model: string;
-  /** The API key llama-server requires (the sidecar hands it to the windows). */
-  apiKey?: string;
   error?: string;
 }
 

@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
-import { CompletionResult, cpuNow } from '../core/completion/completionEngine';
+import { CompletionResult, wallClockMs } from '../core/completion/completionEngine';
 import { asCompletionDocument } from './completion/documentAdapter';
 import { ACCEPTED_COMMAND, CompletionFeature } from './completion/feature';
-import { ServerConnectionSource } from './serverConnectionWatcher';
+import { ServerConnectionSource } from './serverConnectionSource';
 import { completionEnabled, completionTriggerMode, debounceMs } from './settings';
 
 // VS Code adapter of the completion engine. Per keystroke: answers from memory at once (typed
@@ -37,7 +37,7 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
     context: vscode.InlineCompletionContext,
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
-    const t0 = cpuNow();
+    const t0 = wallClockMs();
     if (!completionEnabled(document.languageId)) return undefined;
     const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     if (!invoked && completionTriggerMode() === 'manual') return undefined;
@@ -50,7 +50,7 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
       const cursor = { line: position.line, character: position.character };
       const result = await engine.complete(doc, cursor, {
         signal: abort.signal,
-        adapterCpuMs: cpuNow() - t0,
+        adapterCpuMs: wallClockMs() - t0,
         beforeRequest: () => delay(invoked ? 0 : engine.debounceMs(debounceMs()), abort.signal),
       });
       if (!result || abort.signal.aborted) return undefined;

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { CompletionResult } from '../core/completion/completionEngine';
 import { LlamaDevice } from '../sidecar/installer/findLlamaServer';
-import { ServerConnectionSource } from './serverConnectionWatcher';
+import { ServerConnectionSource } from './serverConnectionSource';
 import { describeView, Problem, ViewInput } from './sidecar/statusView';
 
 // Status bar item and the "Show Server Status" report.

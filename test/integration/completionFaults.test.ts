@@ -146,7 +146,7 @@ describe('completions when the server misbehaves', function () {
     assert.strictEqual(refused.status.snapshot.state, 'down');
     assert.match(refused.status.snapshot.message, /not running/);
     let reads = 0;
-    const noFile = new CompletionEngine(() => { reads++; throw new ConnectionFileError('No Strata server is running (/x/server.json does not exist): run "npm start" or start the sidecar.'); }, () => DEFAULT_COMPLETION_SETTINGS);
+    const noFile = new CompletionEngine(() => { reads++; throw new ConnectionFileError('No Strata server is running (/x/server.json does not exist): run "Strata: Start Server", or start the server that writes this file.'); }, () => DEFAULT_COMPLETION_SETTINGS);
     await typeBurst(noFile, 30, 0);
     assert.strictEqual(noFile.status.snapshot.state, 'down');
     assert.strictEqual(reads, 1);

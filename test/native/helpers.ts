@@ -70,6 +70,7 @@ export function startFixture(script: string, args: string[], env: NodeJS.Process
   child.stderr.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   /** Resolves with the first `n` JSON lines printed by the fixture. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each fixture prints its own shape; the tests destructure it
   const lines = async (n: number, timeoutMs = 20000): Promise<any[]> => {
     const t0 = Date.now();
     for (;;) {

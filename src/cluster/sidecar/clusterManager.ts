@@ -1,13 +1,15 @@
 import { EventEmitter } from 'events';
 import * as os from 'os';
 import * as path from 'path';
-import { samePlan, type ServerPlan, type ServerStatus } from '../../core/protocol';
+import {
+  samePlan, type ClusterConfig, type ClusterEvent, type ClusterStatus, type PlacementRole, type PlacementStatus,
+  type PlacementWish, type ServerPlan, type ServerStatus,
+} from '../../core/protocol';
 import { readGgufHeader } from '../../core/models/gguf/reader';
 import { modelLayout } from '../plan/layout';
 import { planSplit, range, SplitDevice, SplitPlan } from '../plan/split';
-import { PeerDevice, PlacedServerState, TransportMode } from '../protocol';
 import { formatVersion, isCompatible, parseVersion, PINNED_RPC_VERSION, RpcVersion } from '../rpc/protocol';
-import { LinkOptions, PeerLink, PeerPhase, PeerWithToken } from './peerLink';
+import { LinkOptions, PeerLink } from './peerLink';
 import { TunnelEndpoint } from './tunnel';
 
 // The sidecar's side of the cluster: the configured peers (a standing control channel to each),
@@ -19,88 +21,9 @@ import { TunnelEndpoint } from './tunnel';
 //   preparePlan(plan)   the plan a window asked for → the plan to run (unchanged without peers)
 //   attach(supervisor)  failover drives the supervisor's load/unload
 //   configure({...})    peers + tokens + mode from the extension; status() / refresh() for UI
-
-export type ClusterMode = 'off' | 'auto' | 'split';
-
-export interface ClusterConfig {
-  peers: PeerWithToken[];
-  /** off: never use peers; auto: only when the model does not fit here; split: always spread. Default auto. */
-  mode?: ClusterMode;
-  /** This machine's accelerators in llama.cpp's order (from the planner); none: CPU only. */
-  localDevices?: Array<{ id: string; label: string; freeBytes: number }>;
-  /** This machine's free RAM, for CPU layers. Default: what the OS says now. */
-  hostFreeBytes?: number;
-  /** Placement mode: whole models on peers for a role; completion and chat then go there. */
-  placements?: PlacementWish[];
-}
-
-/** Roles the windows route to a placed server. */
-export type PlacementRole = 'fim' | 'chat';
-
-export interface PlacementWish {
-  role: PlacementRole;
-  /** A configured peer's name. */
-  peer: string;
-  /** A GGUF file name in that peer's --models-dir. */
-  model: string;
-  /** Model-shaping llama-server flags (the agent accepts a fixed list). */
-  args?: string[];
-}
-
-export interface PlacementStatus {
-  role: PlacementRole;
-  peer: string;
-  model: string;
-  /** starting: asked the agent; ready: url answers; down: the peer is away (windows use the local server). */
-  phase: 'starting' | 'ready' | 'down' | 'failed';
-  since: number;
-  /** A loopback tunnel endpoint on this machine, present while ready. */
-  url?: string;
-  /** The placed llama-server's API key (only ever sent to authenticated windows). */
-  apiKey?: string;
-  error?: string;
-}
-
-export interface PeerStatus {
-  name: string;
-  host: string;
-  port: number;
-  transport: TransportMode;
-  enabled: boolean;
-  phase: PeerPhase;
-  reason?: string;
-  since: number;
-  latencyMs?: number;
-  agentVersion?: string;
-  rpcVersion?: string;
-  devices: PeerDevice[];
-  hostMemory?: { totalBytes: number; freeBytes: number };
-  /** What llama-server's --rpc uses for this peer (a loopback tunnel port, or the peer's own address in direct mode). */
-  endpoint?: string;
-  /** Holds layers of the running model. */
-  inUse: boolean;
-  /** Was dropped from the plan while down, answers again: offered back (useReturnedPeers). */
-  returned: boolean;
-  servers: PlacedServerState[];
-  /** Layers it would hold (or holds), from the last plan. */
-  layers?: string;
-}
-
-export interface ClusterEvent {
-  at: number;
-  kind: 'peer-down' | 'replanned' | 'peer-returned' | 'load-failed' | 'peer-excluded' | 'placed' | 'placement-failed' | 'placement-down';
-  role?: PlacementRole;
-  peer?: string;
-  message: string;
-}
-
-export interface ClusterStatus {
-  mode: ClusterMode;
-  peers: PeerStatus[];
-  plan?: { summary: string; lines: string[]; peersUsed: string[]; args: string[]; model: string; layers: Record<string, string> };
-  placements: PlacementStatus[];
-  events: ClusterEvent[];
-}
+//
+// What it takes and reports (ClusterConfig, ClusterStatus, ClusterEvent) is part of the window
+// protocol, src/core/protocol/cluster.ts.
 
 /** What the manager needs of the supervisor (ServerSupervisor satisfies it). */
 export interface ServerHost {

@@ -1,26 +1,12 @@
 import { EventEmitter } from 'events';
-import { AgentInfo, TransportMode } from '../protocol';
+import type { PeerPhase, PeerWithToken } from '../../core/protocol';
+import { AgentInfo } from '../protocol';
 import { AgentConnectError, AgentControlClient, describeAgent } from '../transport/agentClient';
 import { PeerAuthError } from '../transport/secureChannel';
 
 // The sidecar's standing connection to one peer agent: a control channel kept open (it holds
 // the agent's rpc-server up and its heartbeats tell within seconds when the peer goes away),
 // reconnected with backoff while the peer is down, with the last info and latency.
-
-export interface PeerConfig {
-  name: string;
-  host: string;
-  port: number;
-  transport: TransportMode;
-  /** Not used for loads (still shown). Default true. */
-  enabled?: boolean;
-}
-
-export interface PeerWithToken extends PeerConfig {
-  token: string;
-}
-
-export type PeerPhase = 'connecting' | 'up' | 'down' | 'auth-failed' | 'incompatible' | 'disabled';
 
 export interface LinkEvents {
   /** Phase or info changed. */

@@ -80,12 +80,12 @@ export const DEFAULT_COMPLETION_SETTINGS: CompletionSettings = {
 };
 
 /**
- * The clock the engine's CPU samples are taken with: wall time of its synchronous sections by
- * default (cheap, portable: the time the extension host's thread is blocked). The benchmark
- * passes a thread-CPU clock instead (on a busy machine a 0.1 ms section can take 4 ms of wall
- * time while the thread waits for a core).
+ * Wall time, the default clock of the engine's CPU samples: they time its synchronous sections,
+ * and their wall time is cheap, portable, and the time the extension host's thread is blocked.
+ * The benchmark passes a thread-CPU clock instead (on a busy machine a 0.1 ms section can take
+ * 4 ms of wall time while the thread waits for a core).
  */
-export function cpuNow(): number {
+export function wallClockMs(): number {
   return performance.now();
 }
 
@@ -182,7 +182,7 @@ export class CompletionEngine {
     private readonly settings: () => CompletionSettings,
     opts: { now?: () => number; cpuClock?: () => number; log?: (level: 'debug' | 'info' | 'warn', msg: string) => void } = {},
   ) {
-    this.cpuClock = opts.cpuClock ?? cpuNow;
+    this.cpuClock = opts.cpuClock ?? wallClockMs;
     this.now = opts.now ?? Date.now;
     this.status = new CompletionStatus(opts.now);
     this.log = opts.log ?? (() => undefined);

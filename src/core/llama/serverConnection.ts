@@ -2,9 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { strataStateDir } from '../paths';
 
-// How a window finds the llama-server it should talk to. Whoever starts llama-server (today the
-// `npm start` launcher and the test harness; later the sidecar daemon) writes this file, mode 0600,
-// because it holds the server's API key.
+// How a window finds the llama-server it should talk to. Whoever starts llama-server (the sidecar
+// daemon, src/sidecar/supervisor.ts; the test harness; someone who runs a server by hand and sets
+// strata.server.connectionFile) writes this file, mode 0600, because it holds the server's API key.
+// Windows prefer the endpoint the daemon reports over its socket (src/vscode/serverConnectionSource.ts)
+// and read this file when there is none.
 
 export interface ServerConnection {
   /** Base URL, always loopback, e.g. http://127.0.0.1:41234 */
@@ -32,7 +34,7 @@ export function readServerConnection(file = defaultConnectionFile()): ServerConn
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new ConnectionFileError(`No Strata server is running (${file} does not exist): run "npm start" or start the sidecar.`);
+      throw new ConnectionFileError(`No Strata server is running (${file} does not exist): run "Strata: Start Server", or start the server that writes this file.`);
     }
     throw new ConnectionFileError(`Cannot read the Strata server connection file ${file}: ${(e as Error).message}`);
   }

@@ -181,7 +181,7 @@ class LocalPipes {
   listen(slot: 0 | 1 | 2): string {
     let name: string;
     if (process.platform === 'win32') {
-      name = `\\.\pipe\strata-${process.pid}-${crypto.randomBytes(16).toString('hex')}`;
+      name = String.raw`\\.\pipe\strata-${process.pid}-${crypto.randomBytes(16).toString('hex')}`;
     } else {
       this.dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'strata-io-')); // 0700: nobody else can connect
       name = path.join(this.dir, `${slot}.sock`);

@@ -1,5 +1,6 @@
+import type { ClusterConfig } from './cluster';
 import {
-  ClientFrame, ClusterConfig, DaemonFrame, ErrorInfo, EVENTS, EventName, HelloFrame, Method, METHODS, ServerPlan,
+  ClientFrame, DaemonFrame, ErrorInfo, EVENTS, EventName, HelloFrame, Method, METHODS, ServerPlan,
 } from './messages';
 
 // Frames are JSON text. Both ends check shape before trusting a frame: the daemon because a

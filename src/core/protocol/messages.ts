@@ -8,9 +8,7 @@
 //   - the `hello` frame (type, protocolVersion, token, retire) and the close codes below.
 // Everything else may change when PROTOCOL_VERSION is bumped.
 
-import type { ClusterConfig, ClusterEvent, ClusterStatus, PlacementStatus } from '../../cluster/sidecar/clusterManager';
-
-export type { ClusterConfig, ClusterEvent, ClusterStatus, PlacementStatus };
+import type { ClusterConfig, ClusterEvent, ClusterStatus, PlacementStatus } from './cluster';
 
 /** Bump on any incompatible change to requests, responses or events. */
 export const PROTOCOL_VERSION = 1;

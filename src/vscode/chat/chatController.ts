@@ -9,7 +9,7 @@ import { LlamaTokenCounter, TokenCounter } from '../../core/chat/tokenCounter';
 import { ChipView, HostToWebview, TurnView, WebviewToHost, isSafeExternalLink } from '../../core/chat/webviewProtocol';
 import { LlamaClient } from '../../core/llama/client';
 import { ServerConnection } from '../../core/llama/serverConnection';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 import { applyRange, insertAtCursor, PROPOSAL_SCHEME, ProposalManager, saveAsNewFile, targetEditor } from './codeActions';
 import { activeFileChip, Chip, fileChip, pickFiles } from './context';
 import { chatSettings } from './settings';

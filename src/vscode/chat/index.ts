@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { HistoryStore } from '../../core/chat/historyStore';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 import { ChatController } from './chatController';
 import { CHAT_VIEW_ID, ChatViewProvider } from './chatViewProvider';
 import { ProposalManager, targetEditor } from './codeActions';
@@ -36,7 +36,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
     return fn(editor);
   };
 
-  const command = (id: string, fn: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, fn); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const command = (id: string, fn: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, fn); // eslint-disable-line @typescript-eslint/no-explicit-any -- VS Code passes command arguments untyped
 
   context.subscriptions.push(
     proposals,

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { modelDisplayName } from '../../core/chat/conversation';
 import { LlamaTokenCounter } from '../../core/chat/tokenCounter';
 import { ChatMessage } from '../../core/llama/client';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 
 // Offers the loaded local model to VS Code's own chat through the Language Model Chat Provider API
 // (`vscode.lm.registerLanguageModelChatProvider`, final in VS Code 1.104). Strata's engine is

@@ -1,7 +1,6 @@
 import * as vscode from 'vscode';
-import type { ClusterEvent, ClusterMode, ClusterStatus, PlacementWish } from '../../cluster/sidecar/clusterManager';
-import type { PeerWithToken } from '../../cluster/sidecar/peerLink';
-import { DEFAULT_AGENT_PORT, TransportMode } from '../../cluster/protocol';
+import type { ClusterEvent, ClusterMode, ClusterStatus, PeerWithToken, PlacementWish, TransportMode } from '../../core/protocol';
+import { DEFAULT_AGENT_PORT } from '../../cluster/protocol';
 import { collectClusterReport, formatClusterReport, parseHostPort, PeerEntry, PeerReport, probePeer } from '../../cluster/report';
 import { strataSettings } from '../workspaceTrust';
 

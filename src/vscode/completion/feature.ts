@@ -1,7 +1,7 @@
 import { performance } from 'perf_hooks';
 import * as vscode from 'vscode';
 import { CompletionEngine, percentile } from '../../core/completion/completionEngine';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 import { completionEnabled, completionSettings } from '../settings';
 import { ContextTracker } from './contextTracker';
 import { asCompletionDocument } from './documentAdapter';

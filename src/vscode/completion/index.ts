@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { CompletionResult } from '../../core/completion/completionEngine';
 import { StrataInlineCompletionProvider } from '../inlineCompletionProvider';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 
 // Entry point of inline completions: activate() calls registerCompletions once.
 //

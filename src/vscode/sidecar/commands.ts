@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { DAEMON_LOG_NAME } from '../../core/sidecar';
 import { collectServerStatus, describeStatus, ServerStatusReport } from '../serverStatus';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 import { SidecarController } from './controller';
 import { benchmarkInstalledBackends, buildForThisMachine, downloadRelease, InstallerUiDeps } from './installerUi';
 

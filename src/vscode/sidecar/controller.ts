@@ -6,7 +6,7 @@ import { samePlan, ServerPlan, ServerStatus, SidecarStatus } from '../../core/pr
 import { connectOrStartSidecar, isLockLive, readSidecarLock, SidecarClient, SidecarError, SidecarIncompatibleError } from '../../core/sidecar';
 import { listInstalledBuilds } from '../../sidecar/installer/backends';
 import { describeDevices, inspectLlamaServer, LlamaServerInfo } from '../../sidecar/installer/findLlamaServer';
-import { ServerConnectionSource } from '../serverConnectionWatcher';
+import { ServerConnectionSource } from '../serverConnectionSource';
 import { SidecarReport, StatusBar } from '../serverStatus';
 import { findServerFor } from './binary';
 import { ModelPlanProvider, ModelSettingError, NoServerBinaryError, PlanContext, ResolvedBinary, ServerSettings, settingsPlanProvider } from './plan';

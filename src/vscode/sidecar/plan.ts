@@ -37,7 +37,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   autoStart: true,
 };
 
-export interface ResolvedBinary extends ServerCandidate {}
+export type ResolvedBinary = ServerCandidate;
 
 /** Thrown by resolveBinary when no usable llama-server exists; `find` says what was looked at. */
 export class NoServerBinaryError extends Error {

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { ServerConnectionSource } from '../../../src/vscode/serverConnectionWatcher';
+import { ServerConnectionSource } from '../../../src/vscode/serverConnectionSource';
 
 // Which llama-server a request goes to, in a real extension host (the source reads settings):
 // a server placed on a peer for a role wins for that role only, and the role falls back to the

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { GgmlType } from '../../../src/core/models/gguf/ggmlTypes';
 import { GgufFormatError } from '../../../src/core/models/gguf/reader';
-import { gv } from '../../../src/core/models/gguf/values';
+import { GgufMetadataValue, gv } from '../../../src/core/models/gguf/values';
 import { writeGguf } from '../../../src/core/models/gguf/writer';
 import { bytesReadPerToken, inspectModel, quantMixLine, SplitModelError } from '../../../src/core/models/inspect/modelInfo';
 import { parseLoadLog, sumBuffers } from '../../../src/core/models/planner/loadLog';
@@ -14,7 +14,7 @@ import { parseLoadLog, sumBuffers } from '../../../src/core/models/planner/loadL
 
 const E = 256;
 function spec(extra: Array<[string, ReturnType<typeof gv.u32>]> = [], split?: { no: number; count: number }) {
-  const md: Array<[string, any]> = [
+  const md: Array<[string, GgufMetadataValue]> = [
     ['general.architecture', gv.str('qwen2')], ['general.name', gv.str('Tiny')], ['general.file_type', gv.u32(15)],
     ['qwen2.block_count', gv.u32(2)], ['qwen2.context_length', gv.u32(32768)], ['qwen2.embedding_length', gv.u32(E)],
     ['qwen2.feed_forward_length', gv.u32(512)], ['qwen2.attention.head_count', gv.u32(4)], ['qwen2.attention.head_count_kv', gv.u32(2)],
