@@ -19,7 +19,7 @@ export function checkChatShipped(log: (l: string) => void): void {
   }
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
   if (!(pkg.contributes?.views?.strata ?? []).some((v: { id: string }) => v.id === 'strata.chat')) {
-    throw new Error('package.json contributes no "strata.chat" view: merge src/vscode/chat/contributes.json into it.');
+    throw new Error('package.json contributes no "strata.chat" view: the chat view (contributes.views / viewsContainers) is missing from it.');
   }
 }
 
