@@ -49,9 +49,11 @@ function balanced(s: string): boolean {
 }
 
 const SHAPES: Record<Group, RegExp[]> = {
-  // A def/class/statement line, and no C-style block openers.
+  // A line that starts a statement, or an assignment.
   python: [/^[ \t]*(def|class|return|import|from|if|for|while|with|try|raise|yield|async|@)\b|^[ \t]*[\w.[\]]+\s*[+\-*/]?=[^=]/m],
-  'js-ts': [/\b(function|const|let|var|return|class|import|export|if|for|while)\b|=>/],
+  // A line that starts a statement or declaration, an arrow, or an assignment.
+  'js-ts': [/^[ \t]*(export\s+)?(async\s+)?(function|const|let|var|return|class|interface|type|import|if|for|while|switch|throw|try)\b|=>|^[ \t]*[\w.$[\]]+\s*[+\-*/]?=[^=]|^[ \t]*[\w.$]+\(.*\);?[ \t]*$/m],
+  // Statements end in ';', and something is called or declared with parentheses.
   'c-cpp': [/;/, /\b[A-Za-z_]\w*\s*\(/],
 };
 
