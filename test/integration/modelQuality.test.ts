@@ -1,7 +1,8 @@
 import * as assert from 'assert';
 import { Group, GROUPS } from '../../bench/quality/holdout';
 import { DEFAULT_QUALITY_OPTIONS, measureQuality, QualityReport } from '../../bench/quality/measure';
-import { TRAINED_CODER_MODEL, trainedCoderModel } from '../fixtures/coderModel';
+import { trainedCoderModel } from '../fixtures/coderModel';
+import { TRAINED_MODEL_PATH } from '../fixtures/models';
 
 // The quality floor of the project's trained coder model, on held-out files it never saw
 // (test/fixtures/quality/holdout/), through the real completion engine and chat path against the
@@ -33,9 +34,9 @@ describe('model quality floor (trained coder model, held-out files, real engine 
   let r: QualityReport;
 
   before(async function () {
-    const model = trainedCoderModel();
+    const model = await trainedCoderModel();
     if (!model) {
-      log(`SKIPPED: ${TRAINED_CODER_MODEL} is missing; the quality floor can only be held on the trained model.`);
+      log(`SKIPPED: ${TRAINED_MODEL_PATH} is missing; the quality floor can only be held on the trained model.`);
       this.skip();
     }
     r = await measureQuality({ ...DEFAULT_QUALITY_OPTIONS, model: model!, perGroup: POSITIONS_PER_GROUP, chat: CHAT_QUESTIONS, chatMaxTokens: 256 });
