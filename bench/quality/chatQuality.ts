@@ -67,6 +67,8 @@ export interface ChatResult {
   status: string;
   /** A closed ``` fence in the answer. */
   codeBlock: boolean;
+  /** A fence that opens, closed or cut off at the token limit (shown as code all the same). */
+  codeOpened: boolean;
   /** Its info string names the file's language (or is empty). */
   tagged: boolean;
   /** Its text passes the cheap check for the file's language (see codeCheck.ts). */
@@ -101,9 +103,10 @@ export async function measureChat(client: LlamaClient, conn: { url: string; apiK
     const block = firstCodeBlock(r.content);
     out.push({
       kind: q.kind, group: f.group, file: f.file, question: q.text, answer: r.content, status: r.status,
-      codeBlock: block !== undefined,
-      tagged: block !== undefined && tagMatches(block.info, f.group),
-      looksLikeCode: block !== undefined && looksLike(block.code, f.group),
+      codeBlock: block?.closed === true,
+      codeOpened: block !== undefined,
+      tagged: block?.closed === true && tagMatches(block.info, f.group),
+      looksLikeCode: block?.closed === true && looksLike(block.code, f.group),
       namesFunction: r.content.includes(q.fn.name),
       tokens: r.stats.tokens,
       ms: performance.now() - t0,
@@ -116,6 +119,7 @@ export async function measureChat(client: LlamaClient, conn: { url: string; apiK
 export interface ChatFigures {
   n: number;
   codeBlock: number;
+  codeOpened: number;
   tagged: number;
   looksLikeCode: number;
   namesFunction: number;
@@ -129,6 +133,7 @@ export function summarizeChat(rs: ChatResult[]): ChatFigures {
   return {
     n,
     codeBlock: frac((r) => r.codeBlock),
+    codeOpened: frac((r) => r.codeOpened),
     tagged: frac((r) => r.tagged),
     looksLikeCode: frac((r) => r.looksLikeCode),
     namesFunction: frac((r) => r.namesFunction),

@@ -8,12 +8,19 @@ import type { Group } from './holdout';
 export interface CodeBlock {
   info: string;
   code: string;
+  /** false: the fence never closes (the answer ran into its token limit); code runs to the end. */
+  closed: boolean;
 }
 
-/** The first closed fenced block (``` or ~~~, three or more) of a markdown answer. */
+/**
+ * The first closed fenced block (``` or ~~~, three or more) of a markdown answer; else the first
+ * fence that opens and never closes, as a renderer shows it at the end of a cut-off answer.
+ */
 export function firstCodeBlock(markdown: string): CodeBlock | undefined {
   const m = /^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*)\n([\s\S]*?)\n?^[ \t]{0,3}\1[ \t]*$/m.exec(markdown);
-  return m ? { info: m[2].trim(), code: m[3] } : undefined;
+  if (m) return { info: m[2].trim(), code: m[3], closed: true };
+  const open = /^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*)\n([\s\S]*)$/m.exec(markdown);
+  return open ? { info: open[2].trim(), code: open[3], closed: false } : undefined;
 }
 
 const TAGS: Record<Group, string[]> = {

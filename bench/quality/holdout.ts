@@ -79,24 +79,33 @@ function shuffle<T>(a: T[], rnd: () => number): T[] {
 }
 
 /**
- * `perGroup` positions in each group, taken in turn from its files (so no long file dominates),
- * then sorted by file and line: consecutive requests then share most of their prefix, as they
- * would for one user writing one file, and the server's prompt cache gets its ordinary use.
+ * `perGroup` positions in each group, in runs of `run` consecutive candidate lines, the runs
+ * taken in turn from the group's files (so no long file dominates) at seeded places; sorted by
+ * file and line. Consecutive positions share most of their prompt, as they do for one user
+ * writing one file, so the server's prompt cache gets its ordinary use and a run costs one full
+ * prefill instead of `run`.
  */
-export function pickPositions(files: HoldoutFile[], perGroup: number, seed: number): Position[] {
+export function pickPositions(files: HoldoutFile[], perGroup: number, seed: number, run = 5): Position[] {
   const rnd = mulberry32(seed);
   const out: Position[] = [];
   for (const g of GROUPS) {
-    const pools = shuffle(files.filter((f) => f.group === g), rnd).map((f) => ({ f, lines: shuffle(candidates(f), rnd) }));
+    const pools = shuffle(files.filter((f) => f.group === g), rnd).map((f) => {
+      const c = candidates(f);
+      // Run starts at seeded places, every candidate in at most one run.
+      const starts = shuffle(c.filter((_, i) => i % run === 0).map((_, k) => k * run), rnd);
+      return { f, c, starts };
+    });
     const picked: Position[] = [];
-    for (let round = 0; picked.length < perGroup && pools.some((p) => p.lines.length > round); round++) {
+    for (let round = 0; picked.length < perGroup && pools.some((p) => p.starts.length > round); round++) {
       for (const p of pools) {
-        if (picked.length >= perGroup) break;
-        const i = p.lines[round];
-        if (i === undefined) continue;
-        const l = p.f.lines[i];
-        const indent = /^[ \t]*/.exec(l)![0];
-        picked.push({ file: p.f, line: i, indent, expected: l.slice(indent.length).trimEnd() });
+        const at = p.starts[round];
+        if (at === undefined) continue;
+        for (const i of p.c.slice(at, at + run)) {
+          if (picked.length >= perGroup) break;
+          const l = p.f.lines[i];
+          const indent = /^[ \t]*/.exec(l)![0];
+          picked.push({ file: p.f, line: i, indent, expected: l.slice(indent.length).trimEnd() });
+        }
       }
     }
     out.push(...picked);

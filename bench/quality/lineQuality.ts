@@ -6,7 +6,7 @@ import { documentAt, Group, GROUPS, Position, QualityMode } from './holdout';
 
 // Next-line and FIM middle-line quality through the real completion engine: the request it
 // builds (buildFimContext, its /infill fields, streaming with its early stop) and the
-// post-processing that decides what ghost text is shown. One engine per run with the product's
+// post-processing that decides what ghost text is shown. One engine per mode with the product's
 // default settings; its memory is cleared before every position so each answer is the server's.
 
 export interface LineScore {
@@ -52,24 +52,34 @@ export interface ModeFigures {
   results: PositionResult[];
 }
 
-export async function measureLines(client: LlamaClient, positions: Position[], mode: QualityMode, over: Partial<CompletionSettings> = {}, onProgress?: (done: number) => void): Promise<ModeFigures> {
+/**
+ * Every position in every mode, the modes in turn at each position (both requests share the
+ * prefix: the second finds it in the server's prompt cache, as the next position finds most of
+ * it). One engine per mode.
+ */
+export async function measureLines(client: LlamaClient, positions: Position[], modes: QualityMode[], over: Partial<CompletionSettings> = {}, onProgress?: (done: number) => void): Promise<ModeFigures[]> {
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, ...over };
-  const engine = new CompletionEngine(() => client, () => settings, { log: (level, msg) => { if (level === 'warn') process.stderr.write(`  [engine] ${msg}\n`); } });
+  const runs = modes.map((mode) => ({
+    mode,
+    engine: new CompletionEngine(() => client, () => settings, { log: (level, msg) => { if (level === 'warn') process.stderr.write(`  [engine] ${msg}\n`); } }),
+    results: [] as PositionResult[],
+  }));
   // The engine asks /props and probes /infill once per server: not part of any position's time.
-  await engine.complete(new TextDocumentLines('x', 'untitled:probe'), { line: 0, character: 1 });
-  const results: PositionResult[] = [];
-  for (const p of positions) {
-    engine.clearCaches();
-    const { doc, cursor } = documentAt(p, mode);
-    const t0 = performance.now();
-    const r = await engine.complete(doc, cursor);
-    const ms = performance.now() - t0;
-    // After a failure the engine backs off and shows nothing for a while: the figures would lie.
-    if (engine.stats.failed > 0) throw new Error(`a completion request failed (${engine.status.snapshot.message}); see the engine's warning above.`);
-    results.push({ group: p.file.group, file: p.file.file, line: p.line + 1, expected: p.expected, suggestion: r?.text, ms, ...scoreLine(r?.text, p.expected) });
-    onProgress?.(results.length);
+  for (const { engine } of runs) await engine.complete(new TextDocumentLines('x', 'untitled:probe'), { line: 0, character: 1 });
+  for (const [k, p] of positions.entries()) {
+    for (const { mode, engine, results } of runs) {
+      engine.clearCaches();
+      const { doc, cursor } = documentAt(p, mode);
+      const t0 = performance.now();
+      const r = await engine.complete(doc, cursor);
+      const ms = performance.now() - t0;
+      // After a failure the engine backs off and shows nothing for a while: the figures would lie.
+      if (engine.stats.failed > 0) throw new Error(`a completion request failed (${engine.status.snapshot.message}); see the engine's warning above.`);
+      results.push({ group: p.file.group, file: p.file.file, line: p.line + 1, expected: p.expected, suggestion: r?.text, ms, ...scoreLine(r?.text, p.expected) });
+    }
+    onProgress?.(k + 1);
   }
-  return { mode, groups: summarize(results), results };
+  return runs.map(({ mode, results }) => ({ mode, groups: summarize(results), results }));
 }
 
 export function summarize(results: PositionResult[]): Record<Group | 'overall', GroupFigures> {

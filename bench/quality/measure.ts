@@ -13,6 +13,8 @@ export interface QualityOptions {
   model: string;
   /** Cursor positions per language group. */
   perGroup: number;
+  /** Positions come in runs of this many consecutive lines. */
+  run: number;
   /** Chat questions in all. */
   chat: number;
   seed: number;
@@ -27,7 +29,7 @@ export interface QualityOptions {
 }
 
 export const DEFAULT_QUALITY_OPTIONS: Omit<QualityOptions, 'model'> = {
-  perGroup: 100, chat: 12, seed: 1, serverArgs: ['-t', '1'], chatMaxTokens: 384, chatTemperature: 0.2, modes: ['next-line', 'fim'],
+  perGroup: 100, run: 5, chat: 12, seed: 1, serverArgs: ['-t', '1'], chatMaxTokens: 384, chatTemperature: 0.2, modes: ['next-line', 'fim'],
 };
 
 export interface QualityReport {
@@ -51,7 +53,7 @@ export async function measureQuality(o: QualityOptions): Promise<QualityReport> 
   const log = o.log ?? (() => undefined);
   const t0 = performance.now();
   const files = loadHoldout();
-  const positions = pickPositions(files, o.perGroup, o.seed);
+  const positions = pickPositions(files, o.perGroup, o.seed, o.run);
   const questions = pickQuestions(files, o.chat, o.seed);
   const info = await trainedContext(o.model);
   // Past its trained context a model writes noise: no bigger window than it learned.
@@ -60,11 +62,8 @@ export async function measureQuality(o: QualityOptions): Promise<QualityReport> 
   const llama = await startLlamaServer({ model: o.model, ctx, extraArgs: ['-np', '1', '--seed', String(o.seed), ...o.serverArgs] });
   try {
     const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
-    const lines: ModeFigures[] = [];
-    for (const mode of o.modes) {
-      log(`${mode}: ${positions.length} positions …`);
-      lines.push(await measureLines(client, positions, mode, {}, (n) => { if (n % 50 === 0) log(`  ${n}/${positions.length}`); }));
-    }
+    log(`${o.modes.join(' and ')}: ${positions.length} positions …`);
+    const lines = await measureLines(client, positions, o.modes, {}, (n) => { if (n % 50 === 0) log(`  ${n}/${positions.length}`); });
     log(`chat: ${questions.length} questions …`);
     const results = await measureChat(client, llama, ctx, questions, { maxTokens: o.chatMaxTokens, temperature: o.chatTemperature, timeoutMs: 120_000 }, (n) => log(`  ${n}/${questions.length}`));
     const { log: _log, ...options } = o;

@@ -10,7 +10,7 @@ import { DEFAULT_QUALITY_OPTIONS, measureQuality, QualityOptions, QualityReport 
 // Quality floor of a completion/chat model on held-out files it never saw, through the real
 // engine path. See bench/README.md ("Model quality").
 //
-//   npx tsx bench/quality/run.ts [--model file.gguf] [--per-group 100] [--chat 12] [--seed 1]
+//   npx tsx bench/quality/run.ts [--model file.gguf] [--per-group 100] [--run 5] [--chat 12] [--seed 1]
 //       [--ctx N] [--server-args "-t 1"] [--chat-max-tokens 384] [--modes next-line,fim]
 //       [--json out.json]
 //
@@ -30,6 +30,7 @@ function parseArgs(argv: string[]): { o: Omit<QualityOptions, 'model'>; model?: 
     };
     if (a === '--model') model = v();
     else if (a === '--per-group') o.perGroup = Number(v());
+    else if (a === '--run') o.run = Number(v());
     else if (a === '--chat') o.chat = Number(v());
     else if (a === '--seed') o.seed = Number(v());
     else if (a === '--ctx') o.ctx = Number(v());
@@ -67,9 +68,10 @@ function chatTable(r: QualityReport): string {
   const kinds: [string, ChatFigures][] = [['write a function', r.chat.write], ['explain a function', r.chat.explain], ['all', r.chat.all]];
   const rows: [string, (f: ChatFigures) => string][] = [
     ['questions', (f) => String(f.n)],
-    ['answer has a fenced code block', (f) => pct(f.codeBlock)],
+    ['answer has a fenced code block (closed)', (f) => pct(f.codeBlock)],
     ['… tagged with the file\'s language', (f) => pct(f.tagged)],
     ['… whose text looks like that language (cheap check)', (f) => pct(f.looksLikeCode)],
+    ['answer opens a code block (closed, or cut off at the token limit)', (f) => pct(f.codeOpened)],
     ['answer names the function', (f) => pct(f.namesFunction)],
     ['answer tokens, mean', (f) => (Number.isFinite(f.meanTokens) ? f.meanTokens.toFixed(0) : '–')],
     ['answer time p50 (ms)', (f) => ms(f.p50Ms)],
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
   const r = await measureQuality({ ...o, model: model.path, log });
   const note = model.random ? '\n**Random-weight model: these figures are placeholders, not a measurement of anything a user judges.**\n' : '';
   const out = `${note}\n${linesTable(r)}\n\n${chatTable(r)}\n\nmodel ${path.basename(r.model)}${r.modelName ? ` (${r.modelName})` : ''}; llama-server -c ${r.ctx} -np 1 ${o.serverArgs.join(' ')}; ` +
-    `${o.perGroup} positions per group, seed ${o.seed}; chat: ${o.chat} questions, temperature ${o.chatTemperature}, at most ${o.chatMaxTokens} tokens; wall time ${r.wallSeconds.toFixed(0)} s on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}.\n`;
+    `${o.perGroup} positions per group in runs of ${o.run} consecutive lines, seed ${o.seed}; chat: ${o.chat} questions, temperature ${o.chatTemperature}, at most ${o.chatMaxTokens} tokens; wall time ${r.wallSeconds.toFixed(0)} s on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}.\n`;
   process.stdout.write(out);
   if (json) {
     // All positions' results, and a few whole chat answers as samples (the rest cut short).

@@ -10,15 +10,23 @@ import { TRAINED_MODEL_PATH } from '../fixtures/models';
 // (bench/RESULTS.md, "Model quality") with room for noise; a change that makes the model, the
 // request the engine builds, or its post-processing worse at what users judge fails here.
 
+// Floors: the figures measured on 2026-12-03 (this test's own run, model sha256 1c18447b…) with
+// room for noise, about half of each; 0 where the model measured 0 (it cannot do that yet).
+// Measured: next-line exact python 2.5 %, js-ts 10.0 %, c-cpp 0.0 %, overall 4.2 %, leading
+// characters 7.3 %; FIM exact 0.0 % everywhere, leading characters 1.8 %; chat "write": a closed
+// code block in 1 of 3 answers, a code block opened in 3 of 3.
+
 /** Next line, written top-down (empty suffix): first line of the suggestion equals the line. */
-const NEXT_LINE_EXACT_FLOOR: Record<Group | 'overall', number> = { python: 0, 'js-ts': 0, 'c-cpp': 0, overall: 0 };
+const NEXT_LINE_EXACT_FLOOR: Record<Group | 'overall', number> = { python: 0, 'js-ts': 0.05, 'c-cpp': 0, overall: 0.02 };
 /** Next line: mean fraction of the line the suggestion gets right from its start. */
-const NEXT_LINE_LEADING_FLOOR = 0;
+const NEXT_LINE_LEADING_FLOOR = 0.035;
 /** FIM middle line (the rest of the file as suffix): exact match. */
 const FIM_EXACT_FLOOR: Record<Group | 'overall', number> = { python: 0, 'js-ts': 0, 'c-cpp': 0, overall: 0 };
-const FIM_LEADING_FLOOR = 0;
-/** "Write a <Lang> function `f(a)` that …": answers with a fenced code block. */
-const CHAT_WRITE_CODE_BLOCK_FLOOR = 0;
+const FIM_LEADING_FLOOR = 0.009;
+/** "Write a <Lang> function `f(a)` that …": answers that open a fenced code block (closed or cut off at the token limit). */
+const CHAT_WRITE_CODE_OPENED_FLOOR = 0.66;
+/** … with a closed block. */
+const CHAT_WRITE_CODE_BLOCK_FLOOR = 0.3;
 /** … whose text passes the cheap check for the file's language (bench/quality/codeCheck.ts). */
 const CHAT_WRITE_LOOKS_LIKE_CODE_FLOOR = 0;
 
@@ -43,7 +51,8 @@ describe('model quality floor (trained coder model, held-out files, real engine 
     for (const m of r.lines) {
       log(`${m.mode}: exact ${[...GROUPS, 'overall' as const].map((g) => `${g} ${pct(m.groups[g].exact)}`).join(', ')}; leading characters ${pct(m.groups.overall.leading)}; p50/p95 ${m.groups.overall.p50Ms.toFixed(0)}/${m.groups.overall.p95Ms.toFixed(0)} ms`);
     }
-    log(`chat (write): code block ${pct(r.chat.write.codeBlock)}, looks like the language ${pct(r.chat.write.looksLikeCode)}; (all) code block ${pct(r.chat.all.codeBlock)}; ${r.wallSeconds.toFixed(0)} s in all`);
+    const w = r.chat.write;
+    log(`chat (write, ${w.n}): code block opened ${pct(w.codeOpened)}, closed ${pct(w.codeBlock)}, looks like the language ${pct(w.looksLikeCode)}; (all ${r.chat.all.n}) closed code block ${pct(r.chat.all.codeBlock)}; ${r.wallSeconds.toFixed(0)} s in all`);
   });
 
   const figures = (mode: string) => r.lines.find((m) => m.mode === mode)!.groups;
@@ -63,6 +72,7 @@ describe('model quality floor (trained coder model, held-out files, real engine 
   it('chat answers to "write a function" carry a fenced code block that looks like the language', () => {
     const w = r.chat.write;
     assert.ok(w.n > 0, 'no "write" question was asked');
+    assert.ok(w.codeOpened >= CHAT_WRITE_CODE_OPENED_FLOOR, `code block opened in ${pct(w.codeOpened)} of ${w.n} answers < floor ${pct(CHAT_WRITE_CODE_OPENED_FLOOR)}`);
     assert.ok(w.codeBlock >= CHAT_WRITE_CODE_BLOCK_FLOOR, `code block in ${pct(w.codeBlock)} of ${w.n} answers < floor ${pct(CHAT_WRITE_CODE_BLOCK_FLOOR)}; first answer:\n${r.chat.results.find((x) => x.kind === 'write')?.answer}`);
     assert.ok(w.looksLikeCode >= CHAT_WRITE_LOOKS_LIKE_CODE_FLOOR, `code that looks like the language in ${pct(w.looksLikeCode)} < floor ${pct(CHAT_WRITE_LOOKS_LIKE_CODE_FLOOR)}`);
   });

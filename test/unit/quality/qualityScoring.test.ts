@@ -20,10 +20,11 @@ describe('quality benchmark scoring', () => {
 
   it('finds the first closed fence and checks its language cheaply', () => {
     const b = firstCodeBlock('Here:\n\n```python\ndef f(x):\n    return {"a": (x)}\n```\nDone.');
-    assert.deepStrictEqual(b, { info: 'python', code: 'def f(x):\n    return {"a": (x)}' });
+    assert.deepStrictEqual(b, { info: 'python', code: 'def f(x):\n    return {"a": (x)}', closed: true });
     assert.ok(tagMatches(b!.info, 'python') && !tagMatches(b!.info, 'c-cpp'));
     assert.ok(looksLike(b!.code, 'python'));
-    assert.strictEqual(firstCodeBlock('```js\nopen but never closed'), undefined);
+    assert.deepStrictEqual(firstCodeBlock('Here:\n```js\nf(1);\nf(2'), { info: 'js', code: 'f(1);\nf(2', closed: false });
+    assert.strictEqual(firstCodeBlock('No code here.'), undefined);
     assert.ok(looksLike('const f = (a) => { return a[0]; } // )', 'js-ts'));
     assert.ok(looksLike('int add(int a, int b) {\n  return a + b; /* } */\n}', 'c-cpp'));
     assert.ok(!looksLike('int add(int a, int b) {\n  return a + b;\n', 'c-cpp'), 'unbalanced');
