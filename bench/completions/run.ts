@@ -5,6 +5,7 @@ import { CompletionEngine, CompletionSettings, DEFAULT_COMPLETION_SETTINGS, perc
 import { Cursor, TextDocumentLines } from '../../src/core/completion/document';
 import { LlamaClient } from '../../src/core/llama/client';
 import { benchModel } from '../../test/fixtures/coderModel';
+import { trainedContext } from '../quality/measure';
 import { startLlamaServer } from '../../test/harness/llamaServer';
 import { acceptFrom, keysToType } from './accept';
 import { benchmarkSources, holdoutSources, SourceFile, tenThousandLineFile } from './sources';
@@ -19,10 +20,11 @@ import { Typist } from './typist';
 // this process, each against a fresh llama-server. See bench/README.md.
 //
 //   npx tsx bench/completions/run.ts [--files 6] [--regions 2] [--keys 120] [--seed 7]
-//       [--debounce 150] [--ctx 8192] [--cpu-keys 800] [--model file.gguf] [--ablation] [--json out.json]
+//       [--debounce 150] [--ctx N] [--cpu-keys 800] [--model file.gguf] [--ablation] [--json out.json]
 //       [--modes baseline,reuse,words] (also: cold, a server with its prompt cache off)
 //       [--sources holdout|project]
 //       [--max-tokens N] (default: the product's 64; 16 on random weights, which never end a line)
+//       [--ctx N] (default: the model's trained context, at most 8192)
 //       [--server-args "-t 1"]   (default -t 1: two compute threads on a shared 2-core machine spin
 //                                 against each other and against other work, and timings go wild)
 //
@@ -39,7 +41,7 @@ interface Options {
   keys: number;
   seed: number;
   debounce: number;
-  ctx: number;
+  ctx?: number;
   model?: string;
   ablation: boolean;
   json?: string;
@@ -51,7 +53,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ctx: 8192, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'], modes: ['baseline', 'reuse', 'words'], sources: 'holdout' };
+  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'], modes: ['baseline', 'reuse', 'words'], sources: 'holdout' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -222,7 +224,7 @@ async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor:
   return r?.text;
 }
 
-async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options & { maxTokens: number }): Promise<Result> {
+async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options & { maxTokens: number; ctx: number }): Promise<Result> {
   const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1', ...(mode.serverArgs ?? []), ...o.serverArgs] });
   const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, maxTokens: o.maxTokens, reuse: mode.reuse };
@@ -272,7 +274,8 @@ async function main(): Promise<void> {
   const bm = await benchModel(opts.model);
   const model = bm.path;
   // Random weights never end a line: 16 tokens is about one line of code.
-  const o = { ...opts, maxTokens: opts.maxTokens ?? (bm.random ? 16 : DEFAULT_COMPLETION_SETTINGS.maxTokens) };
+  // Past its trained context a model writes noise: no bigger window than it learned.
+  const o = { ...opts, maxTokens: opts.maxTokens ?? (bm.random ? 16 : DEFAULT_COMPLETION_SETTINGS.maxTokens), ctx: opts.ctx ?? Math.min(8192, (await trainedContext(model)).ctx ?? 8192) };
   const regions = pickRegions(sources, o.regions, o.keys);
   const known: Record<string, Mode> = {
     // A client as users meet it: llama-server's defaults (cache_prompt on), no reuse of its own.

@@ -43,7 +43,7 @@ export interface QualityReport {
 }
 
 /** The model's trained context length (GGUF <arch>.context_length), if it says. */
-async function trainedContext(model: string): Promise<{ ctx?: number; name?: string }> {
+export async function trainedContext(model: string): Promise<{ ctx?: number; name?: string }> {
   const h = await readGgufHeader(model, { maxArrayItems: 0 });
   const arch = metaString(h, 'general.architecture');
   return { ctx: arch ? metaNumber(h, `${arch}.context_length`) : undefined, name: metaString(h, 'general.name') };
