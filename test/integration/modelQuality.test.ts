@@ -37,8 +37,9 @@ const log = (s: string) => process.stderr.write(`      ${s}\n`);
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 describe('model quality floor (trained coder model, held-out files, real engine path)', function () {
-  // The whole measure runs in before(); its budget is the hook's timeout.
-  this.timeout(90_000);
+  // The whole measure runs in before(): sized for ~70 s on this 2-core machine when it is quiet;
+  // the timeout leaves room for one shared with other work (load 10: over 90 s).
+  this.timeout(240_000);
   let r: QualityReport;
 
   before(async function () {
