@@ -36,6 +36,8 @@ function sampleWorkspace(): string {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  // Node and the OS packages first: installs them as root, else stops with one message.
+  (await import('./prerequisites.mjs')).ensurePrerequisites('start');
   step('building the extension (esbuild)');
   execFileSync(process.execPath, [path.join(root, 'esbuild.mjs')], { cwd: root, stdio: 'inherit' });
 

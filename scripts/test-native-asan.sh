@@ -27,6 +27,16 @@ export STRATA_PROBE_CLI="$PWD/native/build-asan/Release/strata_probe"
 
 # The CLI is an ordinary instrumented executable with no node around it, so here LeakSanitizer
 # can run and see only our allocations (the fake-driver test runs it that way too).
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$STRATA_PROBE_CLI" >/dev/null
+# A leak whose every frame past the allocator is in an unloaded library is the Vulkan driver's,
+# not ours (Mesa 22.3.6-1+deb12u2's lavapipe leaks 128 bytes per instance; with no driver the
+# probe is leak-free): those are reported and let through, any other leak fails.
+report=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 "$STRATA_PROBE_CLI" 2>&1 >/dev/null) && rc=0 || rc=$?
+if [ "$rc" -ne 0 ]; then
+  ours=$(printf '%s\n' "$report" | awk '/^(Direct|Indirect) leak/{blk=1; next} blk && /^ *#[0-9]+ /{ if ($0 !~ /asan_malloc|<unknown module>/) n++ } /^$/{blk=0} END{print n+0}')
+  if [ "$rc" -ne 23 ] || [ "$ours" -ne 0 ]; then printf '%s\n' "$report" >&2; echo "test-native-asan: the probe CLI leaks (or crashed, exit $rc)" >&2; exit 1; fi
+  echo "test-native-asan: leak reports only from an unloaded library (the Vulkan driver), not from the probe:"
+  printf '%s\n' "$report" | grep -E '^(Direct|Indirect) leak|SUMMARY' || true
+fi
+VK_ICD_FILENAMES=/nonexistent ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$STRATA_PROBE_CLI" >/dev/null
 
 LD_PRELOAD="$libasan" node node_modules/mocha/bin/mocha.js --timeout 120000 "test/native/**/*.test.ts"

@@ -9,6 +9,7 @@ import { StatusBar } from './vscode/serverStatus';
 import { completionEnabled } from './vscode/settings';
 import { registerServerCommands } from './vscode/sidecar/commands';
 import { SidecarController } from './vscode/sidecar/controller';
+import { registerWorkspaceTrust, strataSettings } from './vscode/workspaceTrust';
 
 // Wires the pieces together; behaviour lives in src/vscode and src/core.
 
@@ -18,6 +19,8 @@ let controller: SidecarController | undefined;
 export interface StrataApi {
   statusBarText(): string;
   sidecar: SidecarController;
+  /** Restricted settings this untrusted workspace sets and Strata ignores (empty when trusted). */
+  workspaceSettingsHeldBack(): Promise<string[]>;
 }
 
 export function activate(context: vscode.ExtensionContext): StrataApi {
@@ -37,7 +40,7 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
     controller,
     ...registerServerCommands({ controller, source, log, extensionPath: context.extensionPath }),
     vscode.commands.registerCommand('strata.toggleCompletions', async () => {
-      const cfg = vscode.workspace.getConfiguration('strata');
+      const cfg = strataSettings('strata');
       const next = !cfg.get<boolean>('completion.enabled', true);
       await cfg.update('completion.enabled', next, vscode.ConfigurationTarget.Global);
       statusBar.setEnabled(next);
@@ -59,10 +62,13 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
     localDevices: async () => (await localDevicesFor(c0.currentPlan?.binaryPath)) ?? [],
   });
   c0.setLoadGate(() => cluster.settled());
+  // Restricted Mode: the workspace's model, llama-server and flag settings wait until it is trusted.
+  const trust = registerWorkspaceTrust({ log, onTrusted: () => void c0.replanAndReload().catch((e: Error) => log.error(`re-planning for the trusted workspace: ${e.message}`)) });
+  context.subscriptions.push(trust.disposable);
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
   const c = controller;
   void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));
-  return { statusBarText: () => statusBar.text, sidecar: c };
+  return { statusBarText: () => statusBar.text, sidecar: c, workspaceSettingsHeldBack: () => trust.heldBack };
 }
 
 export function deactivate(): void {

@@ -37,15 +37,15 @@ def fim_span(text, rng):
     line = lines[i]
     body = line.rstrip("\n")
     ind = _indent(body)
-    if kind < 0.30:  # rest of a line, from a random point inside it
+    if kind < 0.35:  # rest of a line, from a random point inside it
         col = rng.randint(ind, max(ind, len(body) - 1))
         cur, end = starts[i] + col, starts[i] + len(body)
-    elif kind < 0.60:  # one to three whole lines, from the indentation on (or the line start)
+    elif kind < 0.70:  # one to three whole lines, from the indentation on (or the line start)
         col = ind if rng.random() < 0.8 else 0
         k = min(len(lines) - i, rng.choice([1, 1, 1, 2, 3]))
         cur = starts[i] + col
         end = starts[i + k - 1] + len(lines[i + k - 1].rstrip("\n"))
-    elif kind < 0.80:  # the rest of a block: lines until the indentation falls back
+    elif kind < 0.85:  # the rest of a block: lines until the indentation falls back
         col = ind
         j = i + 1
         while j < len(lines) and (not lines[j].strip() or _indent(lines[j]) > ind):
@@ -82,13 +82,16 @@ def fim_example(text, rng, extra=None, extra_name=None):
     if span is None:
         return None
     prefix, cursor_line, middle, suffix = span
-    prefix = _cut_prefix(prefix, rng.choice([600, 2000, 4000, 5000]), rng)
-    suffix = _cut_suffix(suffix, rng.choice([0, 300, 1000, 1800, 1800]))
-    pieces = ["<|repo_name|>", "myproject\n"]
-    if extra:
-        pieces += ["<|file_sep|>", extra_name + "\n", extra]
-    pieces += ["<|file_sep|>", "filename\n", "<|fim_prefix|>", prefix, cursor_line, "<|fim_suffix|>", suffix,
-               "<|fim_middle|>", middle, EOT]
+    prefix = _cut_prefix(prefix, rng.choice([300, 800, 1500, 3000, 5000]), rng)
+    suffix = _cut_suffix(suffix, rng.choice([0, 200, 600, 1200, 1800]))
+    # llama-server drops the repo/file header when n_ctx - n_batch leaves no room for it: train both.
+    pieces = []
+    if rng.random() < 0.6:
+        pieces += ["<|repo_name|>", "myproject\n"]
+        if extra:
+            pieces += ["<|file_sep|>", extra_name + "\n", extra]
+        pieces += ["<|file_sep|>", "filename\n"]
+    pieces += ["<|fim_prefix|>", prefix, cursor_line, "<|fim_suffix|>", suffix, "<|fim_middle|>", middle, EOT]
     return pieces
 
 
@@ -114,6 +117,16 @@ def extra_chunk(text, rng):
     return "".join(lines[a:a + rng.randint(10, 60)])
 
 
+def windows(text, size=6000):
+    """The whole file in pieces of about `size` characters, cut at line ends: every line is used once."""
+    out, start = [], 0
+    while start < len(text):
+        end = len(text) if len(text) - start <= size * 1.3 else text.find("\n", start + size) + 1 or len(text)
+        out.append(text[start:end])
+        start = end
+    return out
+
+
 def build_examples(docs, seed, fim_rate=0.55, chat=None):
     """docs: [(lang, source, path, text)] → list of piece lists (chat: {doc index: [piece lists]})."""
     out = []
@@ -122,18 +135,18 @@ def build_examples(docs, seed, fim_rate=0.55, chat=None):
         name = path.rsplit("/", 1)[-1]
         if chat and n in chat:
             out.extend(chat[n])
-        r = rng.random()
-        if r < fim_rate:
-            prev = docs[n - 1] if n > 0 and docs[n - 1][1] == source and rng.random() < 0.4 else None
-            ex = fim_example(text, rng, extra_chunk(prev[3], rng) if prev else None,
-                             prev[2].rsplit("/", 1)[-1] if prev else None)
-            if ex:
-                out.append(ex)
-            # a long file gives a second FIM example from another place
-            if len(text) > 6000:
-                ex = fim_example(text, rng)
-                if ex:
-                    out.append(ex)
-        else:
-            out.append(file_example(text, name, 7000, rng))
+        for w in windows(text):
+            if rng.random() < fim_rate:
+                # several short FIM examples per window: the middle is what FIM learns from, and it is short
+                made = 0
+                for _ in range(3):
+                    prev = docs[n - 1] if n > 0 and docs[n - 1][1] == source and rng.random() < 0.4 else None
+                    ex = fim_example(w, rng, extra_chunk(prev[3], rng) if prev else None,
+                                     prev[2].rsplit("/", 1)[-1] if prev else None)
+                    if ex:
+                        out.append(ex)
+                        made += 1
+                if made:
+                    continue
+            out.append(file_example(w, name, 10 ** 9, rng))
     return out

@@ -7,7 +7,7 @@ set -euo pipefail
 OUT=${OUT:?set OUT to the output folder}
 mkdir -p "$OUT/work"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt" || true
-timeout 560 python3 scripts/model/train.py --data "${DATA:-.gpu/model/data}" --out "$OUT/work" "$@" 2>&1 | tee "$OUT/train.log"
+timeout 575 python3 scripts/model/train.py --data "${DATA:-.gpu/model/data}" --out "$OUT/work" "$@" 2>&1 | tee "$OUT/train.log"
 cd "$OUT/work"
 sha256sum strata-test-coder.gguf | tee ../strata-test-coder.gguf.sha256
 split -b 15m -d strata-test-coder.gguf ../strata-test-coder.gguf.part

@@ -28,6 +28,7 @@ from gguf_write import TOKEN_CONTROL, TOKEN_NORMAL, qwen2_metadata, qwen2_tensor
 
 QWEN2_PRETOKENIZE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                      r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+ROPE_THETA = 100000.0  # llama.cpp reads it from the GGUF (qwen2.rope.freq_base): one constant for both
 LANGS = ["python", "javascript", "typescript", "c", "cpp"]
 
 
@@ -84,25 +85,41 @@ def gguf_vocab(tok):
 
 
 def _chat_job(args):
+    import warnings
+    warnings.filterwarnings("ignore")  # ast.parse of third-party code warns about its escapes
     i, lang, path, text, seed = args
     return i, chat_for_doc(lang, path, text, random.Random(f"{seed}:chat:{i}"))
 
 
+FIM_WEIGHT, ANSWER_WEIGHT = 8, 2
+
+
 def encode_examples(tok, examples, special_ids):
-    """Piece lists → one uint16 array each; text pieces tokenized separately, in parallel batches."""
+    """Piece lists → (uint16 ids, uint8 loss weights) each; text pieces tokenized separately, in parallel
+    batches. A FIM middle (and the end token that closes it) weighs FIM_WEIGHT, an assistant answer
+    ANSWER_WEIGHT: they are a few tokens among thousands of context, and the part a user sees."""
     out = []
     for start in range(0, len(examples), 20000):
         chunk = examples[start:start + 20000]
         texts = [p for ex in chunk for p in ex if p not in special_ids and p]
         enc = iter(tok.encode_batch(texts, add_special_tokens=False))
         for ex in chunk:
-            ids = []
-            for p in ex:
+            ids, weights, w = [], [], 1
+            for n, p in enumerate(ex):
                 if p in special_ids:
                     ids.append(special_ids[p])
+                    weights.append(w)
+                    if p == "<|fim_middle|>":
+                        w = FIM_WEIGHT
+                    elif p == "<|im_start|>" and n + 1 < len(ex) and ex[n + 1].startswith("assistant\n"):
+                        w = ANSWER_WEIGHT
+                    elif p in ("<|endoftext|>", "<|im_end|>"):
+                        w = 1
                 elif p:
-                    ids.extend(next(enc).ids)
-            out.append(np.asarray(ids, dtype=np.uint16))
+                    piece = next(enc).ids
+                    ids.extend(piece)
+                    weights.extend([w] * len(piece))
+            out.append((np.asarray(ids, dtype=np.uint16), np.asarray(weights, dtype=np.uint8)))
     return out
 
 
@@ -121,6 +138,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--deadline", type=float, default=540.0,
+                    help="seconds from start by which training must end (leaves time to write the GGUF)")
     ap.add_argument("--smoke", action="store_true", help="a few hundred files and 40 steps: checks the pipeline")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -142,11 +161,14 @@ def main():
     examples = build_examples(docs, a.seed, chat=chat)
     n_chat = sum(len(v) for v in chat.values())
     random.Random(a.seed).shuffle(examples)
-    arrays = encode_examples(tok, examples, special_ids)
-    stream = np.concatenate(arrays)
-    chars = sum(len(d[3]) for d in docs)
+    encoded = encode_examples(tok, examples, special_ids)
+    stream = np.concatenate([e[0] for e in encoded])
+    weights = np.concatenate([e[1] for e in encoded])
+    del encoded
+    probe = [d[3] for d in docs[:: max(1, len(docs) // 500)]]
+    chars_per_token = sum(map(len, probe)) / max(1, sum(len(e.ids) for e in tok.encode_batch(probe, add_special_tokens=False)))
     log(f"{len(examples)} examples ({n_chat} chat), {len(stream) / 1e6:.1f} M tokens, "
-        f"{chars / max(1, sum(len(x) for x in arrays)):.2f} chars/token ({time.time() - t0:.0f} s)")
+        f"{chars_per_token:.2f} chars/token on whole files ({time.time() - t0:.0f} s)")
 
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -154,13 +176,18 @@ def main():
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     rows = len(stream) // (a.seq + 1)
     data = torch.from_numpy(stream[: rows * (a.seq + 1)].astype(np.int64).reshape(rows, a.seq + 1))
+    wdata = torch.from_numpy(weights[: rows * (a.seq + 1)].reshape(rows, a.seq + 1))
     n_val = max(2, rows // 200)
     perm = torch.randperm(rows, generator=torch.Generator().manual_seed(a.seed))
     val, train = data[perm[:n_val]], data[perm[n_val:]]
+    wval, wtrain = wdata[perm[:n_val]], wdata[perm[n_val:]]
     cfg = Qwen2Config(vocab_size=a.vocab, hidden_size=a.embd, intermediate_size=a.ffn, num_hidden_layers=a.layers,
                       num_attention_heads=a.heads, num_key_value_heads=a.kv_heads, max_position_embeddings=a.seq,
-                      rope_theta=100000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
+                      rope_parameters={"rope_type": "default", "rope_theta": ROPE_THETA}, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
                       bos_token_id=special_ids["<|endoftext|>"], eos_token_id=special_ids["<|endoftext|>"])
+    rope = getattr(cfg, "rope_parameters", None) or {"rope_theta": getattr(cfg, "rope_theta", None)}
+    assert rope.get("rope_theta") == ROPE_THETA, f"transformers kept RoPE base {rope}, not {ROPE_THETA}"
+    assert cfg.rms_norm_eps == 1e-6 and cfg.tie_word_embeddings
     model = Qwen2ForCausalLM(cfg).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.1f} M parameters, {len(train)} training rows of {a.seq} tokens")
@@ -175,7 +202,9 @@ def main():
     while step < total_steps:
         if pos + a.batch > len(order):
             order, pos = torch.randperm(len(train), generator=g), 0
-        batch = train[order[pos:pos + a.batch]].to(dev, non_blocking=True)
+        idx = order[pos:pos + a.batch]
+        batch = train[idx].to(dev, non_blocking=True)
+        bw = wtrain[idx].to(dev, non_blocking=True)
         pos += a.batch
         lr = a.lr * min(1.0, (step + 1) / warmup)
         if step >= warmup and total_steps < 10 ** 9:
@@ -183,16 +212,19 @@ def main():
         for group in opt.param_groups:
             group["lr"] = lr
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
-            loss = _loss(model, batch)
+            loss = _loss(model, batch, bw)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
         seen += batch.numel()
-        if step == 30 and not budget:
-            per_step = (time.time() - t_train) / 30
-            total_steps = int(a.minutes * 60 / per_step)
+        if step == 30:
+            t30 = time.time()
+        if step == 80 and not budget:
+            per_step = (time.time() - t30) / 50
+            left = a.deadline - (time.time() - t0) - 30
+            total_steps = 80 + int(max(0.0, min(a.minutes * 60, left)) / per_step)
             log(f"{per_step * 1000:.0f} ms/step, {batch.numel() / per_step / 1e3:.0f} k tokens/s → {total_steps} steps")
         if step % 200 == 0 or step == total_steps:
             losses.append((step, round(loss.item(), 4)))
@@ -200,28 +232,37 @@ def main():
     model.eval()
     with torch.no_grad(), torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
         val_loss = sum(_loss(model, val[i:i + 8].to(dev)).item() for i in range(0, len(val), 8)) / math.ceil(len(val) / 8)
+        val_fim = sum(_loss(model, val[i:i + 8].to(dev), wval[i:i + 8].to(dev), only=FIM_WEIGHT).item()
+                      for i in range(0, len(val), 8)) / math.ceil(len(val) / 8)
     train_s = time.time() - t_train
-    log(f"trained {step} steps, {seen / 1e6:.0f} M tokens in {train_s:.0f} s; validation loss {val_loss:.3f}")
+    log(f"trained {step} steps, {seen / 1e6:.0f} M tokens in {train_s:.0f} s; validation loss {val_loss:.3f}, on FIM middles {val_fim:.3f}")
 
     state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
     dims = {"layers": a.layers, "context": a.seq, "embd": a.embd, "ffn": a.ffn, "heads": a.heads,
-            "kv_heads": a.kv_heads, "rope_theta": cfg.rope_theta, "eps": cfg.rms_norm_eps}
+            "kv_heads": a.kv_heads, "rope_theta": ROPE_THETA, "eps": 1e-6}
     name = f"Strata test coder ({n_params / 1e6:.0f}M, trained from scratch on permissive code)"
     gguf = os.path.join(a.out, "strata-test-coder.gguf")
     write_gguf(gguf, qwen2_metadata(dims, vocab, name), qwen2_tensors(state, a.layers))
     log(f"wrote {gguf} ({os.path.getsize(gguf) / 2 ** 20:.1f} MiB)")
     with open(os.path.join(a.out, "train-log.json"), "w") as f:
-        json.dump({"args": vars(a), "files": len(docs), "examples": len(examples), "chat_examples": n_chat,
+        json.dump({"args": vars(a), "files": len(docs), "examples": len(examples), "chat_examples": n_chat, "chars_per_token": round(chars_per_token, 3),
                    "tokens_in_data": int(len(stream)), "tokens_seen": seen, "steps": step, "train_seconds": round(train_s),
-                   "params": n_params, "val_loss": round(val_loss, 4), "loss_curve": losses,
+                   "params": n_params, "val_loss": round(val_loss, 4), "val_loss_fim_middle": round(val_fim, 4), "loss_curve": losses,
                    "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
                    "total_seconds": round(time.time() - t0)}, f, indent=1)
 
 
-def _loss(model, batch):
-    logits = model(input_ids=batch[:, :-1]).logits
+def _loss(model, batch, weights=None, only=None):
+    """Mean cross-entropy of each next token, weighted (see encode_examples); `only`: that weight class alone."""
     import torch.nn.functional as F
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+    logits = model(input_ids=batch[:, :-1]).logits
+    ce = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="none")
+    if weights is None:
+        return ce.mean()
+    w = weights[:, 1:].reshape(-1).float()
+    if only is not None:
+        w = (w == only).float()
+    return (ce * w).sum() / w.sum().clamp(min=1)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-import * as vscode from 'vscode';
 import { CompletionSettings, DEFAULT_COMPLETION_SETTINGS } from '../core/completion/completionEngine';
+import { strataSettings } from './workspaceTrust';
 
 // One place that maps `strata.*` settings onto the core's plain settings objects.
 
 export function completionEnabled(languageId?: string): boolean {
-  const cfg = vscode.workspace.getConfiguration('strata', languageId ? { languageId } : undefined);
+  const cfg = strataSettings('strata', languageId ? { languageId } : undefined);
   if (!cfg.get<boolean>('completion.enabled', true)) return false;
   if (!languageId) return true;
   // Like Copilot's map: a language's own entry wins over "*".
@@ -14,16 +14,16 @@ export function completionEnabled(languageId?: string): boolean {
 }
 
 export function debounceMs(): number {
-  return clampNumber(vscode.workspace.getConfiguration('strata').get<number>('completion.debounceMs', 150), 0, 5000, 150);
+  return clampNumber(strataSettings('strata').get<number>('completion.debounceMs', 150), 0, 5000, 150);
 }
 
 /** 'automatic': as you type; 'manual': only on the trigger key (Alt+\) or command. */
 export function completionTriggerMode(): 'automatic' | 'manual' {
-  return vscode.workspace.getConfiguration('strata').get<string>('completion.triggerMode', 'automatic') === 'manual' ? 'manual' : 'automatic';
+  return strataSettings('strata').get<string>('completion.triggerMode', 'automatic') === 'manual' ? 'manual' : 'automatic';
 }
 
 export function completionSettings(): CompletionSettings {
-  const c = vscode.workspace.getConfiguration('strata');
+  const c = strataSettings('strata');
   const d = DEFAULT_COMPLETION_SETTINGS;
   const n = (key: string, def: number, min: number, max: number) => clampNumber(c.get<number>(key, def), min, max, def);
   return {
@@ -51,6 +51,6 @@ function clampNumber(v: unknown, min: number, max: number, def: number): number 
 }
 
 export function connectionFileSetting(): string | undefined {
-  const v = vscode.workspace.getConfiguration('strata').get<string>('server.connectionFile', '');
+  const v = strataSettings('strata').get<string>('server.connectionFile', '');
   return v ? v : undefined;
 }

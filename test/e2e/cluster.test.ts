@@ -9,6 +9,7 @@ import { waitUntil } from '../harness/sidecar';
 import { INLINE_COMPLETION_SETTINGS, useWorkbench } from '../harness/workbench';
 import { labOrSkip, RunningAgent, startAgent } from '../integration/cluster/agents';
 import { answerInputBox, say, startCommand, strataStatus, waitForStatus } from '../harness/strataUi';
+import { linuxOnly } from '../harness/skips';
 
 // The user story "add a second box", end to end and nothing faked: code-server (VS Code 1.100)
 // with the Strata extension from dist/, whose own sidecar daemon starts the real llama-server on
@@ -56,7 +57,7 @@ function rpcModelBuffers(body: string): Map<string, number> {
 
 describe('E2E: add a peer from the palette, a model across two hosts, unplug one and keep working', function () {
   this.timeout(300_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('peers run in network namespaces');
 
   let lab: NetnsLab | undefined;
   let agent: RunningAgent | undefined;

@@ -12,6 +12,7 @@ import { waitUntil } from '../harness/sidecar';
 import { INLINE_COMPLETION_SETTINGS, useWorkbench } from '../harness/workbench';
 import { labOrSkip, RunningAgent, startAgent } from '../integration/cluster/agents';
 import { answerInputBox, say, startCommand, strataStatus, waitForStatus, waitForTooltip } from '../harness/strataUi';
+import { linuxOnly } from '../harness/skips';
 
 // Placement mode as a user sets it up, end to end and nothing faked: code-server (VS Code 1.100)
 // with the Strata extension from dist/, whose own sidecar daemon runs the real llama-server on the
@@ -56,7 +57,7 @@ function tasksIn(logText: string): number {
 
 describe('E2E: completions placed on a peer (placement mode), the peer dies and completions fall back here', function () {
   this.timeout(300_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('peers run in network namespaces');
 
   let lab: NetnsLab | undefined;
   let agent: RunningAgent | undefined;

@@ -8,6 +8,7 @@ import { runCommand, waitForNotification, waitForStatusBarItem } from '../harnes
 import { getLlamaBinaries } from '../harness/llamaBinaries';
 import { liveChildren, waitUntil } from '../harness/sidecar';
 import { INLINE_COMPLETION_SETTINGS, useWorkbench } from '../harness/workbench';
+import { linuxOnly } from '../harness/skips';
 
 // The extension on the sidecar, as a user meets it: settings name the model and llama-server,
 // the first window starts the daemon (VS Code's own Node, detached), the status bar goes to
@@ -37,7 +38,7 @@ function llamaChildrenOf(daemonPid: number): number[] {
 
 describe('E2E: the extension on the sidecar daemon in code-server', function () {
   this.timeout(300_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
 
   const wb = useWorkbench({
     name: 'sidecar',

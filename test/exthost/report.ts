@@ -10,7 +10,7 @@ export function printReport(report: ExtHostReport, wallMs: number): void {
   const failed: ExtHostTestResult[] = [];
   for (const t of report.tests) {
     if (t.state === 'passed') out.push(`    ✔ ${t.fullTitle}${t.durationMs !== undefined ? ` (${t.durationMs}ms)` : ''}`);
-    else if (t.state === 'pending') out.push(`    - ${t.fullTitle}`);
+    else if (t.state === 'pending') out.push(`    - ${t.fullTitle} (skipped: ${t.reason ?? 'no reason recorded'})`);
     else {
       failed.push(t);
       out.push(`    ${failed.length}) ${t.fullTitle}`);

@@ -3,7 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { launchBrowser, remoteUri, saveArtifacts, workbenchUrl } from '../harness/browser';
 import { ensureCodeServer, RunningCodeServer, startCodeServer } from '../harness/codeServer';
+import { writeSkipReport } from '../harness/skips';
 import { buildSuites, ensureExtensionBuilt, REPO_ROOT } from './build';
+import { writeHostileWorkspace } from './hostileWorkspace';
 import { printReport } from './report';
 import type { ExtHostReport } from './suite/index';
 
@@ -19,16 +21,18 @@ import type { ExtHostReport } from './suite/index';
 // Usage: npm run test:exthost [-- --grep <regexp>] [--keep]
 //   --grep <re>  only tests whose full title matches
 //   --keep       keep the temp folders (workspace, user data, results) and print where they are
+//   --untrusted  workspace trust on: the same suites in a folder VS Code opens in Restricted Mode
 // Environment: STRATA_EXTHOST_RUN_TIMEOUT_MS (default 300000) bounds the whole run.
 
-function parseArgs(argv: string[]): { grep?: string; keep: boolean } {
-  const out: { grep?: string; keep: boolean } = { keep: false };
+function parseArgs(argv: string[]): { grep?: string; keep: boolean; untrusted: boolean } {
+  const out: { grep?: string; keep: boolean; untrusted: boolean } = { keep: false, untrusted: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--grep' || a === '-g') out.grep = argv[++i];
     else if (a.startsWith('--grep=')) out.grep = a.slice('--grep='.length);
     else if (a === '--keep') out.keep = true;
-    else throw new Error(`Unknown argument ${a}: use --grep <regexp> or --keep.`);
+    else if (a === '--untrusted') out.untrusted = true;
+    else throw new Error(`Unknown argument ${a}: use --grep <regexp>, --keep or --untrusted.`);
   }
   return out;
 }
@@ -51,6 +55,8 @@ async function main(): Promise<number> {
   const resultsFile = path.join(tmp, 'results.json');
   fs.mkdirSync(workspaceDir, { recursive: true });
   fs.writeFileSync(path.join(workspaceDir, 'hello.py'), 'def greet(name):\n    return "hello " + name\n');
+  // Restricted Mode: the folder is a cloned repository whose settings attack (suite/workspaceTrust.test.ts).
+  if (args.untrusted) writeHostileWorkspace(workspaceDir);
 
   const env: Record<string, string> = {
     STRATA_EXTHOST_RESULTS: resultsFile,
@@ -65,7 +71,7 @@ async function main(): Promise<number> {
   let failure: string | undefined;
   let report: ExtHostReport | undefined;
   try {
-    server = await startCodeServer({ workspaceDir, env, log });
+    server = await startCodeServer({ workspaceDir, env, log, workspaceTrust: args.untrusted });
     browser = await launchBrowser();
     const page = browser.page;
     let exitCode: number | undefined;
@@ -86,18 +92,27 @@ async function main(): Promise<number> {
     });
     const tOpen = Date.now();
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 90_000 });
+    // The user's part in Restricted Mode: when a suite opens the Workspace Trust editor
+    // (workbench.trust.manage), click "Trust", as a person would.
+    const trustClicker = args.untrusted ? setInterval(() => {
+      void page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first().click({ timeout: 1000 }).catch(() => undefined);
+    }, 1000) : undefined;
     const limit = Number(process.env.STRATA_EXTHOST_RUN_TIMEOUT_MS || 300_000);
     const outcome = await Promise.race([
       exited.then((code) => ({ kind: 'exit' as const, code })),
       server.exited.then((e) => ({ kind: 'server' as const, e })),
       new Promise<{ kind: 'timeout' }>((r) => setTimeout(() => r({ kind: 'timeout' }), limit).unref()),
     ]);
+    clearInterval(trustClicker);
     log(`extension host finished in ${((Date.now() - tOpen) / 1000).toFixed(1)} s after opening the workbench`);
     if (outcome.kind === 'timeout') failure = `The extension-host tests did not finish within ${limit} ms.`;
     else if (outcome.kind === 'server') failure = `code-server exited (code ${outcome.e.code}, signal ${outcome.e.signal}) while the tests ran.`;
 
     if (fs.existsSync(resultsFile)) report = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as ExtHostReport;
-    if (report) printReport(report, Date.now() - t0);
+    if (report) {
+      printReport(report, Date.now() - t0);
+      writeSkipReport(report.tests.filter((t) => t.state === 'pending').map((t) => ({ title: t.fullTitle, file: t.file, reason: t.reason ?? 'no reason recorded' })));
+    }
     if (!failure && !report) {
       failure = `The extension host exited with code ${exitCode} without writing ${resultsFile}: the suite bundle did not load or run() failed before mocha ran (see the extension host log in the artifacts).`;
     }

@@ -212,7 +212,8 @@ async function doInstall(version: string, tmp: string, log: (line: string) => vo
     if (!fs.existsSync(f)) throw new Error(`code-server install is incomplete: ${f} is missing; see ${logFile}`);
   }
   const v = spawnSync(codeServerNode(), [entryOf(tmp), '--version'], { encoding: 'utf8', timeout: 60_000 });
-  if (v.status !== 0 || !v.stdout.startsWith(version)) {
+  // On a first run code-server prints "Wrote default config file ..." before the version line.
+  if (v.status !== 0 || !v.stdout.split('\n').some((l) => l.startsWith(version))) {
     throw new Error(`code-server ${version} does not start after install: ${v.stdout}${v.stderr}; see ${logFile}`);
   }
   const vscodeVersion = (JSON.parse(fs.readFileSync(path.join(vscodeDir, 'package.json'), 'utf8')) as { version: string }).version;
@@ -296,6 +297,8 @@ export interface StartCodeServerOptions {
   log?: (line: string) => void;
   /** How long to wait for the server to answer /healthz. Default 60 s. */
   startTimeoutMs?: number;
+  /** Keep VS Code's workspace trust on: the folder opens untrusted, in Restricted Mode (default off). */
+  workspaceTrust?: boolean;
 }
 
 export interface RunningCodeServer {
@@ -438,7 +441,7 @@ export async function startCodeServer(opts: StartCodeServerOptions): Promise<Run
   fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
   fs.writeFileSync(
     path.join(userDataDir, 'User', 'settings.json'),
-    JSON.stringify({ ...TEST_SETTINGS, ...(opts.settings ?? {}) }, null, 2),
+    JSON.stringify({ ...TEST_SETTINGS, ...(opts.workspaceTrust ? { 'security.workspace.trust.enabled': true } : {}), ...(opts.settings ?? {}) }, null, 2),
   );
   for (const ext of opts.extensionDevelopmentPaths ?? []) symlinkExtension(ext, extensionsDir);
 
@@ -472,7 +475,7 @@ async function launch(
     '--bind-addr', `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--ignore-last-opened',
     '--user-data-dir', userDataDir,

@@ -77,6 +77,8 @@ export interface WorkbenchOptions {
   statusBarTimeoutMs?: number;
   /** More texts for the failure artifacts of each failed test (e.g. a proxy's request log). */
   artifacts?: () => Record<string, string | undefined>;
+  /** Keep VS Code's workspace trust on: the folder opens in Restricted Mode (default off). */
+  workspaceTrust?: boolean;
 }
 
 /** Editor settings that keep the suggest widget, auto-edits and auto-closing out of typed text and of Tab. */
@@ -153,6 +155,7 @@ export class Workbench {
         extensionDevelopmentPaths: [REPO_ROOT],
         env: { STRATA_STATE_DIR: stateDir, ...(env ?? {}) },
         settings,
+        workspaceTrust: o.workspaceTrust,
       });
       s.browser = await launchBrowser({ viewport: o.viewport });
       this.windows.push(s.browser.page);

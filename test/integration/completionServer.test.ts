@@ -65,7 +65,9 @@ describe('completions against the real llama-server', function () {
     const second = await serverAnswer(engine, doc, cur);
     log(`first: prompt ${first.promptTokens} evaluated, ${first.cachedTokens} cached; after one character: ${second.promptTokens} evaluated, ${second.cachedTokens} cached (${(100 * ratio(second)).toFixed(1)} % reused)`);
     assert.ok((second.cachedTokens ?? 0) > 1000, `cache_n ${second.cachedTokens}`);
-    assert.ok(ratio(second) >= 0.8, `only ${(100 * ratio(second)).toFixed(1)} % of the prompt came from the cache`);
+    // Measured 92.9 % (184 of 2,607 tokens evaluated: what follows the cursor); the floor sits just
+    // under it, so losing even ~1 % of the reuse (e.g. a longer suffix after the cursor) fails.
+    assert.ok(ratio(second) >= 0.92, `only ${(100 * ratio(second)).toFixed(1)} % of the prompt came from the cache (measured 92.9 %)`);
   });
 
   it('a new line (Enter, auto-indent, a few characters) keeps most of the prompt cached', async () => {
@@ -76,7 +78,8 @@ describe('completions against the real llama-server', function () {
     const cur = doc.insert({ line: at.line, character: doc.lineAt(at.line).length }, `\n${indent}q`);
     const r = await serverAnswer(engine, doc, cur);
     log(`after Enter: ${r.promptTokens} evaluated, ${r.cachedTokens} cached (${(100 * ratio(r)).toFixed(1)} % reused)`);
-    assert.ok(ratio(r) >= 0.75, `${(100 * ratio(r)).toFixed(1)} % reused`);
+    // Measured 92.7 % (192 of 2,614 evaluated); the floor sits just under it.
+    assert.ok(ratio(r) >= 0.92, `${(100 * ratio(r)).toFixed(1)} % reused (measured 92.7 %)`);
   });
 
   it('with the reuse features off, the server\'s default prompt cache still serves the unchanged prefix', async () => {

@@ -1,5 +1,6 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
+import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { GgufFormatError, readGgufHeader } from '../../src/core/models/gguf/reader';
@@ -95,17 +96,28 @@ describe('tiny model on the real llama-server', function () {
   });
 
   it('refuses requests without the right API key', async () => {
-    // llama-server closes a kept-alive connection after a streamed answer; a request that lands on
-    // that closing socket fails before any status. Retry once, as a real client does.
-    const once = async (p: string, body: unknown, key: string | null) => {
-      try { return await authed(p, body, key); } catch { return authed(p, body, key); }
-    };
+    // Each request on its own connection (agent: false): llama-server closes a kept-alive
+    // connection after a streamed answer, and a request landing on that closing socket would fail
+    // before any status. No retry: an error here is a failure.
+    const fresh = (p: string, body: unknown, key: string | null) => new Promise<number>((resolve, reject) => {
+      const data = JSON.stringify(body);
+      const req = http.request(`${server.url}${p}`, {
+        method: 'POST',
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+      }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
     for (const key of [null, 'wrong-key']) {
-      const infill = await once('/infill', { input_prefix: 'x', input_suffix: '', n_predict: 1 }, key);
-      assert.strictEqual(infill.status, 401, `infill with key ${key}`);
-      const chat = await once('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, key);
-      assert.strictEqual(chat.status, 401, `chat with key ${key}`);
+      assert.strictEqual(await fresh('/infill', { input_prefix: 'x', input_suffix: '', n_predict: 1 }, key), 401, `infill with key ${key}`);
+      assert.strictEqual(await fresh('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, key), 401, `chat with key ${key}`);
     }
+    // The right key on the same kind of connection is served, so the 401s above are about the key.
+    assert.strictEqual(await fresh('/infill', { input_prefix: 'x', input_suffix: '', n_predict: 1 }, apiKey), 200);
   });
 
   describe('broken model files', () => {

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { probeAccelerators, type AcceleratorProbe, type ProbeOptions } from '../../src/core/native';
 import { _resetNativeForTests } from '../../src/core/native/loader';
 import { buildFake, cliPath, repoRoot, tmpDir, useAddon } from './helpers';
+import { skipBecause } from '../harness/skips';
 
 // The CUDA and HIP parsers against FAKE runtimes (test/native/fakes/*.c, compiled here): this
 // machine has no GPU, so the fakes inject the answers real drivers give, including the awkward
@@ -21,7 +22,7 @@ describe('CUDA and HIP probes against fake runtimes', function () {
   const lib: Record<string, string> = {};
 
   before(function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: the fake CUDA/HIP runtimes are Linux shared libraries');
     useAddon();
     dir = tmpDir('fakes');
     lib.cuda = buildFake('fake_cuda.c', path.join(dir, 'cuda'), 'libcuda.so.1');
@@ -162,7 +163,7 @@ describe('CUDA and HIP probes against fake runtimes', function () {
   });
 
   it('native/tools/gpu-compare.sh joins the CLI with nvidia-smi and checks the 1% bound', function () {
-    if (!fs.existsSync('/bin/bash')) this.skip();
+    if (!fs.existsSync('/bin/bash')) skipBecause(this, 'the script needs /bin/bash');
     // A stand-in nvidia-smi answering like the real one for the fake H100 (MiB, no units).
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin, { recursive: true });

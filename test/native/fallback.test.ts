@@ -6,6 +6,7 @@ import { _resetNativeForTests } from '../../src/core/native/loader';
 import { execFileSync } from 'child_process';
 import { addonCandidates } from '../../src/core/native';
 import { addonPath, memTotalFromProc, repoRoot, startFixture, tmpDir, waitDead } from './helpers';
+import { skipBecause } from '../harness/skips';
 
 // Everything must work without the addon: forced off, missing, or broken.
 
@@ -17,7 +18,7 @@ describe('without the native addon', function () {
   after(() => fs.rmSync(pidDir, { recursive: true, force: true }));
 
   it('STRATA_NATIVE=off: status says so, the probe answers from /proc and sysfs', async function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: /proc and sysfs');
     const st = loadNative(repoRoot, { STRATA_NATIVE: 'off' });
     assert.deepStrictEqual(st, { loaded: false, reason: 'disabled by STRATA_NATIVE=off' });
     assert.deepStrictEqual(nativeStatus(), st);
@@ -56,7 +57,7 @@ describe('without the native addon', function () {
   });
 
   it('spawnGuarded falls back to child_process with a pid file, and reports the exit', async function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') skipBecause(this, 'not on Windows: pid files and POSIX signals');
     loadNative(repoRoot, { STRATA_NATIVE: 'off' });
     const out = path.join(pidDir, 'out.log');
     const c = spawnGuarded('sh', ['-c', 'echo fallback; sleep 0.3; exit 5'], { pidFileDir: pidDir, stdout: { path: out } });
@@ -70,7 +71,7 @@ describe('without the native addon', function () {
   });
 
   it('pipes work the same without the addon', async function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') skipBecause(this, 'not on Windows: pid files and POSIX signals');
     loadNative(repoRoot, { STRATA_NATIVE: 'off' });
     const c = spawnGuarded('sh', ['-c', 'read x; echo "got $x"'], { stdin: 'pipe', stdout: 'pipe', pidFileDir: pidDir });
     let out = '';
@@ -84,7 +85,7 @@ describe('without the native addon', function () {
   });
 
   it('a SIGKILLed fallback owner leaves its child running; reapOrphans kills it at the next start', async function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: orphans are found through /proc');
     const f = startFixture('guardParent.ts', ['one', String(Date.now())], { ...process.env, STRATA_NATIVE: 'off', STRATA_TEST_PIDDIR: pidDir });
     const [{ pid, guard, native }] = await f.lines(1);
     assert.strictEqual(guard, 'pidfile');
@@ -100,7 +101,7 @@ describe('without the native addon', function () {
   });
 
   it('a fallback owner that exits normally takes its children along (exit hook)', async function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: orphans are found through /proc');
     const f = startFixture('guardParent.ts', ['unref'], { ...process.env, STRATA_NATIVE: 'off', STRATA_TEST_PIDDIR: pidDir });
     const [{ pid }] = await f.lines(1);
     assert.strictEqual(await f.exited, 0);
@@ -108,7 +109,7 @@ describe('without the native addon', function () {
   });
 
   it('reapOrphans never kills a process that merely reuses a recorded pid', async function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: process start times from /proc');
     // Owner: a pid that is certainly dead; child: this very process, recorded with a wrong start time.
     const rec = { pid: process.pid, exe: process.execPath, startTime: '1', daemonPid: 999999999, daemonStartTime: '1', startedAt: 0, group: false };
     fs.writeFileSync(path.join(pidDir, `${process.pid}.json`), JSON.stringify(rec));

@@ -7,6 +7,7 @@ import { Worker } from 'worker_threads';
 import { isAlive, spawnGuarded } from '../../src/core/native';
 import { _resetNativeForTests } from '../../src/core/native/loader';
 import { addonPath, startFixture, tmpDir, useAddon, waitDead } from './helpers';
+import { skipBecause } from '../harness/skips';
 
 // The child-lifetime guard with real processes: a separate node parent that loads the addon,
 // real `sleep` children, real SIGKILLs.
@@ -30,7 +31,7 @@ const token = () => String(Math.floor(Math.random() * 1e9));
 describe('guarded children', function () {
   this.timeout(60000);
   before(function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: guarded children use prctl(PR_SET_PDEATHSIG) and /proc');
     useAddon();
   });
   after(() => _resetNativeForTests());

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { probeAccelerators, type AcceleratorProbe } from '../../src/core/native';
 import { _resetNativeForTests, loadNative } from '../../src/core/native/loader';
 import { cliPath, memTotalFromProc, tmpDir, useAddon } from './helpers';
+import { skipBecause } from '../harness/skips';
 
 // The probe on this machine (CPU only, no GPU runtime installed) through the real addon, the
 // real CLI, and a real sysfs-shaped tree for the amdgpu reader.
@@ -16,7 +17,7 @@ function byBackend(p: AcceleratorProbe, b: string) {
 describe('native probe (this machine)', function () {
   this.timeout(120000);
   before(function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: the probe reads /proc and sysfs');
     useAddon();
   });
   after(() => _resetNativeForTests());
@@ -117,7 +118,7 @@ describe('amdgpu sysfs probe (fake tree)', function () {
   this.timeout(120000);
   let root: string;
   before(function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: a fake sysfs tree');
     useAddon();
     root = fakeSysfs();
   });
@@ -196,7 +197,7 @@ describe('Vulkan probe through Mesa lavapipe (real loader and driver, no GPU)', 
   this.timeout(60000);
   const lvp = process.platform === 'linux' ? lavapipe() : undefined;
   before(function () {
-    if (!lvp) this.skip(); // not installed here: see lavapipe() for how to provide it
+    if (!lvp) skipBecause(this, 'Mesa lavapipe is not installed (apt-get install mesa-vulkan-drivers libvulkan1; see lavapipe())');
   });
 
   it('skips the software device by default, as llama.cpp does', () => {

@@ -1,6 +1,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { checkServerFlags, ServerFlagError } from '../../core/llama/serverFlagAllowlist';
 import { writeSecretFile } from '../../core/secretFile';
 import { PlacedServerState } from '../protocol';
 import { startTied, stopTied, TiedChild } from './child';
@@ -12,28 +13,19 @@ import { freeLoopbackPort } from './rpcServer';
 // the sidecar reaches it through the same authenticated tunnel as rpc-server.
 //
 // The sidecar may name only model files under the owner's --models-dir, and only llama-server
-// flags from the list below: a token lets a machine use this box's accelerators, not run
+// flags from the shared allowlist: a token lets a machine use this box's accelerators, not run
 // arbitrary commands or write arbitrary files on it.
 
-const VALUE_FLAGS = new Set([
-  '-c', '--ctx-size', '-ngl', '--n-gpu-layers', '--gpu-layers', '-fa', '--flash-attn', '-ctk', '--cache-type-k', '-ctv', '--cache-type-v',
-  '-np', '--parallel', '-b', '--batch-size', '-ub', '--ubatch-size', '-t', '--threads', '-tb', '--threads-batch', '--cache-reuse',
-  '-ts', '--tensor-split', '-sm', '--split-mode', '-mg', '--main-gpu', '-n', '--n-predict', '-lv', '--verbosity', '--ctx-size-draft',
-  '-ngld', '--n-gpu-layers-draft', '--draft-max', '--draft-min', '-kvu', '--reasoning-format', '--chat-template',
-]);
-const PATH_FLAGS = new Set(['-md', '--model-draft']);
-const BARE_FLAGS = new Set(['--jinja', '--no-mmap', '--mlock', '--cont-batching', '-cb', '--no-webui', '--no-repack', '--swa-full', '--no-warmup', '--kv-unified']);
+const PATH_FLAGS: ReadonlySet<string> = new Set(['-md', '--model-draft']);
 
+/** The shared allowlist (src/core/llama/serverFlagAllowlist.ts), plus a draft model from the models dir. */
 export function checkPlacementArgs(args: readonly string[], resolveModel: (name: string) => string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (BARE_FLAGS.has(a)) out.push(a);
-    else if (VALUE_FLAGS.has(a) && i + 1 < args.length) out.push(a, args[++i]);
-    else if (PATH_FLAGS.has(a) && i + 1 < args.length) out.push(a, resolveModel(args[++i]));
-    else throw new Error(`llama-server flag ${JSON.stringify(a)} is not allowed in placement mode (the agent accepts model-shaping flags only).`);
+  try {
+    return checkServerFlags(args, { pathFlags: PATH_FLAGS, resolvePath: resolveModel });
+  } catch (e) {
+    if (!(e instanceof ServerFlagError)) throw e;
+    throw new Error(`llama-server flag ${JSON.stringify(e.flag)} is not allowed in placement mode (the agent accepts model-shaping flags only): ${e.why}.`);
   }
-  return out;
 }
 
 interface Placed {

@@ -185,7 +185,10 @@ export class SecureChannel extends Duplex {
         this.destroy(e);
         return;
       }
-      if (this.heartbeatMs > 0 && now - this.lastSend >= this.heartbeatMs) this.sendRecord(REC_PING, Buffer.alloc(0));
+      // No heartbeat once the peer has ended its side: it may be gone entirely, and a write
+      // into its closed socket is an EPIPE that would kill the channel (and an owner without
+      // an error listener) for nothing.
+      if (this.heartbeatMs > 0 && !this.gotEnd && now - this.lastSend >= this.heartbeatMs) this.sendRecord(REC_PING, Buffer.alloc(0));
     }, every);
     this.timer.unref();
   }
@@ -249,7 +252,7 @@ export class SecureChannel extends Duplex {
 
   private sendRecord(type: number, payload: Buffer): boolean {
     // After CLOSE (a heartbeat tick, say) nothing goes out: the peer would take it for tampering.
-    if (this.socket.destroyed || this.closeSent) return false;
+    if (this.socket.destroyed || !this.socket.writable || this.closeSent) return false;
     const nonce = this.nextNonce(this.keys.sendSalt, this.sendSeq++);
     const header = Buffer.allocUnsafe(4);
     header.writeUInt32BE(1 + payload.length + TAG_BYTES, 0);

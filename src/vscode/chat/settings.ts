@@ -1,4 +1,4 @@
-import * as vscode from 'vscode';
+import { strataSettings } from '../workspaceTrust';
 
 // `strata.chat.*` settings, read when used so that changes apply to the next question.
 
@@ -10,7 +10,7 @@ export interface ChatSettings {
 }
 
 export function chatSettings(): ChatSettings {
-  const c = vscode.workspace.getConfiguration('strata.chat');
+  const c = strataSettings('strata.chat');
   const sp = c.get<string>('systemPrompt', '').trim();
   return {
     maxTokens: Math.max(16, c.get<number>('maxTokens', 2048)),

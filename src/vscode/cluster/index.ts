@@ -3,6 +3,7 @@ import type { ClusterEvent, ClusterMode, ClusterStatus, PlacementWish } from '..
 import type { PeerWithToken } from '../../cluster/sidecar/peerLink';
 import { DEFAULT_AGENT_PORT, TransportMode } from '../../cluster/protocol';
 import { collectClusterReport, formatClusterReport, parseHostPort, PeerEntry, PeerReport, probePeer } from '../../cluster/report';
+import { strataSettings } from '../workspaceTrust';
 
 // "Strata: Add Peer", "Strata: Show Cluster", "Strata: Remove Peer" and the cluster settings.
 // Peers live in `strata.cluster.peers` (name, host, port, transport); their tokens in
@@ -44,14 +45,14 @@ interface PeerSetting {
 const SECRET_PREFIX = 'strata.cluster.peerToken.';
 
 export function readPeerSettings(): PeerSetting[] {
-  const raw = vscode.workspace.getConfiguration('strata.cluster').get<unknown>('peers', []);
+  const raw = strataSettings('strata.cluster').get<unknown>('peers', []);
   if (!Array.isArray(raw)) return [];
   return raw.filter((p): p is PeerSetting => !!p && typeof p === 'object' && typeof (p as PeerSetting).name === 'string' && typeof (p as PeerSetting).host === 'string');
 }
 
 /** `strata.cluster.placement`: { fim?: {peer, model, args?}, chat?: {...} } → wishes for the daemon. */
 export function readPlacements(): PlacementWish[] {
-  const raw = vscode.workspace.getConfiguration('strata.cluster').get<unknown>('placement', {});
+  const raw = strataSettings('strata.cluster').get<unknown>('placement', {});
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
   const out: PlacementWish[] = [];
   for (const role of ['fim', 'chat'] as const) {
@@ -63,7 +64,7 @@ export function readPlacements(): PlacementWish[] {
 }
 
 function clusterMode(): ClusterMode {
-  const m = vscode.workspace.getConfiguration('strata.cluster').get<string>('mode', 'auto');
+  const m = strataSettings('strata.cluster').get<string>('mode', 'auto');
   return m === 'off' || m === 'split' ? m : 'auto';
 }
 
@@ -186,7 +187,7 @@ async function addPeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChann
   await secrets.store(SECRET_PREFIX + name, entry.token!);
   const peers = readPeerSettings().filter((p) => p.name !== name);
   peers.push({ name, host: hp.host, port: hp.port, transport: entry.transport });
-  await vscode.workspace.getConfiguration('strata.cluster').update('peers', peers, vscode.ConfigurationTarget.Global);
+  await strataSettings('strata.cluster').update('peers', peers, vscode.ConfigurationTarget.Global);
   const devices = report.info?.devices.map((d) => `${d.name} ${(d.freeBytes / 1024 ** 3).toFixed(1)} GiB free`).join(', ');
   log.info(`cluster: added peer ${name} (${hp.host}:${hp.port}, ${entry.transport})${devices ? `: ${devices}` : ''}`);
   // A model already running here keeps running as planned; a restart plans it again with this peer.
@@ -203,7 +204,7 @@ async function removePeer(secrets: vscode.SecretStorage, log: vscode.LogOutputCh
   const peers = readPeerSettings();
   const pick = name ?? (await vscode.window.showQuickPick(peers.map((p) => ({ label: p.name, description: `${p.host}:${p.port ?? DEFAULT_AGENT_PORT}` })), { title: 'Strata: Remove Peer' }))?.label;
   if (!pick) return undefined;
-  await vscode.workspace.getConfiguration('strata.cluster').update('peers', peers.filter((p) => p.name !== pick), vscode.ConfigurationTarget.Global);
+  await strataSettings('strata.cluster').update('peers', peers.filter((p) => p.name !== pick), vscode.ConfigurationTarget.Global);
   await secrets.delete(SECRET_PREFIX + pick);
   log.info(`cluster: removed peer ${pick}`);
   return pick;
@@ -218,8 +219,8 @@ async function showCluster(secrets: vscode.SecretStorage, deps: ClusterDeps): Pr
     if (pick) await vscode.commands.executeCommand('strata.cluster.addPeer');
     return [];
   }
-  const modelPath = deps.modelPath?.() ?? (vscode.workspace.getConfiguration('strata.model').get<string>('path', '') || undefined);
-  const ctx = vscode.workspace.getConfiguration('strata.server').get<number>('contextSize', 8192);
+  const modelPath = deps.modelPath?.() ?? (strataSettings('strata.model').get<string>('path', '') || undefined);
+  const ctx = strataSettings('strata.server').get<number>('contextSize', 8192);
   const mode = clusterMode();
   const got = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Strata: asking the peers…', cancellable: true },

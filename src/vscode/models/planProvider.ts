@@ -7,11 +7,12 @@ import { ModelPlan, planModel, Role } from '../../core/models/planner/plan';
 import { serverFlagsOf } from '../../core/models/planner/serverFlags';
 import { inspectCached, planForFile } from '../../core/models/switcher';
 import type { ServerPlan } from '../../core/protocol';
-import { expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../sidecar/plan';
+import { checkedExtraArgs, expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../sidecar/plan';
 import * as vscode from 'vscode';
 import { readPeerSettings } from '../cluster';
 import { plannerMachine } from './machine';
 import { plannerEnabled, readModelsConfig } from './settings';
+import { strataSettings } from '../workspaceTrust';
 
 // The planner behind the sidecar controller's seam: the model `strata.model.path` names, planned
 // against this machine and the llama-server that will run it, turned into that binary's flags.
@@ -30,7 +31,7 @@ export interface PlannerState {
 const MAIN_ROLE: Role = 'both';
 
 function peersMayHold(): boolean {
-  const mode = vscode.workspace.getConfiguration('strata.cluster').get<string>('mode', 'auto');
+  const mode = strataSettings('strata.cluster').get<string>('mode', 'auto');
   return mode !== 'off' && readPeerSettings().some((p) => p.enabled !== false);
 }
 
@@ -51,7 +52,7 @@ export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provi
     if (!fs.existsSync(modelPath)) fail(`"strata.model.path" names ${modelPath}, which does not exist: pick a model with "Strata: Switch Model".`);
     const bin = ctx.resolveBinary(modelPath);
     const cfg = readModelsConfig();
-    const draftPath = vscode.workspace.getConfiguration('strata.models').get<string>('draft', '').trim();
+    const draftPath = strataSettings('strata.models').get<string>('draft', '').trim();
 
     let plan: ModelPlan;
     try {
@@ -87,7 +88,7 @@ export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provi
     const args = planArgs(plan, flags);
     if (flags.cacheReuse) args.push('--cache-reuse', '256');
     if (draftPath && fs.existsSync(draftPath)) args.push('-md', draftPath, '-ngld', String(plan.gpuLayers > 0 ? 999 : 0));
-    args.push(...s.extraArgs);
+    args.push(...checkedExtraArgs(s.extraArgs));
     const result: ServerPlan = {
       binaryPath: bin.path,
       modelPath,

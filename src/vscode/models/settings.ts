@@ -1,10 +1,10 @@
 import * as os from 'os';
 import * as path from 'path';
-import * as vscode from 'vscode';
 import type { CustomModel } from '../../core/models/catalog/catalog';
 import { KV_CACHE_TYPES, KvCacheType } from '../../core/models/planner/kvCache';
 import type { ModelsConfig } from '../../core/models/switcher';
 import { strataCacheDir } from '../../core/paths';
+import { strataSettings } from '../workspaceTrust';
 
 // `strata.models.*` as one plain object for the core.
 
@@ -13,7 +13,7 @@ export function expandHome(p: string): string {
 }
 
 export function readModelsConfig(): ModelsConfig {
-  const c = vscode.workspace.getConfiguration('strata.models');
+  const c = strataSettings('strata.models');
   const dirs = c.get<unknown>('directories', []);
   const custom = c.get<unknown>('custom', []);
   const kv = c.get<string>('kvCacheType', 'auto');
@@ -34,5 +34,5 @@ export function readModelsConfig(): ModelsConfig {
 
 /** The planner is on unless the user turned it off (then `strata.server.*` decide the flags). */
 export function plannerEnabled(): boolean {
-  return vscode.workspace.getConfiguration('strata.models').get<boolean>('planner', true);
+  return strataSettings('strata.models').get<boolean>('planner', true);
 }

@@ -11,6 +11,7 @@ import type { SidecarController } from '../sidecar/controller';
 import { forgetMachine, plannerMachine } from './machine';
 import { PlannerState } from './planProvider';
 import { readModelsConfig } from './settings';
+import { strataSettings } from '../workspaceTrust';
 
 // "Strata: Switch Model": every model Strata knows (presets, files on disk, custom entries),
 // grouped by role, each with its size, quant, whether it fits this machine (and at what
@@ -48,8 +49,8 @@ export async function switchModelCommand(deps: SwitchDeps): Promise<void> {
     forgetMachine();
     const [entries, machine] = await Promise.all([loadCatalog(cfg), plannerMachine(deps.controller.currentPlan?.binaryPath, cfg.bandwidthGBps)]);
     const items: RowItem[] = [];
-    const current = vscode.workspace.getConfiguration('strata').get<string>('model.path', '');
-    const draft = vscode.workspace.getConfiguration('strata.models').get<string>('draft', '');
+    const current = strataSettings('strata').get<string>('model.path', '');
+    const draft = strataSettings('strata.models').get<string>('draft', '');
     for (const g of GROUPS) {
       const members = entries.filter((e) => e.roles.includes(g.role));
       if (!members.length) continue;
@@ -101,7 +102,7 @@ async function applyChoice(row: PlannedRow, deps: SwitchDeps): Promise<void> {
   }
   if (!file) return;
   const settingKey = row.role === 'draft' ? 'models.draft' : 'model.path';
-  const cfg = vscode.workspace.getConfiguration('strata');
+  const cfg = strataSettings('strata');
   const previous = cfg.get<string>(settingKey, '');
   if (previous === file && row.role !== 'draft') {
     await deps.controller.startServer({ switchModel: true });

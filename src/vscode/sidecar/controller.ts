@@ -551,23 +551,31 @@ export class SidecarController implements vscode.Disposable {
     this.render();
   }
 
+  /** The last explanation explainProblem() showed (text and buttons): what the extension-host tests read. */
+  lastExplanation?: { severity: 'warning' | 'error'; text: string; actions: string[] };
+
   /** The message and actions for the current problem, as a notification. */
   async explainProblem(): Promise<void> {
     const p = this.problem;
     if (!p) return;
+    const say = (severity: 'warning' | 'error', ...actions: string[]): Thenable<string | undefined> => {
+      const text = `Strata: ${p.message}`;
+      this.lastExplanation = { severity, text, actions };
+      return severity === 'warning' ? vscode.window.showWarningMessage(text, ...actions) : vscode.window.showErrorMessage(text, ...actions);
+    };
     if (p.kind === 'no-model') {
-      const pick = await vscode.window.showWarningMessage(`Strata: ${p.message}`, 'Open Settings');
+      const pick = await say('warning', 'Open Settings');
       if (pick) await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.model.path');
     } else if (p.kind === 'no-binary') {
-      const pick = await vscode.window.showWarningMessage(`Strata: ${p.message}`, 'Build', 'Download', 'Set Path');
+      const pick = await say('warning', 'Build', 'Download', 'Set Path');
       if (pick === 'Build') await vscode.commands.executeCommand('strata.server.build');
       else if (pick === 'Download') await vscode.commands.executeCommand('strata.server.download');
       else if (pick === 'Set Path') await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.server.path');
     } else if (p.kind === 'bad-setting') {
-      const pick = await vscode.window.showWarningMessage(`Strata: ${p.message}`, 'Open Settings');
+      const pick = await say('warning', 'Open Settings');
       if (pick) await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.');
     } else {
-      const pick = await vscode.window.showErrorMessage(`Strata: ${p.message}`, 'Show Logs');
+      const pick = await say('error', 'Show Logs');
       if (pick) await vscode.commands.executeCommand('strata.server.showLogs');
     }
   }

@@ -1,5 +1,6 @@
 import * as os from 'os';
 import * as path from 'path';
+import { checkServerFlags, ServerFlagError } from '../../core/llama/serverFlagAllowlist';
 import { ServerPlan } from '../../core/protocol';
 import { FindResult, ServerCandidate } from '../../sidecar/installer/findLlamaServer';
 
@@ -70,11 +71,25 @@ export function expandModelPath(p: string, home = os.homedir()): string {
   return path.normalize(out);
 }
 
+/**
+ * `strata.server.extraArgs` through the shared allowlist: flags that tune speed and memory only.
+ * Strata sets the model, host, port, key and peers itself; a flag that could load or write a file,
+ * or make llama-server listen elsewhere, is refused in one sentence that says what to change.
+ */
+export function checkedExtraArgs(extraArgs: readonly string[]): string[] {
+  try {
+    return checkServerFlags(extraArgs);
+  } catch (e) {
+    if (!(e instanceof ServerFlagError)) throw e;
+    throw new ModelSettingError(`"strata.server.extraArgs" has the llama-server flag ${JSON.stringify(e.flag)}, which Strata does not pass on because ${e.why}: ${e.fix ?? 'remove it from the setting (Strata sets the model, host, port, key, log and peers itself)'}.`);
+  }
+}
+
 /** Flags every plan gets unless the settings override them (extraArgs come last and win). */
 export function defaultServerArgs(s: ServerSettings): string[] {
   const args = ['-c', String(s.contextSize), '--cache-reuse', '256'];
   if (s.gpuLayers >= 0) args.push('-ngl', String(s.gpuLayers));
-  return [...args, ...s.extraArgs];
+  return [...args, ...checkedExtraArgs(s.extraArgs)];
 }
 
 export const settingsPlanProvider: ModelPlanProvider = async (ctx) => {

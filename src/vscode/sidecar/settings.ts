@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { DEFAULT_SERVER_SETTINGS, ServerSettings } from './plan';
+import { strataSettings } from '../workspaceTrust';
 
 // `strata.model.*`, `strata.server.*` and `strata.sidecar.*` as one plain object. The
 // environment fills what the settings leave empty (STRATA_MODEL, STRATA_LLAMA_SERVER), so that
@@ -10,7 +11,7 @@ import { DEFAULT_SERVER_SETTINGS, ServerSettings } from './plan';
 export const SERVER_SETTING_SECTIONS = ['strata.model', 'strata.server', 'strata.sidecar', 'strata.cluster.peers', 'strata.cluster.mode'];
 
 export function readServerSettings(env: NodeJS.ProcessEnv = process.env): ServerSettings {
-  const c = vscode.workspace.getConfiguration('strata');
+  const c = strataSettings('strata');
   const str = (key: string): string | undefined => {
     const v = c.get<string>(key, '');
     return typeof v === 'string' && v.trim() ? v.trim() : undefined;

@@ -11,8 +11,12 @@ interface ContributedCommand {
   category?: string;
 }
 
-function strata(): vscode.Extension<unknown> {
-  const ext = vscode.extensions.getExtension(EXTENSION_ID);
+interface StrataApi {
+  statusBarText(): string;
+}
+
+function strata(): vscode.Extension<StrataApi> {
+  const ext = vscode.extensions.getExtension<StrataApi>(EXTENSION_ID);
   assert.ok(ext, `extension ${EXTENSION_ID} is not installed in this extension host`);
   return ext;
 }
@@ -25,10 +29,14 @@ describe('Strata extension in a real extension host', () => {
     assert.strictEqual(ext.extensionKind, vscode.ExtensionKind.Workspace);
   });
 
-  it('activates without throwing', async () => {
+  it('activates: returns its API, and its status bar says that no model is set', async () => {
     const ext = strata();
-    await ext.activate();
+    const api = await ext.activate();
     assert.strictEqual(ext.isActive, true);
+    assert.ok(api && typeof api.statusBarText === 'function', 'activate() returned no API');
+    assert.strictEqual(api, ext.exports);
+    // The runner configures no model: Strata's own answer to that, not VS Code's.
+    assert.strictEqual(api.statusBarText(), '$(circle-slash) Strata: no model');
   });
 
   it('registers strata.showServerStatus and strata.toggleCompletions', async () => {
@@ -51,36 +59,59 @@ describe('Strata extension in a real extension host', () => {
     assert.deepStrictEqual(wrong, [], `commands outside strata.* or category "Strata": ${wrong.join(', ')}`);
   });
 
-  describe('setting strata.completion.enabled', () => {
+  describe('setting strata.completion.enabled', function () {
+    // A model is set and autoStart is off, so the status bar reads "Strata: stopped" (no sidecar
+    // starts) and shows whether completions are on: Strata's own reaction to the setting.
+    this.timeout(120_000);
+    const cfg = () => vscode.workspace.getConfiguration('strata');
+    const statusBar = () => strata().exports.statusBarText();
+    before(async () => {
+      await strata().activate();
+      const { ensureTinyModel } = await import('../../fixtures/models');
+      await cfg().update('server.autoStart', false, vscode.ConfigurationTarget.Global);
+      await cfg().update('model.path', await ensureTinyModel(), vscode.ConfigurationTarget.Global);
+      await waitFor(() => /Strata: stopped$/.test(statusBar()), 10_000, () => statusBar());
+    });
     afterEach(async () => {
-      await vscode.workspace.getConfiguration('strata').update('completion.enabled', undefined, vscode.ConfigurationTarget.Global);
+      await cfg().update('completion.enabled', undefined, vscode.ConfigurationTarget.Global);
+    });
+    after(async () => {
+      await cfg().update('model.path', undefined, vscode.ConfigurationTarget.Global);
+      await cfg().update('server.autoStart', undefined, vscode.ConfigurationTarget.Global);
+      await waitFor(() => /no model/.test(statusBar()), 10_000, () => statusBar());
     });
 
-    it('reads back its default (true)', () => {
-      const cfg = vscode.workspace.getConfiguration('strata');
-      const info = cfg.inspect<boolean>('completion.enabled');
+    it('defaults to on, and the status bar does not say "(off)"', () => {
+      const info = cfg().inspect<boolean>('completion.enabled');
       assert.ok(info, 'strata.completion.enabled is not a contributed setting');
       assert.strictEqual(info.defaultValue, true);
       assert.strictEqual(info.globalValue, undefined, 'the test profile should not set it');
-      assert.strictEqual(cfg.get('completion.enabled'), true);
+      assert.strictEqual(statusBar(), '$(debug-stop) Strata: stopped');
     });
 
-    it('can be updated and read back', async () => {
-      await vscode.workspace.getConfiguration('strata').update('completion.enabled', false, vscode.ConfigurationTarget.Global);
-      assert.strictEqual(vscode.workspace.getConfiguration('strata').get('completion.enabled'), false);
-      assert.strictEqual(vscode.workspace.getConfiguration().get('strata.completion.enabled'), false);
-      await vscode.workspace.getConfiguration('strata').update('completion.enabled', true, vscode.ConfigurationTarget.Global);
-      assert.strictEqual(vscode.workspace.getConfiguration('strata').get('completion.enabled'), true);
+    it('turned off in the settings, Strata shows completions off; turned on, on again', async () => {
+      await cfg().update('completion.enabled', false, vscode.ConfigurationTarget.Global);
+      await waitFor(() => statusBar() === '$(debug-stop) Strata: stopped (off)', 5000, statusBar);
+      await cfg().update('completion.enabled', true, vscode.ConfigurationTarget.Global);
+      await waitFor(() => statusBar() === '$(debug-stop) Strata: stopped', 5000, statusBar);
     });
 
-    it('is flipped by the command strata.toggleCompletions', async () => {
-      await strata().activate();
-      const before = vscode.workspace.getConfiguration('strata').get<boolean>('completion.enabled');
-      assert.strictEqual(before, true);
-      await vscode.commands.executeCommand('strata.toggleCompletions');
-      assert.strictEqual(vscode.workspace.getConfiguration('strata').get('completion.enabled'), false);
-      await vscode.commands.executeCommand('strata.toggleCompletions');
-      assert.strictEqual(vscode.workspace.getConfiguration('strata').get('completion.enabled'), true);
+    it('is flipped by the command strata.toggleCompletions, and the status bar follows', async () => {
+      assert.strictEqual(cfg().get<boolean>('completion.enabled'), true);
+      assert.strictEqual(await vscode.commands.executeCommand('strata.toggleCompletions'), false);
+      assert.strictEqual(cfg().get('completion.enabled'), false);
+      assert.strictEqual(statusBar(), '$(debug-stop) Strata: stopped (off)');
+      assert.strictEqual(await vscode.commands.executeCommand('strata.toggleCompletions'), true);
+      assert.strictEqual(cfg().get('completion.enabled'), true);
+      assert.strictEqual(statusBar(), '$(debug-stop) Strata: stopped');
     });
   });
 });
+
+async function waitFor(check: () => boolean, ms: number, seen: () => string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms; the status bar says "${seen()}"`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

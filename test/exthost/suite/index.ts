@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import Mocha from 'mocha';
+import { reasonOf } from '../../harness/skips';
 
 // Entry point of the extension-host tests: the shape that VS Code's `--extensionTestsPath`
 // expects (a module exporting `run(): Promise<void>`; a rejection means failure). It runs in the
@@ -21,6 +22,8 @@ export interface ExtHostTestResult {
   title: string;
   file?: string;
   state: 'passed' | 'failed' | 'pending';
+  /** Why a pending test was skipped (skipBecause() in test/harness/skips.ts). */
+  reason?: string;
   durationMs?: number;
   error?: { message: string; stack?: string; actual?: string; expected?: string };
 }
@@ -88,6 +91,7 @@ export async function run(): Promise<void> {
     ui: 'bdd',
     color: false,
     reporter: 'spec',
+    forbidOnly: true,
     timeout: Number(process.env.STRATA_EXTHOST_TIMEOUT_MS || 60_000),
     ...(grep ? { grep: new RegExp(grep) } : {}),
   });
@@ -125,7 +129,7 @@ export async function run(): Promise<void> {
       tests.push({ fullTitle: t.fullTitle(), title: t.title, file: t.file, state: 'passed', durationMs: t.duration });
     });
     runner.on(EVENT_TEST_PENDING, (t: Mocha.Test) => {
-      tests.push({ fullTitle: t.fullTitle(), title: t.title, file: t.file, state: 'pending' });
+      tests.push({ fullTitle: t.fullTitle(), title: t.title, file: t.file, state: 'pending', reason: reasonOf(t) });
     });
     // Also fires for failing hooks (t is then a Hook, e.g. '"before all" hook for "..."').
     runner.on(EVENT_TEST_FAIL, (t: Mocha.Runnable, err: unknown) => {

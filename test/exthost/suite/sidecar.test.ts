@@ -8,8 +8,16 @@ import * as vscode from 'vscode';
 // model" without an error storm, "Show Server Status" reports what llama-server would run.
 // The full daemon path (model set, two windows, idle exit) is test/e2e/sidecar.test.ts.
 
+interface Explanation {
+  severity: 'warning' | 'error';
+  text: string;
+  actions: string[];
+}
+
 interface StrataApi {
   statusBarText(): string;
+  /** The extension's sidecar controller; lastExplanation is the last problem notification it showed. */
+  sidecar: { lastExplanation?: Explanation };
 }
 
 interface Report {
@@ -60,13 +68,23 @@ describe('Strata server commands (no model configured)', () => {
     }
   });
 
-  it('Start Server without a model explains instead of failing; Stop and Restart are harmless', async () => {
-    await vscode.commands.executeCommand('strata.server.start');
+  it('Start Server without a model explains why (a warning naming the setting, with "Open Settings") and starts nothing; Stop and Restart are harmless', async () => {
+    const api = ext().exports;
+    const problem = (await vscode.commands.executeCommand<Report>('strata.showServerStatus')).sidecar?.problem?.message ?? '';
+    assert.match(problem, /strata\.model\.path/);
+    const explained: Explanation = { severity: 'warning', text: `Strata: ${problem}`, actions: ['Open Settings'] };
+    api.sidecar.lastExplanation = undefined;
+    assert.strictEqual((await vscode.commands.executeCommand('strata.server.start')), undefined, 'Start returned a server');
+    assert.deepStrictEqual(api.sidecar.lastExplanation, explained);
+    api.sidecar.lastExplanation = undefined;
     await vscode.commands.executeCommand('strata.server.stop');
+    assert.strictEqual(api.sidecar.lastExplanation, undefined, 'Stop has nothing to explain');
     await vscode.commands.executeCommand('strata.server.restart');
+    assert.deepStrictEqual(api.sidecar.lastExplanation, explained);
     const files = await vscode.commands.executeCommand<{ daemonLog: string; serverLog: string }>('strata.server.showLogs');
     assert.ok(files.daemonLog.endsWith('sidecar.log') && files.serverLog.endsWith('llama-server.log'));
-    assert.ok(!fs.existsSync(path.join(process.env.STRATA_STATE_DIR!, 'sidecar.lock')));
+    assert.ok(!fs.existsSync(path.join(process.env.STRATA_STATE_DIR!, 'sidecar.lock')), 'a sidecar was started without a model');
+    assert.match(api.statusBarText(), /Strata: no model/);
   });
 
   it('a model path that is not absolute is a settings problem in the status bar, cleared with the setting', async () => {

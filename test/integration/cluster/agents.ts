@@ -5,6 +5,7 @@ import * as path from 'path';
 import { newToken } from '../../../src/cluster/transport/secureChannel';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { NetnsLab, netnsSupport, PeerHost } from '../../harness/netns';
+import { skipBecause } from '../../harness/skips';
 import { ManagedProcess, waitFor } from '../../harness/processes';
 
 // The real strata-peer bundle (built here with the project's esbuild settings, so a stale
@@ -81,9 +82,6 @@ function readOr(f: string): string {
 /** before() body: skip with the reason when this machine cannot run namespaces. */
 export async function labOrSkip(ctx: Mocha.Context): Promise<NetnsLab> {
   const s = await netnsSupport();
-  if (!s.ok) {
-    process.stdout.write(`      (cluster tests skipped: ${s.reason})\n`);
-    ctx.skip();
-  }
+  if (!s.ok) skipBecause(ctx, `needs network namespaces: ${s.reason}`);
   return new NetnsLab(s);
 }

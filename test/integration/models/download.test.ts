@@ -8,6 +8,7 @@ import { DownloadError, downloadFile } from '../../../src/core/models/download/d
 import { hubEndpoint, resolveUrl } from '../../../src/core/models/download/hub';
 import { downloadModel, modelDestination } from '../../../src/core/models/download/downloadModel';
 import { FakeHub, startFakeHub } from './fakeHub';
+import { skipBecause } from '../../harness/skips';
 
 // Downloads against a local server that speaks the hub's resolve protocol (fakeHub.ts), with the
 // faults a user meets: a cut connection (resume with Range), a wrong hash (refused and
@@ -137,7 +138,7 @@ describe('model downloads (local hub emulation)', function () {
   describe('on a full disk (4 MiB tmpfs)', () => {
     let mnt: string | undefined;
     before(function () {
-      if (process.platform !== 'linux') this.skip();
+      if (process.platform !== 'linux') skipBecause(this, 'needs Linux: mounts a tmpfs');
       const m = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-tmpfs-'));
       try {
         execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', m], { stdio: 'ignore' });
@@ -146,7 +147,7 @@ describe('model downloads (local hub emulation)', function () {
         // Mounting needs root (CAP_SYS_ADMIN); without it the disk checks are covered by the
         // freeBytes probe in the tests above and the ENOSPC path cannot be produced for real.
         fs.rmSync(m, { recursive: true, force: true });
-        this.skip();
+        skipBecause(this, 'cannot mount a tmpfs: needs root (CAP_SYS_ADMIN); the ENOSPC path cannot be produced for real without it');
       }
     });
     after(() => {

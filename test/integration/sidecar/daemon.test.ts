@@ -8,6 +8,7 @@ import { SidecarClient, SidecarIncompatibleError } from '../../../src/core/sidec
 import { readSidecarLock, sidecarLockPath } from '../../../src/core/sidecar/lockFile';
 import { isPidAlive } from '../../../src/core/sidecar/processInfo';
 import { cleanupStateDir, connectTestSidecar, makeStateDir, sidecarBundle, TEST_DAEMON_CONFIG, waitUntil } from '../../harness/sidecar';
+import { linuxOnly } from '../../harness/skips';
 
 // The daemon without a model: finding it, starting it once, refusing strangers, leaving when
 // nobody needs it, making way for another protocol version, and clients coming back after it dies.
@@ -56,7 +57,7 @@ function rawConnect(port: number, opts: { headers?: Record<string, string>; hell
 
 describe('sidecar daemon', function () {
   this.timeout(120_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
   let stateDir: string;
   const clients: SidecarClient[] = [];
   const extraProcs: ChildProcess[] = [];

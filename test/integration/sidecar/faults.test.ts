@@ -6,6 +6,7 @@ import { ServerPlan, SidecarStatus } from '../../../src/core/protocol';
 import { SidecarClient, SidecarError } from '../../../src/core/sidecar';
 import { ensureTinyModel } from '../../fixtures/models';
 import { cleanupStateDir, connectTestSidecar, liveChildren, makeStateDir, tinyPlan, writeCrashingBinary } from '../../harness/sidecar';
+import { linuxOnly } from '../../harness/skips';
 
 // Faults a user can meet, each with a message that says what to do, and a daemon that keeps
 // serving afterwards. One daemon for the whole file; the last test proves it still works.
@@ -24,7 +25,7 @@ async function failure(p: Promise<unknown>): Promise<SidecarError> {
 
 describe('sidecar faults', function () {
   this.timeout(240_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
   let stateDir: string;
   let plan: ServerPlan;
   let c: SidecarClient;
@@ -35,7 +36,7 @@ describe('sidecar faults', function () {
     c = await connectTestSidecar(stateDir, { daemonConfig: { maxCrashes: 4, restart: { initialMs: 200, maxMs: 1000, factor: 2, jitter: 0 } } });
   });
   after(async () => {
-    await cleanupStateDir(stateDir, [c]);
+    if (stateDir) await cleanupStateDir(stateDir, [c]);
   });
 
   it('port in use: refused before starting, naming the port', async () => {

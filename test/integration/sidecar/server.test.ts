@@ -8,6 +8,8 @@ import { describeServerLoss, SidecarClient, SidecarError } from '../../../src/co
 import { isPidAlive } from '../../../src/core/sidecar/processInfo';
 import { ensureTinyModel } from '../../fixtures/models';
 import { cleanupStateDir, connectTestSidecar, liveChildren, makeStateDir, tinyPlan, waitUntil } from '../../harness/sidecar';
+import { skipBecause } from '../../harness/skips';
+import { linuxOnly } from '../../harness/skips';
 
 // The sidecar with the real llama-server and the tiny model: sharing, crashes, the daemon's
 // death, idle unload, switching. One llama-server at a time; every test kills what it started.
@@ -52,7 +54,7 @@ async function fimWorks(ep: { url: string; apiKey: string }): Promise<void> {
 
 describe('sidecar with llama-server', function () {
   this.timeout(240_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
   let model: string;
   let plan: ServerPlan;
   let stateDir: string;
@@ -172,7 +174,7 @@ describe('sidecar with llama-server', function () {
   ];
   for (const [what, cfg, env] of defences) {
     it(`kill -9 of the daemon: no llama-server remains within 2 s — ${what}; the window recovers`, async function () {
-      if (env?.STRATA_NATIVE_ADDON && !fs.existsSync(env.STRATA_NATIVE_ADDON)) this.skip();
+      if (env?.STRATA_NATIVE_ADDON && !fs.existsSync(env.STRATA_NATIVE_ADDON)) skipBecause(this, `the native addon ${env.STRATA_NATIVE_ADDON} is not built (npm run build:native)`);
       const c = await connect({ daemonConfig: cfg, ...(env ? { env } : {}) });
       const st = await c.load(plan);
       const pid = st.endpoint!.pid;

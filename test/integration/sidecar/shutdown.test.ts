@@ -7,6 +7,7 @@ import { readSidecarLock, sidecarLockPath } from '../../../src/core/sidecar/lock
 import { isPidAlive } from '../../../src/core/sidecar/processInfo';
 import { ensureTinyModel } from '../../fixtures/models';
 import { cleanupStateDir, connectTestSidecar, makeStateDir, tinyPlan, waitUntil } from '../../harness/sidecar';
+import { linuxOnly } from '../../harness/skips';
 
 // A daemon on its way out and a window coming back at that moment, with the real daemon bundle
 // and the real llama-server: never two llama-servers (two models in memory) at once, and every
@@ -59,7 +60,7 @@ const backOn = (c: SidecarClient, not: number) => new Promise<number>((resolve) 
 
 describe('sidecar shutdown: one llama-server at a time', function () {
   this.timeout(180_000);
-  if (process.platform !== 'linux') return;
+  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
   let plan: ServerPlan;
   let stateDir: string;
   const clients: SidecarClient[] = [];

@@ -19,6 +19,7 @@ import {
   ToolProbe,
 } from '../../../src/sidecar/installer/llamaBuild';
 import { InstallProgress, LlamaSource, findOnPath } from '../../../src/sidecar/installer/llamaSource';
+import { skipBecause } from '../../harness/skips';
 
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
 const CHILD = path.join(__dirname, 'child.ts');
@@ -200,11 +201,11 @@ describe('installer/llamaBuild (pure)', () => {
 describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
   this.timeout(120_000);
   before(function () {
-    if (!haveCmake) this.skip();
+    if (!haveCmake) skipBecause(this, 'cmake is not on PATH (apt-get install cmake)');
   });
 
   it('says which tool is missing, judged on the PATH it is given', async function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') skipBecause(this, 'not on Windows: the fake tool PATH is POSIX shell scripts');
     const root = tmpdir('tools');
     const source = fakeLlamaSource(root);
     const cacheDir = path.join(root, 'cache');
@@ -319,7 +320,7 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
   });
 
   it('kills what a dead builder left running in the build dir before building there', async function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: finds leftover builders through /proc');
     const root = tmpdir('orphan');
     const source = fakeLlamaSource(root);
     const cacheDir = path.join(root, 'cache');

@@ -15,6 +15,7 @@ import {
   toolMissingMessage,
   withLock,
 } from '../../../src/sidecar/installer/llamaSource';
+import { skipBecause } from '../../harness/skips';
 
 const CHILD = path.join(__dirname, 'child.ts');
 
@@ -68,7 +69,7 @@ describe('installer/llamaSource', function () {
   });
 
   it('finds executables only on the given PATH', function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') skipBecause(this, 'not on Windows: the fake executables are POSIX shell scripts');
     const dir = tmpdir('path');
     assert.strictEqual(findOnPath('cmake', { PATH: dir }), undefined);
     fs.writeFileSync(path.join(dir, 'tool'), '#!/bin/sh\n', { mode: 0o644 });
@@ -78,7 +79,7 @@ describe('installer/llamaSource', function () {
   });
 
   it('reads tarballs with ustar prefixes and refuses paths that escape', function () {
-    if (!findOnPath('tar')) this.skip();
+    if (!findOnPath('tar')) skipBecause(this, 'tar is not on PATH');
     const root = tmpdir('tar');
     const deep = path.join(root, 'package', 'llama', 'a'.repeat(60), 'b'.repeat(60));
     fs.mkdirSync(deep, { recursive: true });
@@ -102,7 +103,7 @@ describe('installer/llamaSource', function () {
   });
 
   it('clones the bundle from a tarball into src-<commit>, then answers from the stamp', async function () {
-    if (!hasGit || !findOnPath('tar')) this.skip();
+    if (!hasGit || !findOnPath('tar')) skipBecause(this, 'needs git and tar on PATH');
     this.timeout(30_000);
     const root = tmpdir('src');
     const { tgz, commit } = makeFakeTarball(root);
@@ -127,7 +128,7 @@ describe('installer/llamaSource', function () {
   });
 
   it('says so when git is missing', async function () {
-    if (!findOnPath('tar') || process.platform === 'win32') this.skip();
+    if (!findOnPath('tar') || process.platform === 'win32') skipBecause(this, 'needs tar on PATH and a POSIX PATH (not Windows)');
     const root = tmpdir('nogit');
     const empty = path.join(root, 'empty');
     fs.mkdirSync(empty);
@@ -138,7 +139,7 @@ describe('installer/llamaSource', function () {
   });
 
   it('rejects a tarball that does not match the pinned integrity', async function () {
-    if (!hasGit || !findOnPath('tar')) this.skip();
+    if (!hasGit || !findOnPath('tar')) skipBecause(this, 'needs git and tar on PATH');
     const root = tmpdir('sri');
     const { tgz } = makeFakeTarball(root);
     assert.notStrictEqual(sriOf(fs.readFileSync(tgz)), PINNED_NODE_LLAMA_CPP.integrity);
@@ -185,7 +186,7 @@ describe('installer/llamaSource', function () {
     });
 
     it('takes over the lock of a killed holder once it is stale', async function () {
-      if (process.platform === 'win32') this.skip();
+      if (process.platform === 'win32') skipBecause(this, 'not on Windows: kills the lock holder with a POSIX signal');
       this.timeout(20_000);
       const target = path.join(tmpdir('lockk'), 'thing');
       const child = spawn(process.execPath, ['-r', 'tsx/cjs', CHILD, 'lock', target, '60000', '2000'], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,10 +1,14 @@
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { classifyExit, preflight, SupervisorError } from '../../../src/sidecar/failures';
 import { activitySignature, isBusy, parsePrometheus } from '../../../src/sidecar/metrics';
+import { skipBecause } from '../../harness/skips';
+
+const onPath = (bin: string) => (process.env.PATH ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, bin)));
 
 describe('sidecar failure messages', () => {
   let dir: string;
@@ -37,14 +41,40 @@ describe('sidecar failure messages', () => {
   it('names a missing or non-executable binary, a missing or non-GGUF model', async function () {
     assert.strictEqual(await code(preflight({ binaryPath: path.join(dir, 'nope'), modelPath: model, args: [] })), 'binary-not-found');
     assert.strictEqual(await code(preflight({ binaryPath: dir, modelPath: model, args: [] })), 'binary-not-found');
-    if (process.getuid?.() !== 0) {
-      fs.chmodSync(bin, 0o644);
-      assert.strictEqual(await code(preflight({ binaryPath: bin, modelPath: model, args: [] })), 'binary-not-executable');
-      fs.chmodSync(bin, 0o755);
-    }
+    // No execute bit at all: refused for root too (root passes X_OK only when some x bit is set).
+    fs.chmodSync(bin, 0o644);
+    assert.strictEqual(await code(preflight({ binaryPath: bin, modelPath: model, args: [] })), 'binary-not-executable');
+    fs.chmodSync(bin, 0o755);
     assert.strictEqual(await code(preflight({ binaryPath: bin, modelPath: path.join(dir, 'x.gguf'), args: [] })), 'model-not-found');
     fs.writeFileSync(model, 'PK\u0003\u0004 a zip, not a model');
     assert.strictEqual(await code(preflight({ binaryPath: bin, modelPath: model, args: [] })), 'model-load-failed');
+  });
+
+  it('as a user without the rights (a non-root child): names a binary it may not run and a model it may not read', function () {
+    // Root passes the permission checks a user's sidecar meets, so preflight runs in a child
+    // without privileges: as nobody (setpriv) when the tests run as root, else as this user.
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: setpriv and POSIX modes');
+    const root = process.getuid!() === 0;
+    if (root && !onPath('setpriv')) skipBecause(this, 'setpriv (util-linux) is missing: the tests run as root and need it to drop to an unprivileged user');
+    fs.chmodSync(dir, 0o755);
+    // Root-owned 0700 / 0600 keep nobody out; for this user's own files, no x bit and no r bit.
+    const [binMode, modelMode] = root ? [0o700, 0o600] : [0o600, 0o200];
+    const drop = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'] : [];
+    const asUser = (plan: { binaryPath: string; modelPath: string }): { code?: string; message: string } => {
+      const script = `require(${JSON.stringify(path.resolve(__dirname, '../../../src/sidecar/failures'))}).preflight({ ...JSON.parse(process.argv[1]), args: [] })`
+        + '.then(() => console.log(JSON.stringify({ message: "ok" })), (e) => console.log(JSON.stringify({ code: e.info && e.info.code, message: e.message })))';
+      const argv = [...drop, process.execPath, '-r', 'tsx/cjs', '-e', script, JSON.stringify(plan)];
+      const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30_000, cwd: path.resolve(__dirname, '../../..') });
+      assert.strictEqual(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!);
+    };
+    fs.chmodSync(bin, binMode);
+    const notRunnable = asUser({ binaryPath: bin, modelPath: model });
+    assert.deepStrictEqual(notRunnable, { code: 'binary-not-executable', message: `${bin} is not executable: run "chmod +x ${bin}" or pick another llama-server.` });
+    fs.chmodSync(bin, 0o755);
+    fs.chmodSync(model, modelMode);
+    const unreadable = asUser({ binaryPath: bin, modelPath: model });
+    assert.deepStrictEqual(unreadable, { code: 'model-not-found', message: `The model file ${model} cannot be read (EACCES): check its permissions.` });
   });
 
   it('names a fixed port that is taken', async () => {

@@ -8,6 +8,7 @@ import {
   isLockLive, readSidecarLock, removeSidecarLockIfOwned, SidecarLock, sidecarLockPath, withStateMutex, writeSidecarLock,
 } from '../../../src/core/sidecar/lockFile';
 import { processStartTime } from '../../../src/core/sidecar/processInfo';
+import { skipBecause } from '../../harness/skips';
 
 describe('sidecar lock file', () => {
   let dir: string;
@@ -20,7 +21,7 @@ describe('sidecar lock file', () => {
   });
 
   it('is written 0600 in a 0700 directory and read back', function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') skipBecause(this, 'not on Windows: POSIX file modes');
     writeSidecarLock(dir, lock());
     assert.strictEqual(fs.statSync(sidecarLockPath(dir)).mode & 0o777, 0o600);
     assert.strictEqual(fs.statSync(dir).mode & 0o777, 0o700);
@@ -37,7 +38,7 @@ describe('sidecar lock file', () => {
   });
 
   it('is live only while that very process runs', function () {
-    if (process.platform !== 'linux') this.skip();
+    if (process.platform !== 'linux') skipBecause(this, 'needs Linux: process start times from /proc');
     assert.ok(isLockLive(lock()));
     assert.ok(!isLockLive(lock({ processStartTime: '1' })), 'a recycled pid must not count');
     assert.ok(!isLockLive(lock({ pid: spawnSync('true').pid! })));

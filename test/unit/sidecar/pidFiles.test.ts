@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { isPidAlive, isSameProcess, processStartTime } from '../../../src/core/sidecar/processInfo';
 import { ChildRecord, ChildRegistry, judgeRecord } from '../../../src/sidecar/childRegistry';
+import { linuxOnly } from '../../harness/skips';
 
 // The pid-file fallback must kill a dead daemon's llama-server and must never kill a process
 // that merely has a recorded pid now. Real processes (sleep) stand in for llama-server.
@@ -24,7 +25,7 @@ async function gone(pid: number, ms = 3000): Promise<boolean> {
 }
 
 describe('sidecar pid files (adopt-or-kill)', function () {
-  if (process.platform !== 'linux') return;
+  linuxOnly('pid records carry /proc start times and the boot id');
   let dir: string;
   let reg: ChildRegistry;
   const kids: ChildProcess[] = [];

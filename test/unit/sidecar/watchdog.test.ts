@@ -2,6 +2,7 @@ import * as assert from 'assert';
 import { ChildProcess, spawn } from 'child_process';
 import { isPidAlive, processStartTime } from '../../../src/core/sidecar/processInfo';
 import { startWatchdog } from '../../../src/sidecar/watchdog';
+import { skipSuiteIf } from '../../harness/skips';
 
 // The watchdog's trigger is EOF on its stdin pipe, which the kernel delivers when the daemon
 // dies. Here the test process plays the daemon; destroying its end of the pipe is the same EOF.
@@ -16,7 +17,7 @@ async function until(check: () => boolean, ms: number): Promise<number> {
 }
 
 describe('sidecar watchdog', function () {
-  if (process.platform === 'win32') return;
+  skipSuiteIf(process.platform === 'win32' && 'not on Windows: the watchdog kills with POSIX signals');
   const kids: ChildProcess[] = [];
   const sleeper = () => {
     const c = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
