@@ -4,22 +4,32 @@ import { performance } from 'perf_hooks';
 import { CompletionEngine, CompletionSettings, DEFAULT_COMPLETION_SETTINGS, percentile, REUSE_ALL, REUSE_NONE, ReuseFeatures } from '../../src/core/completion/completionEngine';
 import { Cursor, TextDocumentLines } from '../../src/core/completion/document';
 import { LlamaClient } from '../../src/core/llama/client';
-import { ensureTinyModel } from '../../test/fixtures/models';
+import { benchModel } from '../../test/fixtures/coderModel';
+import { trainedContext } from '../quality/measure';
 import { startLlamaServer } from '../../test/harness/llamaServer';
-import { benchmarkSources, SourceFile, tenThousandLineFile } from './sources';
+import { acceptFrom, keysToType } from './accept';
+import { benchmarkSources, holdoutSources, SourceFile, tenThousandLineFile } from './sources';
+import { Mode, Result, table } from './table';
 import { Typist } from './typist';
 
 // Inline-completion benchmark: a simulated developer re-types regions of real source files
-// (llama.cpp and installed npm packages, several languages) top to bottom, with realistic pauses,
-// typos and auto-indent, while the real completion engine asks the real llama-server. The same
-// keystrokes run twice in this process, each against a fresh llama-server: with every reuse
-// feature off (baseline) and on. See bench/README.md.
+// (by default the held-out files the trained model never saw; --sources project: llama.cpp and
+// npm packages) top to bottom, with realistic pauses, typos and auto-indent, while the real
+// completion engine asks the real llama-server, and accepts a suggestion whenever it is what
+// comes next (Tab; in the "words" mode also word by word). The same typist runs once per mode in
+// this process, each against a fresh llama-server. See bench/README.md.
 //
 //   npx tsx bench/completions/run.ts [--files 6] [--regions 2] [--keys 120] [--seed 7]
-//       [--debounce 150] [--ctx 8192] [--cpu-keys 800] [--model file.gguf] [--ablation] [--json out.json]
-//       [--max-tokens 16] (random weights never end a line; 16 tokens is about one line of code)
+//       [--debounce 150] [--ctx N] [--cpu-keys 800] [--model file.gguf] [--ablation] [--json out.json]
+//       [--modes baseline,reuse,words] (also: cold, a server with its prompt cache off)
+//       [--sources holdout|project]
+//       [--max-tokens N] (default: the product's 64; 16 on random weights, which never end a line)
+//       [--ctx N] (default: the model's trained context, at most 8192)
 //       [--server-args "-t 1"]   (default -t 1: two compute threads on a shared 2-core machine spin
 //                                 against each other and against other work, and timings go wild)
+//
+// Default model: the trained coder model (test/fixtures/model/strata-test-coder.gguf), else the
+// tiny random-weight one, with a warning (nothing is ever accepted then).
 //
 // Time is simulated for the typist (no sleeping through pauses) and real for everything the
 // engine and the server do: a request is aborted exactly when the next keystroke would come, so
@@ -31,17 +41,19 @@ interface Options {
   keys: number;
   seed: number;
   debounce: number;
-  ctx: number;
+  ctx?: number;
   model?: string;
   ablation: boolean;
   json?: string;
   cpuKeys: number;
   serverArgs: string[];
-  maxTokens: number;
+  maxTokens?: number;
+  modes: string[];
+  sources: 'holdout' | 'project';
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ctx: 8192, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'], maxTokens: 16 };
+  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'], modes: ['baseline', 'reuse', 'words'], sources: 'holdout' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -57,39 +69,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--cpu-keys') o.cpuKeys = Number(v());
     else if (a === '--max-tokens') o.maxTokens = Number(v());
     else if (a === '--server-args') o.serverArgs = v().split(' ').filter(Boolean);
+    else if (a === '--modes') o.modes = v().split(',');
+    else if (a === '--sources') o.sources = v() === 'project' ? 'project' : 'holdout';
     else throw new Error(`unknown argument ${a} (see the header of bench/completions/run.ts)`);
   }
   return o;
-}
-
-interface Mode {
-  name: string;
-  reuse: ReuseFeatures;
-}
-
-interface Result {
-  mode: string;
-  keys: number;
-  typedSeconds: number;
-  wallSeconds: number;
-  requests: number;
-  aborted: number;
-  answered: number;
-  failed: number;
-  warmUps: number;
-  prefetches: number;
-  fromMemory: number;
-  shown: number;
-  accepted: number;
-  promptEvaluated: number;
-  promptReused: number;
-  predicted: number;
-  latencies: number[];
-  cpuKeys: number;
-  cpu: number[];
-  noiseP50: number;
-  noiseP99: number;
-  log: string[];
 }
 
 interface Region {
@@ -128,7 +112,7 @@ async function serverMetrics(url: string, apiKey: string): Promise<Record<string
 }
 
 /** Runs the typist over `regions` against `engine`; returns what it saw. */
-async function typeRegions(engine: CompletionEngine, regions: Region[], others: SourceFile[], o: Options, typist: Typist, acc: Result): Promise<void> {
+async function typeRegions(engine: CompletionEngine, regions: Region[], others: SourceFile[], o: Options, typist: Typist, acc: Result, acceptWords: boolean): Promise<void> {
   let prevRegion: Region | undefined;
   for (const [ri, region] of regions.entries()) {
     // What the editor would have offered as extra context by now: open tabs, something looked
@@ -158,16 +142,27 @@ async function typeRegions(engine: CompletionEngine, regions: Region[], others: 
       done += k.advances;
       acc.keys++;
       acc.typedSeconds += k.gapMs / 1000;
-      const shown = await attempt(engine, doc, cursor, k.gapMs, o, acc);
-      // Accept a suggestion that is exactly what comes next (never with random weights, but a
-      // real model given with --model gets its accepts and prefetches measured).
-      if (shown && !typist.busy && shown.length >= 2 && region.target.slice(done).startsWith(shown)) {
-        cursor = doc.insert(cursor, shown);
-        done += shown.length;
-        acc.accepted++;
-        acc.keys++;
-        engine.accepted(doc, cursor);
-        await attempt(engine, doc, cursor, 400, o, acc);
+      let shown = await attempt(engine, doc, cursor, k.gapMs, o, acc);
+      // Accept what is exactly what comes next, again while the next suggestion (the prefetch
+      // after a Tab, the rest after a word) still is. Not in the middle of fixing a typo.
+      while (shown && !typist.busy) {
+        const a = acceptFrom(shown, region.target.slice(done), acceptWords);
+        if (!a) break;
+        cursor = doc.insert(cursor, a.text);
+        done += a.text.length;
+        acc.keys += a.keys;
+        acc.acceptKeys += a.keys;
+        acc.savedKeys += keysToType(a.text) - a.keys;
+        // VS Code runs the item's command (the engine's prefetch) on a full accept only.
+        if (a.how === 'full') {
+          acc.accepted++;
+          engine.accepted(doc, cursor);
+        } else {
+          acc.acceptedWords++;
+        }
+        // A moment to read the next suggestion.
+        acc.typedSeconds += 0.4;
+        shown = await attempt(engine, doc, cursor, 400, o, acc);
       }
     }
   }
@@ -211,6 +206,7 @@ async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor:
   if (r) {
     acc.shown++;
     if (r.source === 'cache' || r.source === 'typed-through') acc.fromMemory++;
+    if (r.source === 'typed-through') acc.typedThrough++;
   }
   // Idle work (extra context into the ring, cache warm-up) once the user has paused for 1 s.
   const used = requestedAt !== undefined ? wait + (performance.now() - requestedAt) : 0;
@@ -228,19 +224,20 @@ async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor:
   return r?.text;
 }
 
-async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options): Promise<Result> {
-  const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1', ...o.serverArgs] });
+async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options & { maxTokens: number; ctx: number }): Promise<Result> {
+  const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1', ...(mode.serverArgs ?? []), ...o.serverArgs] });
   const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, maxTokens: o.maxTokens, reuse: mode.reuse };
   const acc: Result = {
     mode: mode.name, keys: 0, typedSeconds: 0, wallSeconds: 0, requests: 0, aborted: 0, answered: 0, failed: 0, warmUps: 0, prefetches: 0, fromMemory: 0,
-    shown: 0, accepted: 0, promptEvaluated: 0, promptReused: 0, predicted: 0, latencies: [], cpuKeys: 0, cpu: [], noiseP50: NaN, noiseP99: NaN, log: [],
+    typedThrough: 0, shown: 0, accepted: 0, acceptedWords: 0, acceptKeys: 0, savedKeys: 0, neededKeys: regions.reduce((s, r) => s + keysToType(r.target), 0),
+    promptEvaluated: 0, promptReused: 0, predicted: 0, latencies: [], cpuKeys: 0, cpu: [], noiseP50: NaN, noiseP99: NaN, log: [],
   };
   try {
     const engine = new CompletionEngine(() => client, () => settings, { now: () => clock.t, log: (level, msg) => { if (level !== 'debug') acc.log.push(msg); } });
     const m0 = await serverMetrics(llama.url, llama.apiKey);
     const t0 = performance.now();
-    await typeRegions(engine, regions, others, o, new Typist(o.seed), acc);
+    await typeRegions(engine, regions, others, o, new Typist(o.seed), acc, mode.acceptWords);
     acc.wallSeconds = (performance.now() - t0) / 1000;
     // Let a last aborted request finish so the server's counters include it.
     await new Promise((r) => setTimeout(r, 1200));
@@ -257,9 +254,9 @@ async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big:
     const start = 5000;
     const cpuRegion: Region = { file: big, before: lines.slice(0, start), after: lines.slice(start + 200), indent: /^[ \t]*/.exec(lines[start])![0], target: lines.slice(start, start + 200).join('\n').slice(/^[ \t]*/.exec(lines[start])![0].length, undefined) };
     cpuRegion.target = cpuRegion.target.slice(0, o.cpuKeys);
-    const cpuAcc: Result = { ...acc, keys: 0, latencies: [], shown: 0, fromMemory: 0, accepted: 0, typedSeconds: 0 };
+    const cpuAcc: Result = { ...acc, keys: 0, latencies: [], shown: 0, fromMemory: 0, typedThrough: 0, accepted: 0, acceptedWords: 0, acceptKeys: 0, savedKeys: 0, typedSeconds: 0 };
     noise.length = 0;
-    await typeRegions(cpuEngine, [cpuRegion], others, o, new Typist(o.seed + 1), cpuAcc);
+    await typeRegions(cpuEngine, [cpuRegion], others, o, new Typist(o.seed + 1), cpuAcc, mode.acceptWords);
     acc.cpu = [...cpuEngine.cpuSamples];
     acc.cpuKeys = cpuAcc.keys;
     acc.noiseP50 = percentile(noise, 50);
@@ -270,50 +267,31 @@ async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big:
   return acc;
 }
 
-function fmt(n: number, digits = 0): string {
-  if (!Number.isFinite(n)) return '–';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function table(results: Result[], o: Options): string {
-  const per100 = (r: Result, v: number) => (100 * v) / r.keys;
-  const rows: [string, (r: Result) => string][] = [
-    ['completion requests sent', (r) => fmt(per100(r, r.requests), 1)],
-    ['… cancelled by the next keystroke', (r) => fmt(per100(r, r.aborted), 1)],
-    ['… answered in time', (r) => fmt(per100(r, r.answered), 1)],
-    ['answered from memory (no request)', (r) => fmt(per100(r, r.fromMemory), 1)],
-    ['warm-up + prefetch requests', (r) => fmt(per100(r, r.warmUps + r.prefetches), 1)],
-    ['prompt tokens evaluated by the server', (r) => fmt(per100(r, r.promptEvaluated))],
-    ['prompt tokens reused from its KV cache', (r) => fmt(per100(r, r.promptReused))],
-    ['prompt tokens evaluated per answer', (r) => (r.answered + r.fromMemory ? fmt(r.promptEvaluated / (r.answered + r.fromMemory)) : 'no answer')],
-    ['tokens generated', (r) => fmt(per100(r, r.predicted))],
-    ['suggestions shown (random weights: most are dropped as noise)', (r) => fmt(per100(r, r.shown), 1)],
-    ['latency p50 / p95, answered requests (ms)', (r) => `${fmt(percentile(r.latencies, 50))} / ${fmt(percentile(r.latencies, 95))}`],
-    ['prefill time of those tokens at 300 tok/s (s)¹', (r) => fmt(per100(r, r.promptEvaluated / 300), 1)],
-    [`extension main-thread time per completion p50 / p99 / max (ms), 10,000-line file²`, (r) => `${fmt(percentile(r.cpu, 50), 2)} / ${fmt(percentile(r.cpu, 99), 2)} / ${fmt(Math.max(...r.cpu), 2)}`],
-    ['same-time fixed ~0.1 ms workload p50 / p99 (machine noise)³', (r) => `${fmt(r.noiseP50, 2)} / ${fmt(r.noiseP99, 2)}`],
-  ];
-  const head = `| per 100 keystrokes | ${results.map((r) => r.mode).join(' | ')} |\n|---|${results.map(() => '---:').join('|')}|`;
-  const body = rows.map(([label, f]) => `| ${label} | ${results.map(f).join(' | ')} |`).join('\n');
-  const r0 = results[0];
-  return `${head}\n${body}\n\n${fmt(r0.keys)} keystrokes (${fmt(r0.typedSeconds / 60, 1)} min of simulated typing) over ${o.files} files × ${o.regions} regions; ` +
-    `debounce ${o.debounce} ms; n_predict ${o.maxTokens}; llama-server -c ${o.ctx} -np 1${o.serverArgs.length ? ' ' + o.serverArgs.join(' ') : ''}; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
-    `¹ what that prefill would take a dense 32B model on Strix Halo (a few hundred tok/s); 100 keystrokes take ~${fmt(r0.typedSeconds / r0.keys * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
-    `² wall time of the engine's synchronous work per completion attempt (memory lookups, context, hashing, request serialization and send, streamed-answer parsing, post-processing), ${fmt(results[0].cpu.length)} attempts while typing ${fmt(results[0].cpuKeys)} keys at line 5,000 of a 10,000-line C++ file; an upper bound of CPU time.\n` +
-    '³ the same loop of arithmetic timed between the attempts: how much waiting for a core (other work on the machine) inflates p99 here.\n';
-}
-
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  const sources = (await benchmarkSources()).slice(0, o.files);
+  const opts = parseArgs(process.argv.slice(2));
+  const sources = opts.sources === 'holdout' ? holdoutSources(opts.files, opts.seed) : (await benchmarkSources()).slice(0, opts.files);
   const big = await tenThousandLineFile();
-  const model = o.model ?? (await ensureTinyModel());
+  const bm = await benchModel(opts.model);
+  const model = bm.path;
+  // Random weights never end a line: 16 tokens is about one line of code.
+  // Past its trained context a model writes noise: no bigger window than it learned.
+  const o = { ...opts, maxTokens: opts.maxTokens ?? (bm.random ? 16 : DEFAULT_COMPLETION_SETTINGS.maxTokens), ctx: opts.ctx ?? Math.min(8192, (await trainedContext(model)).ctx ?? 8192) };
   const regions = pickRegions(sources, o.regions, o.keys);
-  const modes: Mode[] = [{ name: 'baseline (reuse off)', reuse: REUSE_NONE }, { name: 'reuse on', reuse: REUSE_ALL }];
+  const known: Record<string, Mode> = {
+    // A client as users meet it: llama-server's defaults (cache_prompt on), no reuse of its own.
+    baseline: { name: 'baseline (server defaults, no client reuse)', reuse: REUSE_NONE, acceptWords: false },
+    reuse: { name: 'reuse on', reuse: REUSE_ALL, acceptWords: false },
+    words: { name: 'reuse on, accepts by word too', reuse: REUSE_ALL, acceptWords: true },
+    cold: { name: 'prompt cache off (worse than any real client)', reuse: REUSE_NONE, acceptWords: false, serverArgs: ['--no-cache-prompt'] },
+  };
+  const modes: Mode[] = o.modes.map((m) => {
+    if (!known[m]) throw new Error(`unknown mode ${m} (${Object.keys(known).join(', ')})`);
+    return known[m];
+  });
   if (o.ablation) {
-    for (const k of Object.keys(REUSE_ALL) as (keyof ReuseFeatures)[]) modes.push({ name: `on, no ${k}`, reuse: { ...REUSE_ALL, [k]: false } });
+    for (const k of Object.keys(REUSE_ALL) as (keyof ReuseFeatures)[]) modes.push({ name: `on, no ${k}`, reuse: { ...REUSE_ALL, [k]: false }, acceptWords: false });
   }
-  process.stderr.write(`files: ${sources.map((s) => s.label).join(', ')}; model ${path.basename(model)}\n`);
+  process.stderr.write(`files: ${sources.map((s) => s.label).join(', ')}; model ${path.basename(model)}${bm.random ? ' (RANDOM WEIGHTS)' : ''}\n`);
   const results: Result[] = [];
   for (const mode of modes) {
     process.stderr.write(`running ${mode.name} …\n`);
@@ -328,9 +306,10 @@ async function main(): Promise<void> {
   for (let i = 0; i < 20; i++) lines.join('\n').split('\n');
   const naive = (performance.now() - t0) / 20;
   if (sink < 0) process.stderr.write('');
-  const out = table(results, o) + `For reference: joining and splitting the whole 10,000-line file, as a getText()-based provider does per keystroke, costs ${naive.toFixed(2)} ms by itself.\n`;
+  const out = (bm.random ? '**Random-weight model: nothing is ever accepted; the accept rows are placeholders.**\n\n' : '') +
+    table(results, { ...o, files: sources.length }) + `For reference: joining and splitting the whole 10,000-line file, as a getText()-based provider does per keystroke, costs ${naive.toFixed(2)} ms by itself.\n`;
   process.stdout.write(`\n${out}`);
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, results: results.map((r) => ({ ...r, latencies: undefined, cpu: undefined, latencyP50: percentile(r.latencies, 50), latencyP95: percentile(r.latencies, 95), cpuP50: percentile(r.cpu, 50), cpuP99: percentile(r.cpu, 99) })) }, null, 2));
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), model: path.basename(model), randomWeights: bm.random, files: sources.map((f) => f.label), options: o, results: results.map((r) => ({ ...r, latencies: undefined, cpu: undefined, latencyP50: percentile(r.latencies, 50), latencyP95: percentile(r.latencies, 95), cpuP50: percentile(r.cpu, 50), cpuP99: percentile(r.cpu, 99) })) }, null, 2));
 }
 
 main().then(() => process.exit(0), (e) => {

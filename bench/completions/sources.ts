@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ensureLlamaSource } from '../../src/sidecar/installer/llamaSource';
+import { GROUPS, loadHoldout } from '../quality/holdout';
+import { mulberry32 } from './typist';
 
 // Real source files the project did not write, in several languages: from the llama.cpp tree
 // (the pinned source the installer keeps in the cache) and from installed npm packages. Shared
@@ -52,6 +54,22 @@ export async function benchmarkSources(): Promise<SourceFile[]> {
     }
   }
   if (out.length < 3) throw new Error(`only ${out.length} benchmark source files found (llama.cpp tree at ${llama}, node_modules at ${npm}); run npm install.`);
+  return out;
+}
+
+/**
+ * `count` of the held-out files (test/fixtures/quality/holdout/, never trained on), the language
+ * groups in turn, each at least 120 lines long, in a seeded order. What a typing trace that
+ * accepts suggestions must replay: on files the model saw, it would measure its memory.
+ */
+export function holdoutSources(count: number, seed: number): SourceFile[] {
+  const rnd = mulberry32(seed);
+  const files = loadHoldout().filter((f) => f.lines.length >= 120).map((f) => ({ f, r: rnd() })).sort((a, b) => a.r - b.r).map((x) => x.f);
+  const out: SourceFile[] = [];
+  for (let i = 0; out.length < count && i < files.length * GROUPS.length; i++) {
+    const f = files.find((x) => x.group === GROUPS[i % GROUPS.length] && !out.some((o) => o.name === x.file));
+    if (f) out.push({ label: `${f.group} ${path.basename(f.file)}`, languageId: f.languageId, name: f.file, text: f.lines.join('\n') });
+  }
   return out;
 }
 

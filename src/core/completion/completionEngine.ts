@@ -15,7 +15,11 @@ import { postProcessCompletion } from './postProcess';
 // it. Every reuse feature can be switched off (the benchmark's baseline).
 
 export interface ReuseFeatures {
-  /** cache_prompt and n_cache_reuse: the server keeps and shifts the KV cache of the last prompt. */
+  /**
+   * Ask for cache_prompt and n_cache_reuse 256: the server keeps the KV cache of the last prompt
+   * and shifts reusable chunks of it into place. Off, the request leaves both to llama-server's
+   * defaults (cache_prompt on, no chunk shifting), as a client that does not know them would.
+   */
   serverCache: boolean;
   /** LRU of answers by context hash. */
   clientCache: boolean;
@@ -373,8 +377,7 @@ export class CompletionEngine {
       n_indent: ctx.multiLine ? ctx.indent : undefined,
       t_max_prompt_ms: 500,
       t_max_predict_ms: s.maxPredictMs,
-      cache_prompt: s.reuse.serverCache,
-      n_cache_reuse: s.reuse.serverCache ? CACHE_REUSE_MIN : 0,
+      ...(s.reuse.serverCache ? { cache_prompt: true, n_cache_reuse: CACHE_REUSE_MIN } : {}),
       // Code wants the likeliest tokens: top-k/top-p, optionally the infill sampler, then
       // temperature 0 (argmax: repeatable, so a remembered answer is the answer).
       samplers: s.infillSampler ? ['top_k', 'top_p', 'infill', 'temperature'] : ['top_k', 'top_p', 'temperature'],
