@@ -3,12 +3,14 @@ import { registerChat } from './vscode/chat';
 import { registerCluster } from './vscode/cluster';
 import { createClusterSeam, localDevicesFor } from './vscode/cluster/sidecarSeam';
 import { registerCompletions } from './vscode/completion';
+import { ExternalServerWatch } from './vscode/externalServer';
 import { createPlannerPlanProvider, registerModels } from './vscode/models';
 import { ServerConnectionSource } from './vscode/serverConnectionSource';
 import { StatusBar } from './vscode/serverStatus';
 import { completionEnabled } from './vscode/settings';
 import { registerServerCommands } from './vscode/sidecar/commands';
 import { SidecarController } from './vscode/sidecar/controller';
+import { registerWalkthrough } from './vscode/walkthrough';
 import { registerWorkspaceTrust, strataSettings } from './vscode/workspaceTrust';
 
 // Wires the pieces together; behaviour lives in src/vscode and src/core.
@@ -51,7 +53,9 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
     }),
   );
   registerCompletions(context, { source, log, statusBar });
-  registerChat(context, { source, log });
+  const chat = registerChat(context, { source, log });
+  // A server this window did not start (server.json): the status bar names its model.
+  context.subscriptions.push(new ExternalServerWatch(source, statusBar, log));
   registerModels(context, { controller, log, planner: planner.state });
   // Peers: the daemon runs the cluster; every load waits until it has this window's peers.
   const c0 = controller;
@@ -65,6 +69,7 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
   // Restricted Mode: the workspace's model, llama-server and flag settings wait until it is trusted.
   const trust = registerWorkspaceTrust({ log, onTrusted: () => void c0.replanAndReload().catch((e: Error) => log.error(`re-planning for the trusted workspace: ${e.message}`)) });
   context.subscriptions.push(trust.disposable);
+  registerWalkthrough(context, { controller: c0, source, chat, log, extensionPath: context.extensionPath });
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);
   const c = controller;
   void c.activate().catch((e: Error) => log.error(`starting the Strata sidecar: ${e.message}`));

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { CompletionResult } from '../core/completion/completionEngine';
 import { LlamaDevice } from '../sidecar/installer/findLlamaServer';
 import { ServerConnectionSource } from './serverConnectionSource';
-import { describeView, Problem, ViewInput } from './sidecar/statusView';
+import { describeView, ExternalServer, Problem, ViewInput } from './sidecar/statusView';
 
 // Status bar item and the "Show Server Status" report.
 
@@ -73,7 +73,8 @@ export function describeStatus(s: ServerStatusReport): string {
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('strata.status', vscode.StatusBarAlignment.Right, 100);
-  private state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion'> = {};
+  private state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion' | 'external'> = {};
+  private external?: ExternalServer;
   private enabled = true;
   private lastCompletion?: string;
   /** The text now shown; read by tests through the status command. */
@@ -86,8 +87,15 @@ export class StatusBar implements vscode.Disposable {
   }
 
   /** Replaces the sidecar part of the state (the controller owns it). */
-  setState(state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion'>): void {
+  setState(state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion' | 'external'>): void {
     this.state = state;
+    this.render();
+  }
+
+  /** A server this window did not start that answers (ExternalServerWatch owns it). */
+  setExternal(external: ExternalServer | undefined): void {
+    if (external?.url === this.external?.url && external?.model === this.external?.model) return;
+    this.external = external;
     this.render();
   }
 
@@ -104,11 +112,11 @@ export class StatusBar implements vscode.Disposable {
   }
 
   private render(): void {
-    const vm = describeView({ ...this.state, completionsEnabled: this.enabled, lastCompletion: this.lastCompletion });
+    const vm = describeView({ ...this.state, external: this.external, completionsEnabled: this.enabled, lastCompletion: this.lastCompletion });
     this.text = vm.text;
     this.item.text = vm.text;
     const md = new vscode.MarkdownString(vm.tooltip, true);
-    md.isTrusted = { enabledCommands: ['strata.showServerStatus', 'strata.server.start', 'strata.server.restart', 'strata.server.showLogs', 'workbench.action.openSettings'] };
+    md.isTrusted = { enabledCommands: ['strata.showServerStatus', 'strata.server.start', 'strata.server.restart', 'strata.server.showLogs', 'strata.models.switch', 'workbench.action.openSettings'] };
     this.item.tooltip = md;
     this.item.command = { command: vm.command.command, title: vm.command.title, arguments: vm.command.arguments };
     this.item.backgroundColor = vm.severity === 'error'

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { buildCatalog, CatalogEntry, CustomModel } from './catalog/catalog';
 import { defaultScanRoots, LocalModelFile, scanLocalModels, ScanRoot } from './catalog/localScan';
 import { planModelFromArch } from './catalog/presetModel';
+import { modelDestination } from './download/modelPath';
 import { inspectModel, ModelInfo } from './inspect/modelInfo';
 import { PlannerMachine } from './planner/devices';
 import { KvCacheType } from './planner/kvCache';
@@ -63,6 +64,39 @@ export interface PlannedRow {
   info?: ModelInfo;
   /** Why it could not be planned (corrupt file, unknown size). */
   error?: string;
+  /** Bytes of an unfinished download waiting to be resumed. */
+  partialBytes?: number;
+}
+
+/** Bytes already downloaded of an entry that is not finished (its `.part` files and finished parts). */
+export function partialBytes(entry: CatalogEntry, downloadDir: string): number {
+  if (entry.downloaded || !entry.repo || !entry.files?.length) return 0;
+  let n = 0;
+  for (const f of entry.files) {
+    try {
+      const dest = modelDestination(downloadDir, entry.repo, f);
+      for (const p of [dest, `${dest}.part`]) {
+        try {
+          n += fs.statSync(p).size;
+        } catch {
+          /* not there */
+        }
+      }
+    } catch {
+      /* an unsafe name is refused when downloading */
+    }
+  }
+  return n;
+}
+
+/**
+ * The picker's order: what fits first, and among those what is on disk first (no download, no
+ * wait), then the better verdict, then the smaller file; what does not fit last.
+ */
+export function sortRows(rows: readonly PlannedRow[]): PlannedRow[] {
+  const fit = (r: PlannedRow) => (r.plan?.verdict === 'does-not-fit' ? 2 : r.plan ? 0 : 1);
+  const verdict = (r: PlannedRow) => (r.plan?.verdict === 'fits' ? 0 : 1);
+  return [...rows].sort((a, b) => fit(a) - fit(b) || Number(b.entry.downloaded) - Number(a.entry.downloaded) || verdict(a) - verdict(b) || a.entry.sizeBytes - b.entry.sizeBytes);
 }
 
 function requestFor(model: PlanModel, machine: PlannerMachine, cfg: ModelsConfig, role: Role, label: string): PlanRequest {
@@ -100,15 +134,19 @@ export async function planRows(entries: readonly CatalogEntry[], machine: Planne
     list.push({ label: `${e.label} ${e.quant}`, model: planModelFromArch(e.preset.arch, e.quant, e.sizeBytes) });
     byPreset.set(e.preset.id, list);
   }
-  for (const entry of entries) {
-    const { model, info, error } = await planModelOf(entry);
+  for (const found of entries) {
+    const { model, info, error } = await planModelOf(found);
+    // A file whose name does not say its quantization: the header does.
+    const entry = info && found.quant === '?' ? { ...found, quant: info.quantLabel } : found;
+    const partial = partialBytes(entry, cfg.downloadDir);
+    const extra = partial > 0 ? { partialBytes: partial } : {};
     if (!model) {
-      rows.push({ entry, role, error });
+      rows.push({ entry, role, error, ...extra });
       continue;
     }
     const req = requestFor(model, machine, cfg, role, `${entry.label} ${entry.quant}`);
     req.alternatives = entry.preset ? byPreset.get(entry.preset.id) : undefined;
-    rows.push({ entry, role, plan: planModel(req), info });
+    rows.push({ entry, role, plan: planModel(req), info, ...extra });
   }
   return rows;
 }
@@ -130,7 +168,9 @@ export interface RowText {
 export function rowText(r: PlannedRow): RowText {
   const e = r.entry;
   const size = e.sizeBytes ? `${(e.sizeBytes / 1e9).toFixed(e.sizeBytes >= 10e9 ? 0 : 1)} GB${e.sizeSource === 'estimated' ? ' (est.)' : ''}` : 'size unknown';
-  const where = e.downloaded ? '$(check) downloaded' : e.incomplete ? '$(warning) incomplete download' : `$(cloud-download) download ${size}`;
+  const where = e.downloaded ? '$(check) on disk'
+    : r.partialBytes ? `$(debug-pause) download paused at ${gbText(r.partialBytes)} of ${size}: pick it to resume`
+      : e.incomplete ? '$(warning) incomplete download' : `$(cloud-download) download ${size}`;
   let badge: string;
   if (!r.plan) badge = `$(question) ${r.error ?? 'cannot plan'}`;
   else if (r.plan.verdict === 'fits') badge = `$(pass) fits · ${ctxLabel(r.plan.ctx)} ctx`;
@@ -142,6 +182,10 @@ export function rowText(r: PlannedRow): RowText {
     description: [e.quant, size, speed].filter(Boolean).join(' · '),
     detail: [badge, r.plan ? `${gib(r.plan.totalBytes)} planned` : '', where, e.licence ?? (e.source ? `from ${e.source}` : '')].filter(Boolean).join(' · '),
   };
+}
+
+function gbText(n: number): string {
+  return `${(n / 1e9).toFixed(n >= 10e9 ? 0 : 1)} GB`;
 }
 
 function ctxLabel(n: number): string {

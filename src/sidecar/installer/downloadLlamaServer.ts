@@ -19,7 +19,7 @@ export const INSTALL_MANIFEST = 'strata-install.json';
 
 export class LlamaDownloadError extends Error {
   constructor(
-    readonly code: 'RELEASE_METADATA' | 'NO_ASSET' | 'NO_CHECKSUM' | 'HTTP' | 'TRUNCATED' | 'CHECKSUM' | 'UNPACK' | 'NO_BINARY' | 'VERIFY' | 'ABORTED',
+    readonly code: 'UNREACHABLE' | 'RELEASE_METADATA' | 'NO_ASSET' | 'NO_CHECKSUM' | 'HTTP' | 'TRUNCATED' | 'CHECKSUM' | 'UNPACK' | 'NO_BINARY' | 'VERIFY' | 'ABORTED',
     message: string,
   ) {
     super(message);
@@ -112,6 +112,12 @@ export function assetsForPlatform(release: ReleaseInfo, opts: { platform?: NodeJ
     .sort((a, b) => rank(a.facts) - rank(b.facts) || (a.facts.kind === 'tar.gz' ? -1 : 1));
 }
 
+/** fetch() says only "fetch failed"; the reason (ENOTFOUND, ECONNREFUSED, ...) is in its cause. */
+function networkCause(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (e as Error).message;
+}
+
 export async function fetchRelease(url: string, opts: { signal?: AbortSignal; fetchImpl?: typeof fetch } = {}): Promise<ReleaseInfo> {
   const f = opts.fetchImpl ?? fetch;
   let res: Response;
@@ -119,7 +125,8 @@ export async function fetchRelease(url: string, opts: { signal?: AbortSignal; fe
     res = await f(url, { headers: { accept: 'application/vnd.github+json', 'user-agent': 'strata-coder' }, signal: opts.signal });
   } catch (e) {
     if (opts.signal?.aborted) throw new LlamaDownloadError('ABORTED', 'The llama-server download was cancelled.');
-    throw new LlamaDownloadError('RELEASE_METADATA', `Cannot reach ${url} (${(e as Error).message}): check the network, or build llama-server instead ("Strata: Build llama-server for This Machine").`);
+    // No answer at all (offline, DNS, refused): the caller offers a build instead.
+    throw new LlamaDownloadError('UNREACHABLE', `Cannot reach ${url} (${networkCause(e)}): check the network, or build llama-server instead ("Strata: Build llama-server for This Machine").`);
   }
   if (!res.ok) throw new LlamaDownloadError('RELEASE_METADATA', `${url} answered HTTP ${res.status}: check "strata.server.releaseUrl", or build llama-server instead.`);
   let json: unknown;
@@ -151,7 +158,7 @@ export async function downloadToFile(
     res = await f(url, { headers: { 'user-agent': 'strata-coder' }, signal: opts.signal, redirect: 'follow' });
   } catch (e) {
     if (opts.signal?.aborted) throw aborted();
-    throw new LlamaDownloadError('HTTP', `Downloading ${url} failed (${(e as Error).message}): check the network and retry.`);
+    throw new LlamaDownloadError('UNREACHABLE', `Downloading ${url} failed (${networkCause(e)}): check the network and retry.`);
   }
   if (!res.ok || !res.body) throw new LlamaDownloadError('HTTP', `Downloading ${url} failed with HTTP ${res.status}: retry later, or build llama-server instead.`);
   const header = Number(res.headers.get('content-length'));

@@ -11,7 +11,7 @@ import { LlamaClient } from '../../core/llama/client';
 import { ServerConnection } from '../../core/llama/serverConnection';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { applyRange, insertAtCursor, PROPOSAL_SCHEME, ProposalManager, saveAsNewFile, targetEditor } from './codeActions';
-import { activeFileChip, Chip, fileChip, pickFiles } from './context';
+import { activeFileChip, Chip, fileChip, pickFiles, workspacePath } from './context';
 import { chatSettings } from './settings';
 
 // The chat's state and behaviour on the host side: the open conversation, the chips, the running
@@ -104,7 +104,18 @@ export class ChatController implements vscode.Disposable {
   pushAll(): void {
     this.pushConversation();
     this.post({ type: 'chips', chips: this.chipViews() });
+    if (this.pendingInput !== undefined) this.post({ type: 'setInput', text: this.pendingInput, focus: true });
     void this.pushStatus();
+  }
+
+  /** A question put in the input box for the user to send (the walkthrough's starter question). */
+  private pendingInput?: string;
+
+  /** Puts `text` in the input (kept until the view is there) with `file` attached, for the user to send or edit. */
+  prefill(text: string, file?: vscode.Uri): void {
+    if (file && !this.chips.some((c) => c.kind === 'activeFile' && c.detail?.startsWith(`${workspacePath(file)} (`))) this.addChip(fileChip(file));
+    this.pendingInput = text;
+    this.post({ type: 'setInput', text, focus: true });
   }
 
   private pushConversation(): void {
@@ -333,6 +344,7 @@ export class ChatController implements vscode.Disposable {
       return undefined;
     }
     if (!text.trim()) return undefined;
+    this.pendingInput = undefined;
     const c = this.conversation;
     let context = opts.context ?? await this.takeSnapshots();
     if (opts.replaceLast) {
@@ -405,6 +417,8 @@ export class ChatController implements vscode.Disposable {
     this.post({ type: 'busy', busy: false });
     this.busyChanged.fire(false);
     void vscode.commands.executeCommand('setContext', 'strata.chat.busy', false);
+    // The walkthrough's "Ask" step is done once the chat has answered something.
+    if (turn.status === 'done' && turn.content.trim()) void vscode.commands.executeCommand('setContext', 'strata.chat.answered', true);
     if (turn.status === 'error') this.log.warn(`chat: ${turn.error}`);
     else this.log.info(`chat: answer ${turn.status}, ${turn.stats?.tokens ?? 0} tokens, ${turn.stats?.tokensPerSecond ?? '?'} tok/s, prompt ${turn.stats?.promptTokens ?? '?'} tokens`);
     resolveDone(turn);

@@ -17,7 +17,13 @@ export interface ChatDeps {
   log: vscode.LogOutputChannel;
 }
 
-export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): void {
+/** What other features use of the chat. */
+export interface ChatApi {
+  /** Opens the chat with `question` in its input and `file` attached; the user sends it. */
+  ask(question: string, file?: vscode.Uri): Promise<void>;
+}
+
+export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): ChatApi {
   const { source, log } = deps;
   // Per workspace (like VS Code's own chat); STRATA_CHAT_HISTORY_DIR moves it (tests, unusual setups).
   const historyDir = process.env.STRATA_CHAT_HISTORY_DIR || vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'chat-history').fsPath;
@@ -138,4 +144,10 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
   context.subscriptions.push(serverChanged, watcher, watcher.onDidChange(onServerFile), watcher.onDidCreate(onServerFile), watcher.onDidDelete(onServerFile));
   const lm = registerLanguageModelProvider(source, log, serverChanged.event);
   if (lm) context.subscriptions.push(lm);
+  return {
+    ask: async (question, file) => {
+      controller.prefill(question, file);
+      await provider.reveal(true);
+    },
+  };
 }

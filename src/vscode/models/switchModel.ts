@@ -1,26 +1,27 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { CatalogEntry } from '../../core/models/catalog/catalog';
-import { DownloadError } from '../../core/models/download/downloadFile';
-import { downloadModel } from '../../core/models/download/downloadModel';
-import { hubEndpoint } from '../../core/models/download/hub';
 import { gib, Role } from '../../core/models/planner/plan';
 import { speedLabel } from '../../core/models/planner/speed';
-import { loadCatalog, PlannedRow, planRows, rowText } from '../../core/models/switcher';
+import { loadCatalog, PlannedRow, planRows, rowText, sortRows } from '../../core/models/switcher';
 import type { SidecarController } from '../sidecar/controller';
+import { ACTIONS, tooBigStep } from '../walkthrough/nextSteps';
+import { strataSettings } from '../workspaceTrust';
+import { downloadEntry } from './downloadUi';
 import { forgetMachine, plannerMachine } from './machine';
 import { PlannerState } from './planProvider';
 import { readModelsConfig } from './settings';
-import { strataSettings } from '../workspaceTrust';
 
 // "Strata: Switch Model": every model Strata knows (presets, files on disk, custom entries),
-// grouped by role, each with its size, quant, whether it fits this machine (and at what
-// context), the expected speed and whether it is downloaded. Picking one downloads it if need
-// be (progress, cancel), points `strata.model.path` at it (every window follows the setting and
-// the sidecar's status) and waits for the load; a load that fails puts the previous model back.
+// grouped by role, each with its size, quant, the context it gets on this machine, the expected
+// speed and whether it is on disk. Only what fits is listed at first, files already on disk
+// first; one more row shows the rest. Picking one downloads it if need be (progress, cancel,
+// resume), points `strata.model.path` at it (every window follows the setting and the sidecar's
+// status) and waits for the load; a load that fails puts the previous model back.
 
 interface RowItem extends vscode.QuickPickItem {
   row?: PlannedRow;
+  /** The row that lists the models that do not fit. */
+  showAll?: true;
 }
 
 const GROUPS: Array<{ role: Role; title: string }> = [
@@ -37,6 +38,14 @@ export interface SwitchDeps {
 }
 
 export async function switchModelCommand(deps: SwitchDeps): Promise<void> {
+  for (;;) {
+    const row = await pickRow(deps);
+    if (!row) return;
+    if ((await applyChoice(row, deps)) !== 'pick-another') return;
+  }
+}
+
+async function pickRow(deps: SwitchDeps): Promise<PlannedRow | undefined> {
   const qp = vscode.window.createQuickPick<RowItem>();
   qp.title = 'Strata: Switch Model';
   qp.placeholder = 'Planning every model against this machine…';
@@ -45,77 +54,100 @@ export async function switchModelCommand(deps: SwitchDeps): Promise<void> {
   qp.busy = true;
   qp.show();
   const cfg = readModelsConfig();
+  let all: RowItem[] = [];
   try {
     forgetMachine();
     const [entries, machine] = await Promise.all([loadCatalog(cfg), plannerMachine(deps.controller.currentPlan?.binaryPath, cfg.bandwidthGBps)]);
-    const items: RowItem[] = [];
     const current = strataSettings('strata').get<string>('model.path', '');
     const draft = strataSettings('strata.models').get<string>('draft', '');
+    let hidden = 0;
+    const fitting: RowItem[] = [];
     for (const g of GROUPS) {
       const members = entries.filter((e) => e.roles.includes(g.role));
       if (!members.length) continue;
-      const rows = await planRows(members, machine, cfg, g.role);
-      items.push({ label: g.title, kind: vscode.QuickPickItemKind.Separator });
-      for (const r of sortRows(rows)) {
+      const rows = sortRows(await planRows(members, machine, cfg, g.role));
+      const items = rows.map((r): RowItem => {
         const t = rowText(r);
         const active = r.entry.path && (r.entry.path === current || r.entry.path === draft);
-        items.push({ label: `${active ? '$(circle-filled) ' : ''}${t.label}`, description: t.description, detail: t.detail, row: r });
-      }
+        return { label: `${active ? '$(circle-filled) ' : ''}${t.label}`, description: t.description, detail: t.detail, row: r };
+      });
+      const fits = items.filter((i) => i.row!.plan?.verdict !== 'does-not-fit');
+      hidden += items.length - fits.length;
+      const sep = { label: g.title, kind: vscode.QuickPickItemKind.Separator };
+      all.push(sep, ...items);
+      if (fits.length) fitting.push(sep, ...fits);
     }
-    const where = machine.devices.length ? machine.devices.map((d) => `${d.name} (${gib(d.budgetBytes)} usable)`).join(', ') : `CPU (${gib(machine.host.availableBytes)} RAM free)`;
-    qp.items = items;
-    qp.placeholder = `Pick a model for ${where}`;
+    const where = machine.devices.length ? machine.devices.map((d) => `${d.name} (${gib(d.budgetBytes)} usable)`).join(', ') : `the CPU (${gib(machine.host.availableBytes)} RAM free)`;
+    const more: RowItem[] = hidden ? [{ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: `$(eye) Show ${hidden} more that do not fit this machine`, showAll: true, alwaysShow: true }] : [];
+    qp.items = fitting.length ? [...fitting, ...more] : all;
+    qp.placeholder = fitting.length ? `Models that fit ${where}; those on disk first` : `Nothing fits ${where}: each row says what would make it fit`;
     qp.busy = false;
   } catch (e) {
     qp.hide();
+    qp.dispose();
     void vscode.window.showErrorMessage(`Strata could not list models: ${(e as Error).message}`);
-    return;
+    return undefined;
   }
   const picked = await new Promise<RowItem | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
+    qp.onDidAccept(() => {
+      const item = qp.selectedItems[0];
+      if (item?.showAll) {
+        qp.items = all;
+        qp.placeholder = 'Every model; those that do not fit say what would make them fit';
+        return;
+      }
+      resolve(item);
+    });
     qp.onDidHide(() => resolve(undefined));
   });
   qp.hide();
   qp.dispose();
-  if (!picked?.row) return;
-  await applyChoice(picked.row, deps);
+  all = [];
+  return picked?.row;
 }
 
-function sortRows(rows: PlannedRow[]): PlannedRow[] {
-  const rank = (r: PlannedRow) => (r.plan?.verdict === 'fits' ? 0 : r.plan?.verdict === 'fits-smaller-context' ? 1 : r.plan ? 3 : 2);
-  return [...rows].sort((a, b) => rank(a) - rank(b) || Number(b.entry.downloaded) - Number(a.entry.downloaded) || a.entry.sizeBytes - b.entry.sizeBytes);
-}
-
-async function applyChoice(row: PlannedRow, deps: SwitchDeps): Promise<void> {
+/** 'pick-another' when the user asked to choose again. */
+async function applyChoice(row: PlannedRow, deps: SwitchDeps): Promise<'done' | 'pick-another'> {
   const { entry, plan } = row;
   if (plan?.verdict === 'does-not-fit') {
     // The plan provider refuses such a model too: loading it would only end in an out-of-memory crash.
-    const fix = plan.fixes[0];
-    const choice = await vscode.window.showWarningMessage(`Strata: ${plan.summary}`, ...(fix?.kind === 'kernel-gtt' ? ['Copy Kernel Parameters'] : []));
-    if (choice === 'Copy Kernel Parameters' && fix?.value) await vscode.env.clipboard.writeText(fix.value);
-    return;
+    const step = tooBigStep(plan);
+    const choice = await vscode.window.showWarningMessage(`Strata: ${step.text}`, ...step.actions);
+    const fix = plan.fixes.find((f) => f.kind === 'kernel-gtt');
+    if (choice === ACTIONS.copyKernel && fix?.value) {
+      await vscode.env.clipboard.writeText(fix.value);
+      void vscode.window.showInformationMessage(`Strata: copied "${fix.value}": ${fix.text}.`);
+    } else if (choice === ACTIONS.addPeer) {
+      await vscode.commands.executeCommand('strata.cluster.addPeer');
+    } else if (choice === ACTIONS.pickAnother) {
+      return 'pick-another';
+    }
+    return 'done';
   }
   let file = entry.path;
   if (!entry.downloaded) {
-    file = await download(entry, deps.log);
-    if (!file) return;
+    const got = await downloadEntry(entry, deps.log);
+    if ('stopped' in got) return got.stopped === 'pick-another' ? 'pick-another' : 'done';
+    file = got.path;
   }
-  if (!file) return;
+  if (!file) return 'done';
   const settingKey = row.role === 'draft' ? 'models.draft' : 'model.path';
   const cfg = strataSettings('strata');
   const previous = cfg.get<string>(settingKey, '');
   if (previous === file && row.role !== 'draft') {
     await deps.controller.startServer({ switchModel: true });
-    return;
+    return 'done';
   }
   if (plan) deps.log.info(`switch model: ${plan.summary} Expected ${speedLabel(plan.speed)}.`);
   await cfg.update(settingKey, file, vscode.ConfigurationTarget.Global);
   const ok = await waitForLoad(deps, file, path.basename(file));
-  if (ok === 'ready' || ok === 'cancelled') return;
+  if (ok === 'ready' || ok === 'cancelled') return 'done';
   // Roll back: the previous model is what worked.
   deps.log.warn(`switching to ${path.basename(file)} failed (${ok}); going back to ${previous ? path.basename(previous) : 'no model'}`);
   await cfg.update(settingKey, previous || undefined, vscode.ConfigurationTarget.Global);
-  void vscode.window.showErrorMessage(`Strata: ${path.basename(file)} could not be loaded (${ok}); switched back to ${previous ? path.basename(previous) : 'no model'}.`);
+  const pick = await vscode.window.showErrorMessage(`Strata: ${path.basename(file)} could not be loaded (${ok}); switched back to ${previous ? path.basename(previous) : 'no model'}.`, ACTIONS.pickAnother, 'Show Logs');
+  if (pick === 'Show Logs') await vscode.commands.executeCommand('strata.server.showLogs');
+  return pick === ACTIONS.pickAnother ? 'pick-another' : 'done';
 }
 
 /** Follows the sidecar while the controller loads the new setting; 'ready', 'cancelled', or why it failed. */
@@ -157,44 +189,4 @@ function waitForLoad(deps: SwitchDeps, file: string, label: string): Thenable<st
         done('cancelled');
       });
     }));
-}
-
-async function download(entry: CatalogEntry, log: vscode.LogOutputChannel): Promise<string | undefined> {
-  if (!entry.repo || !entry.files?.length) {
-    void vscode.window.showErrorMessage(`Strata: ${entry.label} has no download source; add it under "strata.models.custom" with its repo and file.`);
-    return undefined;
-  }
-  const cfg = readModelsConfig();
-  const size = entry.sizeBytes ? ` (${(entry.sizeBytes / 1e9).toFixed(1)} GB)` : '';
-  const go = await vscode.window.showInformationMessage(`Download ${entry.label} ${entry.quant}${size} from ${entry.repo}${entry.licence ? ` (licence: ${entry.licence})` : ''}?`, 'Download');
-  if (go !== 'Download') return undefined;
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Strata: downloading ${entry.label} ${entry.quant}`, cancellable: true }, async (progress, token) => {
-    const ac = new AbortController();
-    token.onCancellationRequested(() => ac.abort());
-    let last = 0;
-    try {
-      const r = await downloadModel({
-        endpoint: hubEndpoint(cfg.hubEndpoint),
-        repo: entry.repo!,
-        files: entry.files!,
-        downloadDir: cfg.downloadDir,
-        sha256: entry.sha256,
-        token: process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined,
-        signal: ac.signal,
-        onProgress: (p) => {
-          const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : 0;
-          const what = p.phase === 'hashing' ? 'checking the part already downloaded' : p.phase === 'verifying' ? 'verifying SHA-256' : `${(p.bytes / 1e9).toFixed(1)} of ${(p.total / 1e9).toFixed(1)} GB`;
-          progress.report({ message: `${p.count > 1 ? `part ${p.index + 1}/${p.count}: ` : ''}${what}`, increment: Math.max(0, pct - last) });
-          last = Math.max(last, pct);
-        },
-      });
-      log.info(`downloaded ${entry.repo}/${entry.files!.join(', ')}: ${r.parts.map((p) => `${p.sha256.slice(0, 12)}… ${p.verification}`).join(', ')}`);
-      return r.path;
-    } catch (e) {
-      const msg = e instanceof DownloadError ? e.message : `The download failed: ${(e as Error).message}`;
-      log.warn(msg);
-      if (!(e instanceof DownloadError && e.code === 'cancelled')) void vscode.window.showErrorMessage(`Strata: ${msg}`);
-      return undefined;
-    }
-  });
 }

@@ -12,6 +12,8 @@ import { findServerFor } from './binary';
 import { ModelPlanProvider, ModelSettingError, NoServerBinaryError, PlanContext, ResolvedBinary, ServerSettings, settingsPlanProvider } from './plan';
 import { affectsServerSettings, daemonConfigFromEnv, readServerSettings } from './settings';
 import { Activity, Problem } from './statusView';
+import { chooseServerBinary } from '../walkthrough/choosers';
+import { ACTIONS } from '../walkthrough/nextSteps';
 
 // The window's side of the sidecar: connects to the one daemon of this user (starting it when
 // this window has a model to load), asks it for the model this window's settings name, follows
@@ -20,6 +22,8 @@ import { Activity, Problem } from './statusView';
 // action that fixes them; nothing here throws at a keystroke.
 
 const METRICS_EVERY_MS = 10_000;
+
+export const NO_MODEL_MESSAGE = 'No model chosen: pick one that fits this machine with "Strata: Switch Model" (it sets "strata.model.path").';
 
 export interface SidecarControllerOptions {
   context: vscode.ExtensionContext;
@@ -93,6 +97,16 @@ export class SidecarController implements vscode.Disposable {
     return this.settings;
   }
 
+  /** What keeps this window from loading its model, if anything. */
+  get problemNow(): Problem | undefined {
+    return this.problem;
+  }
+
+  /** The llama-server this window would run (with or without a model), if one was found. */
+  get binaryNow(): ResolvedBinary | undefined {
+    return this.binary;
+  }
+
   get sidecarClient(): SidecarClient | undefined {
     return this.client;
   }
@@ -135,7 +149,7 @@ export class SidecarController implements vscode.Disposable {
       } else {
         // No model: still say which llama-server would run, for the status report.
         this.binary = findServerFor(this.settings, undefined, { stateDir: this.stateDir }).found;
-        this.problem = { kind: 'no-model', message: 'No model configured: set "strata.model.path" to a .gguf file.' };
+        this.problem = { kind: 'no-model', message: NO_MODEL_MESSAGE };
       }
     } catch (e) {
       this.plan = undefined;
@@ -564,13 +578,14 @@ export class SidecarController implements vscode.Disposable {
       return severity === 'warning' ? vscode.window.showWarningMessage(text, ...actions) : vscode.window.showErrorMessage(text, ...actions);
     };
     if (p.kind === 'no-model') {
-      const pick = await say('warning', 'Open Settings');
-      if (pick) await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.model.path');
+      // The picker, not a settings page: it lists what fits, what is on disk first (issue 16).
+      const pick = await say('warning', ACTIONS.pickModel);
+      if (pick) await vscode.commands.executeCommand('strata.models.switch');
     } else if (p.kind === 'no-binary') {
-      const pick = await say('warning', 'Build', 'Download', 'Set Path');
-      if (pick === 'Build') await vscode.commands.executeCommand('strata.server.build');
-      else if (pick === 'Download') await vscode.commands.executeCommand('strata.server.download');
-      else if (pick === 'Set Path') await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.server.path');
+      const pick = await say('warning', ACTIONS.download, ACTIONS.build, ACTIONS.chooseServer);
+      if (pick === ACTIONS.build) await vscode.commands.executeCommand('strata.server.build');
+      else if (pick === ACTIONS.download) await vscode.commands.executeCommand('strata.server.download');
+      else if (pick === ACTIONS.chooseServer) await chooseServerBinary();
     } else if (p.kind === 'bad-setting') {
       const pick = await say('warning', 'Open Settings');
       if (pick) await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.');

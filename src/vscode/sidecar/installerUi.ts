@@ -5,6 +5,8 @@ import { loadNative, probeAccelerators } from '../../core/native';
 import { benchmarkBackends, formatBenchTable, listInstalledBuilds, ModelBenchRecord, recommendedBackends } from '../../sidecar/installer/backends';
 import { assetsForPlatform, DEFAULT_RELEASE_API, fetchRelease, installLlamaRelease, InstalledRelease } from '../../sidecar/installer/downloadLlamaServer';
 import { ensureLlamaBuild, LLAMA_BACKENDS, LlamaBackend, LlamaBuild } from '../../sidecar/installer/llamaBuild';
+import { chooseServerBinary } from '../walkthrough/choosers';
+import { ACTIONS, NextStep, offlineStep } from '../walkthrough/nextSteps';
 import { SidecarController } from './controller';
 
 // The long operations behind "Build llama-server", "Download llama-server" and "Benchmark
@@ -124,7 +126,12 @@ export async function downloadRelease(d: InstallerUiDeps, opts: { assetName?: st
     );
     const prefer = await probedBackends(d.extensionPath, d.log);
     const assets = assetsForPlatform(release, { prefer });
-    if (!assets.length) throw new Error(`llama.cpp ${release.tag} publishes no archive for this platform (${process.platform}-${process.arch}): build llama-server instead.`);
+    if (!assets.length) {
+      const text = `llama.cpp ${release.tag} publishes no archive for this platform (${process.platform}-${process.arch}): build llama-server for this machine instead, or choose one you have.`;
+      d.log.error(text);
+      void offerInstead({ text, actions: [ACTIONS.build, ACTIONS.chooseServer] });
+      return undefined;
+    }
     let assetName = opts.assetName;
     if (!assetName) {
       const pick = await vscode.window.showQuickPick(
@@ -165,8 +172,10 @@ export async function downloadRelease(d: InstallerUiDeps, opts: { assetName?: st
     return installed;
   } catch (e) {
     const msg = (e as Error).message;
+    const code = (e as { code?: string }).code;
     d.log.error(`llama-server download failed: ${msg}`);
-    if ((e as { code?: string }).code === 'ABORTED') void vscode.window.showInformationMessage(`Strata: ${msg}`);
+    if (code === 'ABORTED') void vscode.window.showInformationMessage(`Strata: ${msg}`);
+    else if (code === 'UNREACHABLE') void offerInstead(offlineStep(releaseUrl, /\(([^)]+)\)/.exec(msg)?.[1]));
     else void vscode.window.showErrorMessage(`Strata: ${msg}`);
     return undefined;
   } finally {
@@ -174,11 +183,20 @@ export async function downloadRelease(d: InstallerUiDeps, opts: { assetName?: st
   }
 }
 
+/** The next step when no download is possible: build here, or a llama-server the user has. Not awaited by the command. */
+async function offerInstead(step: NextStep): Promise<void> {
+  const pick = await vscode.window.showErrorMessage(`Strata: ${step.text}`, ...step.actions);
+  if (pick === ACTIONS.build) await vscode.commands.executeCommand('strata.server.build');
+  else if (pick === ACTIONS.chooseServer) await chooseServerBinary();
+}
+
 /** "Strata: Benchmark Backends": llama-bench on every installed build for the current model. */
 export async function benchmarkInstalledBackends(d: InstallerUiDeps, opts: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number } = {}): Promise<ModelBenchRecord | undefined> {
   const plan = d.controller.currentPlan;
   if (!plan) {
-    void vscode.window.showWarningMessage('Strata: Benchmark Backends needs a model: set "strata.model.path" first.');
+    void vscode.window.showWarningMessage('Strata: Benchmark Backends needs a model: pick one first.', ACTIONS.pickModel).then((p) => {
+      if (p) void vscode.commands.executeCommand('strata.models.switch');
+    });
     return undefined;
   }
   const builds = listInstalledBuilds(strataCacheDir());

@@ -42,6 +42,16 @@ export interface ViewInput {
   lastError?: string;
   /** The daemon's cluster: the split in effect, placed servers, peers up. */
   cluster?: ClusterSummary;
+  /** A llama-server this window did not start that answers (a connection file from `npm start` or another tool). */
+  external?: ExternalServer;
+}
+
+export interface ExternalServer {
+  url: string;
+  /** Model file or name it reports. */
+  model?: string;
+  /** Where it was announced (the connection file). */
+  via: string;
 }
 
 export interface ViewCommand {
@@ -60,7 +70,7 @@ export interface ViewModel {
 
 const SHOW_STATUS: ViewCommand = { command: 'strata.showServerStatus', title: 'Show Server Status' };
 const START: ViewCommand = { command: 'strata.server.start', title: 'Start Server' };
-const MODEL_SETTING: ViewCommand = { command: 'workbench.action.openSettings', arguments: ['strata.model.path'], title: 'Set strata.model.path' };
+const PICK_MODEL: ViewCommand = { command: 'strata.models.switch', title: 'Pick a model' };
 const SERVER_SETTING: ViewCommand = { command: 'workbench.action.openSettings', arguments: ['strata.server'], title: 'Open Strata server settings' };
 
 function pct(p: number | undefined): string {
@@ -101,13 +111,27 @@ export function describeView(v: ViewInput): ViewModel {
   if (v.problem) {
     const p = v.problem;
     switch (p.kind) {
-      case 'no-model':
+      case 'no-model': {
         // Another window's server runs: this window uses it too (completion and chat follow the sidecar).
         if (v.server?.phase === 'ready') {
           details.unshift('This window has no model configured (**strata.model.path**); it uses the model another window loaded.');
           break;
         }
-        return { text: '$(circle-slash) Strata: no model', tooltip: tooltip(`${p.message} Click to open the setting.`), command: MODEL_SETTING, severity: 'warning' };
+        // A server this window did not start answers it: say which model, not "no model".
+        const placed = c?.placements?.find((pl) => pl.phase === 'ready');
+        if (placed) {
+          return { text: `$(sparkle) Strata · ${shortLabel(placed.model)} on ${placed.peer}`, tooltip: tooltip(`completions and chat use ${placed.model} on the peer ${placed.peer}; this window has no model of its own`), command: SHOW_STATUS };
+        }
+        if (v.external) {
+          const e = v.external;
+          return {
+            text: `$(sparkle) Strata · ${shortLabel(e.model ?? 'llama-server')}`,
+            tooltip: tooltip(`this window uses the llama-server at ${e.url}${e.model ? ` (${e.model})` : ''}, announced in ${e.via}; it has no model of its own ("Strata: Switch Model" picks one)`),
+            command: SHOW_STATUS,
+          };
+        }
+        return { text: '$(circle-slash) Strata: no model', tooltip: tooltip(`${p.message} Click to pick one.`), command: PICK_MODEL, severity: 'warning' };
+      }
       case 'bad-setting':
         return { text: '$(warning) Strata: check settings', tooltip: tooltip(p.message), command: SERVER_SETTING, severity: 'warning' };
       case 'no-binary':

@@ -88,9 +88,31 @@ describe('model catalog', () => {
       assert.ok(entriesFor(cat, 'draft').every((e) => e.roles.includes('draft')));
     });
 
+    it('finds Ollama models through its manifests, by the name Ollama shows, and skips what is not a GGUF', async () => {
+      const store = path.join(home, 'ollama');
+      const put = (rel: string, data: string | Buffer) => { fs.mkdirSync(path.dirname(path.join(store, rel)), { recursive: true }); fs.writeFileSync(path.join(store, rel), data); };
+      const gguf = 'b'.repeat(64);
+      const notGguf = 'c'.repeat(64);
+      put(`blobs/sha256-${gguf}`, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(60)]));
+      put(`blobs/sha256-${notGguf}`, 'not a model');
+      const manifest = (digest: string) => JSON.stringify({ schemaVersion: 2, layers: [
+        { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${digest}`, size: 64 },
+        { mediaType: 'application/vnd.ollama.image.template', digest: `sha256:${'d'.repeat(64)}`, size: 10 },
+      ] });
+      put('manifests/registry.ollama.ai/library/qwen2.5-coder/7b', manifest(gguf));
+      put('manifests/registry.ollama.ai/someone/broken/latest', manifest(notGguf));
+      put('manifests/registry.ollama.ai/library/garbage/latest', '{ not json');
+      const local = await scanLocalModels([{ dir: store, source: 'ollama' }]);
+      assert.deepStrictEqual(local.map((l) => [l.name, l.path, l.sha256, l.sizeBytes, l.source]), [['qwen2.5-coder:7b', path.join(store, 'blobs', `sha256-${gguf}`), gguf, 64, 'ollama']]);
+      const cat = buildCatalog({ local });
+      assert.strictEqual(cat.find((e) => e.kind === 'local')!.label, 'qwen2.5-coder:7b');
+    });
+
     it('looks where llama.cpp and LM Studio keep models', () => {
       const roots = defaultScanRoots({ XDG_CACHE_HOME: '/x' }, '/home/u', 'linux').map((r) => `${r.source}:${r.dir}`);
-      assert.deepStrictEqual(roots, ['hf-cache:/x/huggingface/hub', 'llama.cpp-cache:/x/llama.cpp', 'lm-studio:/home/u/.lmstudio/models', 'lm-studio:/home/u/.cache/lm-studio/models']);
+      assert.deepStrictEqual(roots, ['hf-cache:/x/huggingface/hub', 'llama.cpp-cache:/x/llama.cpp', 'lm-studio:/home/u/.lmstudio/models', 'lm-studio:/home/u/.cache/lm-studio/models',
+        'ollama:/home/u/.ollama/models', 'ollama:/usr/share/ollama/.ollama/models']);
+      assert.deepStrictEqual(defaultScanRoots({ OLLAMA_MODELS: '/big/ollama' }, '/home/u', 'linux').filter((r) => r.source === 'ollama').map((r) => r.dir), ['/big/ollama']);
       assert.strictEqual(defaultScanRoots({ HF_HOME: '/hf' }, '/home/u', 'darwin')[1].dir, '/home/u/Library/Caches/llama.cpp');
     });
   });

@@ -8,13 +8,29 @@ const base: ViewInput = { completionsEnabled: true };
 const server = (s: Partial<ServerStatus>): ServerStatus => ({ phase: 'stopped', since: 0, crashes: 0, ...s });
 
 describe('status bar view', () => {
-  it('no model: says so and opens the setting on click, as a warning, not an error', () => {
-    const v = describeView({ ...base, problem: { kind: 'no-model', message: 'No model configured: set "strata.model.path" to a .gguf file.' } });
+  it('no model: says so and opens the model picker on click (not a settings page), as a warning, not an error', () => {
+    const v = describeView({ ...base, problem: { kind: 'no-model', message: 'No model chosen: pick one with "Strata: Switch Model".' } });
     assert.strictEqual(v.text, '$(circle-slash) Strata: no model');
-    assert.deepStrictEqual(v.command.arguments, ['strata.model.path']);
-    assert.strictEqual(v.command.command, 'workbench.action.openSettings');
+    assert.strictEqual(v.command.command, 'strata.models.switch');
+    assert.strictEqual(v.command.arguments, undefined);
     assert.strictEqual(v.severity, 'warning');
-    assert.match(v.tooltip, /strata\\\.model\\\.path/);
+    assert.match(v.tooltip, /Click to pick one/);
+  });
+
+  it('no model here, but a server this window did not start answers (server.json): shows that server\'s model', () => {
+    const v = describeView({ ...base, problem: { kind: 'no-model', message: 'No model chosen' }, external: { url: 'http://127.0.0.1:8080', model: '/models/qwen2.5-coder-7b-q8_0.gguf', via: '/state/server.json' } });
+    assert.strictEqual(v.text, '$(sparkle) Strata · qwen2.5-coder-7b-q8_0');
+    assert.strictEqual(v.severity, undefined);
+    assert.strictEqual(v.command.command, 'strata.showServerStatus');
+    assert.match(v.tooltip.replace(/\\/g, ''), /127\.0\.0\.1:8080.*announced in \/state\/server\.json/);
+  });
+
+  it('no model here, but a placed peer serves completions: shows that model on that peer', () => {
+    const v = describeView({
+      ...base, problem: { kind: 'no-model', message: 'No model chosen' },
+      cluster: { peers: { up: 1, total: 1 }, placements: [{ role: 'fim', peer: 'box2', model: 'qwen2.5-coder-7b-q8_0.gguf', phase: 'ready', since: 0, url: 'http://127.0.0.1:1', apiKey: 'k' }] },
+    });
+    assert.strictEqual(v.text, '$(sparkle) Strata · qwen2.5-coder-7b-q8_0 on box2');
   });
 
   it('no model here, but another window\'s server is ready: shows it (this window uses it too)', () => {

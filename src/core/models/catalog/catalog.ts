@@ -152,6 +152,7 @@ export function customFiles(file: string): string[] {
 }
 
 function localLabel(l: LocalModelFile): string {
+  if (l.name) return l.name;
   const base = path.basename(l.path).replace(/-\d{5}-of-\d{5}\.gguf$/i, '').replace(/\.gguf$/i, '');
   const q = quantFromName(l.path);
   return q ? base.slice(0, base.toUpperCase().lastIndexOf(q)).replace(/[-_.]+$/, '') || base : base;

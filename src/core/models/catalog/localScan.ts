@@ -1,7 +1,8 @@
 // GGUF files already on this machine: folders the user lists (`strata.models.directories`),
 // Strata's own download folder, and the caches other tools fill: llama.cpp's `-hf` downloads
 // (the Hugging Face hub cache layout in current llama.cpp, ~/.cache/llama.cpp in older ones) and
-// LM Studio's models folder. Split models count once. Vision projectors (mmproj) and vocab-only
+// LM Studio's models folder, and Ollama's store (GGUF blobs named by digest, found through its
+// manifests, which also give the name a user knows: "qwen2.5-coder:7b"). Split models count once. Vision projectors (mmproj) and vocab-only
 // files are not models one can chat with and are left out.
 
 import * as fs from 'fs';
@@ -9,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { groupSplitFiles } from '../inspect/splitFiles';
 
-export type LocalSource = 'directory' | 'strata' | 'hf-cache' | 'llama.cpp-cache' | 'lm-studio';
+export type LocalSource = 'directory' | 'strata' | 'hf-cache' | 'llama.cpp-cache' | 'lm-studio' | 'ollama';
 
 export interface LocalModelFile {
   /** First part. */
@@ -25,6 +26,8 @@ export interface LocalModelFile {
   sha256?: string;
   /** Parts of a split set where some are missing. */
   incomplete?: boolean;
+  /** The name the tool that keeps it uses, when the file name is not one ("qwen2.5-coder:7b" in Ollama). */
+  name?: string;
 }
 
 export interface ScanRoot {
@@ -45,6 +48,9 @@ export function defaultScanRoots(env: NodeJS.ProcessEnv = process.env, home = os
   roots.push({ dir: legacy, source: 'llama.cpp-cache' });
   roots.push({ dir: path.join(home, '.lmstudio', 'models'), source: 'lm-studio' });
   roots.push({ dir: path.join(home, '.cache', 'lm-studio', 'models'), source: 'lm-studio' });
+  roots.push({ dir: env.OLLAMA_MODELS || path.join(home, '.ollama', 'models'), source: 'ollama' });
+  // Ollama's Linux service keeps its store under its own user's home.
+  if (platform === 'linux' && !env.OLLAMA_MODELS) roots.push({ dir: '/usr/share/ollama/.ollama/models', source: 'ollama' });
   return roots;
 }
 
@@ -57,6 +63,14 @@ export async function scanLocalModels(roots: readonly ScanRoot[]): Promise<Local
   const out: LocalModelFile[] = [];
   const seen = new Set<string>();
   for (const root of roots) {
+    if (root.source === 'ollama') {
+      for (const m of await scanOllama(root.dir)) {
+        if (seen.has(m.path)) continue;
+        seen.add(m.path);
+        out.push(m);
+      }
+      continue;
+    }
     const files: string[] = [];
     await walk(root.dir, 0, files);
     const { models, incomplete } = groupSplitFiles(files);
@@ -98,6 +112,62 @@ async function walk(dir: string, depth: number, acc: string[]): Promise<void> {
     // Hub blobs are reached through snapshots (symlinks); the blobs folder itself has no names.
     if (e.isDirectory() && e.name !== 'blobs') await walk(full, depth + 1, acc);
     else if ((e.isFile() || e.isSymbolicLink()) && /\.gguf$/i.test(e.name) && !SKIP.test(e.name)) acc.push(full);
+  }
+}
+
+const OLLAMA_MODEL_LAYER = 'application/vnd.ollama.image.model';
+
+/** Ollama's store: manifests/<registry>/<namespace>/<model>/<tag> name the model blob by digest. */
+async function scanOllama(dir: string): Promise<LocalModelFile[]> {
+  const manifests: string[] = [];
+  const walkManifests = async (d: string, depth: number): Promise<void> => {
+    if (depth > 4 || manifests.length >= MAX_FILES) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) await walkManifests(full, depth + 1);
+      else if (e.isFile() && depth === 3) manifests.push(full);
+    }
+  };
+  const root = path.join(dir, 'manifests');
+  await walkManifests(root, 0);
+  const out: LocalModelFile[] = [];
+  for (const m of manifests) {
+    let layers: Array<{ mediaType?: unknown; digest?: unknown }>;
+    try {
+      layers = (JSON.parse(await fs.promises.readFile(m, 'utf8')) as { layers?: typeof layers }).layers ?? [];
+    } catch {
+      continue;
+    }
+    const digest = layers.find((l) => l.mediaType === OLLAMA_MODEL_LAYER)?.digest;
+    const hex = typeof digest === 'string' ? /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1] : undefined;
+    if (!hex) continue;
+    const blob = path.join(dir, 'blobs', `sha256-${hex}`);
+    if (!(await isGguf(blob))) continue;
+    const [registry, namespace, model, tag] = path.relative(root, m).split(path.sep);
+    const name = registry === 'registry.ollama.ai' && namespace === 'library' ? `${model}:${tag}` : `${namespace}/${model}:${tag}`;
+    out.push({ path: blob, parts: [blob], sizeBytes: safeSize(blob), source: 'ollama', sha256: hex, name });
+  }
+  return out;
+}
+
+async function isGguf(file: string): Promise<boolean> {
+  try {
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      await fh.read(b, 0, 4, 0);
+      return b.toString('latin1') === 'GGUF';
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
   }
 }
 
