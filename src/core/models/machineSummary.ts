@@ -14,6 +14,9 @@ import { speedLabel } from './planner/speed';
 
 const GiB = 1024 ** 3;
 
+/** Generation speed (the estimate's low end) at which completions keep up with typing. */
+export const FAST_TOKS = 15;
+
 export interface GpuFact {
   name: string;
   /** Where the numbers come from: "cuda", "vulkan", "amdgpu", ... (all the probe's views of this GPU). */
@@ -56,6 +59,8 @@ export interface MachineSummary {
   capacity: Capacity;
   /** With the fixes below applied (only when they would let a larger model fit). */
   capacityAfterFix?: Capacity;
+  /** The largest model fast enough for completions as you type ("Qwen2.5 Coder 7B Instruct Q8_0, 20–31 tok/s (estimate)"), when it is not the headline's. */
+  forCompletions?: string;
   heldBack: HeldBack[];
   /** No accelerator found: models run on the CPU. */
   noGpu: boolean;
@@ -121,6 +126,18 @@ export function capacityOf(machine: PlannerMachine, presets: readonly PresetMode
   return { headline: 'no preset coder model fits: free memory, or add a LAN peer (strata-peer) to lend its memory' };
 }
 
+/** The largest yardstick that fits wholly and generates at FAST_TOKS or more (its estimate's low end). */
+function fastestUseful(machine: PlannerMachine, presets: readonly PresetModel[] = PRESETS): { what: string; rank: number } | undefined {
+  const list = yardsticks(presets);
+  for (let i = 0; i < list.length; i++) {
+    const { p, file } = list[i];
+    const plan = planModel({ model: planModelFromArch(p.arch, file.quant, file.sizeBytes), machine, role: 'fim', label: `${p.displayName} ${file.quant}` });
+    if (plan.verdict === 'does-not-fit' || (machine.devices.length > 0 && plan.offloadedLayers < p.arch.layers)) continue;
+    if (plan.speed.low >= FAST_TOKS) return { what: `${p.displayName} ${file.quant}, ${speedLabel(plan.speed)}`, rank: i };
+  }
+  return undefined;
+}
+
 export interface SummaryInput {
   probe: AcceleratorProbe;
   /** The planner's machine (machineFromProbe), with the llama-server's own device list where known. */
@@ -160,6 +177,7 @@ export function summarizeMachine(input: SummaryInput): MachineSummary {
     }
   }
   const capacity = capacityOf(machine, input.presets);
+  const fast = fastestUseful(machine, input.presets);
   let capacityAfterFix: Capacity | undefined;
   if (fixed) {
     const after = capacityOf(fixed, input.presets);
@@ -172,6 +190,7 @@ export function summarizeMachine(input: SummaryInput): MachineSummary {
     ...(input.disk ? { disk: input.disk } : {}),
     capacity,
     ...(capacityAfterFix ? { capacityAfterFix } : {}),
+    ...(fast && fast.rank !== capacity.rank ? { forCompletions: fast.what } : {}),
     heldBack,
     noGpu: gpus.length === 0 && machine.devices.length === 0,
     fallbackProbe: probe.via === 'fallback',

@@ -167,7 +167,7 @@ export interface RowText {
 /** "$(pass) fits · 32k ctx · 7–11 tok/s (estimate)", size, quant, downloaded or not. */
 export function rowText(r: PlannedRow): RowText {
   const e = r.entry;
-  const size = e.sizeBytes ? `${(e.sizeBytes / 1e9).toFixed(e.sizeBytes >= 10e9 ? 0 : 1)} GB${e.sizeSource === 'estimated' ? ' (est.)' : ''}` : 'size unknown';
+  const size = e.sizeBytes ? `${gbText(e.sizeBytes)}${e.sizeSource === 'estimated' ? ' (est.)' : ''}` : 'size unknown';
   const where = e.downloaded ? '$(check) on disk'
     : r.partialBytes ? `$(debug-pause) download paused at ${gbText(r.partialBytes)} of ${size}: pick it to resume`
       : e.incomplete ? '$(warning) incomplete download' : `$(cloud-download) download ${size}`;
@@ -180,13 +180,18 @@ export function rowText(r: PlannedRow): RowText {
   return {
     label: e.label,
     description: [e.quant, size, speed].filter(Boolean).join(' · '),
-    detail: [badge, r.plan ? `${gib(r.plan.totalBytes)} planned` : '', where, e.licence ?? (e.source ? `from ${e.source}` : '')].filter(Boolean).join(' · '),
+    detail: [badge, r.plan ? `${gib(r.plan.totalBytes)} planned` : '', where, e.licence ?? (e.source ? `from ${SOURCE_WORDS[e.source] ?? e.source}` : '')].filter(Boolean).join(' · '),
   };
 }
 
 function gbText(n: number): string {
-  return `${(n / 1e9).toFixed(n >= 10e9 ? 0 : 1)} GB`;
+  return n < 1e9 ? `${Math.max(1, Math.round(n / 1e6))} MB` : `${(n / 1e9).toFixed(n >= 10e9 ? 0 : 1)} GB`;
 }
+
+const SOURCE_WORDS: Record<string, string> = {
+  'hf-cache': 'the Hugging Face cache', 'llama.cpp-cache': "llama.cpp's cache", 'lm-studio': 'LM Studio', ollama: 'Ollama',
+  directory: 'your models folder', strata: "Strata's downloads",
+};
 
 function ctxLabel(n: number): string {
   return n >= 1024 ? `${Math.round(n / 1024)}k` : String(n);

@@ -5,7 +5,7 @@ import { loadNative, probeAccelerators } from '../../core/native';
 import { benchmarkBackends, formatBenchTable, listInstalledBuilds, ModelBenchRecord, recommendedBackends } from '../../sidecar/installer/backends';
 import { assetsForPlatform, DEFAULT_RELEASE_API, fetchRelease, installLlamaRelease, InstalledRelease } from '../../sidecar/installer/downloadLlamaServer';
 import { ensureLlamaBuild, LLAMA_BACKENDS, LlamaBackend, LlamaBuild } from '../../sidecar/installer/llamaBuild';
-import { chooseServerBinary } from '../walkthrough/choosers';
+import { chooseServerBinary, saidLlamaServerFound } from '../walkthrough/choosers';
 import { ACTIONS, NextStep, offlineStep } from '../walkthrough/nextSteps';
 import { SidecarController } from './controller';
 
@@ -93,6 +93,7 @@ export async function buildForThisMachine(d: InstallerUiDeps, backendArg?: strin
     );
     d.log.info(`llama.cpp (${b}) ${build.built ? 'built' : 'was already built'}: ${build.serverPath}`);
     void vscode.window.showInformationMessage(`Strata: llama-server (${b}) is ${build.built ? 'built' : 'already built'}: ${build.binDir}`);
+    saidLlamaServerFound();
     d.controller.setActivity(undefined);
     await d.controller.replanAndReload();
     return build;
@@ -167,6 +168,7 @@ export async function downloadRelease(d: InstallerUiDeps, opts: { assetName?: st
     );
     d.log.info(`llama-server ${installed.manifest.tag} (${installed.manifest.backend}) ${installed.installed ? 'installed' : 'was already installed'} in ${installed.dir}`);
     void vscode.window.showInformationMessage(`Strata: llama-server ${installed.manifest.tag} (${installed.manifest.backend}) is installed.`);
+    saidLlamaServerFound();
     d.controller.setActivity(undefined);
     await d.controller.replanAndReload();
     return installed;

@@ -8,6 +8,13 @@ import { strataSettings } from '../workspaceTrust';
 // whose answer is checked and written to the user's settings (which, for machine-scoped settings
 // in a remote window, VS Code keeps on the remote machine where they apply).
 
+/** The context key of the walkthrough's llama-server step: the user found, built, downloaded or chose one. */
+export const LLAMA_SERVER_FOUND_KEY = 'strata.llamaServerFound';
+
+export function saidLlamaServerFound(): void {
+  void vscode.commands.executeCommand('setContext', LLAMA_SERVER_FOUND_KEY, true);
+}
+
 /** Picks a llama-server executable and sets "strata.server.path"; its path, or undefined. */
 export async function chooseServerBinary(): Promise<string | undefined> {
   const picked = await vscode.window.showOpenDialog({
@@ -29,6 +36,7 @@ export async function chooseServerBinary(): Promise<string | undefined> {
     return undefined;
   }
   await strataSettings('strata').update('server.path', file, vscode.ConfigurationTarget.Global);
+  saidLlamaServerFound();
   void vscode.window.showInformationMessage(`Strata will run ${file}.`);
   return file;
 }

@@ -5,7 +5,7 @@ import type { ChatApi } from '../chat';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { findServerFor } from '../sidecar/binary';
 import type { SidecarController } from '../sidecar/controller';
-import { chooseServerBinary } from './choosers';
+import { chooseServerBinary, LLAMA_SERVER_FOUND_KEY } from './choosers';
 import { showMachinePanel } from './machinePanel';
 import { ACTIONS, noServerStep } from './nextSteps';
 import { pickLanguage, Sample, sampleFor } from './samples';
@@ -17,6 +17,7 @@ import { pickLanguage, Sample, sampleFor } from './samples';
 // changed) and can be run again at any time.
 
 export const WALKTHROUGH_ID = 'strata.strata-coder#strata.gettingStarted';
+export { LLAMA_SERVER_FOUND_KEY } from './choosers';
 const OPENED_KEY = 'strata.walkthrough.openedOnce';
 
 export interface WalkthroughDeps {
@@ -36,11 +37,11 @@ export function registerWalkthrough(context: vscode.ExtensionContext, deps: Walk
     keys.set(key, value);
     void vscode.commands.executeCommand('setContext', key, value);
   };
-  // Steps complete on these keys (onContext): a llama-server found, a model ready to answer.
-  const follow = () => {
-    setKey('strata.llamaServerFound', !!controller.binaryNow);
-    setKey('strata.modelReady', controller.status?.server.phase === 'ready' && !!controller.currentPlan);
-  };
+  // Steps complete on these keys (onContext). VS Code ignores a key that is already true when it
+  // registers the walkthrough (which may be after this activation), so "llama-server found" is
+  // set by what the user does: "Find llama-server" finding one, a build, a download or a chosen
+  // file (LLAMA_SERVER_FOUND_KEY); a ready model is followed here.
+  const follow = () => setKey('strata.modelReady', controller.status?.server.phase === 'ready' && !!controller.currentPlan);
   follow();
 
   context.subscriptions.push(
@@ -81,7 +82,7 @@ export function registerWalkthrough(context: vscode.ExtensionContext, deps: Walk
 async function findServer(deps: WalkthroughDeps, setKey: (k: string, v: boolean) => void): Promise<string | undefined> {
   const { controller } = deps;
   const r = findServerFor(controller.settingsNow, controller.currentPlan?.modelPath, { stateDir: controller.stateDir });
-  setKey('strata.llamaServerFound', !!r.found);
+  setKey(LLAMA_SERVER_FOUND_KEY, !!r.found);
   if (!r.found) {
     const step = noServerStep();
     const problem = r.problem?.code === 'not-found' ? step.text : r.problem?.message ?? step.text;
@@ -96,9 +97,8 @@ async function findServer(deps: WalkthroughDeps, setKey: (k: string, v: boolean)
   const version = info?.version?.replace(/^version:\s*/, '') ?? 'version unknown';
   const text = `Strata runs llama-server ${version} from ${where}: ${r.found.path}. Backends: ${info?.backends.join(', ') || 'unknown'}${info ? `; ${describeDevices(info)}` : ''}.`;
   deps.log.info(text);
-  const pick = await vscode.window.showInformationMessage(`Strata: ${text}${info?.error ? ` ${info.error}` : ''}`, ACTIONS.build, ACTIONS.download);
-  if (pick === ACTIONS.build) await vscode.commands.executeCommand('strata.server.build');
-  else if (pick === ACTIONS.download) await vscode.commands.executeCommand('strata.server.download');
+  // Nothing to decide: a notification that goes by itself (the build and download stay on the step).
+  void vscode.window.showInformationMessage(`${text}${info?.error ? ` ${info.error}` : ''}`);
   return r.found.path;
 }
 

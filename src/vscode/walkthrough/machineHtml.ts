@@ -1,4 +1,4 @@
-import type { MachineSummary } from '../../core/models/machineSummary';
+import { FAST_TOKS, type MachineSummary } from '../../core/models/machineSummary';
 import { gib } from '../../core/models/planner/plan';
 import { ACTIONS, noGpuStep, noServerStep } from './nextSteps';
 
@@ -77,11 +77,12 @@ export function renderMachineHtml(page: MachinePage, csp: { nonce: string; cspSo
   const means = [`<p class="headline">This machine runs <strong>${escapeHtml(s.capacity.headline)}</strong>.</p>`];
   if (s.capacity.example) means.push(`<p class="dim">For example ${escapeHtml(s.capacity.example)}.</p>`);
   if (s.capacity.beyond) means.push(`<p class="dim">Larger: ${escapeHtml(s.capacity.beyond)}.</p>`);
+  if (s.forCompletions) means.push(`<p>For completions as you type (${FAST_TOKS} tok/s or more): <strong>${escapeHtml(s.forCompletions)}</strong>.</p>`);
   if (s.capacityAfterFix) means.push(`<p>With the fix below: <strong>${escapeHtml(s.capacityAfterFix.headline)}</strong>.</p>`);
 
   const held = s.heldBack.map((h) => `<div class="fix"><p>${escapeHtml(h.text)}</p>${h.copy ? `<pre><code>${escapeHtml(h.copy)}</code></pre><p>${button(ACTIONS.copyKernel, true, h.copy)}</p>` : ''}</div>`);
   const noGpu = s.noGpu ? (() => {
-    const step = noGpuStep(s.capacity.headline);
+    const step = noGpuStep();
     return `<div class="fix" id="no-gpu"><p>${escapeHtml(step.text)}</p><p>${step.actions.map((a, i) => button(a, i === 1)).join(' ')}</p></div>`;
   })() : '';
   const facts = [

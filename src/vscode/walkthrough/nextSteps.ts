@@ -24,9 +24,9 @@ export const ACTIONS = {
 } as const;
 
 /** No accelerator: models run on the CPU, which is fine for small ones; a missing driver is the usual cause. */
-export function noGpuStep(capacityHeadline: string): NextStep {
+export function noGpuStep(): NextStep {
   return {
-    text: `Strata found no GPU, so models run on the CPU (${capacityHeadline}); if this machine has one, install its driver (NVIDIA: the CUDA driver; AMD: ROCm or Mesa's Vulkan driver; Intel: Mesa's Vulkan driver) and check again, or pick a small model that runs well on the CPU.`,
+    text: 'Strata found no GPU, so models run on the CPU, where small ones (up to about 7B) answer at a usable speed. If this machine has a GPU, install its driver (NVIDIA: the CUDA driver; AMD: ROCm or Mesa\'s Vulkan driver; Intel: Mesa\'s Vulkan driver) and check again.',
     actions: [ACTIONS.checkAgain, ACTIONS.pickModel],
   };
 }

@@ -68,11 +68,11 @@ describe('Strata server commands (no model configured)', () => {
     }
   });
 
-  it('Start Server without a model explains why (a warning naming the setting, with "Open Settings") and starts nothing; Stop and Restart are harmless', async () => {
+  it('Start Server without a model explains why (a warning naming the setting, with "Pick a Model") and starts nothing; Stop and Restart are harmless', async () => {
     const api = ext().exports;
     const problem = (await vscode.commands.executeCommand<Report>('strata.showServerStatus')).sidecar?.problem?.message ?? '';
     assert.match(problem, /strata\.model\.path/);
-    const explained: Explanation = { severity: 'warning', text: `Strata: ${problem}`, actions: ['Open Settings'] };
+    const explained: Explanation = { severity: 'warning', text: `Strata: ${problem}`, actions: ['Pick a Model'] };
     api.sidecar.lastExplanation = undefined;
     assert.strictEqual((await vscode.commands.executeCommand('strata.server.start')), undefined, 'Start returned a server');
     assert.deepStrictEqual(api.sidecar.lastExplanation, explained);

@@ -79,6 +79,7 @@ describe('machine summary (walkthrough "Your machine")', () => {
     const s = summarizeMachine({ probe: p, machine: machineFromProbe(p, { listed: [] }) });
     assert.strictEqual(s.noGpu, true);
     assert.match(s.capacity.headline, /^up to a [\d.]+B Q[48] model with a \d+k context, on the CPU$/);
+    assert.match(s.forCompletions ?? '', /^Qwen2\.5 Coder 1\.5B Instruct Q8_0, [\d.]+–[\d.]+ tok\/s \(estimate\)$/, 'a small model keeps up with typing on the CPU');
   });
 
   it('this machine: the real probe gives a summary with RAM and a capacity sentence', async () => {
