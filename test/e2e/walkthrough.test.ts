@@ -3,14 +3,16 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as net from 'net';
 import type { Frame, Locator, Page } from 'playwright-core';
 import { ensureExtensionBuilt } from '../exthost/build';
-import { ARTIFACTS_DIR, REPO_ROOT } from '../harness/browser';
+import { ARTIFACTS_DIR, REPO_ROOT, runCommand } from '../harness/browser';
 import { getLlamaBinaries } from '../harness/llamaBinaries';
-import { say, strataItem, waitForStatus } from '../harness/strataUi';
+import { say, startCommand, strataItem, waitForStatus } from '../harness/strataUi';
 import { waitUntil } from '../harness/sidecar';
 import { useWorkbench } from '../harness/workbench';
-import { ensureTrainedModel, TRAINED_MODEL_PATH } from '../fixtures/models';
+import { ensureShapeModel, ensureTrainedModel, TRAINED_MODEL_PATH } from '../fixtures/models';
+import { FakeHub, startFakeHub } from '../integration/models/fakeHub';
 
 // The first run as a new user meets it (issue 16), nothing faked: code-server (VS Code 1.100)
 // from a clean profile with no Strata settings, Chromium clicking through the "Get Started with
@@ -86,9 +88,9 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
       ...(process.env.STRATA_LLAMA_BIN_DIR ? { PATH: `${llamaBinDir}${path.delimiter}${process.env.PATH ?? ''}` } : {}),
       STRATA_SIDECAR_CONFIG: JSON.stringify({ idleExitMs: 5000, stopGraceMs: 3000 }),
     }),
-    // No Strata setting at all. The harness keeps walkthroughs from opening in other tests; a
-    // clean profile has VS Code's default, which lets them open.
-    settings: { 'workbench.welcomePage.walkthroughs.openOnInstall': true },
+    // No Strata setting at all. The harness keeps walkthroughs from opening in other tests (a
+    // machine-scoped setting); a clean machine has VS Code's default, which lets them open.
+    machineSettings: { 'workbench.welcomePage.walkthroughs.openOnInstall': true },
     viewport: { width: 1280, height: 800 },
     statusBar: /Strata: no model/,
   });
@@ -233,6 +235,11 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
 
   it('every step is checked; the figures are written', async () => {
     for (const id of ['machine', 'llamaServer', 'model', 'tryIt', 'ask']) await waitChecked(id, 5000);
+    // For the picture (not counted: the run is over): the walkthrough alone, every step in view.
+    await page.locator('.tabs-container .tab', { hasText: 'Walkthrough' }).first().click();
+    await runCommand(page, 'View: Maximize Editor Group and Hide Side Bars');
+    await step('machine').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(500);
     await shot('07-all-done');
     const figures = {
       date: new Date().toISOString(),
@@ -246,7 +253,7 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
     say(`clicks ${clicks}, keystrokes ${keys}; ${JSON.stringify(marks)}`);
     if (process.env.STRATA_RECORD_RESULTS === '1') {
       fs.mkdirSync(RECORD, { recursive: true });
-      for (const f of fs.readdirSync(SHOTS)) fs.copyFileSync(path.join(SHOTS, f), path.join(RECORD, f));
+      for (const f of ['01-walkthrough.png', '02-machine.png', '04-model-picker.png', '05-ghost-text.png', '06-chat.png', '07-all-done.png', 'figures.json']) fs.copyFileSync(path.join(SHOTS, f), path.join(RECORD, f));
     }
   });
 });
@@ -271,5 +278,110 @@ describe('E2E: the status bar of a window without a model of its own', function 
     await strataItem(wb.page).click();
     await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Strata: Switch Model' }).waitFor({ state: 'visible', timeout: 30_000 });
     await wb.page.keyboard.press('Escape');
+  });
+});
+
+describe('E2E: the dead ends of the first run each offer the way on', function () {
+  this.timeout(600_000);
+
+  let hub: FakeHub;
+  let closedPort = 0;
+  let hubDir = '';
+  const DL = { repo: 'strata/download-test-GGUF', path: 'download-test-Q8_0.gguf' };
+  before(async () => {
+    ensureExtensionBuilt((l) => say(l));
+    // FAKE hub (test/integration/models/fakeHub.ts): no hub is reachable here; it serves the trained model slowly, so that a cancel lands mid-way.
+    hub = await startFakeHub();
+    hub.add({ ...DL, content: fs.readFileSync(await ensureTrainedModel()), throttle: 48 * 1024 });
+    // A port nobody listens on: "the release server cannot be reached", as offline.
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    closedPort = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+  after(async () => {
+    await hub?.close();
+  });
+
+  const wb = useWorkbench({
+    name: 'deadends',
+    llama: false,
+    prepare: async (d) => {
+      await getLlamaBinaries();
+      // A 70B model on disk (sparse, real header) that cannot fit this machine.
+      hubDir = path.join(d.tmp, 'hf', 'hub');
+      const snap = path.join(hubDir, 'models--bartowski--Llama-3.3-70B-Instruct-GGUF', 'snapshots', 'fedcba9876543210fedcba9876543210fedcba98');
+      fs.mkdirSync(snap, { recursive: true });
+      fs.symlinkSync(await ensureShapeModel('llama-3.3-70b', 'Q4_K_M'), path.join(snap, 'Llama-3.3-70B-Instruct-Q4_K_M.gguf'));
+    },
+    env: () => ({ HF_HUB_CACHE: hubDir, STRATA_SIDECAR_CONFIG: JSON.stringify({ idleExitMs: 5000, stopGraceMs: 3000 }) }),
+    settings: (d) => ({
+      'strata.server.releaseUrl': `http://127.0.0.1:${closedPort}/repos/ggml-org/llama.cpp/releases/latest`,
+      'strata.models.hubEndpoint': hub.endpoint,
+      'strata.models.downloadDirectory': path.join(d.tmp, 'models'),
+      'strata.models.custom': [{ ...{ repo: DL.repo, file: DL.path }, label: 'Download test', roles: ['both'] }],
+    }),
+    statusBar: /Strata: no model/,
+  });
+  const toast = (re: RegExp) => wb.page.locator('.notifications-toasts .notification-toast').filter({ hasText: re }).first();
+  const picker = () => wb.page.locator('.quick-input-widget');
+  const pickerRow = (re: RegExp) => picker().locator('.quick-input-list .monaco-list-row').filter({ hasText: re }).first();
+
+  it('llama-server cannot be downloaded (offline): one message, with Build and Choose', async () => {
+    await startCommand(wb.page, 'Strata: Download llama-server');
+    const t = toast(/could not reach 127\.0\.0\.1/);
+    await t.waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match(await t.innerText(), /Strata could not reach 127\.0\.0\.1:\d+ to download llama-server \(ECONNREFUSED\); build it for this machine from the llama\.cpp source instead, or choose a llama-server you already have\./);
+    for (const b of ['Build for This Machine', 'Choose llama-server…']) await t.getByRole('button', { name: b }).waitFor({ state: 'visible' });
+    await t.locator('.codicon-notifications-clear').click().catch(() => undefined);
+  });
+
+  /** Types into the picker's filter box (what a user does in a long list). */
+  async function filter(text: string): Promise<void> {
+    const input = picker().locator('.quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    await input.fill(text);
+  }
+
+  it('a model too big for this machine: hidden behind "Show more", and picked anyway it says why, with Pick Another Model', async () => {
+    await startCommand(wb.page, 'Strata: Switch Model');
+    await filter('70B');
+    const more = pickerRow(/Show \d+ more that do not fit this machine/);
+    await more.waitFor({ state: 'visible', timeout: 120_000 });
+    assert.strictEqual(await pickerRow(/Llama 3\.3 70B Instruct.*on disk/).count(), 0, 'a model that does not fit is listed before "Show more"');
+    await more.click();
+    const big = pickerRow(/Llama 3\.3 70B Instruct\s*Q4_K_M/);
+    await big.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match((await big.innerText()).replace(/\s+/g, ' '), /does not fit.*on disk/);
+    await big.click();
+    const t = toast(/Llama 3\.3 70B Instruct Q4_K_M does not fit/);
+    await t.waitFor({ state: 'visible', timeout: 30_000 });
+    await t.getByRole('button', { name: 'Pick Another Model' }).click();
+    await picker().locator('.quick-input-title', { hasText: 'Strata: Switch Model' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.page.keyboard.press('Escape');
+  });
+
+  it('a download cancelled half way says how far it got; Resume finishes it from there and the model loads', async () => {
+    await startCommand(wb.page, 'Strata: Switch Model');
+    await filter('Download test');
+    const row = pickerRow(/Download test/);
+    await row.waitFor({ state: 'visible', timeout: 120_000 });
+    await row.click();
+    await toast(/Download Download test/).getByRole('button', { name: 'Download' }).click();
+    const progress = toast(/Strata: downloading Download test/);
+    await progress.waitFor({ state: 'visible', timeout: 30_000 });
+    const part = path.join(wb.tmp, 'models', ...DL.repo.split('/'), `${DL.path}.part`);
+    await waitUntil('a few MB downloaded', () => fs.existsSync(part) && fs.statSync(part).size > 3e6, 60_000, 100);
+    await progress.getByRole('button', { name: 'Cancel' }).click();
+    const stopped = toast(/The download of Download test .* stopped at/);
+    await stopped.waitFor({ state: 'visible', timeout: 30_000 });
+    const text = await stopped.innerText();
+    assert.match(text, /stopped at \d+ MB of 30 MB;/);
+    assert.match(text, /what arrived is kept, and downloading it again resumes from there/);
+    const kept = fs.statSync(part).size;
+    await stopped.getByRole('button', { name: 'Resume Download' }).click();
+    await waitForStatus(wb.page, 'the downloaded model ready', (t) => /Strata · download-test/.test(t), 180_000);
+    const ranged = hub.requests.filter((r) => r.method === 'GET' && r.range);
+    assert.ok(ranged.some((r) => Number(/bytes=(\d+)-/.exec(r.range!)?.[1]) >= kept - 1), `the resume did not ask for the rest (kept ${kept}): ${JSON.stringify(ranged)}`);
   });
 });

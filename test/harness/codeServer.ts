@@ -295,6 +295,12 @@ export interface StartCodeServerOptions {
   settings?: Record<string, unknown>;
   /** User keybindings (keybindings.json), e.g. for commands VS Code binds to no key. */
   keybindings?: Array<{ key: string; command: string; when?: string }>;
+  /**
+   * Settings of the machine the server runs on (`<user-data-dir>/Machine/settings.json`), merged
+   * over TEST_MACHINE_SETTINGS: in a remote window such as code-server's, machine-scoped settings
+   * are read only from there, never from the user's settings.
+   */
+  machineSettings?: Record<string, unknown>;
   /** Lines of progress; default: none. */
   log?: (line: string) => void;
   /** How long to wait for the server to answer /healthz. Default 60 s. */
@@ -345,6 +351,14 @@ export const TEST_SETTINGS: Record<string, unknown> = {
   'files.simpleDialog.enable': true,
   'terminal.integrated.enablePersistentSessions': false,
   'window.restoreWindows': 'none',
+};
+
+/**
+ * Machine-scoped settings that keep a test window quiet. `openOnInstall` is machine-scoped: set in
+ * the user's settings it is ignored in a remote window, and Strata's walkthrough would open.
+ */
+export const TEST_MACHINE_SETTINGS: Record<string, unknown> = {
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
 };
 
 function httpStatus(url: string, timeoutMs = 2000): Promise<number> {
@@ -446,6 +460,8 @@ export async function startCodeServer(opts: StartCodeServerOptions): Promise<Run
     JSON.stringify({ ...TEST_SETTINGS, ...(opts.workspaceTrust ? { 'security.workspace.trust.enabled': true } : {}), ...(opts.settings ?? {}) }, null, 2),
   );
   if (opts.keybindings) fs.writeFileSync(path.join(userDataDir, 'User', 'keybindings.json'), JSON.stringify(opts.keybindings, null, 2));
+  fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userDataDir, 'Machine', 'settings.json'), JSON.stringify({ ...TEST_MACHINE_SETTINGS, ...(opts.machineSettings ?? {}) }, null, 2));
   for (const ext of opts.extensionDevelopmentPaths ?? []) symlinkExtension(ext, extensionsDir);
 
   let lastError: Error | undefined;

@@ -69,6 +69,8 @@ export interface WorkbenchOptions {
   env?: Record<string, string> | ((dirs: WorkbenchDirs) => Record<string, string>);
   /** User settings (over codeServer.ts's TEST_SETTINGS). */
   settings?: Record<string, unknown> | ((dirs: WorkbenchDirs) => Record<string, unknown> | Promise<Record<string, unknown>>);
+  /** Machine settings (over codeServer.ts's TEST_MACHINE_SETTINGS): where a remote window reads machine-scoped settings. */
+  machineSettings?: Record<string, unknown>;
   /** Runs once the dirs and files exist, before any server starts: more files, checks of the build. */
   prepare?: (dirs: WorkbenchDirs) => void | Promise<void>;
   /** User keybindings of code-server (keybindings.json), e.g. for commands VS Code binds to no key. */
@@ -164,6 +166,7 @@ export class Workbench {
         env: { STRATA_STATE_DIR: stateDir, ...(env ?? {}) },
         settings,
         keybindings: o.keybindings,
+        machineSettings: o.machineSettings,
         workspaceTrust: o.workspaceTrust,
       });
       s.browser = await launchBrowser({ viewport: o.viewport });

@@ -65,7 +65,7 @@ export function tooBigStep(plan: Pick<ModelPlan, 'summary' | 'fixes'>): NextStep
 }
 
 function gb(n: number): string {
-  return `${(n / 1e9).toFixed(n >= 10e9 ? 0 : 1)} GB`;
+  return n < 1e9 ? `${Math.max(1, Math.round(n / 1e6))} MB` : `${(n / 1e9).toFixed(n >= 10e9 ? 0 : 1)} GB`;
 }
 
 /** Not enough room (before the first byte or mid-way): the downloader's sentence says how much. */

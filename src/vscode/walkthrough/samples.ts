@@ -19,7 +19,7 @@ interface Template {
   question: string;
 }
 
-const HINT = "Strata's suggestion appears in grey after the cursor: Tab accepts it, Esc dismisses it, Alt+\\ asks again.";
+const HINT = 'Strata suggests in grey after the cursor: Tab accepts, Esc dismisses.';
 
 const TEMPLATES: Record<string, Template> = {
   python: {
