@@ -5,7 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { listInstalledBuilds } from '../../../src/sidecar/installer/backends';
-import { downloadsRoot, installLlamaRelease, LlamaDownloadError } from '../../../src/sidecar/installer/downloadLlamaServer';
+import * as net from 'net';
+import { downloadsRoot, fetchRelease, installLlamaRelease, LlamaDownloadError } from '../../../src/sidecar/installer/downloadLlamaServer';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { listTree, startHttpServer, TestHttpServer, writeTarGz, writeZip, ArchiveFile } from './archives';
 
@@ -188,6 +189,18 @@ describe('installer: release download with SHA-256 verification', function () {
     await assert.rejects(
       installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'darwin', arch: 'arm64' }),
       (e: Error) => e instanceof LlamaDownloadError && e.code === 'NO_ASSET' && /no archive for macos-arm64.*build llama-server instead/.test(e.message),
+    );
+  });
+
+  it('a release server that cannot be reached (offline) is UNREACHABLE with the cause, so the UI offers a build instead', async () => {
+    // A port nobody listens on: the connection is refused, as for a machine without a network.
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    await assert.rejects(
+      fetchRelease(`http://127.0.0.1:${port}/repos/ggml-org/llama.cpp/releases/latest`),
+      (e: Error) => e instanceof LlamaDownloadError && e.code === 'UNREACHABLE' && /^Cannot reach http:\/\/127\.0\.0\.1:\d+\/\S+ \(ECONNREFUSED\): check the network, or build llama-server instead/.test(e.message),
     );
   });
 });
