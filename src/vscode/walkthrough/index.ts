@@ -17,7 +17,6 @@ import { pickLanguage, Sample, sampleFor } from './samples';
 // changed) and can be run again at any time.
 
 export const WALKTHROUGH_ID = 'strata.strata-coder#strata.gettingStarted';
-export { LLAMA_SERVER_FOUND_KEY } from './choosers';
 const OPENED_KEY = 'strata.walkthrough.openedOnce';
 
 export interface WalkthroughDeps {
