@@ -43,6 +43,13 @@ describe('VSIX package', function () {
     }
   });
 
+  it('holds the media of every walkthrough step', () => {
+    const walkthroughs = ((manifest.contributes as { walkthroughs?: { steps: { media: { markdown?: string } }[] }[] }).walkthroughs ?? []);
+    const media = walkthroughs.flatMap((w) => w.steps.map((s) => s.media.markdown)).filter((m): m is string => !!m);
+    assert.ok(media.length >= 5, `walkthrough media: ${media.join(', ')}`);
+    for (const m of media) assert.ok(entries.includes(`extension/${m}`), `VSIX lacks ${m}`);
+  });
+
   it('holds nothing that does not run', () => {
     const bad = entries.filter((e) => /^extension\/(src|test|scripts|bench|native|node_modules|\.ci|\.test-artifacts)\//.test(e) || /\.(ts|map)$/.test(e));
     assert.deepStrictEqual(bad, []);
