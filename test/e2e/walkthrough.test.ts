@@ -74,7 +74,7 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
       'app/main.py': 'from app.util import greet\n\n\nif __name__ == "__main__":\n    print(greet("world"))\n',
       'app/util.py': 'def greet(name):\n    return f"hello {name}"\n',
     },
-    model: TRAINED_MODEL_PATH,
+    model: 'trained',
     llama: false,
     prepare: async (d) => {
       // The llama-server the extension is to find by itself: the cached CPU build (Strata's own

@@ -199,14 +199,14 @@ export function summarizeMachine(input: SummaryInput): MachineSummary {
 
 /** One fact per physical GPU: the probe lists a GPU once per runtime (hip, vulkan, amdgpu sysfs). */
 export function gpuFacts(probe: AcceleratorProbe): GpuFact[] {
-  const out: Array<GpuFact & { key: string }> = [];
+  const byGpu = new Map<string, GpuFact>();
   for (const d of probe.devices) {
     if (d.backend === 'cpu') continue;
     const key = d.pciBusId ?? d.luid ?? `${d.backend}:${d.index}`;
-    let f = out.find((x) => x.key === key);
+    let f = byGpu.get(key);
     if (!f) {
-      f = { key, name: d.name, backends: [], integrated: d.integrated === true, budgetBytes: 0, totalBytes: 0 };
-      out.push(f);
+      f = { name: d.name, backends: [], integrated: d.integrated === true, budgetBytes: 0, totalBytes: 0 };
+      byGpu.set(key, f);
     }
     f.backends.push(d.backend);
     f.architecture ??= d.architecture ?? undefined;
@@ -224,5 +224,5 @@ export function gpuFacts(probe: AcceleratorProbe): GpuFact[] {
     }
   }
   // A Vulkan software rasteriser (llvmpipe) is the CPU, not a GPU.
-  return out.filter((f) => !/llvmpipe|swiftshader|lavapipe/i.test(f.name)).map(({ key: _key, ...f }) => f);
+  return [...byGpu.values()].filter((f) => !/llvmpipe|swiftshader|lavapipe/i.test(f.name));
 }
