@@ -45,7 +45,9 @@ struct Device {
   std::string luid;             // Windows adapter LUID, hex; empty = unknown
   std::optional<uint32_t> vendorId;
   std::string driverVersion;
-  std::optional<MemPool> vram, gtt;  // amdgpu only
+  // amdgpu: the BIOS carve-out (VRAM) and GTT. Vulkan, integrated GPUs: the device-local heaps
+  // and the other (host-visible) heaps, which on RADV are the same two pools.
+  std::optional<MemPool> vram, gtt;
 };
 
 struct BackendStatus {

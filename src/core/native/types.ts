@@ -36,7 +36,11 @@ export interface AcceleratorDevice {
   luid?: string;
   vendorId?: string;
   driverVersion?: string;
-  /** amdgpu only: the BIOS carve-out (VRAM) and the mappable system RAM (GTT). */
+  /**
+   * amdgpu: the BIOS carve-out (VRAM) and the mappable system RAM (GTT). Vulkan, integrated GPUs:
+   * the device-local heaps and the other (host-visible) heaps, both counted by llama.cpp; on RADV
+   * the same two pools (docs/vulkan-memory.md).
+   */
   vram?: MemPool;
   gtt?: MemPool;
 }
