@@ -2,3 +2,4 @@
 export function systemVulkanSdkOk(env?: NodeJS.ProcessEnv): boolean;
 export function ensureDebianVulkanSdk(env?: NodeJS.ProcessEnv): string;
 export function ensureVulkanSdkEnv(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+export function downloadDebianVulkanDebs(dest: string, env?: NodeJS.ProcessEnv, extra?: string[]): string[];

@@ -80,17 +80,14 @@ function run(cmd, args, opts) {
   return r.stdout;
 }
 
-/** Builds the folder (once; later calls find it). Returns its path. */
-export function ensureDebianVulkanSdk(env = process.env) {
-  const dir = path.join(cacheDir(env), 'toolchains', NAME);
-  if (fs.existsSync(path.join(dir, '.complete'))) return dir;
-  if (process.platform !== 'linux' || process.arch !== 'x64' || !onPath('apt-get', env) || !onPath('dpkg-deb', env)) {
-    throw new Error('The system glslc is too old for the pinned llama.cpp and no Debian tools are here to fetch a newer one: install the Vulkan SDK (https://vulkan.lunarg.com/sdk/home), set VULKAN_SDK, and retry.');
-  }
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  const apt = path.join(tmp, 'apt');
-  for (const d of ['lists/partial', 'cache/archives/partial', 'debs']) fs.mkdirSync(path.join(apt, d), { recursive: true });
+/**
+ * Downloads Debian 13's glslc, its libraries and the Vulkan/SPIR-V headers (and `extra`, e.g.
+ * libvulkan1 for a machine without a loader) as .deb files into `dest`, through a private apt
+ * configuration: the system's sources, package lists and dpkg state stay as they are.
+ */
+export function downloadDebianVulkanDebs(dest, env = process.env, extra = []) {
+  const apt = path.join(dest, '.apt');
+  for (const d of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(apt, d), { recursive: true });
   fs.writeFileSync(path.join(apt, 'sources.list'), `deb http://deb.debian.org/debian ${SUITE} main\n`);
   fs.writeFileSync(path.join(apt, 'status'), '');
   const conf = path.join(apt, 'apt.conf');
@@ -106,11 +103,26 @@ export function ensureDebianVulkanSdk(env = process.env) {
   ].join('\n') + '\n');
   const aptEnv = { ...env, APT_CONFIG: conf, DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update', '-qq'], { env: aptEnv });
-  run('apt-get', ['download', '-qq', ...DEBS], { env: aptEnv, cwd: path.join(apt, 'debs') });
+  run('apt-get', ['download', '-qq', ...DEBS, ...extra], { env: aptEnv, cwd: dest });
+  fs.rmSync(apt, { recursive: true, force: true });
+  return fs.readdirSync(dest).filter((f) => f.endsWith('.deb')).map((f) => path.join(dest, f));
+}
+
+/** Builds the folder (once; later calls find it). Returns its path. */
+export function ensureDebianVulkanSdk(env = process.env) {
+  const dir = path.join(cacheDir(env), 'toolchains', NAME);
+  if (fs.existsSync(path.join(dir, '.complete'))) return dir;
+  if (process.platform !== 'linux' || process.arch !== 'x64' || !onPath('apt-get', env) || !onPath('dpkg-deb', env)) {
+    throw new Error('The system glslc is too old for the pinned llama.cpp and no Debian tools are here to fetch a newer one: install the Vulkan SDK (https://vulkan.lunarg.com/sdk/home), set VULKAN_SDK, and retry.');
+  }
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const debs = path.join(tmp, 'debs');
+  downloadDebianVulkanDebs(debs, env);
   const root = path.join(tmp, 'root');
   fs.mkdirSync(root, { recursive: true });
-  for (const deb of fs.readdirSync(path.join(apt, 'debs')).filter((f) => f.endsWith('.deb'))) {
-    run('dpkg-deb', ['-x', path.join(apt, 'debs', deb), root]);
+  for (const deb of fs.readdirSync(debs).filter((f) => f.endsWith('.deb'))) {
+    run('dpkg-deb', ['-x', path.join(debs, deb), root]);
   }
   const libDir = path.join(root, 'usr', 'lib', 'x86_64-linux-gnu');
   fs.mkdirSync(path.join(tmp, 'bin'), { recursive: true });
@@ -131,7 +143,7 @@ export function ensureDebianVulkanSdk(env = process.env) {
   if (!fs.existsSync(path.join(libDir, 'ld-linux-x86-64.so.2')) || !fs.existsSync(path.join(root, 'usr', 'include', 'vulkan', 'vulkan_core.h'))) {
     throw new Error(`The Debian ${SUITE} packages unpacked without the expected files: delete ${tmp} and retry.`);
   }
-  fs.rmSync(apt, { recursive: true, force: true });
+  fs.rmSync(debs, { recursive: true, force: true });
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
   const version = run(path.join(dir, 'bin', 'glslc'), ['--version']).split('\n')[0];
