@@ -48,6 +48,9 @@ struct Device {
   // amdgpu: the BIOS carve-out (VRAM) and GTT. Vulkan, integrated GPUs: the device-local heaps
   // and the other (host-visible) heaps, which on RADV are the same two pools.
   std::optional<MemPool> vram, gtt;
+  // Vulkan: limits.maxStorageBufferRange when the device lacks 64-bit shader indexing (the
+  // largest tensor one llama.cpp op may touch there); unset = no such limit.
+  std::optional<uint64_t> maxStorageBufferBytes;
 };
 
 struct BackendStatus {

@@ -132,6 +132,8 @@ struct VkPhysicalDeviceProperties2 {
   VkPhysicalDeviceProperties properties;
 };
 static_assert(offsetof(VkPhysicalDeviceProperties2, properties) == 16, "Vulkan ABI");
+static_assert(offsetof(VkPhysicalDeviceProperties, rest) == 296, "Vulkan ABI: VkPhysicalDeviceLimits follows pipelineCacheUUID, 8-aligned");
+constexpr size_t LIMITS_MAX_STORAGE_BUFFER_RANGE = 28;
 
 #if defined(_WIN32)
 #define VKAPI __stdcall
@@ -320,6 +322,14 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
       continue;
     }
     if (p1->deviceType != TYPE_OTHER) d.integrated = p1->deviceType == TYPE_INTEGRATED || p1->deviceType == TYPE_CPU;
+    // limits.maxStorageBufferRange: llama.cpp refuses an op whose tensors exceed it (unless the
+    // device has 64-bit shader indexing), which keeps e.g. a 152k-vocab output layer off
+    // lavapipe (128 MiB). VkPhysicalDeviceLimits starts `rest`; the field is its eighth uint32.
+    if (!has(devExts, "VK_EXT_shader_64bit_indexing")) {
+      uint32_t range = 0;
+      std::memcpy(&range, p1->rest + LIMITS_MAX_STORAGE_BUFFER_RANGE, sizeof range);
+      if (range) d.maxStorageBufferBytes = range;
+    }
     if (p1->vendorID == 0x1002) d.architecture = archFromName(d.name);
 
     if (vk.getProperties2 && (dev11 || khrProps2)) {

@@ -46,7 +46,7 @@ describe('llama.cpp Vulkan build on the Vulkan device (lavapipe here)', function
 
   /** Loads `model` with every layer on Vulkan0 and checks that llama.cpp says so. */
   const serveOnVulkan = async (model: string): Promise<RunningLlamaServer> => {
-    const s = await startLlamaServer({ model, serverPath: vk.serverPath, env, ctx: 1024, extraArgs: ['-ngl', '99', '--no-warmup'] });
+    const s = await startLlamaServer({ model, serverPath: vk.serverPath, env, ctx: 1024, extraArgs: ['-ngl', '99', '--no-warmup', '-lv', '4'] });
     const log = s.logText();
     const layers = /load_tensors: offloaded (\d+)\/(\d+) layers to GPU/.exec(log);
     assert.ok(layers, `no offload line in the load log:\n${log.slice(-3000)}`);

@@ -43,6 +43,12 @@ export interface AcceleratorDevice {
    */
   vram?: MemPool;
   gtt?: MemPool;
+  /**
+   * Vulkan: limits.maxStorageBufferRange where the device lacks 64-bit shader indexing. llama.cpp
+   * runs no op there whose tensors exceed it (lavapipe: 128 MiB keeps a 152k-vocab output layer
+   * on the CPU). Absent: no such limit.
+   */
+  maxStorageBufferBytes?: number;
 }
 
 /** 'absent' (no library, driver or device) is the normal state of most backends on most machines. */

@@ -27,6 +27,8 @@ export interface PlannerDevice {
    * or from an integrated GPU's Vulkan heaps (device-local / host-visible). See docs/vulkan-memory.md.
    */
   amdgpu?: { vramTotal: number; gttTotal: number; gttUsed: number; vramUsed: number };
+  /** The largest tensor one op may touch on it (Vulkan maxStorageBufferRange); absent: no limit. */
+  maxOpBytes?: number;
 }
 
 export interface HostMemory {
@@ -108,12 +110,13 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
   const strixHalo = amd.some((d) => d.architecture === 'gfx1151') || probe.devices.some((d) => /gfx1151/.test(d.architecture ?? ''));
   const devices: PlannerDevice[] = [];
 
-  const fromProbe = (d: AcceleratorDevice): Pick<PlannerDevice, 'budgetBytes' | 'totalBytes' | 'amdgpu' | 'kind' | 'architecture'> => ({
+  const fromProbe = (d: AcceleratorDevice): Pick<PlannerDevice, 'budgetBytes' | 'totalBytes' | 'amdgpu' | 'kind' | 'architecture' | 'maxOpBytes'> => ({
     budgetBytes: d.integrated && d.vram && d.gtt ? unifiedBudget(d.vram, d.gtt, probe.system.availableBytes) : d.budgetBytes ?? d.freeBytes ?? 0,
     totalBytes: d.totalBytes ?? 0,
     kind: d.integrated ? 'integrated' : 'discrete',
     architecture: d.architecture ?? undefined,
     ...(d.vram && d.gtt ? { amdgpu: { vramTotal: d.vram.totalBytes, vramUsed: d.vram.usedBytes, gttTotal: d.gtt.totalBytes, gttUsed: d.gtt.usedBytes } } : {}),
+    ...(d.maxStorageBufferBytes ? { maxOpBytes: d.maxStorageBufferBytes } : {}),
   });
   // The probe's entry for a device llama-server listed: same backend family, same name.
   const probed = (l: ListedDevice): AcceleratorDevice | undefined =>
@@ -144,6 +147,7 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
       const same = probed(l);
       if (isAmd && apu) Object.assign(base, fromProbe(apu), { kind: 'integrated' as const });
       else if (same?.integrated) Object.assign(base, fromProbe(same), { id: l.name, name: l.description });
+      if (same?.maxStorageBufferBytes) base.maxOpBytes = same.maxStorageBufferBytes;
       devices.push(base);
     }
   } else {
