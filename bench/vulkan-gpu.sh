@@ -36,7 +36,9 @@ cmake_build() { # dir label defines...
 }
 
 # Debian 13's glslc runs under its own loader and libc (it needs glibc 2.38); headers and the
-# Vulkan loader come from the same release. nvidia_icd.json is the machine's.
+# Vulkan loader (libvulkan.so.1, also glibc 2.38: Ubuntu 24.04 has 2.39) come from the same
+# release. nvidia_icd.json is the machine's. Checked here: the .debs unpack, the wrapped glslc
+# compiles the shader Debian 12's cannot; the builds and the bench have not run on a GPU yet.
 sdk() {
   if [ ! -x "$SDK/bin/glslc" ]; then
     rm -rf "$SDK" && mkdir -p "$SDK/root" "$SDK/bin" "$SDK/lib"
