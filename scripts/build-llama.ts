@@ -1,9 +1,13 @@
 // npm run build:llama -- --backend cpu [--gpu-targets gfx1151] [--jobs N] [--tarball f.tgz] [--json] [--verbose]
 // Gets the pinned llama.cpp source (npm pack of node-llama-cpp) and builds llama-server and
 // ggml-rpc-server into the per-user cache; prints progress on stderr and the paths at the end.
+// --backend vulkan on a distribution whose glslc is too old for the pinned llama.cpp (Debian 12)
+// uses a Vulkan SDK assembled from Debian 13's packages (scripts/vulkan-sdk.mjs) unless
+// VULKAN_SDK is set.
 
 import { LLAMA_BACKENDS, LlamaBackend, ensureLlamaBuild } from '../src/sidecar/installer/llamaBuild';
 import { LlamaInstallError } from '../src/sidecar/installer/llamaSource';
+import { ensureVulkanSdkEnv } from './vulkan-sdk.mjs';
 
 interface Args {
   backend: LlamaBackend;
@@ -85,8 +89,11 @@ async function main(): Promise<void> {
     else process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`);
   };
   try {
+    const env = args.backend === 'vulkan' ? ensureVulkanSdkEnv(process.env) : process.env;
+    if (env.VULKAN_SDK && !process.env.VULKAN_SDK) say(`[${secs()}] Using the Vulkan SDK in ${env.VULKAN_SDK} (the system's glslc is too old for this llama.cpp)`);
     const b = await ensureLlamaBuild({
       backend: args.backend,
+      env,
       gpuTargets: args.gpuTargets,
       jobs: args.jobs,
       sourceOptions: args.tarball ? { tarballPath: args.tarball } : undefined,

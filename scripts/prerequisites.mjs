@@ -37,6 +37,11 @@ const PACKAGES = [
     for: ['test'],
   },
   { pkg: 'libvulkan1', why: 'the Vulkan probe tests load the real Vulkan loader', for: ['test'] },
+  // The llama.cpp Vulkan build (scripts/test-all.mjs builds it before the suites). Where these are
+  // older than the pinned llama.cpp needs (Debian 12), scripts/vulkan-sdk.mjs adds Debian 13's.
+  { pkg: 'glslc', bin: 'glslc', why: "compiles llama.cpp's Vulkan shaders (the Vulkan build and its tests)", for: ['test'] },
+  { pkg: 'libvulkan-dev', files: ['/usr/include/vulkan/vulkan.h'], why: "the Vulkan headers and link library of llama.cpp's Vulkan build", for: ['test'] },
+  { pkg: 'spirv-headers', files: ['/usr/share/cmake/SPIRV-Headers/SPIRV-HeadersConfig.cmake', '/usr/include/spirv/unified1/spirv.hpp'], why: "llama.cpp's Vulkan build looks them up with CMake (find_package(SPIRV-Headers))", for: ['test'] },
   { pkg: 'mesa-vulkan-drivers', files: ['/usr/share/vulkan/icd.d/lvp_icd.x86_64.json', '/usr/share/vulkan/icd.d/lvp_icd.aarch64.json'], why: 'Mesa lavapipe, the GPU-less Vulkan device of the probe tests', for: ['test'] },
   { pkg: 'iproute2', bin: 'ip', why: 'the cluster tests put each peer in its own network namespace', for: ['test'] },
   { pkg: 'nftables', bin: 'nft', why: 'the cluster tests drop packets on a peer link with it', for: ['test'] },

@@ -27,6 +27,10 @@ const defaultSuites = [
   { name: 'build', cmd: 'node', args: ['esbuild.mjs'], counts: false },
   // Build (or find cached) llama.cpp before any suite, so that no test's hook pays the cold build.
   { name: 'llama.cpp', cmd: 'npm', args: ['run', '-s', 'build:llama', '--', '--backend', 'cpu'], counts: false },
+  // The Vulkan build for the tests on Mesa's lavapipe (test/integration/vulkan.test.ts), cached
+  // like the CPU one; a cold one cost 24 min on the busy 2-core VM, ~1.8x the CPU build
+  // (bench/RESULTS.md, "Cold Vulkan build").
+  { name: 'llama.cpp (vulkan)', cmd: 'npm', args: ['run', '-s', 'build:llama', '--', '--backend', 'vulkan'], counts: false },
   { name: 'build native', cmd: 'npm', args: ['run', '-s', 'build:native'], counts: false },
   { name: 'unit', cmd: 'npm', args: ['run', '-s', 'test:unit'] },
   { name: 'native', cmd: 'npm', args: ['run', '-s', 'test:native'] },

@@ -112,6 +112,7 @@ std::string toJson(const ProbeResult& r, bool pretty) {
       if (!d.luid.empty()) v.s("luid", d.luid);
       if (d.vendorId) v.s("vendorId", hexId(*d.vendorId));
       if (!d.driverVersion.empty()) v.s("driverVersion", d.driverVersion);
+      if (d.maxStorageBufferBytes) v.n("maxStorageBufferBytes", d.maxStorageBufferBytes);
       pool(v, "vram", d.vram, o);
       pool(v, "gtt", d.gtt, o);
     }

@@ -45,7 +45,12 @@ struct Device {
   std::string luid;             // Windows adapter LUID, hex; empty = unknown
   std::optional<uint32_t> vendorId;
   std::string driverVersion;
-  std::optional<MemPool> vram, gtt;  // amdgpu only
+  // amdgpu: the BIOS carve-out (VRAM) and GTT. Vulkan, integrated GPUs: the device-local heaps
+  // and the other (host-visible) heaps, which on RADV are the same two pools.
+  std::optional<MemPool> vram, gtt;
+  // Vulkan: limits.maxStorageBufferRange when the device lacks 64-bit shader indexing (the
+  // largest tensor one llama.cpp op may touch there); unset = no such limit.
+  std::optional<uint64_t> maxStorageBufferBytes;
 };
 
 struct BackendStatus {

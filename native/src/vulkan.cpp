@@ -1,12 +1,24 @@
 // GPUs through the Vulkan loader (libvulkan.so.1 / vulkan-1.dll / libvulkan.1.dylib): every GPU
 // with a Vulkan driver, whatever the vendor, which is what llama.cpp's Vulkan backend sees.
-// Memory: the device-local heaps; free/budget from VK_EXT_memory_budget where the driver has it
-// (budget already accounts for other processes, unlike a heap's raw size).
+//
+// Which devices, and how much memory, follow llama.cpp's Vulkan backend (ggml-vulkan.cpp at the
+// pinned commit: ggml_vk_instance_init, ggml_backend_vk_get_device_memory), so that the probe,
+// `llama-server --list-devices` and the planner agree; docs/vulkan-memory.md has the rule:
+// - Devices: GGML_VK_VISIBLE_DEVICES, when set, lists physical devices by index, of any type
+//   (lavapipe included), in its order. Otherwise discrete and integrated GPUs; CPU (software)
+//   devices only when the caller asks (vulkanCpu), as llama.cpp uses them only when named.
+// - Memory: an integrated GPU counts EVERY heap (on an AMD APU under RADV: the device-local BIOS
+//   carve-out and the host-visible GTT heap), since llama.cpp allocates its buffers from either;
+//   other devices count their device-local heaps. Free = budget - usage per heap
+//   (VK_EXT_memory_budget, which accounts for other processes), else the heap size. For an
+//   integrated GPU the two kinds of heap are reported as `vram` (device-local) and `gtt` (the
+//   rest), as the amdgpu sysfs source does, because GTT pages are system RAM the host also needs.
 //
 // The loader is opened at run time, so the few Vulkan types needed are declared here. They are
 // core ABI, frozen since Vulkan 1.0/1.1; VkPhysicalDeviceProperties is declared only up to the
 // fields we read and padded, so the 800 bytes of limits need not be transcribed.
 #include <cctype>
+#include <cstdlib>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -120,6 +132,8 @@ struct VkPhysicalDeviceProperties2 {
   VkPhysicalDeviceProperties properties;
 };
 static_assert(offsetof(VkPhysicalDeviceProperties2, properties) == 16, "Vulkan ABI");
+static_assert(offsetof(VkPhysicalDeviceProperties, rest) == 296, "Vulkan ABI: VkPhysicalDeviceLimits follows pipelineCacheUUID, 8-aligned");
+constexpr size_t LIMITS_MAX_STORAGE_BUFFER_RANGE = 28;
 
 #if defined(_WIN32)
 #define VKAPI __stdcall
@@ -254,8 +268,37 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
   }
   devs.resize(count);
 
+  // GGML_VK_VISIBLE_DEVICES: llama.cpp's own choice of physical devices ("0", "1,0").
+  std::vector<uint32_t> chosen;
+  const std::string visible = envOr("GGML_VK_VISIBLE_DEVICES", "");
+  const bool named = !visible.empty();
+  if (named) {
+    std::string tok;
+    for (size_t i = 0; i <= visible.size(); ++i) {
+      char c = i < visible.size() ? visible[i] : ',';
+      if (c == ',' || c == ' ') {
+        if (tok.empty()) continue;
+        char* end = nullptr;
+        unsigned long v = std::strtoul(tok.c_str(), &end, 10);
+        if (*end || v >= devs.size()) {
+          if (vk.destroyInstance) vk.destroyInstance(inst, nullptr);
+          fail(st, "error", "GGML_VK_VISIBLE_DEVICES names device " + tok + ", but Vulkan has " + std::to_string(devs.size()) +
+                                " (llama.cpp refuses to start with it too): fix or unset the variable");
+          return;
+        }
+        chosen.push_back(static_cast<uint32_t>(v));
+        tok.clear();
+      } else {
+        tok += c;
+      }
+    }
+  } else {
+    for (uint32_t i = 0; i < devs.size(); ++i) chosen.push_back(i);
+  }
+
   int index = 0, skippedCpu = 0;
-  for (VkPhysicalDevice pd : devs) {
+  for (uint32_t pick : chosen) {
+    VkPhysicalDevice pd = devs[pick];
     uint32_t en = 0;
     vk.enumerateDeviceExtensionProperties(pd, nullptr, &en, nullptr);
     std::vector<VkExtensionProperties> devExtProps(en);
@@ -274,11 +317,19 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
     Device d = gpuDevice("vulkan", index, p1->vendorID);
     p1->deviceName[sizeof p1->deviceName - 1] = 0;
     d.name = p1->deviceName;
-    if (p1->deviceType == TYPE_CPU && !o.vulkanCpu) {
+    if (p1->deviceType == TYPE_CPU && !o.vulkanCpu && !named) {
       ++skippedCpu;  // lavapipe, SwiftShader: llama.cpp's Vulkan backend skips them too
       continue;
     }
     if (p1->deviceType != TYPE_OTHER) d.integrated = p1->deviceType == TYPE_INTEGRATED || p1->deviceType == TYPE_CPU;
+    // limits.maxStorageBufferRange: llama.cpp refuses an op whose tensors exceed it (unless the
+    // device has 64-bit shader indexing), which keeps e.g. a 152k-vocab output layer off
+    // lavapipe (128 MiB). VkPhysicalDeviceLimits starts `rest`; the field is its eighth uint32.
+    if (!has(devExts, "VK_EXT_shader_64bit_indexing")) {
+      uint32_t range = 0;
+      std::memcpy(&range, p1->rest + LIMITS_MAX_STORAGE_BUFFER_RANGE, sizeof range);
+      if (range) d.maxStorageBufferBytes = range;
+    }
     if (p1->vendorID == 0x1002) d.architecture = archFromName(d.name);
 
     if (vk.getProperties2 && (dev11 || khrProps2)) {
@@ -322,20 +373,32 @@ void probeVulkan(const ProbeOptions& o, std::vector<Device>& out, BackendStatus&
     } else {
       vk.getMemoryProperties(pd, &mp2.memoryProperties);
     }
+    // llama.cpp: is_integrated_gpu || (heap.flags & eDeviceLocal).
+    const bool allHeaps = p1->deviceType == TYPE_INTEGRATED;
     uint64_t total = 0, avail = 0;
+    MemPool local, shared;
     uint32_t heaps = mp->memoryHeapCount < 16 ? mp->memoryHeapCount : 16;
     for (uint32_t h = 0; h < heaps; ++h) {
-      if (!(mp->memoryHeaps[h].flags & HEAP_DEVICE_LOCAL)) continue;
-      total += mp->memoryHeaps[h].size;
-      if (haveBudget && budget.heapBudget[h] > budget.heapUsage[h]) avail += budget.heapBudget[h] - budget.heapUsage[h];
+      const bool deviceLocal = mp->memoryHeaps[h].flags & HEAP_DEVICE_LOCAL;
+      if (!deviceLocal && !allHeaps) continue;
+      const uint64_t size = mp->memoryHeaps[h].size;
+      total += size;
+      // Free to us: budget - usage (the budget already leaves out what other processes hold).
+      uint64_t free = size;
+      if (haveBudget) free = budget.heapBudget[h] > budget.heapUsage[h] ? budget.heapBudget[h] - budget.heapUsage[h] : 0;
+      if (free > size) free = size;
+      avail += free;
+      MemPool& pool = deviceLocal ? local : shared;
+      pool.totalBytes += size;
+      pool.usedBytes += size - free;
     }
     d.totalBytes = total;
-    if (haveBudget) {
-      d.freeBytes = avail;
-      d.budgetBytes = avail;
-      d.memorySource = "VK_EXT_memory_budget";
-    } else {
-      d.memorySource = "vulkan-heaps";
+    d.freeBytes = avail;
+    d.budgetBytes = avail;
+    d.memorySource = haveBudget ? "VK_EXT_memory_budget" : "vulkan-heaps";
+    if (allHeaps) {
+      d.vram = local;
+      d.gtt = shared;
     }
     ++index;
     out.push_back(d);

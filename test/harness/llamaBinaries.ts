@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
 import { ensureLlamaBuild } from '../../src/sidecar/installer/llamaBuild';
+import { ensureVulkanSdkEnv } from '../../scripts/vulkan-sdk.mjs';
 
 // The llama-server and ggml-rpc-server every test runs against. Default: the CPU build from the
 // pinned llama.cpp source (built once into the per-user cache, ~4 min, then found in ~1 ms).
@@ -27,12 +28,43 @@ export function getLlamaBinaries(): Promise<LlamaBinaries> {
   return pending;
 }
 
+let pendingVulkan: Promise<LlamaBinaries> | undefined;
+
+/**
+ * The Vulkan build from the same pinned source (scripts/test-all.mjs builds it before the suites;
+ * a cold build here takes a long while on 2 cores). On Debian 12 it uses the Vulkan SDK that
+ * scripts/vulkan-sdk.mjs assembles, as `npm run build:llama -- --backend vulkan` does.
+ */
+export function getVulkanLlamaBinaries(): Promise<LlamaBinaries> {
+  pendingVulkan ??= buildBinaries('vulkan', ensureVulkanSdkEnv(process.env)).catch((err: unknown) => {
+    pendingVulkan = undefined;
+    throw err;
+  });
+  return pendingVulkan;
+}
+
+/**
+ * The environment that makes llama.cpp's Vulkan backend use a device here: none is needed where
+ * it finds a GPU; on a GPU-less machine it must be told to take Mesa's lavapipe, the software
+ * device it skips by default (GGML_VK_VISIBLE_DEVICES=0; lavapipe is then the only device).
+ */
+export async function vulkanRunEnv(serverPath: string): Promise<Record<string, string>> {
+  if (process.env.GGML_VK_VISIBLE_DEVICES) return { GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES };
+  const { stdout, stderr } = await promisify(execFile)(serverPath, ['--list-devices'], { timeout: 60_000 });
+  return /^\s*Vulkan\d+:/m.test(`${stdout}\n${stderr}`) ? {} : { GGML_VK_VISIBLE_DEVICES: '0' };
+}
+
 async function resolveBinaries(): Promise<LlamaBinaries> {
   const dir = process.env.STRATA_LLAMA_BIN_DIR;
   if (dir) return fromDir(path.resolve(dir));
+  return buildBinaries('cpu', process.env);
+}
+
+async function buildBinaries(backend: 'cpu' | 'vulkan', env: NodeJS.ProcessEnv): Promise<LlamaBinaries> {
   let lastTenth = -1;
   const b = await ensureLlamaBuild({
-    backend: 'cpu',
+    backend,
+    env,
     onProgress: (p) => {
       // A cold build takes minutes; say so rather than look hung.
       if (p.phase === 'build' && p.percent !== undefined) {
@@ -40,7 +72,7 @@ async function resolveBinaries(): Promise<LlamaBinaries> {
         if (tenth === lastTenth) return;
         lastTenth = tenth;
       }
-      process.stderr.write(`[llama.cpp] ${p.message}${p.percent !== undefined ? ` ${p.percent}%` : ''}\n`);
+      process.stderr.write(`[llama.cpp ${backend}] ${p.message}${p.percent !== undefined ? ` ${p.percent}%` : ''}\n`);
     },
   });
   return { serverPath: b.serverPath, rpcServerPath: b.rpcServerPath, binDir: b.binDir, commit: b.commit };

@@ -24,6 +24,10 @@ export interface LlamaServerOptions {
   /** Context size; small by default so tests stay fast on 2 cores. */
   ctx?: number;
   readyTimeoutMs?: number;
+  /** Another llama-server than the default CPU build (the Vulkan build, say). */
+  serverPath?: string;
+  /** Added to this process's environment (GGML_VK_VISIBLE_DEVICES, say). */
+  env?: Record<string, string>;
 }
 
 function baseArgs(model: string, port: number, keyFile: SecretFile, ctx: number): string[] {
@@ -41,12 +45,12 @@ function baseArgs(model: string, port: number, keyFile: SecretFile, ctx: number)
 }
 
 export async function startLlamaServer(opts: LlamaServerOptions): Promise<RunningLlamaServer> {
-  const bins = await getLlamaBinaries();
+  const serverPath = opts.serverPath ?? (await getLlamaBinaries()).serverPath;
   const port = await pickFreePort();
   const apiKey = opts.apiKey ?? crypto.randomBytes(16).toString('hex');
   const keyFile = writeSecretFile(apiKey);
   const args = [...baseArgs(opts.model, port, keyFile, opts.ctx ?? 2048), ...(opts.extraArgs ?? [])];
-  const proc = startProcess(bins.serverPath, args);
+  const proc = startProcess(serverPath, args, opts.env ? { env: { ...process.env, ...opts.env } } : {});
   void proc.exited.then(() => keyFile.remove());
   const url = `http://127.0.0.1:${port}`;
   try {

@@ -36,9 +36,19 @@ export interface AcceleratorDevice {
   luid?: string;
   vendorId?: string;
   driverVersion?: string;
-  /** amdgpu only: the BIOS carve-out (VRAM) and the mappable system RAM (GTT). */
+  /**
+   * amdgpu: the BIOS carve-out (VRAM) and the mappable system RAM (GTT). Vulkan, integrated GPUs:
+   * the device-local heaps and the other (host-visible) heaps, both counted by llama.cpp; on RADV
+   * the same two pools (docs/vulkan-memory.md).
+   */
   vram?: MemPool;
   gtt?: MemPool;
+  /**
+   * Vulkan: limits.maxStorageBufferRange where the device lacks 64-bit shader indexing. llama.cpp
+   * runs no op there whose tensors exceed it (lavapipe: 128 MiB keeps a 152k-vocab output layer
+   * on the CPU). Absent: no such limit.
+   */
+  maxStorageBufferBytes?: number;
 }
 
 /** 'absent' (no library, driver or device) is the normal state of most backends on most machines. */

@@ -214,9 +214,12 @@ export function parseVersionOutput(text: string): Pick<LlamaServerInfo, 'version
 export function parseListDevices(text: string): LlamaDevice[] {
   const out: LlamaDevice[] = [];
   let inList = false;
+  let seen = false;
   for (const raw of text.split(/\r?\n/)) {
     if (/Available devices:/.test(raw)) {
-      inList = true;
+      // One list: the same output can reach us twice (stdout, then the tail of both streams).
+      if (seen) break;
+      inList = seen = true;
       continue;
     }
     if (!inList) continue;

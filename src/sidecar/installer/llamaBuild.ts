@@ -275,6 +275,20 @@ const KNOWN_CAUSES: readonly { test: RegExp; fix: string }[] = [
     fix: 'the Vulkan headers and loader were not found: install them (Debian/Ubuntu: sudo apt-get install libvulkan-dev glslc, or the LunarG Vulkan SDK) and retry',
   },
   {
+    test: /package configuration file provided by\s+"SPIRV-Headers"/,
+    fix: 'the SPIR-V headers were not found: install them (Debian/Ubuntu: sudo apt-get install spirv-headers, or the LunarG Vulkan SDK) and retry',
+  },
+  {
+    // Debian 12's glslc (shaderc 2023.2, glslang 12) lacks it; llama.cpp compiles such a shader
+    // whatever its configure test found, and fails the shader on the warning alone.
+    test: /'#extension' : extension not supported: GL_KHR_cooperative_matrix/,
+    fix: "the Vulkan SDK's shader compiler glslc is too old for this llama.cpp (its shaders need GL_KHR_cooperative_matrix; Debian 12's glslc lacks it): install a Vulkan SDK from 2024 or later (LunarG, or the glslc and libvulkan-dev of Ubuntu 24.04 or Debian 13), point VULKAN_SDK at it and retry",
+  },
+  {
+    test: /'VkPhysicalDeviceCooperativeMatrix\w*KHR' (was not declared|does not name a type)/,
+    fix: "the Vulkan headers are older than the glslc in use (they lack VK_KHR_cooperative_matrix): install the headers of the same Vulkan SDK as glslc (libvulkan-dev of the same release, or the LunarG SDK), point VULKAN_SDK at it and retry",
+  },
+  {
     test: /package configuration file provided by\s+"(hipblas|rocblas|hip)"|hipblas-config\.cmake|rocblas-config\.cmake/,
     fix: 'ROCm lacks hipBLAS/rocBLAS, which llama.cpp\'s HIP backend needs: install them (ROCm apt repo: sudo apt-get install hipblas-dev rocblas-dev) and retry',
   },
@@ -331,6 +345,20 @@ interface BuildStamp {
 const STAMP = 'strata-build.json';
 const CONFIGURE_MARK = 'strata-configure.json';
 const LOG = 'strata-build.log';
+
+/**
+ * Variables through which cmake finds a toolchain (compilers, the Vulkan SDK's glslc and headers,
+ * CUDA, ROCm). A CMakeCache.txt keeps what it found the first time, so a change of any of them
+ * must reconfigure: otherwise a retry after "install a newer Vulkan SDK and set VULKAN_SDK"
+ * would silently build with the old glslc again.
+ */
+const TOOLCHAIN_VARS = ['CC', 'CXX', 'VULKAN_SDK', 'CUDACXX', 'CUDA_PATH', 'HIPCXX', 'HIP_PATH', 'ROCM_PATH'] as const;
+
+export function toolchainEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of TOOLCHAIN_VARS) if (env[k]) out[k] = env[k]!;
+  return out;
+}
 
 function exeName(base: string): string {
   return process.platform === 'win32' ? `${base}.exe` : base;
@@ -560,7 +588,7 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
     // Skip configure when the cache came from these exact args, so a resumed build continues
     // rather than regenerating everything. Different args (or a moved source dir) get a fresh cache, since cmake keeps stale
     // options and refuses a cache made for another source dir.
-    const mark = JSON.stringify({ args: configureArgs, env: a.extraEnv });
+    const mark = JSON.stringify({ args: configureArgs, env: a.extraEnv, toolchain: toolchainEnv(env) });
     const cacheFile = path.join(buildDir, 'CMakeCache.txt');
     const prevMark = await fsp.readFile(path.join(buildDir, CONFIGURE_MARK), 'utf8').catch(() => undefined);
     const reconfigured = !fs.existsSync(cacheFile) || prevMark !== mark;
@@ -599,7 +627,11 @@ async function runBuild(a: RunBuildArgs): Promise<LlamaBuild> {
     if (r.aborted) throw abortedError('The llama.cpp build');
     if (r.code !== 0) {
       const resumedIn = reconfigured ? undefined : buildDir;
-      throw new LlamaInstallError('BUILD_FAILED', buildFailureMessage('compile', label, r.code, r.tail, logPath, resumedIn), logPath, r.tail);
+      // With parallel jobs the cause (a glslc warning, say) can scroll out of the tail while the
+      // other jobs finish: look for a known one in the whole log.
+      const whole = await fsp.readFile(logPath, 'utf8').catch(() => '');
+      const text = KNOWN_CAUSES.some((c) => c.test.test(whole)) && !KNOWN_CAUSES.some((c) => c.test.test(r.tail)) ? `${whole}\n${r.tail}` : r.tail;
+      throw new LlamaInstallError('BUILD_FAILED', buildFailureMessage('compile', label, r.code, text, logPath, resumedIn), logPath, r.tail);
     }
 
     const serverRel = findBinary(buildDir, LLAMA_TARGETS.server);

@@ -11,6 +11,7 @@ import { inspectModel, ModelInfo } from '../../../src/core/models/inspect/modelI
 import { planArgs } from '../../../src/core/models/planner/args';
 import { KvCacheType } from '../../../src/core/models/planner/kvCache';
 import { parseLoadLog, sumBuffers } from '../../../src/core/models/planner/loadLog';
+import type { PlannerDevice } from '../../../src/core/models/planner/devices';
 import { estimateMemory, logitsBytes, ModelPlan } from '../../../src/core/models/planner/plan';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { pickFreePort } from '../../../src/sidecar/ports';
@@ -26,6 +27,11 @@ export interface AccuracyCase {
   kv?: KvCacheType;
   nUbatch?: number;
   mode: 'load' | 'fit';
+  /**
+   * Run on one GPU device instead of the CPU (-ngl all): another llama-server build, the
+   * environment it needs and the planner's view of the device. Device buffers are compared.
+   */
+  gpu?: { serverPath: string; env: Record<string, string>; device: PlannerDevice };
 }
 
 export interface Components {
@@ -53,10 +59,20 @@ export function predictCpu(info: ModelInfo, c: AccuracyCase): Components {
   return { weights: est.host.weights, kv: est.host.kv, compute: est.host.compute, output: logitsBytes(info, c.slots) };
 }
 
-/** The flags the planner would give llama-server for this case (CPU only). */
-export function caseArgs(c: AccuracyCase): string[] {
+/** The planner's numbers for the case's GPU device (all layers and the output on it). */
+export function predictGpu(info: ModelInfo, c: AccuracyCase & { gpu: NonNullable<AccuracyCase['gpu']> }): Components {
+  const est = estimateMemory(info, [c.gpu.device], {
+    ctx: c.ctx, slots: c.slots, unified: c.unified ?? true, typeK: c.kv ?? 'f16', typeV: c.kv ?? 'f16',
+    flashAttn: c.flashAttn, ngl: info.layers + 1, nBatch: 2048, nUbatch: c.nUbatch ?? 512,
+  });
+  const [d] = est.devices;
+  return { weights: d.weights, kv: d.kv, compute: d.compute };
+}
+
+/** The flags the planner would give llama-server for this case (CPU only, or all layers on the case's GPU). */
+export function caseArgs(c: AccuracyCase, layers = 0): string[] {
   const plan = {
-    ctx: c.ctx, slots: c.slots, unified: c.unified ?? true, gpuLayers: 0, devices: [], flashAttn: c.flashAttn,
+    ctx: c.ctx, slots: c.slots, unified: c.unified ?? true, gpuLayers: c.gpu ? layers + 1 : 0, devices: [], flashAttn: c.flashAttn,
     typeK: c.kv ?? 'f16', typeV: c.kv ?? 'f16', nBatch: 2048, nUbatch: c.nUbatch ?? 512, mmap: true, cacheRamMiB: 0,
   } as unknown as ModelPlan;
   const args = planArgs(plan).filter((a, i, all) => !(a === '--fit' || all[i - 1] === '--fit'));
@@ -68,19 +84,19 @@ export async function measureCase(c: AccuracyCase): Promise<AccuracyResult> {
   let p = infoCache.get(c.model);
   if (!p) infoCache.set(c.model, (p = inspectModel(c.model)));
   const info = await p;
-  const predicted = predictCpu(info, c);
-  const actual = await askLlamaCpp(c);
+  const predicted = c.gpu ? predictGpu(info, { ...c, gpu: c.gpu }) : predictCpu(info, c);
+  const actual = await askLlamaCpp(c, info.layers);
   return { c, predicted, actual, info };
 }
 
-async function askLlamaCpp(c: AccuracyCase): Promise<Components> {
-  const bins = await getLlamaBinaries();
+async function askLlamaCpp(c: AccuracyCase, layers: number): Promise<Components> {
+  const serverPath = c.gpu?.serverPath ?? (await getLlamaBinaries()).serverPath;
   const port = await pickFreePort();
   const args = [
     '-m', c.model, '--host', '127.0.0.1', '--port', String(port), '--no-webui', '-t', '2', '--no-repack', '--no-warmup',
-    '-lv', '4', ...caseArgs(c), '--fit', c.mode === 'fit' ? 'on' : 'off',
+    '-lv', '4', ...caseArgs(c, layers), '--fit', c.mode === 'fit' ? 'on' : 'off',
   ];
-  const proc = startProcess(bins.serverPath, args);
+  const proc = startProcess(serverPath, args, c.gpu ? { env: { ...process.env, ...c.gpu.env } } : {});
   const done = c.mode === 'fit' ? /common_memory_breakdown_print: \|\s+- Host/ : /sched_reserve: graph/;
   try {
     const deadline = Date.now() + 120_000;
@@ -99,6 +115,10 @@ async function askLlamaCpp(c: AccuracyCase): Promise<Components> {
     const rows = log.breakdown;
     const sum = (k: 'model' | 'context' | 'compute') => rows.reduce((s, r) => s + r[k], 0);
     return { weights: sum('model'), kv: sum('context'), compute: sum('compute') };
+  }
+  if (c.gpu) {
+    const dev = new RegExp(`^${c.gpu.device.id}$`);
+    return { weights: sumBuffers(log, 'model', dev), kv: sumBuffers(log, 'kv', dev), compute: sumBuffers(log, 'compute', dev) };
   }
   return {
     weights: sumBuffers(log, 'model', /^CPU/),

@@ -196,6 +196,25 @@ describe('installer/llamaBuild (pure)', () => {
     );
     assert.match(buildFailureMessage('configure', 'hip gfx1151', 1, 'CMake Error at ggml/src/ggml-hip/CMakeLists.txt:40', '/l'), /^Configuring llama\.cpp \(hip gfx1151\) failed at "CMake Error/);
   });
+
+  it('names the Vulkan SDK parts that are missing or too old (output of real failed builds on Debian 12)', () => {
+    const noSpirv = 'CMake Error at ggml/src/ggml-vulkan/CMakeLists.txt:14 (find_package):\n  Could not find a package configuration file provided by "SPIRV-Headers"\n  with any of the following names:';
+    assert.match(buildFailureMessage('configure', 'vulkan', 1, noSpirv, '/l'), /failed because the SPIR-V headers were not found: install them \(Debian\/Ubuntu: sudo apt-get install spirv-headers/);
+    const oldGlslc = [
+      'cannot compile fa_decode_ph1_cm1 (exit code 1)',
+      '/bin/glslc -fshader-stage=compute --target-env=vulkan1.2 /s/vulkan-shaders/flash_attn_decode_phase_1.comp -o /b/fa_decode_ph1_cm1.spv',
+      "/s/vulkan-shaders/flash_attn_decode_phase_1.comp:11: warning: '#extension' : extension not supported: GL_KHR_cooperative_matrix",
+      "/s/vulkan-shaders/flash_attn_decode_phase_1.comp:115: error: 'coopmat' : undeclared identifier",
+      'vulkan-shaders-gen: one or more shaders failed to compile',
+      'gmake[3]: *** [ggml/src/ggml-vulkan/CMakeFiles/ggml-vulkan.dir/build.make:458: ggml/src/ggml-vulkan/flash_attn_decode_phase_1.comp.cpp] Error 1',
+    ].join('\n');
+    assert.match(
+      buildFailureMessage('compile', 'vulkan', 2, oldGlslc, '/l'),
+      /^Compiling llama\.cpp \(vulkan\) failed because the Vulkan SDK's shader compiler glslc is too old for this llama\.cpp \(its shaders need GL_KHR_cooperative_matrix; Debian 12's glslc lacks it\): .*point VULKAN_SDK at it and retry; the full log is \/l\.$/,
+    );
+    const oldHeaders = "/s/ggml-vulkan.cpp:4828:5: error: 'VkPhysicalDeviceCooperativeMatrixFeaturesKHR' was not declared in this scope";
+    assert.match(buildFailureMessage('compile', 'vulkan', 2, oldHeaders, '/l'), /the Vulkan headers are older than the glslc in use/);
+  });
 });
 
 describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
@@ -297,6 +316,23 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     const third = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir, onProgress: (p) => phases.push(p.phase) });
     assert.ok(third.built);
     assert.ok(phases.includes('configure'));
+  });
+
+  it('reconfigures when a toolchain variable changed, e.g. VULKAN_SDK set after "glslc is too old"', async () => {
+    const root = tmpdir('toolchain');
+    const source = fakeLlamaSource(root);
+    const cacheDir = path.join(root, 'cache');
+    const first = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir });
+    // An unfinished build (no stamp, a binary missing), retried with another SDK: cmake must look again.
+    fs.rmSync(first.rpcServerPath);
+    fs.rmSync(path.join(first.buildDir, 'strata-build.json'));
+    const phases: string[] = [];
+    const sdk = path.join(root, 'sdk');
+    fs.mkdirSync(sdk);
+    const second = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir, env: { ...process.env, VULKAN_SDK: sdk }, onProgress: (p) => phases.push(p.phase) });
+    assert.ok(second.built);
+    assert.ok(phases.includes('configure'), phases.join(','));
+    assert.match(fs.readFileSync(path.join(first.buildDir, 'strata-configure.json'), 'utf8'), /"VULKAN_SDK":/);
   });
 
   it('cancels cleanly and the next run completes', async function () {

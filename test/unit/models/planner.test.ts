@@ -75,6 +75,14 @@ describe('memory planner', () => {
       assert.strictEqual(gttAdvice(93 * GiB, 0.5 * GiB).gttGiB, 92);
       assert.strictEqual(gttAdvice(30 * GiB, 0.5 * GiB).gttGiB, 24);
     });
+    it('with a 96 GiB BIOS carve-out, promises GTT plus the minimum carve-out, not GTT on top of 96 GiB', () => {
+      // Linux sees ~30.9 GiB of a 128 GB machine then; GTT pages come out of that RAM.
+      const a = gttAdvice(30.9 * GiB, 96 * GiB);
+      assert.strictEqual(a.installedGiB, 128);
+      assert.strictEqual(a.lowerCarveout, true);
+      assert.strictEqual(a.gpuBytesAfter, 124 * GiB + 512 * MiB);
+      assert.strictEqual(gttAdvice(124.5 * GiB, 0.5 * GiB).lowerCarveout, false);
+    });
   });
 
   describe('verdicts', () => {

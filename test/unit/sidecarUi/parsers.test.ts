@@ -33,6 +33,13 @@ describe('installer parsers', () => {
     assert.deepStrictEqual(parseListDevices('Available devices:\n  (none)\n'), []);
   });
 
+  it('--list-devices read from stdout and again from the tail of both streams: one device, not two', () => {
+    // What inspectLlamaServer hands the parser: stdout, then the last lines of stdout+stderr.
+    const out = 'Available devices:\n  Vulkan0: llvmpipe (LLVM 15.0.6, 256 bits) (2048 MiB, 2048 MiB free)\n';
+    const text = `${out}\n0.00.000.466 I srv  llama_server: initializing ...\n${out}`;
+    assert.deepStrictEqual(parseListDevices(text).map((d) => [d.name, d.description, d.totalMiB]), [['Vulkan0', 'llvmpipe (LLVM 15.0.6, 256 bits)', 2048]]);
+  });
+
   it('llama-bench JSON: pp and tg rows', () => {
     const rows = [
       { n_prompt: 512, n_gen: 0, avg_ts: 2512.3, backends: 'CUDA', gpu_info: 'NVIDIA H100' },

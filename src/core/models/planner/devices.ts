@@ -4,7 +4,7 @@
 // accelerator probe (amdgpu sysfs VRAM+GTT, which is what binds on an APU such as Strix Halo, and
 // /proc/meminfo for the host).
 
-import type { AcceleratorDevice, AcceleratorProbe } from '../../native/types';
+import type { AcceleratorDevice, AcceleratorProbe, MemPool } from '../../native/types';
 
 export type DeviceKind = 'discrete' | 'integrated' | 'peer';
 
@@ -22,8 +22,13 @@ export interface PlannerDevice {
   /** Compute-buffer alignment of its buffer type (CUDA/HIP 128, Vulkan/Metal/CPU 32). */
   alignment: number;
   architecture?: string;
-  /** amdgpu APU pools: the BIOS carve-out and the GTT window into system RAM. */
+  /**
+   * An APU's two pools: the BIOS carve-out and the GTT window into system RAM, from amdgpu sysfs
+   * or from an integrated GPU's Vulkan heaps (device-local / host-visible). See docs/vulkan-memory.md.
+   */
   amdgpu?: { vramTotal: number; gttTotal: number; gttUsed: number; vramUsed: number };
+  /** The largest tensor one op may touch on it (Vulkan maxStorageBufferRange); absent: no limit. */
+  maxOpBytes?: number;
 }
 
 export interface HostMemory {
@@ -105,13 +110,17 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
   const strixHalo = amd.some((d) => d.architecture === 'gfx1151') || probe.devices.some((d) => /gfx1151/.test(d.architecture ?? ''));
   const devices: PlannerDevice[] = [];
 
-  const fromProbe = (d: AcceleratorDevice): Pick<PlannerDevice, 'budgetBytes' | 'totalBytes' | 'amdgpu' | 'kind' | 'architecture'> => ({
-    budgetBytes: d.budgetBytes ?? d.freeBytes ?? 0,
+  const fromProbe = (d: AcceleratorDevice): Pick<PlannerDevice, 'budgetBytes' | 'totalBytes' | 'amdgpu' | 'kind' | 'architecture' | 'maxOpBytes'> => ({
+    budgetBytes: d.integrated && d.vram && d.gtt ? unifiedBudget(d.vram, d.gtt, probe.system.availableBytes) : d.budgetBytes ?? d.freeBytes ?? 0,
     totalBytes: d.totalBytes ?? 0,
     kind: d.integrated ? 'integrated' : 'discrete',
     architecture: d.architecture ?? undefined,
     ...(d.vram && d.gtt ? { amdgpu: { vramTotal: d.vram.totalBytes, vramUsed: d.vram.usedBytes, gttTotal: d.gtt.totalBytes, gttUsed: d.gtt.usedBytes } } : {}),
+    ...(d.maxStorageBufferBytes ? { maxOpBytes: d.maxStorageBufferBytes } : {}),
   });
+  // The probe's entry for a device llama-server listed: same backend family, same name.
+  const probed = (l: ListedDevice): AcceleratorDevice | undefined =>
+    probe.devices.find((d) => d.backend !== 'cpu' && d.backend !== 'amdgpu' && backendLabel(d.backend) === l.backend && d.name === l.description);
 
   const bw = (label: string) => {
     if (opts.bandwidthGBps) return { bandwidthGBps: opts.bandwidthGBps, bandwidthSource: 'setting' as const };
@@ -133,8 +142,12 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
         alignment: alignmentFor(l.backend),
         ...bw(label),
       };
-      // On an APU, the driver's GTT window is the real limit, whatever the runtime reports.
+      // On an APU, the driver's GTT window is the real limit, whatever the runtime reports; an
+      // integrated GPU (or a software device such as lavapipe) shares the host's RAM.
+      const same = probed(l);
       if (isAmd && apu) Object.assign(base, fromProbe(apu), { kind: 'integrated' as const });
+      else if (same?.integrated) Object.assign(base, fromProbe(same), { id: l.name, name: l.description });
+      if (same?.maxStorageBufferBytes) base.maxOpBytes = same.maxStorageBufferBytes;
       devices.push(base);
     }
   } else {
@@ -168,6 +181,17 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
     host: { totalBytes: probe.system.totalBytes, availableBytes: probe.system.availableBytes, ...hostBw },
     strixHalo,
   };
+}
+
+/**
+ * What llama.cpp can allocate on a GPU that shares system RAM (Strix Halo and other APUs): all of
+ * the free carve-out, which the OS never sees, plus the free GTT, which is ordinary RAM and so
+ * never more than the host has available. The same rule as the amdgpu sysfs source.
+ */
+export function unifiedBudget(vram: MemPool, gtt: MemPool, hostAvailable: number): number {
+  const vramFree = Math.max(0, vram.totalBytes - vram.usedBytes);
+  const gttFree = Math.max(0, gtt.totalBytes - gtt.usedBytes);
+  return vramFree + Math.min(gttFree, hostAvailable);
 }
 
 function rank(d: AcceleratorDevice): number {

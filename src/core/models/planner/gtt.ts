@@ -16,9 +16,18 @@ export interface GttAdvice {
   pagesLimit: number;
   /** "amdgpu.gttsize=126976 ttm.pages_limit=32505856" */
   kernelArgs: string;
-  /** How much the GPU could then hold, bytes (the GTT plus the BIOS carve-out). */
+  /** How much the GPU could then hold, bytes (the GTT plus the BIOS carve-out it should have). */
   gpuBytesAfter: number;
+  /** The BIOS carve-out now, bytes. */
+  carveoutBytes: number;
+  /** The carve-out is large: set it to its minimum, since RAM the BIOS takes the OS never sees. */
+  lowerCarveout: boolean;
 }
+
+/** Strix Halo's smallest BIOS UMA frame buffer. */
+export const MIN_CARVEOUT_BYTES = 512 * 1024 ** 2;
+/** Above this the carve-out is a choice the user made (the BIOS offers 512 MB to 96 GB). */
+const SMALL_CARVEOUT_BYTES = GiB;
 
 /**
  * Linux reports MemTotal without the BIOS carve-out and firmware reservations; adding the
@@ -32,17 +41,26 @@ export function gttAdvice(memTotalBytes: number, vramCarveoutBytes = 0): GttAdvi
   const gttGiB = installedGiB - reserveGiB;
   const gttSizeMiB = gttGiB * 1024;
   const pagesLimit = gttSizeMiB * 256;
+  // GTT pages are RAM the OS sees, so a GTT of installed-minus-4 GiB needs the carve-out at its
+  // minimum; with a 96 GiB carve-out the OS sees ~31 GiB and no GTT setting can give more.
+  const lowerCarveout = vramCarveoutBytes > SMALL_CARVEOUT_BYTES;
   return {
     installedGiB,
     gttGiB,
     gttSizeMiB,
     pagesLimit,
     kernelArgs: `amdgpu.gttsize=${gttSizeMiB} ttm.pages_limit=${pagesLimit}`,
-    gpuBytesAfter: gttGiB * GiB + vramCarveoutBytes,
+    gpuBytesAfter: gttGiB * GiB + (lowerCarveout ? MIN_CARVEOUT_BYTES : vramCarveoutBytes),
+    carveoutBytes: vramCarveoutBytes,
+    lowerCarveout,
   };
 }
 
 /** One sentence with the exact setting, for a verdict's fix. */
 export function gttFixText(a: GttAdvice): string {
-  return `add "${a.kernelArgs}" to the kernel command line (GRUB_CMDLINE_LINUX, then update-grub and reboot) so the GPU can use ${a.gttGiB} GiB of your ${a.installedGiB} GB, and keep the BIOS UMA frame buffer at its minimum`;
+  const kernel = `add "${a.kernelArgs}" to the kernel command line (GRUB_CMDLINE_LINUX, then update-grub and reboot)`;
+  if (a.lowerCarveout) {
+    return `set the BIOS UMA frame buffer (now ${Math.round(a.carveoutBytes / GiB)} GiB, which the OS never gets back) to its minimum (512 MB) and ${kernel} so the GPU can use ${a.gttGiB} GiB of your ${a.installedGiB} GB as GTT, which the CPU side shares`;
+  }
+  return `${kernel} so the GPU can use ${a.gttGiB} GiB of your ${a.installedGiB} GB, and keep the BIOS UMA frame buffer at its minimum`;
 }

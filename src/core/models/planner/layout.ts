@@ -16,6 +16,26 @@ export interface LayerLayout {
   outputDevice: number;
   /** Repeating layers on devices (what llama.cpp reports as "offloaded N/M layers", minus the output). */
   offloaded: number;
+  /**
+   * The output device cannot run the output matmul (see outputFitsDevice): llama.cpp leaves the
+   * output weight on the CPU, where the matmul then runs; the output norm still goes to the device.
+   */
+  outputWeightOnHost?: boolean;
+}
+
+/** Bytes of output_norm.weight (F32, one per embedding dimension). */
+const normBytes = (m: Pick<PlanModel, 'embd'>): number => m.embd * 4;
+
+/**
+ * llama.cpp places a weight on a device only if the device supports its op at a 512-token batch
+ * (weight_buft_supported); Vulkan refuses an op with a tensor above maxStorageBufferRange. For
+ * the output layer that is the weight or the [vocab x 512] F32 logits: 297 MiB for a 152k vocab,
+ * more than lavapipe's 128 MiB, far less than a GPU's 4 GiB.
+ */
+export function outputFitsDevice(m: Pick<PlanModel, 'vocab' | 'embd' | 'tiedOutput' | 'tokenEmbdBytes' | 'outputBytes'>, maxOpBytes: number | undefined): boolean {
+  if (!maxOpBytes) return true;
+  const weight = m.tiedOutput ? m.tokenEmbdBytes : m.outputBytes - normBytes(m);
+  return m.vocab * 512 * 4 <= maxOpBytes && weight <= maxOpBytes;
 }
 
 /**
@@ -58,7 +78,11 @@ export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number): We
   });
   // A tied head reads token_embd; off the CPU it gets its own copy on the output device.
   const out = m.outputBytes + (m.tiedOutput && layout.outputDevice >= 0 ? m.tokenEmbdBytes : 0);
-  if (layout.outputDevice >= 0) device[layout.outputDevice] += out;
+  if (layout.outputDevice >= 0 && layout.outputWeightOnHost) {
+    // The norm goes to the device; a tied head shares token_embd's CPU copy (llama.cpp reuses it).
+    device[layout.outputDevice] += normBytes(m);
+    host += m.tiedOutput ? 0 : m.outputBytes - normBytes(m);
+  } else if (layout.outputDevice >= 0) device[layout.outputDevice] += out;
   else host += m.outputBytes;
   return { device, host };
 }

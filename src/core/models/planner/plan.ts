@@ -9,7 +9,7 @@ import { computeBufferBytes } from './computeBuffers';
 import { PlannerDevice, PlannerMachine } from './devices';
 import { gttAdvice, gttFixText } from './gtt';
 import { KvCacheType, isQuantizedKv, kvBytesPerToken, kvCacheBytes } from './kvCache';
-import { LayerLayout, PlanModel, layoutLayers, weightBytes } from './layout';
+import { LayerLayout, PlanModel, layoutLayers, outputFitsDevice, weightBytes } from './layout';
 import { SpeedEstimate, estimateSpeed } from './speed';
 
 export type Role = 'fim' | 'chat' | 'both' | 'draft';
@@ -289,6 +289,7 @@ export interface MemoryEstimate {
 export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: MemoryConfig,
   reserved?: PlanRequest['reserved']): MemoryEstimate {
   const layout = layoutLayers(m.layers, devs.length ? c.ngl : 0, devs.map((d) => Math.max(d.budgetBytes, 1)));
+  if (layout.outputDevice >= 0 && !outputFitsDevice(m, devs[layout.outputDevice].maxOpBytes)) layout.outputWeightOnHost = true;
   const w = weightBytes(m, layout, devs.length);
   const kvPerLayer = kvCacheBytes(m, { nCtx: c.ctx, slots: c.slots, unified: c.unified, typeK: c.typeK, typeV: c.typeV }, 1).total;
   const kvDev = new Array<number>(devs.length).fill(0);
@@ -300,7 +301,7 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
   }, {
     alignments: [...devs.map((d) => d.alignment), 32],
     layerDevice: (il) => (layout.layerDevice[il] >= 0 ? layout.layerDevice[il] : devs.length),
-    outputDevice: layout.outputDevice >= 0 ? layout.outputDevice : devs.length,
+    outputDevice: layout.outputDevice >= 0 && !layout.outputWeightOnHost ? layout.outputDevice : devs.length,
   });
   const devices: DeviceMemory[] = devs.map((d, i) => {
     const other = reserved?.device?.[i] ?? 0;
