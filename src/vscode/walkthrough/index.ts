@@ -9,6 +9,7 @@ import { chooseServerBinary, LLAMA_SERVER_FOUND_KEY } from './choosers';
 import { showMachinePanel } from './machinePanel';
 import { ACTIONS, noServerStep } from './nextSteps';
 import { pickLanguage, Sample, sampleFor } from './samples';
+import { strataSettings } from '../workspaceTrust';
 
 // The first run (issue 16): the "Get Started with Strata" walkthrough (package.json
 // `contributes.walkthroughs`, media in media/walkthrough/), opened once on the first activation
@@ -69,7 +70,8 @@ export function registerWalkthrough(context: vscode.ExtensionContext, deps: Walk
   );
 
   // First run: once, when no model is configured, unless the user turned walkthroughs off.
-  const openOnInstall = vscode.workspace.getConfiguration('workbench.welcomePage.walkthroughs').get<boolean>('openOnInstall', true);
+  // Through the trust-aware reader like every other read (a VS Code setting: never held back).
+  const openOnInstall = strataSettings('workbench.welcomePage.walkthroughs').get<boolean>('openOnInstall', true);
   if (!context.globalState.get<boolean>(OPENED_KEY) && !controller.settingsNow.modelPath && openOnInstall) {
     void context.globalState.update(OPENED_KEY, true);
     log.info('first run: opening the "Get Started with Strata" walkthrough ("Strata: Get Started" opens it again)');
