@@ -1,8 +1,9 @@
 // The planner's accuracy table: predicted vs llama.cpp, per component.
 //
 //   npx tsx bench/models-accuracy.ts                 CPU here: tiny models loaded for real, 32B/70B shapes by dry run
-//   npx tsx bench/models-accuracy.ts --gpu <gpu-results.json> [--cases .models-gpu/cases.json]
-//                                                    the GPU machine's results (bench/models-gpu/run.sh)
+//   npx tsx bench/models-accuracy.ts --gpu <gpu-results.json> [--cases .models-gpu/cases.json] [--device CUDA0]
+//                                                    the GPU machine's results (bench/models-gpu/run.sh;
+//                                                    --device Vulkan0 for bench/vulkan-gpu.sh's memory phase)
 
 import * as fs from 'fs';
 import { parseLoadLog, sumBuffers } from '../src/core/models/planner/loadLog';
@@ -51,10 +52,13 @@ interface GpuCaseFile {
   predicted: { device: { weights: number; kv: number; compute: number }; host: { weights: number; compute: number; output: number } };
 }
 
-function gpu(resultsFile: string, casesFile: string): void {
+function gpu(resultsFile: string, casesFile: string, device: string): void {
   const cases = JSON.parse(fs.readFileSync(casesFile, 'utf8')) as GpuCaseFile[];
   const results = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Array<{ id: string; dry?: { ok: boolean; lines: string[] }; load?: { ok: boolean; lines: string[] } }>;
-  console.log('| case (CUDA0) | source | weights MiB pred / llama.cpp | KV MiB | compute MiB | host compute MiB | worst error |');
+  // The device's buffers ("CUDA0", "Vulkan0") and its backend's pinned host buffer ("CUDA_Host", "Vulkan_Host").
+  const own = new RegExp(`^${device}$`);
+  const hostCompute = new RegExp(`^(${device.replace(/\d+$/, '')}_Host|CPU)$`);
+  console.log(`| case (${device}) | source | weights MiB pred / llama.cpp | KV MiB | compute MiB | host compute MiB | worst error |`);
   console.log('|---|---|---|---|---|---|---|');
   for (const r of results) {
     const c = cases.find((x) => x.id === r.id);
@@ -69,14 +73,14 @@ function gpu(resultsFile: string, casesFile: string): void {
       const log = parseLoadLog(run.lines.join('\n'));
       let a: { weights: number; kv: number; compute: number; hostCompute: number };
       if (source === 'dry run') {
-        const dev = log.breakdown.find((b) => /^CUDA0/.test(b.name));
+        const dev = log.breakdown.find((b) => b.name === device || b.name.startsWith(`${device} `));
         const host = log.breakdown.find((b) => b.name === 'Host');
         if (!dev || !host) continue;
         a = { weights: dev.model, kv: dev.context, compute: dev.compute, hostCompute: host.compute };
       } else {
         a = {
-          weights: sumBuffers(log, 'model', /^CUDA0$/), kv: sumBuffers(log, 'kv', /^CUDA0$/),
-          compute: sumBuffers(log, 'compute', /^CUDA0$/), hostCompute: sumBuffers(log, 'compute', /^(CUDA_Host|CPU)$/),
+          weights: sumBuffers(log, 'model', own), kv: sumBuffers(log, 'kv', own),
+          compute: sumBuffers(log, 'compute', own), hostCompute: sumBuffers(log, 'compute', hostCompute),
         };
       }
       const floor = source === 'dry run' ? MiB : 0.01 * MiB;
@@ -90,7 +94,8 @@ function gpu(resultsFile: string, casesFile: string): void {
 const gi = process.argv.indexOf('--gpu');
 if (gi > 0) {
   const ci = process.argv.indexOf('--cases');
-  gpu(process.argv[gi + 1], ci > 0 ? process.argv[ci + 1] : '.models-gpu/cases.json');
+  const di = process.argv.indexOf('--device');
+  gpu(process.argv[gi + 1], ci > 0 ? process.argv[ci + 1] : '.models-gpu/cases.json', di > 0 ? process.argv[di + 1] : 'CUDA0');
 } else {
   cpu().catch((e) => {
     console.error(e);

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { gzipSync } from 'zlib';
 import { readGgufHeader } from '../../src/core/models/gguf/reader';
 
 // What the GPU prepare scripts (bench/cluster-gpu-prepare.ts, bench/models-gpu-prepare.ts) share
@@ -29,9 +30,11 @@ export interface ShapeExtents {
 
 /**
  * Writes the header bytes and the few data extents that must not be zeros (rope_freqs) of the
- * shape file `file` as `<dir>/shapes/<name>.<i>.bin`; returns their entry for shapes.json.
+ * shape file `file` as `<dir>/shapes/<name>.<i>.bin` (`.bin.gz` with `gzip`: the headers are
+ * mostly tokenizer strings and shrink ~3.5×, materialize.py reads either); returns their entry
+ * for shapes.json.
  */
-export async function writeShapeExtents(file: string, name: string, dir: string): Promise<ShapeExtents> {
+export async function writeShapeExtents(file: string, name: string, dir: string, opts: { gzip?: boolean } = {}): Promise<ShapeExtents> {
   const h = await readGgufHeader(file, { maxArrayItems: 0 });
   const extents = [{ offset: 0, length: h.dataOffset }];
   for (const t of h.tensors) if (t.name === 'rope_freqs.weight') extents.push({ offset: t.fileOffset, length: t.byteSize });
@@ -43,8 +46,8 @@ export async function writeShapeExtents(file: string, name: string, dir: string)
       extents: extents.map((e, i) => {
         const buf = Buffer.alloc(e.length);
         fs.readSync(fd, buf, 0, e.length, e.offset);
-        const f = `shapes/${name}.${i}.bin`;
-        fs.writeFileSync(path.join(dir, f), buf);
+        const f = `shapes/${name}.${i}.bin${opts.gzip ? '.gz' : ''}`;
+        fs.writeFileSync(path.join(dir, f), opts.gzip ? gzipSync(buf) : buf);
         return { offset: e.offset, file: f };
       }),
     };

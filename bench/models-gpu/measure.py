@@ -3,7 +3,7 @@
 numbers: the no-alloc dry run table that --fit prints before loading (whole MiB, costs nothing),
 and, for cases marked load, the buffer lines of a real load (2 decimals; weights read from the
 sparse file are zeros). The server is stopped as soon as the numbers are out."""
-import argparse, json, os, re, signal, socket, subprocess, time
+import argparse, json, os, re, signal, socket, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--server'); ap.add_argument('--cases'); ap.add_argument('--shapes'); ap.add_argument('--out')
@@ -14,7 +14,11 @@ a = ap.parse_args()
 def free_port():
     s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
 
-KEEP = re.compile(r'buffer size|memory breakdown|\|\s+-\s|offloaded|error|failed|out of memory|CUDA0|graph:|n_ctx|flash_attn')
+KEEP = re.compile(r'buffer size|memory breakdown|\|\s+-\s|offloaded|error|failed|out of memory|CUDA0|Vulkan0|ggml_vulkan:|graph:|n_ctx|flash_attn')
+
+# A caller's `timeout` (bench/vulkan-gpu.sh) ends us with SIGTERM: unwind, so `finally` stops the
+# server, which runs in its own session and would otherwise outlive us holding the GPU.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 def run(case, fit):
     args = [a.server, '-m', os.path.join(a.shapes, case['shape']), '--host', '127.0.0.1', '--port', str(free_port()),
