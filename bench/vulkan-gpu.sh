@@ -29,7 +29,8 @@
 # Overrides for a check elsewhere (e.g. lavapipe on a dev machine): BUILD_VULKAN / BUILD_CUDA = a
 # finished build folder (bin/llama-server) used as is; VK_LOADER_DIR = folder of the libvulkan.so.1
 # to use, "system" for the machine's own (the carried Debian 13 loader needs glibc 2.38);
-# GGML_VK_VISIBLE_DEVICES=0 makes llama.cpp and the probe take a CPU Vulkan device.
+# GGML_VK_VISIBLE_DEVICES=0 makes llama.cpp and the probe take a CPU Vulkan device; BENCH_MODEL =
+# the GGUF llama-bench runs instead of the 32B shape; REPS (3); MODE=dry: memory without loads.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -157,7 +158,7 @@ phase_probe() {
 phase_bench() {
   vk_env
   python3 "$ROOT/bench/models-gpu/materialize.py" "$CARRY/vulkan" "$WORK/models"
-  local m=$WORK/models/qwen2.5-coder-32b-Q4_K_M.gguf b dir fail=0
+  local m=${BENCH_MODEL:-$WORK/models/qwen2.5-coder-32b-Q4_K_M.gguf} b dir fail=0
   if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=index,name,memory.free,memory.total,driver_version --format=csv | tee "$OUT/nvidia-smi.csv"; fi
   for b in cuda vulkan; do
     dir=$BUILD_CUDA; [ $b = vulkan ] && dir=$BUILD_VULKAN
