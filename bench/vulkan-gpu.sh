@@ -14,12 +14,13 @@
 #   B  bash bench/vulkan-gpu.sh build probe bench memory
 #        build: resumes whatever A did not finish (nothing to do when A did); then the three views,
 #        llama-bench on both backends, the planner-accuracy cases on Vulkan0
-#   C  only if $OUT/phases.txt of B says a phase was cut or skipped: the same command as B
-#      (finished builds and materialized shapes are kept; the phases themselves redo their work).
+#   C  only if $OUT/phases.txt of B says a phase failed, was cut or skipped: `build` followed by
+#      just those phases, e.g. bash bench/vulkan-gpu.sh build memory  (finished builds and the
+#      materialized shapes are kept; a phase redoes its own work; keep B's files, C's are new).
 #      If the machine went cold in between, every call starts with the builds again: A, then B.
 # Every call stops by itself within BUDGET (580 s): each phase runs under `timeout` with what is
 # left; $OUT/phases.txt says per phase ok / failed (rc) / cut / skipped and how long it took.
-# Raw outputs, all in $OUT: cmake-*.log build-*.log times.txt (builds); probe-vulkan.json
+# Raw outputs, all in $OUT: cmake-*.log build-*.log times.txt toolchain.txt (builds); probe-vulkan.json
 # probe-all.json probe.tsv list-devices-{vulkan,cuda}.txt nvidia-smi.csv, and from A already
 # probe-early.tsv vulkan-icd.txt (+ vulkan-loader-debug.txt when no Vulkan device is seen)
 # (views); bench-*.json bench-*.log vulkan-gpu.json (bench); memory-vulkan.json (memory). Back here:
@@ -94,7 +95,10 @@ vk_env() {
   fi
 }
 
-phase_build_cuda() { src; built "$BUILD_CUDA" || cmake_build "$BUILD_CUDA" cuda -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}"; }
+phase_build_cuda() {
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
+  src; built "$BUILD_CUDA" || cmake_build "$BUILD_CUDA" cuda -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}"
+}
 phase_build_vulkan() { src; sdk; built "$BUILD_VULKAN" || VULKAN_SDK=$SDK cmake_build "$BUILD_VULKAN" vulkan -DGGML_VULKAN=ON; }
 # The node-free CLI of the native addon (native/CMakeLists.txt: the same probe sources, no Node):
 # its JSON is what probeAccelerators() returns to the planner.
@@ -125,6 +129,8 @@ vulkan_check() {
 # Both llama.cpp builds at once (each -j nproc: the CUDA one is nvcc-bound, the Vulkan one waits on
 # glslc and one long ggml-vulkan.cpp), plus the probe CLI. Sources and SDK are unpacked first.
 phase_build() {
+  { echo "nproc $(nproc)"; cmake --version | sed -n 1p; (nvcc --version || /usr/local/cuda/bin/nvcc --version) | tail -2
+    ninja --version; gcc --version | sed -n 1p; ldd --version | sed -n 1p; } >"$OUT/toolchain.txt" 2>&1 || true
   src; sdk
   local rc=0 p c=0 v=0 q=0
   phase_build_cuda >"$OUT/build-cuda.txt" 2>&1 & c=$!
