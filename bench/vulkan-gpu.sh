@@ -7,8 +7,10 @@
 # Here first:  npx tsx bench/vulkan-gpu-prepare.ts     (fills .gpu/, 19.1 MiB; with the tracked tree,
 #              33.8 MiB of which is test/fixtures/model/strata-test-coder.gguf, 52.9 MiB: under the
 #              64 MiB carry limit without moving that file)
-# Then the device `run` tool, kind nvidia-h200, carry [".gpu"], timeout_s 600, back to back (the
-# builds live in /tmp/strata-vulkan-gpu, which survives only while the machine stays warm):
+# Then the device `run` tool, kind nvidia-h200, timeout_s 600, back to back (the builds live in
+# /tmp/strata-vulkan-gpu, which survives only while the machine stays warm), every call with
+#   carry [".gpu/llama-src.tar.xz", ".gpu/vulkan-debs", ".gpu/vulkan"]
+# (these three only: other prepare scripts leave more in .gpu/, e.g. a 43 MiB .gpu/model):
 #   A  bash bench/vulkan-gpu.sh build
 #        CUDA (sm_90) and Vulkan builds of llama-bench + llama-server side by side, and the probe CLI
 #   B  bash bench/vulkan-gpu.sh build probe bench memory
