@@ -29,7 +29,10 @@ function summary(probe: AcceleratorProbe) {
   return summarizeMachine({ probe, machine: machineFromProbe(probe), disk: { dir: '/models', freeBytes: 500e9 } });
 }
 
-describe('machine summary (walkthrough "Your machine")', () => {
+describe('machine summary (walkthrough "Your machine")', function () {
+  // Each case plans every catalog preset (≈1–2 s of CPU alone); on a loaded 2-core CI machine that
+  // took over 10 s (two timeouts in a fresh-clone run at load 18), so the budget is CPU-load proof.
+  this.timeout(60_000);
   it('Strix Halo 128 GB with the default GTT window: one GPU, the kernel parameters to copy, and what they unlock', () => {
     const s = summary(strixHalo(62, 0.5));
     assert.strictEqual(s.gpus.length, 1, 'hip and amdgpu views of one GPU are one GPU');

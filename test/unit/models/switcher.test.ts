@@ -8,7 +8,10 @@ import { planRows, rowText, sortRows } from '../../../src/core/models/switcher';
 
 const GiB = 1024 ** 3;
 
-describe('Switch Model rows', () => {
+describe('Switch Model rows', function () {
+  // Each case plans every catalog preset (≈1–2 s of CPU alone); on a loaded 2-core CI machine that
+  // took over 10 s (two timeouts in a fresh-clone run at load 18), so the budget is CPU-load proof.
+  this.timeout(60_000);
   const machine = machineFromProbe({
     schema: 1, via: 'fallback', backends: [],
     system: { totalBytes: 124.5 * GiB, availableBytes: 118 * GiB, source: 'test' },
