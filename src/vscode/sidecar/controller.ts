@@ -20,6 +20,7 @@ import { watchSidecarLock } from './sidecarLock';
 import { sidecarReport } from './sidecarReport';
 import { Activity, Problem } from './statusView';
 import { WindowPlan } from './windowPlan';
+import { WindowProblem } from './windowProblem';
 
 export { NO_MODEL_MESSAGE } from './windowPlan';
 
@@ -47,14 +48,13 @@ export class SidecarController implements vscode.Disposable {
   private readonly phaseLog: ServerPhaseLog;
   private readonly metrics: MetricsPoller;
   private readonly inspector: BinaryInspector;
-  private problem?: Problem;
+  private readonly problem: WindowProblem;
   private activity?: Activity;
   private lastError?: string;
   private userStopped = false;
   private readonly loader: ModelLoader;
   private disposed = false;
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly saidOnce = new Set<string>();
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires on every state change (status bar, tests). */
   readonly onDidChange = this.changed.event;
@@ -67,6 +67,7 @@ export class SidecarController implements vscode.Disposable {
   constructor(private readonly opts: SidecarControllerOptions) {
     const { log, source } = opts;
     this.want = new WindowPlan(this.stateDir, opts.planProvider);
+    this.problem = new WindowProblem(log);
     this.feed = new ConnectionFeed(source, log);
     this.phaseLog = new ServerPhaseLog(log);
     this.metrics = new MetricsPoller(() => this.client, () => this.render());
@@ -85,10 +86,7 @@ export class SidecarController implements vscode.Disposable {
           this.feed.clear();
           this.render();
         },
-        attempted: (failure) => {
-          if (failure) this.problem = { kind: 'sidecar', message: failure };
-          else if (this.problem?.kind === 'sidecar') this.problem = undefined;
-        },
+        attempted: (failure) => this.problem.connected(failure),
         changed: () => this.render(),
       },
     });
@@ -98,7 +96,7 @@ export class SidecarController implements vscode.Disposable {
       client: () => this.client,
       connect: () => this.connect(true),
       starting: () => {
-        if (this.problem?.kind === 'busy') this.problem = undefined;
+        this.problem.loadStarting();
         this.lastError = undefined;
       },
       failed: (e, plan) => this.onLoadError(e, plan),
@@ -144,7 +142,7 @@ export class SidecarController implements vscode.Disposable {
 
   /** What keeps this window from loading its model, if anything. */
   get problemNow(): Problem | undefined {
-    return this.problem;
+    return this.problem.now;
   }
 
   /** The llama-server this window would run (with or without a model), if one was found. */
@@ -176,11 +174,7 @@ export class SidecarController implements vscode.Disposable {
   }
 
   private async refreshPlan(): Promise<void> {
-    const planProblem = await this.want.refresh();
-    // Problems of the plan are solved; those of the daemon or of another window's model are not.
-    if (planProblem) this.problem = planProblem;
-    else if (this.problem?.kind !== 'sidecar' && this.problem?.kind !== 'busy') this.problem = undefined;
-    if (this.problem) this.sayOnce(`problem:${this.problem.message}`, () => this.opts.log.warn(this.problem!.message));
+    this.problem.planned(await this.want.refresh());
     this.inspector.follow(this.want.binary);
     this.render();
   }
@@ -224,13 +218,13 @@ export class SidecarController implements vscode.Disposable {
    * Loads this window's plan (joins it if it runs already). Never throws. With `notify` (a user
    * command), the load shows in a progress notification whose Cancel stops it.
    */
-  load(opts: { replace?: boolean; notify?: boolean } = {}): Promise<void> {
+  private load(opts: { replace?: boolean; notify?: boolean } = {}): Promise<void> {
     return this.loader.load(opts);
   }
 
   private onLoadError(e: Error, plan: ServerPlan): void {
     const r = problemOfLoadError(e, plan, this.status?.server.label, this.opts.log);
-    if (r.problem) this.problem = r.problem;
+    if (r.problem) this.problem.busy(r.problem);
     if (r.error) this.lastError = r.error;
   }
 
@@ -244,7 +238,7 @@ export class SidecarController implements vscode.Disposable {
       void this.explainProblem();
       return this.status?.server;
     }
-    const taken = this.problem?.kind === 'busy' || runsOtherPlan(this.status?.server, plan);
+    const taken = this.problem.now?.kind === 'busy' || runsOtherPlan(this.status?.server, plan);
     if (taken && !opts.switchModel) {
       const other = this.status?.server.label ?? 'another model';
       const pick = await vscode.window.showWarningMessage(
@@ -319,12 +313,13 @@ export class SidecarController implements vscode.Disposable {
 
   /** The message and actions for the current problem, as a notification. */
   async explainProblem(): Promise<void> {
-    if (this.problem) await explainProblem(this.problem, (e) => (this.lastExplanation = e));
+    const p = this.problem.now;
+    if (p) await explainProblem(p, (e) => (this.lastExplanation = e));
   }
 
   /** What the ServerConnectionSource throws when there is no server; may start a load. */
   private demand(): Error | undefined {
-    const a = answerDemand({ problem: this.problem, server: this.status?.server, userStopped: this.userStopped, loading: this.loader.loading, plan: this.want.plan });
+    const a = answerDemand({ problem: this.problem.now, server: this.status?.server, userStopped: this.userStopped, loading: this.loader.loading, plan: this.want.plan });
     if (a.load) void this.load();
     return a.error;
   }
@@ -332,14 +327,14 @@ export class SidecarController implements vscode.Disposable {
   async report(): Promise<SidecarReport> {
     const binaryInfo = await this.inspector.ensure();
     const { plan, binary } = this.want;
-    return sidecarReport({ status: this.status, plan, binary, binaryInfo, problem: this.problem, lastError: this.lastError, tokPerSec: this.metrics.tokPerSec });
+    return sidecarReport({ status: this.status, plan, binary, binaryInfo, problem: this.problem.now, lastError: this.lastError, tokPerSec: this.metrics.tokPerSec });
   }
 
   render(): void {
     if (this.disposed) return;
     const s = this.status;
     this.opts.statusBar.setState({
-      problem: this.problem,
+      problem: this.problem.now,
       activity: this.activity,
       connecting: this.connection.isConnecting,
       server: this.client ? s?.server : undefined,
@@ -354,12 +349,6 @@ export class SidecarController implements vscode.Disposable {
       ...(this.client && s?.cluster ? { cluster: s.cluster } : {}),
     });
     this.changed.fire();
-  }
-
-  private sayOnce(key: string, fn: () => void): void {
-    if (this.saidOnce.has(key)) return;
-    this.saidOnce.add(key);
-    fn();
   }
 
   dispose(): void {
