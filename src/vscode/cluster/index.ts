@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { ClusterEvent, ClusterMode, ClusterStatus, PeerWithToken, PlacementWish, TransportMode } from '../../core/protocol';
 import { DEFAULT_AGENT_PORT } from '../../cluster/protocol';
 import { collectClusterReport, formatClusterReport, parseHostPort, PeerEntry, PeerReport, probePeer } from '../../cluster/report';
+import { registerCommands } from '../commands';
 import { strataSettings } from '../workspaceTrust';
 
 // "Strata: Add Peer", "Strata: Show Cluster", "Strata: Remove Peer" and the cluster settings.
@@ -98,9 +99,11 @@ export function registerCluster(context: vscode.ExtensionContext, deps: ClusterD
   };
 
   context.subscriptions.push(
-    vscode.commands.registerCommand('strata.cluster.addPeer', () => addPeer(secrets, log).then(async (r) => { if (r) await push(); return r?.peer.name; })),
-    vscode.commands.registerCommand('strata.cluster.removePeer', (name?: string) => removePeer(secrets, log, name).then(async (r) => { await push(); return r; })),
-    vscode.commands.registerCommand('strata.cluster.show', () => showCluster(secrets, deps)),
+    ...registerCommands('cluster', {
+      'strata.cluster.addPeer': () => addPeer(secrets, log).then(async (r) => { if (r) await push(); return r?.peer.name; }),
+      'strata.cluster.removePeer': (name?: string) => removePeer(secrets, log, name).then(async (r) => { await push(); return r; }),
+      'strata.cluster.show': () => showCluster(secrets, deps),
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('strata.cluster')) void push(); }),
     secrets.onDidChange((e) => { if (e.key.startsWith(SECRET_PREFIX)) void push(); }),
   );

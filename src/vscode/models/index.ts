@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { registerCommands } from '../commands';
 import type { SidecarController } from '../sidecar/controller';
 import { createPlannerPlanProvider, PlannerState } from './planProvider';
 import { switchModelCommand } from './switchModel';
@@ -21,7 +22,7 @@ export function registerModels(context: vscode.ExtensionContext, deps: { control
   }
   const planner = state;
   context.subscriptions.push(
-    vscode.commands.registerCommand('strata.models.switch', () => switchModelCommand({ controller: deps.controller, log: deps.log, planner })),
+    ...registerCommands('models', { 'strata.models.switch': () => switchModelCommand({ controller: deps.controller, log: deps.log, planner }) }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       // Settings that change the flags re-plan (a running model switches to the new plan).
       const keys = ['contextSize', 'kvCacheType', 'slots', 'draft', 'planner', 'memoryBandwidthGBps'];

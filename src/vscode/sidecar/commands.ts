@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { DAEMON_LOG_NAME } from '../../core/sidecar';
+import { registerCommands } from '../commands';
 import { collectServerStatus, describeStatus, ServerStatusReport } from '../serverStatus';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { SidecarController } from './controller';
@@ -69,29 +70,32 @@ export async function showServerStatus(deps: ServerCommandDeps): Promise<ServerS
 export function registerServerCommands(deps: ServerCommandDeps): vscode.Disposable[] {
   const { controller, log } = deps;
   const ui: InstallerUiDeps = { controller, log, extensionPath: deps.extensionPath };
-  return [
-    vscode.commands.registerCommand('strata.showServerStatus', () => showServerStatus(deps)),
-    vscode.commands.registerCommand('strata.server.start', (o?: { switchModel?: boolean }) => controller.startServer(o && typeof o === 'object' ? o : {})),
-    vscode.commands.registerCommand('strata.server.stop', () => controller.stopServer()),
-    vscode.commands.registerCommand('strata.server.restart', () => controller.restartServer()),
-    vscode.commands.registerCommand('strata.server.showLogs', () => {
-      const files = logFiles(controller);
-      log.info(`sidecar log: ${vscode.Uri.file(files.daemonLog).toString()}`);
-      log.info(`llama-server log: ${vscode.Uri.file(files.serverLog).toString()}`);
-      log.show(true);
-      const open = (f: string) => {
-        if (fs.existsSync(f)) void vscode.window.showTextDocument(vscode.Uri.file(f), { preview: true });
-        else void vscode.window.showWarningMessage(`Strata: ${f} does not exist yet (nothing has run).`);
-      };
-      void vscode.window.showInformationMessage('Strata: the log files are linked in the Strata output.', 'Open llama-server Log', 'Open Sidecar Log').then((pick) => {
-        if (pick === 'Open llama-server Log') open(files.serverLog);
-        else if (pick === 'Open Sidecar Log') open(files.daemonLog);
-      });
-      return files;
-    }),
-    vscode.commands.registerCommand('strata.server.build', (backend?: string) => buildForThisMachine(ui, typeof backend === 'string' ? backend : undefined)),
-    vscode.commands.registerCommand('strata.server.download', (o?: { assetName?: string; releaseUrl?: string }) => downloadRelease(ui, o && typeof o === 'object' ? o : {})),
-    vscode.commands.registerCommand('strata.server.benchmarkBackends', (o?: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number }) =>
-      benchmarkInstalledBackends(ui, o && typeof o === 'object' ? o : {})),
-  ];
+  const options = <T extends object>(o: T | undefined): T => (o && typeof o === 'object' ? o : ({} as T));
+  return registerCommands('server', {
+    'strata.showServerStatus': () => showServerStatus(deps),
+    'strata.server.start': (o?: { switchModel?: boolean }) => controller.startServer(options(o)),
+    'strata.server.stop': () => controller.stopServer(),
+    'strata.server.restart': () => controller.restartServer(),
+    'strata.server.showLogs': () => showLogs(controller, log),
+    'strata.server.build': (backend?: string) => buildForThisMachine(ui, typeof backend === 'string' ? backend : undefined),
+    'strata.server.download': (o?: { assetName?: string; releaseUrl?: string }) => downloadRelease(ui, options(o)),
+    'strata.server.benchmarkBackends': (o?: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number }) => benchmarkInstalledBackends(ui, options(o)),
+  });
+}
+
+/** Links both log files in the Strata output and offers to open one; returns their paths. */
+function showLogs(controller: SidecarController, log: vscode.LogOutputChannel): { daemonLog: string; serverLog: string } {
+  const files = logFiles(controller);
+  log.info(`sidecar log: ${vscode.Uri.file(files.daemonLog).toString()}`);
+  log.info(`llama-server log: ${vscode.Uri.file(files.serverLog).toString()}`);
+  log.show(true);
+  const open = (f: string) => {
+    if (fs.existsSync(f)) void vscode.window.showTextDocument(vscode.Uri.file(f), { preview: true });
+    else void vscode.window.showWarningMessage(`Strata: ${f} does not exist yet (nothing has run).`);
+  };
+  void vscode.window.showInformationMessage('Strata: the log files are linked in the Strata output.', 'Open llama-server Log', 'Open Sidecar Log').then((pick) => {
+    if (pick === 'Open llama-server Log') open(files.serverLog);
+    else if (pick === 'Open Sidecar Log') open(files.daemonLog);
+  });
+  return files;
 }

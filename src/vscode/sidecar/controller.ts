@@ -1,29 +1,35 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { strataCacheDir, strataStateDir } from '../../core/paths';
+import { strataStateDir } from '../../core/paths';
 import { samePlan, ServerPlan, ServerStatus, SidecarStatus } from '../../core/protocol';
-import { connectOrStartSidecar, isLockLive, readSidecarLock, SidecarClient, SidecarError, SidecarIncompatibleError } from '../../core/sidecar';
-import { listInstalledBuilds } from '../../sidecar/installer/backends';
-import { describeDevices, inspectLlamaServer, LlamaServerInfo } from '../../sidecar/installer/findLlamaServer';
+import { SidecarClient } from '../../core/sidecar';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { SidecarReport, StatusBar } from '../serverStatus';
-import { findServerFor } from './binary';
-import { ModelPlanProvider, ModelSettingError, NoServerBinaryError, PlanContext, ResolvedBinary, ServerSettings, settingsPlanProvider } from './plan';
-import { affectsServerSettings, daemonConfigFromEnv, readServerSettings } from './settings';
+import { BinaryInspector } from './binaryInspector';
+import { ConnectionFeed } from './connectionFeed';
+import { DaemonConnection } from './daemonConnection';
+import { answerDemand } from './demand';
+import { MetricsPoller } from './metricsPoller';
+import { ModelLoader } from './modelLoader';
+import { ModelPlanProvider, ResolvedBinary, ServerSettings } from './plan';
+import { PlanReaction, reactToReplan, reactToSettings, runsOtherPlan } from './planReactions';
+import { Explanation, explainProblem, problemOfLoadError } from './problemNotice';
+import { ServerPhaseLog } from './serverPhaseLog';
+import { affectsServerSettings } from './settings';
+import { watchSidecarLock } from './sidecarLock';
+import { sidecarReport } from './sidecarReport';
 import { Activity, Problem } from './statusView';
-import { chooseServerBinary } from '../walkthrough/choosers';
-import { ACTIONS } from '../walkthrough/nextSteps';
+import { WindowPlan } from './windowPlan';
+import { WindowProblem } from './windowProblem';
+
+export { NO_MODEL_MESSAGE } from './windowPlan';
 
 // The window's side of the sidecar: connects to the one daemon of this user (starting it when
 // this window has a model to load), asks it for the model this window's settings name, follows
 // its status into the status bar and into the ServerConnectionSource that completion and chat
-// read, and carries out Start / Stop / Restart. Errors are said once, in one sentence, with the
-// action that fixes them; nothing here throws at a keystroke.
-
-const METRICS_EVERY_MS = 10_000;
-
-export const NO_MODEL_MESSAGE = 'No model chosen: pick one that fits this machine with "Strata: Switch Model" (it sets "strata.model.path").';
+// read, and carries out Start / Stop / Restart. It holds the window's state (problem, user stop,
+// load in progress) and decides; the collaborators it owns each do one part. Errors are said
+// once, in one sentence, with the action that fixes them; nothing here throws at a keystroke.
 
 export interface SidecarControllerOptions {
   context: vscode.ExtensionContext;
@@ -36,33 +42,68 @@ export interface SidecarControllerOptions {
 
 export class SidecarController implements vscode.Disposable {
   readonly stateDir = strataStateDir();
-  private client?: SidecarClient;
-  private connecting?: Promise<SidecarClient | undefined>;
-  private settings: ServerSettings = readServerSettings();
-  private plan?: ServerPlan;
-  private binary?: ResolvedBinary;
-  private binaryInfo?: LlamaServerInfo;
-  private problem?: Problem;
+  private readonly want: WindowPlan;
+  private readonly connection: DaemonConnection;
+  private readonly feed: ConnectionFeed;
+  private readonly phaseLog: ServerPhaseLog;
+  private readonly metrics: MetricsPoller;
+  private readonly inspector: BinaryInspector;
+  private readonly problem: WindowProblem;
   private activity?: Activity;
   private lastError?: string;
   private userStopped = false;
-  private tokPerSec?: number;
-  private loading?: Promise<void>;
-  private metricsTimer?: NodeJS.Timeout;
-  private readonly disposables: vscode.Disposable[] = [];
-  private readonly saidOnce = new Set<string>();
-  private planProvider: ModelPlanProvider;
+  private readonly loader: ModelLoader;
   private disposed = false;
+  private readonly disposables: vscode.Disposable[] = [];
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires on every state change (status bar, tests). */
   readonly onDidChange = this.changed.event;
   private readonly connectedEmitter = new vscode.EventEmitter<SidecarStatus>();
   /** Fires on every (re)connection to a daemon: a new daemon knows nothing this window told the old one. */
   readonly onDidConnect = this.connectedEmitter.event;
+  /** The last explanation explainProblem() showed (text and buttons): what the extension-host tests read. */
+  lastExplanation?: Explanation;
 
   constructor(private readonly opts: SidecarControllerOptions) {
-    this.planProvider = opts.planProvider ?? settingsPlanProvider;
-    opts.source.setDemand(() => this.demand());
+    const { log, source } = opts;
+    this.want = new WindowPlan(this.stateDir, opts.planProvider);
+    this.problem = new WindowProblem(log);
+    this.feed = new ConnectionFeed(source, log);
+    this.phaseLog = new ServerPhaseLog(log);
+    this.metrics = new MetricsPoller(() => this.client, () => this.render());
+    this.inspector = new BinaryInspector(log, () => this.render());
+    this.connection = new DaemonConnection({
+      context: opts.context,
+      log,
+      stateDir: this.stateDir,
+      events: {
+        status: (s) => this.onStatus(s),
+        connected: (s) => {
+          this.onStatus(s);
+          this.connectedEmitter.fire(s);
+        },
+        disconnected: () => {
+          this.feed.clear();
+          this.render();
+        },
+        attempted: (failure) => this.problem.connected(failure),
+        changed: () => this.render(),
+      },
+    });
+    this.loader = new ModelLoader({
+      log,
+      plan: () => this.want.plan,
+      client: () => this.client,
+      connect: () => this.connect(true),
+      starting: () => {
+        this.problem.loadStarting();
+        this.lastError = undefined;
+      },
+      failed: (e, plan) => this.onLoadError(e, plan),
+      cancel: () => void this.stopServer(),
+      settled: () => this.render(),
+    });
+    source.setDemand(() => this.demand());
     this.disposables.push(
       this.changed,
       this.connectedEmitter,
@@ -72,17 +113,19 @@ export class SidecarController implements vscode.Disposable {
     );
   }
 
-  private loadGate?: () => Promise<void>;
-
   /** Awaited after connecting and before every load (the cluster hands its peers over there). */
   setLoadGate(gate: (() => Promise<void>) | undefined): void {
-    this.loadGate = gate;
+    this.loader.setGate(gate);
   }
 
   /** For the model catalog (issue 6): replace how plans are made, then re-plan. */
   async setPlanProvider(provider: ModelPlanProvider): Promise<void> {
-    this.planProvider = provider;
+    this.want.setProvider(provider);
     await this.onSettingsChanged();
+  }
+
+  private get client(): SidecarClient | undefined {
+    return this.connection.client;
   }
 
   get status(): SidecarStatus | undefined {
@@ -90,21 +133,21 @@ export class SidecarController implements vscode.Disposable {
   }
 
   get currentPlan(): ServerPlan | undefined {
-    return this.plan;
+    return this.want.plan;
   }
 
   get settingsNow(): ServerSettings {
-    return this.settings;
+    return this.want.settings;
   }
 
   /** What keeps this window from loading its model, if anything. */
   get problemNow(): Problem | undefined {
-    return this.problem;
+    return this.problem.now;
   }
 
   /** The llama-server this window would run (with or without a model), if one was found. */
   get binaryNow(): ResolvedBinary | undefined {
-    return this.binary;
+    return this.want.binary;
   }
 
   get sidecarClient(): SidecarClient | undefined {
@@ -114,9 +157,10 @@ export class SidecarController implements vscode.Disposable {
   /** At activation: plan, then connect (start the daemon only if there is a model to load), then load. */
   async activate(): Promise<void> {
     await this.refreshPlan();
-    this.watchLock();
-    const live = this.lockLive();
-    if (this.plan && this.settings.autoStart) {
+    // Another window may start the daemon later: join it then.
+    this.disposables.push(watchSidecarLock(this.stateDir, () => void this.connect(false)));
+    const live = this.connection.daemonLive();
+    if (this.want.plan && this.want.settings.autoStart) {
       await this.connect(true);
       void this.load();
     } else if (live) {
@@ -125,78 +169,23 @@ export class SidecarController implements vscode.Disposable {
     this.render();
   }
 
-  // ---- plan ----
-
-  private async refreshPlan(): Promise<void> {
-    this.settings = readServerSettings();
-    let resolved: ResolvedBinary | undefined;
-    const ctx: PlanContext = {
-      settings: this.settings,
-      resolveBinary: (modelPath) => {
-        const r = findServerFor(this.settings, modelPath, { stateDir: this.stateDir });
-        if (!r.found) throw new NoServerBinaryError(r);
-        resolved = r.found;
-        return r.found;
-      },
-    };
-    const before = this.binary?.path;
-    try {
-      this.plan = await this.planProvider(ctx);
-      if (this.plan) {
-        this.binary = resolved?.path === this.plan.binaryPath ? resolved : { path: this.plan.binaryPath, kind: 'setting' };
-        // Problems of the plan are solved; those of the daemon or of another window's model are not.
-        if (this.problem?.kind !== 'sidecar' && this.problem?.kind !== 'busy') this.problem = undefined;
-      } else {
-        // No model: still say which llama-server would run, for the status report.
-        this.binary = findServerFor(this.settings, undefined, { stateDir: this.stateDir }).found;
-        this.problem = { kind: 'no-model', message: NO_MODEL_MESSAGE };
-      }
-    } catch (e) {
-      this.plan = undefined;
-      if (e instanceof NoServerBinaryError) {
-        this.binary = undefined;
-        this.problem = { kind: 'no-binary', message: e.message };
-      } else if (e instanceof ModelSettingError) {
-        this.problem = { kind: 'bad-setting', message: e.message };
-      } else {
-        this.problem = { kind: 'bad-setting', message: `Strata could not decide what to run: ${(e as Error).message}` };
-      }
-    }
-    if (this.problem) this.sayOnce(`problem:${this.problem.message}`, () => this.opts.log.warn(this.problem!.message));
-    if (this.binary?.path !== before) {
-      this.binaryInfo = undefined;
-      if (this.binary) void this.inspectBinary(this.binary.path);
-    }
-    this.render();
+  connect(startIfNeeded: boolean): Promise<SidecarClient | undefined> {
+    return this.connection.connect(startIfNeeded);
   }
 
-  private async inspectBinary(p: string): Promise<void> {
-    const info = await inspectLlamaServer(p).catch(() => undefined);
-    if (!info || this.binary?.path !== p) return;
-    this.binaryInfo = info;
-    this.opts.log.info(`llama-server ${p} (${this.binary.kind}${this.binary.buildId ? ` ${this.binary.buildId}` : ''}): ${info.version ?? '?'}; ${describeDevices(info)}${info.error ? `; ${info.error}` : ''}`);
+  private async refreshPlan(): Promise<void> {
+    this.problem.planned(await this.want.refresh());
+    this.inspector.follow(this.want.binary);
     this.render();
   }
 
   private async onSettingsChanged(): Promise<void> {
-    const old = this.plan;
+    const old = this.want.plan;
     await this.refreshPlan();
-    const running = this.status?.server;
-    const ours = old && running?.plan && samePlan(running.plan, old) && ['loading', 'ready', 'restarting'].includes(running.phase);
-    if (!this.plan) {
-      if (ours && this.client) {
-        this.opts.log.info('the model setting was cleared: unloading the model this window had loaded');
-        await this.client.unload().catch((e: Error) => this.opts.log.warn(`unload: ${e.message}`));
-      }
-      return;
-    }
-    if (old && samePlan(old, this.plan) && running && running.phase !== 'stopped' && running.phase !== 'failed') return;
-    if (ours) {
-      this.opts.log.info(`settings changed: switching llama-server to ${this.plan.label ?? this.plan.modelPath}`);
-      await this.switchTo(this.plan);
-    } else if (this.settings.autoStart && !this.userStopped) {
-      await this.load();
-    }
+    const reaction = reactToSettings({ old, plan: this.want.plan, running: this.status?.server, userStopped: this.userStopped, autoStart: this.want.settings.autoStart });
+    if (reaction === 'unload') this.opts.log.info('the model setting was cleared: unloading the model this window had loaded');
+    if (reaction === 'switch') this.opts.log.info(`settings changed: switching llama-server to ${this.want.plan?.label ?? this.want.plan?.modelPath}`);
+    await this.carryOut(reaction);
   }
 
   /**
@@ -205,306 +194,62 @@ export class SidecarController implements vscode.Disposable {
    * so (it was unloaded for the operation) or autoStart wants one.
    */
   async replanAndReload(opts: { load?: boolean } = {}): Promise<void> {
-    const old = this.plan;
+    const old = this.want.plan;
     await this.refreshPlan();
-    if (!this.plan) return;
-    const running = this.status?.server;
-    if (running?.plan && old && samePlan(running.plan, old) && !samePlan(old, this.plan) && running.phase !== 'stopped') {
-      await this.switchTo(this.plan);
-    } else if (!this.userStopped && (opts.load ?? this.settings.autoStart)) {
-      await this.load();
-    }
+    await this.carryOut(reactToReplan({ old, plan: this.want.plan, running: this.status?.server, userStopped: this.userStopped, wantLoad: opts.load ?? this.want.settings.autoStart }));
   }
 
-  // ---- daemon connection ----
-
-  private lockLive(): boolean {
-    const lock = readSidecarLock(this.stateDir);
-    return !!lock && isLockLive(lock);
+  private async carryOut(reaction: PlanReaction): Promise<void> {
+    if (reaction === 'unload') await this.client?.unload().catch((e: Error) => this.opts.log.warn(`unload: ${e.message}`));
+    else if (reaction === 'switch') await this.load({ replace: true });
+    else if (reaction === 'load') await this.load();
   }
-
-  /** Another window may start the daemon later: join it then. */
-  private watchLock(): void {
-    try {
-      fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
-    } catch {
-      /* the launcher reports it */
-    }
-    const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(this.stateDir), 'sidecar.lock'));
-    const on = () => {
-      if (!this.client && !this.connecting && this.lockLive()) void this.connect(false);
-    };
-    this.disposables.push(w, w.onDidCreate(on), w.onDidChange(on));
-  }
-
-  async connect(startIfNeeded: boolean, forceReplace = false): Promise<SidecarClient | undefined> {
-    if (this.client) return this.client;
-    if (this.connecting) return this.connecting;
-    if (!startIfNeeded && !this.lockLive()) return undefined;
-    this.connecting = (async () => {
-      this.render();
-      const log = this.opts.log;
-      try {
-        const client = await connectOrStartSidecar({
-          sidecarScript: this.opts.context.asAbsolutePath(path.join('dist', 'sidecar.js')),
-          stateDir: this.stateDir,
-          clientName: `VS Code window (extension host pid ${process.pid})`,
-          daemonConfig: daemonConfigFromEnv(process.env, (m) => log.warn(m)),
-          forceReplace,
-          log: (m) => log.debug(`sidecar: ${m}`),
-        });
-        if (this.disposed) {
-          client.close();
-          return undefined;
-        }
-        this.wire(client);
-        this.client = client;
-        if (this.problem?.kind === 'sidecar') this.problem = undefined;
-        this.onConnected(client.lastKnownStatus);
-        return client;
-      } catch (e) {
-        if (e instanceof SidecarIncompatibleError && !forceReplace) {
-          const pick = await vscode.window.showWarningMessage(`Strata: ${e.message}`, 'Replace Now');
-          if (pick === 'Replace Now') {
-            this.connecting = undefined;
-            return this.connect(startIfNeeded, true);
-          }
-        }
-        const msg = e instanceof SidecarError ? e.message : `The Strata sidecar could not be started: ${(e as Error).message}; see ${path.join(this.stateDir, 'sidecar.log')}.`;
-        this.problem = { kind: 'sidecar', message: msg };
-        log.error(msg);
-        return undefined;
-      } finally {
-        this.connecting = undefined;
-        this.render();
-      }
-    })();
-    return this.connecting;
-  }
-
-  private wire(c: SidecarClient): void {
-    c.on('status', (s) => this.onStatus(s));
-    c.on('progress', () => this.render());
-    c.on('connected', (s) => this.onConnected(s));
-    c.on('disconnected', (e) => {
-      this.opts.source.setLive(undefined);
-      // The tunnels to placed servers live in the daemon too.
-      this.opts.source.setPlaced('fim', undefined);
-      this.opts.source.setPlaced('chat', undefined);
-      this.opts.log.warn(e.message);
-      this.render();
-    });
-    c.on('warning', (e) => this.opts.log.debug(`sidecar: ${e.message}`));
-  }
-
-  private onConnected(s: SidecarStatus | undefined): void {
-    if (!s) return;
-    this.opts.log.info(`connected to the Strata sidecar pid ${s.daemon.pid} (${s.daemon.clients} window${s.daemon.clients === 1 ? '' : 's'}); logs:`);
-    this.opts.log.info(`  sidecar log: ${vscode.Uri.file(s.daemon.logFile).toString()}`);
-    this.opts.log.info(`  llama-server log: ${vscode.Uri.file(s.daemon.serverLogFile).toString()}`);
-    this.onStatus(s);
-    this.connectedEmitter.fire(s);
-  }
-
-  private lastPhase?: string;
 
   private onStatus(s: SidecarStatus): void {
     const sv = s.server;
-    this.opts.source.setLive(sv.phase === 'ready' && sv.endpoint ? { url: sv.endpoint.url, apiKey: sv.endpoint.apiKey, model: sv.endpoint.model, pid: sv.endpoint.pid } : undefined);
-    this.followPlacements(s);
-    const key = `${sv.phase}:${sv.pid ?? ''}`;
-    if (key !== this.lastPhase) {
-      this.lastPhase = key;
-      this.logPhase(sv);
-    }
-    if (sv.phase === 'ready') this.startMetrics();
-    else this.stopMetrics();
+    this.feed.update(s);
+    this.phaseLog.follow(sv);
+    this.metrics.follow(sv.phase === 'ready');
     if (sv.phase === 'ready' || sv.phase === 'loading') this.lastError = undefined;
     this.render();
   }
-
-  private placedKey = '';
-
-  /** Placement mode: completions or chat go to a whole model on a peer while the sidecar says it is ready. */
-  private followPlacements(s: SidecarStatus): void {
-    const placements = s.cluster?.placements ?? [];
-    for (const role of ['fim', 'chat'] as const) {
-      const p = placements.find((x) => x.role === role && x.phase === 'ready' && x.url && x.apiKey !== undefined);
-      this.opts.source.setPlaced(role, p ? { url: p.url!, apiKey: p.apiKey!, model: `${p.model} on ${p.peer}` } : undefined);
-    }
-    const key = placements.map((p) => `${p.role}:${p.peer}:${p.phase}`).join(',');
-    if (key === this.placedKey) return;
-    this.placedKey = key;
-    for (const p of placements) {
-      const what = p.role === 'fim' ? 'completions' : 'chat';
-      if (p.phase === 'ready') this.opts.log.info(`${what}: ${p.model} on peer ${p.peer} (${p.url})`);
-      else if (p.phase === 'down' || p.phase === 'failed') this.opts.log.warn(`${what}: ${p.error ?? `peer ${p.peer} is ${p.phase}`}`);
-    }
-  }
-
-  private logPhase(sv: ServerStatus): void {
-    const log = this.opts.log;
-    switch (sv.phase) {
-      case 'ready':
-        log.info(`llama-server ready: ${sv.label ?? ''} at ${sv.endpoint?.url} (pid ${sv.pid})`);
-        break;
-      case 'loading':
-        log.info(`loading ${sv.label ?? 'the model'}${sv.pid ? ` (llama-server pid ${sv.pid})` : ''}`);
-        break;
-      case 'failed':
-        log.error(`llama-server failed: ${sv.error?.message ?? '?'}`);
-        for (const l of sv.error?.logTail ?? []) log.error(`  | ${l}`);
-        break;
-      case 'restarting':
-        log.warn(`llama-server stopped unexpectedly (crash ${sv.crashes}); the sidecar restarts it`);
-        break;
-      case 'stopped':
-        log.info(`llama-server stopped${sv.stoppedReason ? ` (${sv.stoppedReason})` : ''}`);
-        break;
-      default:
-        break;
-    }
-  }
-
-  private startMetrics(): void {
-    if (this.metricsTimer) return;
-    const poll = async () => {
-      const c = this.client;
-      if (!c?.connected || this.status?.server.phase !== 'ready') return;
-      try {
-        const m = await c.metrics();
-        const tps = m.server.predicted_tokens_seconds;
-        if (typeof tps === 'number' && tps > 0 && tps !== this.tokPerSec) {
-          this.tokPerSec = tps;
-          this.render();
-        }
-      } catch {
-        /* the next poll may work */
-      }
-    };
-    this.metricsTimer = setInterval(() => void poll(), METRICS_EVERY_MS);
-    void poll();
-  }
-
-  private stopMetrics(): void {
-    clearInterval(this.metricsTimer);
-    this.metricsTimer = undefined;
-  }
-
-  // ---- actions ----
 
   /**
    * Loads this window's plan (joins it if it runs already). Never throws. With `notify` (a user
    * command), the load shows in a progress notification whose Cancel stops it.
    */
-  async load(opts: { replace?: boolean; notify?: boolean } = {}): Promise<void> {
-    if (this.loading && !opts.replace) return this.loading;
-    if (this.loading) await this.loading;
-    const plan = this.plan;
-    if (!plan) {
-      this.render();
-      return;
-    }
-    const run = async (): Promise<void> => {
-      const client = await this.connect(true);
-      if (!client) return;
-      // The daemon must know the peers before it plans a load that may need them.
-      await this.loadGate?.().catch((e: Error) => this.opts.log.warn(`before loading: ${e.message}`));
-      if (this.problem?.kind === 'busy') this.problem = undefined;
-      this.lastError = undefined;
-      try {
-        if (opts.replace) await client.switchModel(plan);
-        else await client.ensureReady(plan);
-      } catch (e) {
-        this.onLoadError(e as Error, plan);
-      }
-    };
-    const label = plan.label ?? path.basename(plan.modelPath);
-    this.loading = (opts.notify ? this.withLoadProgress(label, run) : run()).finally(() => {
-      this.loading = undefined;
-      this.render();
-    });
-    return this.loading;
-  }
-
-  private withLoadProgress(label: string, run: () => Promise<void>): Promise<void> {
-    return Promise.resolve(vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Strata: loading ${label}`, cancellable: true },
-      async (progress, token) => {
-        let last = 0;
-        const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
-          if (p.kind !== 'load' || p.fraction === undefined) return;
-          const pct = Math.floor(p.fraction * 100);
-          progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
-          last = Math.max(last, pct);
-        };
-        const c = this.client;
-        c?.on('progress', onProgress);
-        const cancel = token.onCancellationRequested(() => {
-          this.opts.log.info(`loading ${label} cancelled`);
-          void this.stopServer();
-        });
-        try {
-          await run();
-        } finally {
-          c?.off('progress', onProgress);
-          cancel.dispose();
-        }
-      },
-    ));
+  private load(opts: { replace?: boolean; notify?: boolean } = {}): Promise<void> {
+    return this.loader.load(opts);
   }
 
   private onLoadError(e: Error, plan: ServerPlan): void {
-    const code = (e as SidecarError).code;
-    if (code === 'busy') {
-      const other = this.status?.server.label ?? 'Another model';
-      this.problem = { kind: 'busy', message: `${other} is loaded for another window; "Strata: Start Server" switches every window to ${plan.label ?? path.basename(plan.modelPath)}.` };
-      this.opts.log.warn(this.problem.message);
-      return;
-    }
-    if (code === 'cancelled') {
-      this.opts.log.info(e.message);
-      return;
-    }
-    this.lastError = e.message;
-    this.opts.log.error(`loading ${plan.label ?? plan.modelPath} failed: ${e.message}`);
-    for (const l of (e as SidecarError).logTail ?? []) this.opts.log.error(`  | ${l}`);
-  }
-
-  private async switchTo(plan: ServerPlan): Promise<void> {
-    this.plan = plan;
-    await this.load({ replace: true });
+    const r = problemOfLoadError(e, plan, this.status?.server.label, this.opts.log);
+    if (r.problem) this.problem.busy(r.problem);
+    if (r.error) this.lastError = r.error;
   }
 
   /** With `switchModel`, replaces another window's model without asking (the API, tests). */
   async startServer(opts: { switchModel?: boolean } = {}): Promise<ServerStatus | undefined> {
     this.userStopped = false;
     await this.refreshPlan();
-    if (!this.plan) {
+    const plan = this.want.plan;
+    if (!plan) {
       // Said, not awaited: a command must not wait for a click on its notification.
       void this.explainProblem();
       return this.status?.server;
     }
-    if ((this.problem?.kind === 'busy' || this.isOtherPlanRunning()) && opts.switchModel) {
-      await this.load({ replace: true, notify: true });
-    } else if (this.problem?.kind === 'busy' || this.isOtherPlanRunning()) {
+    const taken = this.problem.now?.kind === 'busy' || runsOtherPlan(this.status?.server, plan);
+    if (taken && !opts.switchModel) {
       const other = this.status?.server.label ?? 'another model';
       const pick = await vscode.window.showWarningMessage(
-        `Strata: ${other} is loaded for another window. Switch every window to ${this.plan.label ?? path.basename(this.plan.modelPath)}?`,
+        `Strata: ${other} is loaded for another window. Switch every window to ${plan.label ?? path.basename(plan.modelPath)}?`,
         { modal: false },
         'Switch',
       );
       if (pick !== 'Switch') return this.status?.server;
-      await this.load({ replace: true, notify: true });
-    } else {
-      await this.load({ notify: true });
     }
+    await this.load({ replace: taken, notify: true });
     return this.status?.server;
-  }
-
-  private isOtherPlanRunning(): boolean {
-    const sv = this.status?.server;
-    return !!(sv?.plan && this.plan && !samePlan(sv.plan, this.plan) && ['loading', 'ready', 'restarting'].includes(sv.phase));
   }
 
   async stopServer(): Promise<ServerStatus | undefined> {
@@ -530,25 +275,26 @@ export class SidecarController implements vscode.Disposable {
   async restartServer(): Promise<ServerStatus | undefined> {
     this.userStopped = false;
     await this.refreshPlan();
-    const c = await this.connect(!!this.plan);
+    const plan = this.want.plan;
+    const c = await this.connect(!!plan);
     const sv = c?.lastKnownStatus?.server;
-    if (c && sv?.plan && (!this.plan || samePlan(sv.plan, this.plan)) && sv.phase !== 'stopped') {
+    if (c && sv?.plan && (!plan || samePlan(sv.plan, plan)) && sv.phase !== 'stopped') {
       try {
         this.lastError = undefined;
         return await c.restart();
       } catch (e) {
-        if (this.plan) this.onLoadError(e as Error, this.plan);
+        if (plan) this.onLoadError(e as Error, plan);
         return this.status?.server;
       } finally {
         this.render();
       }
     }
-    if (!this.plan) {
+    if (!plan) {
       // Said, not awaited: a command must not wait for a click on its notification.
       void this.explainProblem();
       return this.status?.server;
     }
-    await this.load({ replace: this.isOtherPlanRunning(), notify: true });
+    await this.load({ replace: runsOtherPlan(this.status?.server, plan), notify: true });
     return this.status?.server;
   }
 
@@ -565,100 +311,38 @@ export class SidecarController implements vscode.Disposable {
     this.render();
   }
 
-  /** The last explanation explainProblem() showed (text and buttons): what the extension-host tests read. */
-  lastExplanation?: { severity: 'warning' | 'error'; text: string; actions: string[] };
-
   /** The message and actions for the current problem, as a notification. */
   async explainProblem(): Promise<void> {
-    const p = this.problem;
-    if (!p) return;
-    const say = (severity: 'warning' | 'error', ...actions: string[]): Thenable<string | undefined> => {
-      const text = `Strata: ${p.message}`;
-      this.lastExplanation = { severity, text, actions };
-      return severity === 'warning' ? vscode.window.showWarningMessage(text, ...actions) : vscode.window.showErrorMessage(text, ...actions);
-    };
-    if (p.kind === 'no-model') {
-      // The picker, not a settings page: it lists what fits, what is on disk first (issue 16).
-      const pick = await say('warning', ACTIONS.pickModel);
-      if (pick) await vscode.commands.executeCommand('strata.models.switch');
-    } else if (p.kind === 'no-binary') {
-      const pick = await say('warning', ACTIONS.download, ACTIONS.build, ACTIONS.chooseServer);
-      if (pick === ACTIONS.build) await vscode.commands.executeCommand('strata.server.build');
-      else if (pick === ACTIONS.download) await vscode.commands.executeCommand('strata.server.download');
-      else if (pick === ACTIONS.chooseServer) await chooseServerBinary();
-    } else if (p.kind === 'bad-setting') {
-      const pick = await say('warning', 'Open Settings');
-      if (pick) await vscode.commands.executeCommand('workbench.action.openSettings', 'strata.');
-    } else {
-      const pick = await say('error', 'Show Logs');
-      if (pick) await vscode.commands.executeCommand('strata.server.showLogs');
-    }
+    const p = this.problem.now;
+    if (p) await explainProblem(p, (e) => (this.lastExplanation = e));
   }
 
   /** What the ServerConnectionSource throws when there is no server; may start a load. */
   private demand(): Error | undefined {
-    if (this.problem && this.problem.kind !== 'busy') return new Error(this.problem.message);
-    const sv = this.status?.server;
-    if (this.userStopped) return new Error('The Strata server is stopped: run "Strata: Start Server".');
-    if (sv?.phase === 'failed') return new Error(sv.error?.message ?? 'llama-server failed: run "Strata: Restart Server".');
-    if (sv?.phase === 'loading' || sv?.phase === 'restarting' || this.loading) return new Error('Strata is loading the model; completions start when it is ready.');
-    // Stopped on purpose (here or in another window): a keystroke does not undo that.
-    if (sv?.phase === 'stopped' && sv.stoppedReason === 'requested') return new Error('The Strata server was stopped: run "Strata: Start Server".');
-    if (this.plan && (!sv || sv.phase === 'stopped')) {
-      void this.load();
-      return new Error('Strata is loading the model; completions start when it is ready.');
-    }
-    return undefined;
+    const a = answerDemand({ problem: this.problem.now, server: this.status?.server, userStopped: this.userStopped, loading: this.loader.loading, plan: this.want.plan });
+    if (a.load) void this.load();
+    return a.error;
   }
 
-  // ---- reports ----
-
   async report(): Promise<SidecarReport> {
-    const s = this.status;
-    const sv = s?.server;
-    if (this.binary && !this.binaryInfo) await this.inspectBinary(this.binary.path);
-    const info = this.binaryInfo;
-    const r: SidecarReport = {
-      phase: sv?.phase ?? 'no-sidecar',
-      ...(s ? { daemonPid: s.daemon.pid, clients: s.daemon.clients, daemonLog: s.daemon.logFile, serverLog: s.daemon.serverLogFile } : {}),
-      ...(sv?.pid ? { serverPid: sv.pid } : {}),
-      ...(sv?.label ? { label: sv.label } : this.plan?.label ? { label: this.plan.label } : {}),
-      ...(sv?.progress !== undefined && sv.phase === 'loading' ? { progress: sv.progress } : {}),
-      ...(this.plan ? { wanted: { modelPath: this.plan.modelPath, binaryPath: this.plan.binaryPath, args: this.plan.args } } : {}),
-      ...(sv?.error ? { error: sv.error.message, logTail: sv.error.logTail } : this.lastError ? { error: this.lastError } : {}),
-      ...(this.problem ? { problem: this.problem } : {}),
-      ...(this.tokPerSec ? { tokPerSec: this.tokPerSec } : {}),
-    };
-    if (this.binary) {
-      r.binary = {
-        path: this.binary.path,
-        kind: this.binary.kind,
-        backends: info?.backends ?? [],
-        devices: info?.devices ?? [],
-        ...(info?.version ? { version: info.version } : {}),
-        ...(info?.commit ? { commit: info.commit } : {}),
-        ...(info?.builtWith ? { builtWith: info.builtWith } : {}),
-        ...(info?.error ? { error: info.error } : {}),
-      };
-    }
-    r.installedBuilds = listInstalledBuilds(strataCacheDir()).map((b) => ({ id: b.id, backend: b.backend, source: b.source, hasBench: !!b.benchPath }));
-    return r;
+    const binaryInfo = await this.inspector.ensure();
+    const { plan, binary } = this.want;
+    return sidecarReport({ status: this.status, plan, binary, binaryInfo, problem: this.problem.now, lastError: this.lastError, tokPerSec: this.metrics.tokPerSec });
   }
 
   render(): void {
     if (this.disposed) return;
     const s = this.status;
-    const info = this.binaryInfo;
     this.opts.statusBar.setState({
-      problem: this.problem,
+      problem: this.problem.now,
       activity: this.activity,
-      connecting: !!this.connecting,
+      connecting: this.connection.isConnecting,
       server: this.client ? s?.server : undefined,
-      wantedLabel: this.plan?.label,
+      wantedLabel: this.want.plan?.label,
       userStopped: this.userStopped,
-      tokPerSec: this.tokPerSec,
-      binaryPath: this.binary?.path,
-      binaryDescription: info ? `${info.version?.replace(/^version:\s*/, '') ?? '?'}; ${describeDevices(info)}` : undefined,
+      tokPerSec: this.metrics.tokPerSec,
+      binaryPath: this.want.binary?.path,
+      binaryDescription: this.inspector.description,
       daemonPid: s?.daemon.pid,
       clients: s?.daemon.clients,
       lastError: this.lastError,
@@ -667,19 +351,12 @@ export class SidecarController implements vscode.Disposable {
     this.changed.fire();
   }
 
-  private sayOnce(key: string, fn: () => void): void {
-    if (this.saidOnce.has(key)) return;
-    this.saidOnce.add(key);
-    fn();
-  }
-
   dispose(): void {
     this.disposed = true;
-    this.stopMetrics();
+    this.metrics.stop();
     this.opts.source.setDemand(undefined);
     this.opts.source.setLive(undefined);
-    this.client?.close();
-    this.client = undefined;
+    this.connection.close();
     for (const d of this.disposables) d.dispose();
   }
 }

@@ -2,6 +2,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { describeDevices, inspectLlamaServer } from '../../sidecar/installer/findLlamaServer';
 import type { ChatApi } from '../chat';
+import { registerCommands } from '../commands';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { findServerFor } from '../sidecar/binary';
 import type { SidecarController } from '../sidecar/controller';
@@ -46,26 +47,16 @@ export function registerWalkthrough(context: vscode.ExtensionContext, deps: Walk
 
   context.subscriptions.push(
     controller.onDidChange(follow),
-    vscode.commands.registerCommand('strata.walkthrough.open', () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false)),
-    vscode.commands.registerCommand('strata.walkthrough.checkMachine', () => showMachinePanel(deps)),
-    vscode.commands.registerCommand('strata.walkthrough.findServer', () => findServer(deps, setKey)),
-    vscode.commands.registerCommand('strata.walkthrough.tryIt', async () => {
-      sample = await openSample(context, log);
-      if (sample) await triggerWhenReady(deps);
-      return sample?.uri.fsPath;
-    }),
-    vscode.commands.registerCommand('strata.walkthrough.ask', async () => {
-      // The sample when it is open, else the file in front of the user.
-      const open = vscode.window.visibleTextEditors.map((e) => e.document);
-      const doc = (sample && open.find((d) => d.uri.toString() === sample!.uri.toString())) ?? vscode.window.activeTextEditor?.document ?? open.find((d) => d.uri.scheme === 'file');
-      if (!doc) {
-        const pick = await vscode.window.showInformationMessage('Strata: open a file to ask about (or the sample of the step before).', 'Open the Sample');
-        if (pick) await vscode.commands.executeCommand('strata.walkthrough.tryIt');
-        return;
-      }
-      const isSample = sample && doc.uri.toString() === sample.uri.toString();
-      const question = isSample ? sample!.sample.question : `What does ${path.basename(doc.uri.path)} do, and what would you improve in it?`;
-      await deps.chat.ask(question, doc.uri);
+    ...registerCommands('walkthrough', {
+      'strata.walkthrough.open': () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
+      'strata.walkthrough.checkMachine': () => showMachinePanel(deps),
+      'strata.walkthrough.findServer': () => findServer(deps, setKey),
+      'strata.walkthrough.tryIt': async () => {
+        sample = await openSample(context, log);
+        if (sample) await triggerWhenReady(deps);
+        return sample?.uri.fsPath;
+      },
+      'strata.walkthrough.ask': () => askAboutFile(deps, sample),
     }),
   );
 
@@ -77,6 +68,19 @@ export function registerWalkthrough(context: vscode.ExtensionContext, deps: Walk
     log.info('first run: opening the "Get Started with Strata" walkthrough ("Strata: Get Started" opens it again)');
     void vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false);
   }
+}
+
+/** "Ask": about the sample when it is open, else about the file in front of the user. */
+async function askAboutFile(deps: WalkthroughDeps, sample: { uri: vscode.Uri; sample: Sample } | undefined): Promise<void> {
+  const open = vscode.window.visibleTextEditors.map((e) => e.document);
+  const doc = (sample && open.find((d) => d.uri.toString() === sample.uri.toString())) ?? vscode.window.activeTextEditor?.document ?? open.find((d) => d.uri.scheme === 'file');
+  if (!doc) {
+    const pick = await vscode.window.showInformationMessage('Strata: open a file to ask about (or the sample of the step before).', 'Open the Sample');
+    if (pick) await vscode.commands.executeCommand('strata.walkthrough.tryIt');
+    return;
+  }
+  const question = sample && doc.uri.toString() === sample.uri.toString() ? sample.sample.question : `What does ${path.basename(doc.uri.path)} do, and what would you improve in it?`;
+  await deps.chat.ask(question, doc.uri);
 }
 
 /** "Find llama-server": which build Strata runs and its backends, or the ways to get one. */
