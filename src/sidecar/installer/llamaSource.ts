@@ -116,15 +116,6 @@ interface SourceStamp {
   srcDirName: string;
 }
 
-function existsSync(p: string): boolean {
-  try {
-    fs.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The cached source, if complete, with no network, no child process and no lock: this is the
  * fast path every later build check goes through.
@@ -146,7 +137,7 @@ export function readCachedLlamaSource(
   }
   if (stamp.schema !== 1 || stamp.nodeLlamaCppVersion !== version || !/^[0-9a-f]{40}$/.test(stamp.commit)) return undefined;
   const srcDir = path.join(layout.root, stamp.srcDirName);
-  if (opts.requireTree !== false && (!existsSync(path.join(srcDir, 'CMakeLists.txt')) || !existsSync(path.join(srcDir, '.git')))) {
+  if (opts.requireTree !== false && (!fs.existsSync(path.join(srcDir, 'CMakeLists.txt')) || !fs.existsSync(path.join(srcDir, '.git')))) {
     return undefined;
   }
   return { srcDir, commit: stamp.commit, tag: stamp.tag, nodeLlamaCppVersion: version };
@@ -197,7 +188,7 @@ export async function ensureLlamaSource(opts: LlamaSourceOptions = {}): Promise<
           wrote++;
         }
         const bundle = path.join(llamaDir, 'gitRelease.bundle');
-        if (!wrote || !existsSync(bundle)) {
+        if (!wrote || !fs.existsSync(bundle)) {
           throw new LlamaInstallError(
             'SOURCE_FAILED',
             `node-llama-cpp ${version} has no llama/gitRelease.bundle; pin a version that ships the llama.cpp bundle.`,
