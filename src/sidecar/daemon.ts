@@ -7,7 +7,7 @@ import {
 } from '../core/protocol';
 import { ClusterManager, ClusterPlanError } from '../cluster/sidecar/clusterManager';
 import {
-  DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, withStateMutex, writeSidecarLock,
+  DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, SERVER_LOG_NAME, withStateMutex, writeSidecarLock,
 } from '../core/sidecar/lockFile';
 import { bootId, isPidAlive, processStartTime } from '../core/sidecar/processInfo';
 import { ChildRecord, ChildRegistry, judgeRecord, terminate } from './childRegistry';
@@ -25,8 +25,6 @@ import { ServerSupervisor } from './supervisor';
 
 /** Exit status of a daemon that found another one already running (not an error). */
 export const EXIT_ALREADY_RUNNING = 3;
-
-export const SERVER_LOG_NAME = 'llama-server.log';
 
 export class Daemon {
   private readonly log = new Logger();

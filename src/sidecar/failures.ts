@@ -69,6 +69,38 @@ export function classifyExit(tail: string[]): ExitKind {
   return 'crash';
 }
 
+/** The error for a start that failed before llama-server ran: its binary could not be executed. */
+export function spawnFailure(binaryPath: string, err: NodeJS.ErrnoException): SupervisorError {
+  return err.code === 'EACCES'
+    ? fail('binary-not-executable', `${binaryPath} could not be run (EACCES): make it executable or pick another llama-server.`)
+    : fail('binary-not-found', `llama-server could not be started from ${binaryPath} (${err.code ?? err.message}): check "strata.server.path".`);
+}
+
+/** The error for an exit that a restart would not fix; `how` is describeExit's words. */
+export function exitFailure(kind: Exclude<ExitKind, 'crash'>, plan: ServerPlan, tail: string[], how: string): SupervisorError {
+  switch (kind) {
+    case 'port-in-use':
+      return fail('port-in-use', `llama-server could not listen on port ${plan.port ?? '(chosen)'}: another program uses it; stop that program or let Strata pick a free port.`, tail);
+    case 'bad-arguments':
+      return fail('bad-arguments', `llama-server rejected its command line (${firstMatch(tail, /error[^|]*/i) ?? how}): check the server flags in Strata's settings.`, tail);
+    case 'model-load-failed':
+      return fail('model-load-failed', `llama-server could not load ${path.basename(plan.modelPath)}: the file is corrupt or truncated, needs a newer llama.cpp, or does not fit in memory; see the last log lines.`, tail);
+  }
+}
+
+export function crashLoopFailure(how: string, crashes: number, tail: string[]): SupervisorError {
+  const last = tail.slice(-3).join(' | ') || '(it printed nothing)';
+  return fail('crash-loop', `llama-server ${how} ${crashes} times in a row, so Strata stopped restarting it. Its last lines: ${last}`, tail);
+}
+
+function firstMatch(lines: string[], re: RegExp): string | undefined {
+  for (const l of lines) {
+    const m = re.exec(l);
+    if (m) return m[0].trim().slice(0, 200);
+  }
+  return undefined;
+}
+
 export function describeExit(code: number | null, signal: string | null): string {
   if (signal) return `was killed by ${signal}`;
   return `exited with code ${code}`;

@@ -5,13 +5,13 @@ import { readServerConnection, removeServerConnection, writeServerConnection } f
 import { ProgressEvent, samePlan, ServerEndpoint, ServerPhase, ServerPlan, ServerStatus } from '../core/protocol';
 import { Backoff, BackoffOptions } from '../core/sidecar/backoff';
 import { ChildRegistry } from './childRegistry';
-import { classifyExit, describeExit, fail, lastLines, preflight, SupervisorError } from './failures';
+import { classifyExit, crashLoopFailure, describeExit, exitFailure, fail, lastLines, preflight, spawnFailure, SupervisorError } from './failures';
 import { LifetimeGuard } from './lifetimeGuard';
 import { LoadProgress } from './loadProgress';
 import { ExitInfo, LlamaProcess } from './llamaProcess';
 import { LogRing } from './logRing';
-import { activitySignature, isBusy, parsePrometheus } from './metrics';
 import { pickFreePort } from './ports';
+import { fetchMetrics, healthStatus, watchForHang, watchForIdle, WatchScope } from './readyWatch';
 
 // Runs at most one llama-server and keeps it running: start per plan, readiness, progress,
 // crash restarts with backoff, crash-loop stop, idle unload. Every asynchronous continuation
@@ -138,7 +138,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   async metrics(): Promise<Record<string, number>> {
     const ep = this.endpoint;
     if (!ep || this.st.phase !== 'ready') return {};
-    return this.fetchMetrics(ep);
+    return fetchMetrics(ep);
   }
 
   get serverPid(): number | undefined {
@@ -250,10 +250,8 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     if (gen !== this.gen || this.proc !== proc || this.st.phase !== 'loading' || this.healthInFlight) return;
     this.healthInFlight = true;
     try {
-      // /health answers 503 while loading and 200 once requests are served; it needs no key.
-      const res = await fetch(`${endpoint.url}/health`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status === 200 && gen === this.gen && this.proc === proc && this.st.phase === 'loading') this.onReady(gen, proc, endpoint);
+      const status = await healthStatus(endpoint.url, 2000);
+      if (status === 200 && gen === this.gen && this.proc === proc && this.st.phase === 'loading') this.onReady(gen, proc, endpoint);
     } catch {
       /* not listening yet */
     } finally {
@@ -279,32 +277,18 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
       if (this.st.crashes !== 0) this.setPhase('ready', { crashes: 0 });
     }, this.opts.stableMs);
     this.restartActivityMonitor();
-    this.startHangCheck(gen, proc, endpoint);
-  }
-
-  /** /health answers from llama-server's HTTP threads even while it generates, so silence means a hang. */
-  private startHangCheck(gen: number, proc: LlamaProcess, endpoint: ServerEndpoint): void {
-    const { intervalMs, timeoutMs, failures } = this.opts.hangCheck;
-    if (failures <= 0) return;
-    let missed = 0;
-    let inFlight = false;
-    this.timers.hang = setInterval(async () => {
-      if (gen !== this.gen || this.proc !== proc || this.st.phase !== 'ready' || inFlight) return;
-      inFlight = true;
-      try {
-        const res = await fetch(`${endpoint.url}/health`, { signal: AbortSignal.timeout(timeoutMs) });
-        await res.arrayBuffer().catch(() => undefined);
-        missed = res.status === 200 ? 0 : missed + 1;
-      } catch {
-        missed += 1;
-      } finally {
-        inFlight = false;
-      }
-      if (missed >= failures && gen === this.gen && this.proc === proc) {
+    if (this.opts.hangCheck.failures > 0) {
+      this.timers.hang = watchForHang(endpoint.url, this.opts.hangCheck, this.scope(gen, proc), (missed) => {
         this.opts.log(`llama-server pid ${proc.pid} missed ${missed} health checks in a row: killing it as hung`);
         proc.killNow();
-      }
-    }, intervalMs);
+      });
+    }
+  }
+
+  /** A watch started now stays in charge while this generation and process are current. */
+  private scope(gen: number, proc: LlamaProcess): WatchScope {
+    const current = (): boolean => gen === this.gen && this.proc === proc;
+    return { current, ready: () => current() && this.st.phase === 'ready' };
   }
 
   private onProgress(gen: number, p: LoadProgress): void {
@@ -327,38 +311,26 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     this.clearTimers();
     const tail = lastLines(proc.tail(40));
     if (info.spawnError) {
-      const code = info.spawnError.code;
-      this.failWith(gen, code === 'EACCES'
-        ? fail('binary-not-executable', `${plan.binaryPath} could not be run (EACCES): make it executable or pick another llama-server.`)
-        : fail('binary-not-found', `llama-server could not be started from ${plan.binaryPath} (${code ?? info.spawnError.message}): check "strata.server.path".`));
+      this.failWith(gen, spawnFailure(plan.binaryPath, info.spawnError));
       return;
     }
     const how = describeExit(info.code, info.signal);
     this.st.lastExit = { code: info.code, signal: info.signal, at: Date.now() };
     this.opts.log(`llama-server pid ${proc.pid} ${how} while ${this.st.phase}`);
-    switch (classifyExit(tail)) {
-      case 'port-in-use':
-        if (plan.port === undefined && this.portRetries++ < 3) {
-          // Another program took the port between our probe and llama-server's bind: pick again.
-          this.opts.log('its port was taken meanwhile; starting again on another port');
-          void this.attempt(gen);
-          return;
-        }
-        this.failWith(gen, fail('port-in-use', `llama-server could not listen on port ${plan.port ?? '(chosen)'}: another program uses it; stop that program or let Strata pick a free port.`, tail));
-        return;
-      case 'bad-arguments':
-        this.failWith(gen, fail('bad-arguments', `llama-server rejected its command line (${firstMatch(tail, /error[^|]*/i) ?? how}): check the server flags in Strata's settings.`, tail));
-        return;
-      case 'model-load-failed':
-        this.failWith(gen, fail('model-load-failed', `llama-server could not load ${path.basename(plan.modelPath)}: the file is corrupt or truncated, needs a newer llama.cpp, or does not fit in memory; see the last log lines.`, tail));
-        return;
-      case 'crash':
-        break;
+    const kind = classifyExit(tail);
+    if (kind === 'port-in-use' && plan.port === undefined && this.portRetries++ < 3) {
+      // Another program took the port between our probe and llama-server's bind: pick again.
+      this.opts.log('its port was taken meanwhile; starting again on another port');
+      void this.attempt(gen);
+      return;
+    }
+    if (kind !== 'crash') {
+      this.failWith(gen, exitFailure(kind, plan, tail, how));
+      return;
     }
     const crashes = this.st.crashes + 1;
     if (crashes >= this.opts.maxCrashes) {
-      const last = tail.slice(-3).join(' | ') || '(it printed nothing)';
-      this.failWith(gen, fail('crash-loop', `llama-server ${how} ${crashes} times in a row, so Strata stopped restarting it. Its last lines: ${last}`, tail));
+      this.failWith(gen, crashLoopFailure(how, crashes, tail));
       return;
     }
     const delay = this.backoff.next();
@@ -386,37 +358,10 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const proc = this.proc;
     const ep = this.endpoint;
     if (!idleMs || !proc || !ep || this.st.phase !== 'ready') return;
-    const gen = this.gen;
-    let lastSig = '';
-    let lastActive = Date.now();
-    let inFlight = false;
-    const every = Math.max(50, Math.min(this.opts.activityPollMs, Math.floor(idleMs / 4)));
-    this.timers.activity = setInterval(async () => {
-      if (gen !== this.gen || this.proc !== proc || this.st.phase !== 'ready' || inFlight) return;
-      inFlight = true;
-      try {
-        const m = await this.fetchMetrics(ep);
-        const sig = activitySignature(m);
-        if (isBusy(m) || sig !== lastSig) {
-          lastSig = sig;
-          lastActive = Date.now();
-        } else if (Date.now() - lastActive >= idleMs && gen === this.gen && this.proc === proc) {
-          this.opts.log(`no inference for ${Math.round(idleMs / 1000)} s: unloading the model`);
-          await this.unload('idle');
-        }
-      } catch {
-        // An unanswered poll proves nothing either way.
-      } finally {
-        inFlight = false;
-      }
-    }, every);
-  }
-
-  private async fetchMetrics(ep: ServerEndpoint): Promise<Record<string, number>> {
-    const res = await fetch(`${ep.url}/metrics`, { headers: { Authorization: `Bearer ${ep.apiKey}` }, signal: AbortSignal.timeout(5000) });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
-    return parsePrometheus(text);
+    this.timers.activity = watchForIdle(ep, idleMs, this.opts.activityPollMs, this.scope(this.gen, proc), () => {
+      this.opts.log(`no inference for ${Math.round(idleMs / 1000)} s: unloading the model`);
+      return this.unload('idle');
+    });
   }
 
   private setPhase(phase: ServerPhase, patch: Partial<ServerStatus>): void {
@@ -444,13 +389,5 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     }
     removeServerConnection(this.opts.connectionFile);
   }
-}
-
-function firstMatch(lines: string[], re: RegExp): string | undefined {
-  for (const l of lines) {
-    const m = re.exec(l);
-    if (m) return m[0].trim().slice(0, 200);
-  }
-  return undefined;
 }
 

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { CompletionResult } from '../core/completion/completionEngine';
-import { LlamaDevice } from '../sidecar/installer/findLlamaServer';
+import { LlamaDevice } from '../sidecar/installer';
 import { ServerConnectionSource } from './serverConnectionSource';
 import { describeView, ExternalServer, Problem, ViewInput } from './sidecar/statusView';
 

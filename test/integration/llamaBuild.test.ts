@@ -3,7 +3,8 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
-import { LlamaBuild, ensureLlamaBuild } from '../../src/sidecar/installer/llamaBuild';
+import { LlamaBuild } from '../../src/sidecar/installer/buildSpec';
+import { ensureLlamaBuild } from '../../src/sidecar/installer/llamaBuild';
 import { PINNED_NODE_LLAMA_CPP } from '../../src/sidecar/installer/llamaSource';
 
 // The real thing: the pinned llama.cpp, built for the CPU into the per-user cache (honours

@@ -5,5 +5,5 @@ export { SidecarClient } from './client';
 export type { SidecarClientEvents, SidecarClientOptions } from './client';
 export { SidecarError, SidecarIncompatibleError, describeServerLoss } from './errors';
 export type { ClientErrorCode } from './errors';
-export { readSidecarLock, isLockLive, sidecarLockPath, DAEMON_LOG_NAME } from './lockFile';
+export { readSidecarLock, isLockLive, sidecarLockPath, DAEMON_LOG_NAME, SERVER_LOG_NAME } from './lockFile';
 export type { SidecarLock } from './lockFile';

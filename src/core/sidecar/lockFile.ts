@@ -24,6 +24,8 @@ export interface SidecarLock {
 
 export const LOCK_FILE_NAME = 'sidecar.lock';
 export const DAEMON_LOG_NAME = 'sidecar.log';
+/** Written by the daemon's supervisor, opened by the window's "Show Logs"; both name it here. */
+export const SERVER_LOG_NAME = 'llama-server.log';
 
 export function sidecarLockPath(stateDir: string): string {
   return path.join(stateDir, LOCK_FILE_NAME);

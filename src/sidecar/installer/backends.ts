@@ -6,7 +6,9 @@ import * as path from 'path';
 import { strataCacheDir, strataStateDir } from '../../core/paths';
 import { downloadsRoot, readInstallManifest } from './downloadLlamaServer';
 import { exeName } from './findLlamaServer';
-import { findOnPath, llamaCacheRoot, runProcess, withLock, writeFileAtomic } from './llamaSource';
+import { withLock, writeFileAtomic } from './cacheLock';
+import { llamaCacheRoot } from './llamaSource';
+import { findOnPath, runProcess } from './runProcess';
 
 // Several llama.cpp builds side by side (cpu, vulkan, hip, cuda; built here or downloaded), and
 // "Benchmark Backends": llama-bench on each for one model, results kept in the state dir, the

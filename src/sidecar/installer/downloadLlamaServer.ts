@@ -5,7 +5,9 @@ import * as path from 'path';
 import { strataCacheDir } from '../../core/paths';
 import { extractArchive } from './downloadArchive';
 import { exeName } from './findLlamaServer';
-import { llamaCacheRoot, runProcess, withLock, writeFileAtomic } from './llamaSource';
+import { withLock, writeFileAtomic } from './cacheLock';
+import { llamaCacheRoot } from './llamaSource';
+import { runProcess } from './runProcess';
 
 // Installing an official llama.cpp release for this platform: read the release's metadata (the
 // GitHub releases API format: tag_name, assets[].name/browser_download_url/size/digest), pick the

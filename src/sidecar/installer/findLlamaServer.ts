@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { findOnPath, runProcess } from './llamaSource';
+import { findOnPath, runProcess } from './runProcess';
 
 // Finding a llama-server to run, in the order a user expects:
 //   1. the `strata.server.path` setting (explicit: if it is wrong, say so; never fall through);

@@ -1,6 +1,5 @@
 import { strataCacheDir, strataStateDir } from '../../core/paths';
-import { defaultBuildForModel, listInstalledBuilds, preferredBuildOrder } from '../../sidecar/installer/backends';
-import { findLlamaServer, FindResult } from '../../sidecar/installer/findLlamaServer';
+import { defaultBuildForModel, findLlamaServer, FindResult, listInstalledBuilds, preferredBuildOrder } from '../../sidecar/installer';
 import { ServerSettings } from './plan';
 
 // Which llama-server a model runs on: the setting; else the managed build that won this model's

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { describeDevices, inspectLlamaServer, LlamaServerInfo } from '../../sidecar/installer/findLlamaServer';
+import { describeDevices, inspectLlamaServer, LlamaServerInfo } from '../../sidecar/installer';
 import { ResolvedBinary } from './plan';
 
 // What the llama-server this window would run says about itself (`--version`,

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { DAEMON_LOG_NAME } from '../../core/sidecar';
+import { DAEMON_LOG_NAME, SERVER_LOG_NAME } from '../../core/sidecar';
 import { registerCommands } from '../commands';
 import { collectServerStatus, describeStatus, ServerStatusReport } from '../serverStatus';
 import { ServerConnectionSource } from '../serverConnectionSource';
@@ -17,8 +17,6 @@ export interface ServerCommandDeps {
   log: vscode.LogOutputChannel;
   extensionPath: string;
 }
-
-const SERVER_LOG_NAME = 'llama-server.log';
 
 export function logFiles(controller: SidecarController): { daemonLog: string; serverLog: string } {
   const d = controller.status?.daemon;

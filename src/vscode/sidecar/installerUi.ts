@@ -2,9 +2,10 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { strataCacheDir } from '../../core/paths';
 import { loadNative, probeAccelerators } from '../../core/native';
-import { benchmarkBackends, formatBenchTable, listInstalledBuilds, ModelBenchRecord, recommendedBackends } from '../../sidecar/installer/backends';
-import { assetsForPlatform, DEFAULT_RELEASE_API, fetchRelease, installLlamaRelease, InstalledRelease } from '../../sidecar/installer/downloadLlamaServer';
-import { ensureLlamaBuild, LLAMA_BACKENDS, LlamaBackend, LlamaBuild } from '../../sidecar/installer/llamaBuild';
+import {
+  assetsForPlatform, benchmarkBackends, DEFAULT_RELEASE_API, ensureLlamaBuild, fetchRelease, formatBenchTable, installLlamaRelease, InstalledRelease,
+  listInstalledBuilds, LLAMA_BACKENDS, LlamaBackend, LlamaBuild, ModelBenchRecord, recommendedBackends,
+} from '../../sidecar/installer';
 import { chooseServerBinary, saidLlamaServerFound } from '../walkthrough/choosers';
 import { ACTIONS, NextStep, offlineStep } from '../walkthrough/nextSteps';
 import { SidecarController } from './controller';

@@ -2,7 +2,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { checkServerFlags, ServerFlagError } from '../../core/llama/serverFlagAllowlist';
 import { ServerPlan } from '../../core/protocol';
-import { FindResult, ServerCandidate } from '../../sidecar/installer/findLlamaServer';
+import { FindResult, ServerCandidate } from '../../sidecar/installer';
 
 // What to run, decided without `vscode` (the extension, `npm start`, benches and unit tests
 // share it). The seam for the model catalog/planner (src/core/models, issue 6): a

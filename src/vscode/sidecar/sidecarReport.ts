@@ -1,7 +1,7 @@
 import { strataCacheDir } from '../../core/paths';
 import { ServerPlan, SidecarStatus } from '../../core/protocol';
-import { listInstalledBuilds } from '../../sidecar/installer/backends';
-import { LlamaServerInfo } from '../../sidecar/installer/findLlamaServer';
+import { listInstalledBuilds } from '../../sidecar/installer';
+import { LlamaServerInfo } from '../../sidecar/installer';
 import type { SidecarReport } from '../serverStatus';
 import { ResolvedBinary } from './plan';
 import { Problem } from './statusView';

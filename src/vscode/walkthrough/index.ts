@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { describeDevices, inspectLlamaServer } from '../../sidecar/installer/findLlamaServer';
+import { describeDevices, inspectLlamaServer } from '../../sidecar/installer';
 import type { ChatApi } from '../chat';
 import { registerCommands } from '../commands';
 import { ServerConnectionSource } from '../serverConnectionSource';

@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { summarizeMachine } from '../../core/models/machineSummary';
 import { loadNative, probeAccelerators } from '../../core/native';
-import { describeDevices, inspectLlamaServer } from '../../sidecar/installer/findLlamaServer';
+import { describeDevices, inspectLlamaServer } from '../../sidecar/installer';
 import { forgetMachine, plannerMachine } from '../models/machine';
 import { readModelsConfig } from '../models/settings';
 import type { SidecarController } from '../sidecar/controller';

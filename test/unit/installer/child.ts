@@ -2,7 +2,7 @@
 //   child.ts lock <target> <holdMs> <staleMs>   prints "locked" once it holds the lock
 //   child.ts build <json LlamaBuildOptions>     prints the LlamaBuild (or the error) as JSON
 import { ensureLlamaBuild, LlamaBuildOptions } from '../../../src/sidecar/installer/llamaBuild';
-import { withLock } from '../../../src/sidecar/installer/llamaSource';
+import { withLock } from '../../../src/sidecar/installer/cacheLock';
 
 async function main(): Promise<void> {
   const [mode, a, b, c] = process.argv.slice(2);

@@ -3,22 +3,13 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import {
-  LlamaBuild,
-  LlamaBuildOptions,
-  buildFailureMessage,
-  checkToolchain,
-  ensureLlamaBuild,
-  llamaBuildArgs,
-  llamaBuildDirName,
-  llamaCmakeDefines,
-  minCmakeVersion,
-  normalizeGpuTargets,
-  parseBuildPercent,
-  parseCmakeVersion,
-  ToolProbe,
-} from '../../../src/sidecar/installer/llamaBuild';
-import { InstallProgress, LlamaSource, findOnPath } from '../../../src/sidecar/installer/llamaSource';
+import { buildFailureMessage } from '../../../src/sidecar/installer/buildFailure';
+import { LlamaBuild, llamaBuildArgs, llamaBuildDirName, llamaCmakeDefines, normalizeGpuTargets } from '../../../src/sidecar/installer/buildSpec';
+import { ToolProbe, checkToolchain, minCmakeVersion, parseCmakeVersion } from '../../../src/sidecar/installer/buildToolchain';
+import { parseBuildPercent } from '../../../src/sidecar/installer/compileLlama';
+import { LlamaBuildOptions, ensureLlamaBuild } from '../../../src/sidecar/installer/llamaBuild';
+import { InstallProgress, LlamaSource } from '../../../src/sidecar/installer/llamaSource';
+import { findOnPath } from '../../../src/sidecar/installer/runProcess';
 import { skipBecause } from '../../harness/skips';
 
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';

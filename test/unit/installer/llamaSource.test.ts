@@ -3,18 +3,11 @@ import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import {
-  PINNED_NODE_LLAMA_CPP,
-  ensureLlamaSource,
-  findOnPath,
-  llamaSourceLayout,
-  parseTar,
-  readCachedLlamaSource,
-  sriOf,
-  tarEntryTarget,
-  toolMissingMessage,
-  withLock,
-} from '../../../src/sidecar/installer/llamaSource';
+import { withLock } from '../../../src/sidecar/installer/cacheLock';
+import { toolMissingMessage } from '../../../src/sidecar/installer/installError';
+import { PINNED_NODE_LLAMA_CPP, ensureLlamaSource, llamaSourceLayout, readCachedLlamaSource, sriOf } from '../../../src/sidecar/installer/llamaSource';
+import { findOnPath } from '../../../src/sidecar/installer/runProcess';
+import { parseTar, tarEntryTarget } from '../../../src/sidecar/installer/tarReader';
 import { skipBecause } from '../../harness/skips';
 
 const CHILD = path.join(__dirname, 'child.ts');
