@@ -101,7 +101,10 @@ phase_build_cuda() {
   if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
   src; built "$BUILD_CUDA" || cmake_build "$BUILD_CUDA" cuda -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}"
 }
-phase_build_vulkan() { src; sdk; built "$BUILD_VULKAN" || VULKAN_SDK=$SDK cmake_build "$BUILD_VULKAN" vulkan -DGGML_VULKAN=ON; }
+# The executables link against libggml-vulkan.so, which needs libvulkan.so.1: the GPU machine has
+# none of its own, so the linker must find the carried one (ld searches LD_LIBRARY_PATH for a
+# shared library's own dependencies; seen there: "libvulkan.so.1, needed by libggml-vulkan.so, not found").
+phase_build_vulkan() { src; sdk; built "$BUILD_VULKAN" || LD_LIBRARY_PATH=$SDK/loader${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} VULKAN_SDK=$SDK cmake_build "$BUILD_VULKAN" vulkan -DGGML_VULKAN=ON; }
 # The node-free CLI of the native addon (native/CMakeLists.txt: the same probe sources, no Node):
 # its JSON is what probeAccelerators() returns to the planner.
 phase_build_probe() {
