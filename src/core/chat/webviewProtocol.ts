@@ -2,7 +2,7 @@
 // bundle imports only the types. Everything from the webview is untrusted input to the host and is
 // checked by `parseFromWebview`.
 
-import type { TurnStats } from './conversation';
+import type { Conversation, Turn, TurnStats } from './conversation';
 
 export interface ChipView {
   id: string;
@@ -31,6 +31,16 @@ export interface ConversationView {
   id: string;
   title: string;
   turns: TurnView[];
+}
+
+/** How the webview shows a turn: the text it renders and the chips' names, not their contents. */
+export function turnView(t: Turn): TurnView {
+  if (t.role === 'user') return { id: t.id, role: 'user', text: t.text, context: t.context.map((c) => ({ kind: c.kind, label: c.label })) };
+  return { id: t.id, role: 'assistant', text: t.content, reasoning: t.reasoning, model: t.model, status: t.status, error: t.error, stats: t.stats, notices: t.notices };
+}
+
+export function conversationView(c: Conversation): ConversationView {
+  return { id: c.id, title: c.title, turns: c.turns.map(turnView) };
 }
 
 export type HostToWebview =

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { ContextSnapshot } from '../../core/chat/conversation';
+import { CodeAction } from '../../core/chat/webviewProtocol';
 
 // What a code block in an answer can do in the editor: insert at the cursor, be applied to a file
 // as a diff the user reviews and accepts or rejects, or become a new file. Nothing is written to
@@ -169,4 +170,29 @@ export async function saveAsNewFile(code: string, lang: string): Promise<vscode.
   await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(code.endsWith('\n') ? code : code + '\n'));
   await vscode.window.showTextDocument(target, { preview: false });
   return target;
+}
+
+/** Runs a code block's button (copy, insert, apply, save); `askedAbout` is what the question carried, where Apply puts the code. */
+export async function runCodeAction(action: CodeAction, code: string, lang: string, proposals: ProposalManager, askedAbout: ContextSnapshot[]): Promise<void> {
+  switch (action) {
+    case 'copy':
+      await vscode.env.clipboard.writeText(code);
+      break;
+    case 'insert':
+      await insertAtCursor(code);
+      break;
+    case 'save':
+      await saveAsNewFile(code, lang);
+      break;
+    case 'apply': {
+      const editor = targetEditor();
+      if (!editor) {
+        const choice = await vscode.window.showWarningMessage('Strata: open the file the code should go into, then use Apply again, or save the code as a new file.', 'Save as New File');
+        if (choice) await saveAsNewFile(code, lang);
+        return;
+      }
+      await proposals.propose(editor.document, applyRange(editor, askedAbout), code);
+      break;
+    }
+  }
 }

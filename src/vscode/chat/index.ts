@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { HistoryStore } from '../../core/chat/historyStore';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { ChatController } from './chatController';
+import { ChatServer } from './chatServer';
 import { CHAT_VIEW_ID, ChatViewProvider } from './chatViewProvider';
 import { ProposalManager, targetEditor } from './codeActions';
 import { activeFileChip, diagnosticsAt, diagnosticsChip, rangeAroundDiagnostics, selectionChip } from './context';
@@ -29,7 +30,8 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
   const historyDir = process.env.STRATA_CHAT_HISTORY_DIR || vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, 'chat-history').fsPath;
   const store = new HistoryStore(historyDir);
   const proposals = new ProposalManager(log);
-  const controller = new ChatController(source, log, store, proposals, context.workspaceState);
+  const server = new ChatServer(source, log);
+  const controller = new ChatController(server, log, store, proposals, context.workspaceState);
   const provider = new ChatViewProvider(context.extensionUri, controller, log);
   void controller.restore().catch((e: Error) => log.warn(`chat: could not restore the last conversation: ${e.message}`));
 
@@ -45,6 +47,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
   const command = (id: string, fn: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, fn); // eslint-disable-line @typescript-eslint/no-explicit-any -- VS Code passes command arguments untyped
 
   context.subscriptions.push(
+    server,
     proposals,
     controller,
     vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, provider, { webviewOptions: { retainContextWhenHidden: false } }),
@@ -134,15 +137,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
     })),
   );
 
-  const serverChanged = new vscode.EventEmitter<void>();
-  const file = source.file();
-  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
-  const onServerFile = () => {
-    serverChanged.fire();
-    void controller.refreshStatus();
-  };
-  context.subscriptions.push(serverChanged, watcher, watcher.onDidChange(onServerFile), watcher.onDidCreate(onServerFile), watcher.onDidDelete(onServerFile));
-  const lm = registerLanguageModelProvider(source, log, serverChanged.event);
+  const lm = registerLanguageModelProvider(source, log, server.onDidChange);
   if (lm) context.subscriptions.push(lm);
   return {
     ask: async (question, file) => {

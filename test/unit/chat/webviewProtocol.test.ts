@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { isSafeExternalLink, parseFromWebview } from '../../../src/core/chat/webviewProtocol';
+import { conversationView, isSafeExternalLink, parseFromWebview } from '../../../src/core/chat/webviewProtocol';
 
 describe('chat: messages from the webview are validated', () => {
   it('accepts well-formed messages', () => {
@@ -19,5 +19,25 @@ describe('chat: messages from the webview are validated', () => {
     for (const bad of ['javascript:alert(1)', 'file:///etc/passwd', 'command:workbench.action.quit', 'vscode://ext', 'data:text/html,x', 'not a url']) {
       assert.ok(!isSafeExternalLink(bad), bad);
     }
+  });
+});
+
+describe('chat: what the host sends the webview', () => {
+  it('a turn shows its attached chips by name only: the files\' text stays on the host', () => {
+    const view = conversationView({
+      version: 1, id: 'c1', title: 'T', createdAt: 1, updatedAt: 2,
+      turns: [
+        { id: 'u', role: 'user', text: 'why?', at: 1, context: [{ kind: 'file', label: 'a.ts', path: 'src/a.ts', text: 'SECRET FILE TEXT' }] },
+        { id: 'a', role: 'assistant', content: 'because', reasoning: 'hm', status: 'done', at: 2, model: 'm' },
+      ],
+    });
+    assert.deepStrictEqual(view, {
+      id: 'c1', title: 'T',
+      turns: [
+        { id: 'u', role: 'user', text: 'why?', context: [{ kind: 'file', label: 'a.ts' }] },
+        { id: 'a', role: 'assistant', text: 'because', reasoning: 'hm', model: 'm', status: 'done', error: undefined, stats: undefined, notices: undefined },
+      ],
+    });
+    assert.ok(!JSON.stringify(view).includes('SECRET'));
   });
 });
