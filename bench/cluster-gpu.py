@@ -8,9 +8,10 @@
   place: two models streaming at once: one per GPU (the second placed on the peer through the
          agent and reached through the tunnel) vs both on GPU0.
 All speeds are llama.cpp's own figures (llama-bench avg_ts; llama-server timings)."""
-import argparse, json, os, secrets, signal, socket, subprocess, sys, threading, time, urllib.request
+import argparse, json, os, secrets, shutil, signal, socket, subprocess, sys, tempfile, threading, time, urllib.request
 
 procs = []
+key_dirs = []
 
 
 def log(msg):
@@ -40,6 +41,8 @@ def stop_all():
             stop(p, 5)
         except Exception:
             pass
+    for d in key_dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_port(port, timeout=120, proc=None):
@@ -160,8 +163,24 @@ def agent(a, extra=(), env=None):
     return p, token
 
 
+def peer_env(token):
+    # Secrets never go on a command line (ps shows it to every local user): strata-peer reads STRATA_PEER_TOKEN.
+    return {'STRATA_PEER_TOKEN': token}
+
+
 def peer_cli(a, token, *args):
-    return subprocess.check_output([a.node, a.peer_js, *args, '--peer', '127.0.0.1:7399', '--token', token], text=True, timeout=300)
+    return subprocess.check_output([a.node, a.peer_js, *args, '--peer', '127.0.0.1:7399'], env={**os.environ, **peer_env(token)}, text=True, timeout=300)
+
+
+def key_file(key):
+    # llama-server's key as the sidecar gives it (src/sidecar/llamaProcess.ts): --api-key-file, a 0600 file in a 0700 folder.
+    d = tempfile.mkdtemp(prefix='strata-key-')
+    key_dirs.append(d)  # removed by stop_all, after the servers
+    path = os.path.join(d, 'llama-server-api-key')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(key + '\n')
+    return path
 
 
 def split(a):
@@ -193,7 +212,7 @@ def split(a):
     log(f"Strata's split: {plan['summary']} {plan['lines']}")
     tport = free_port()
     tl = f'{a.work}/tunnel.log'
-    tun = start([a.node, a.peer_js, 'connect', '--peer', '127.0.0.1:7399', '--token', token, '--listen', f'127.0.0.1:{tport}'], logfile=tl)
+    tun = start([a.node, a.peer_js, 'connect', '--peer', '127.0.0.1:7399', '--listen', f'127.0.0.1:{tport}'], env=peer_env(token), logfile=tl)
     wait_line(tl, 'tunnel ready', 120, tun)
     direct = f"127.0.0.1:{info['rpc']['port']}"
     tunnel = f'127.0.0.1:{tport}'
@@ -232,7 +251,7 @@ def server(a, label, gpu, args=()):
     port = free_port()
     key = secrets.token_urlsafe(16)
     lf = f'{a.work}/server-{label}.log'
-    p = start([f'{a.bin}/llama-server', '-m', a.model, '--host', '127.0.0.1', '--port', str(port), '--api-key', key, '-ngl', '99', '-fa', 'on',
+    p = start([f'{a.bin}/llama-server', '-m', a.model, '--host', '127.0.0.1', '--port', str(port), '--api-key-file', key_file(key), '-ngl', '99', '-fa', 'on',
                '-c', '4096', '--no-webui', *args], env={'CUDA_VISIBLE_DEVICES': str(gpu)}, logfile=lf)
     wait_health(p, port, lf, label)
     return p, f'http://127.0.0.1:{port}', key
@@ -258,8 +277,8 @@ def place(a):
     ag, token = agent(a, ['--models-dir', os.path.dirname(a.model), '--llama-server', f'{a.bin}/llama-server'])
     chat, curl, ckey = server(a, 'chat-gpu0', 0)
     pl = f'{a.work}/place.log'
-    pp = start([a.node, a.peer_js, 'place', '--peer', '127.0.0.1:7399', '--token', token, '--role', 'fim', '--model', os.path.basename(a.model),
-                '--', '-ngl', '99', '-fa', 'on', '-c', '4096'], logfile=pl)
+    pp = start([a.node, a.peer_js, 'place', '--peer', '127.0.0.1:7399', '--role', 'fim', '--model', os.path.basename(a.model),
+                '--', '-ngl', '99', '-fa', 'on', '-c', '4096'], env=peer_env(token), logfile=pl)
     text = wait_line(pl, '"apiKey"', 600, pp)
     fim = json.loads([l for l in text.splitlines() if '"apiKey"' in l][-1])
     srvs = {'chat': (curl, ckey), 'fim': (fim['url'], fim['apiKey'])}

@@ -4,18 +4,24 @@
 // and waits for N bytes back: a pp512 ubatch of a 32B model sends ~10 MiB of hidden state across
 // and back; a generated token sends ~20 KiB; a bare RPC command is ~100 bytes.
 //
-//   npx tsx bench/cluster-tunnel-throughput.ts [--reps 30]
+//   npx tsx bench/cluster-tunnel-throughput.ts [--reps 30] [--profile FILE.cpuprofile]
 //
 // Prints median ms per exchange for direct (client → echo), the same hops through two plain
 // relays (no crypto), and the tunnel (client → endpoint → agent-side handshake + splice → echo):
 // the difference splits the tunnel's cost into extra hops and encryption. The agent side here is the agent's own
-// code path (serverHandshake, the open line, splice) without the rest of the agent.
+// code path (serverHandshake, the open line, splice) without the rest of the agent. First line:
+// what one core seals with AES-256-GCM in the tunnel's record size (the crypto's ceiling here).
+// --profile: a V8 CPU profile of this process (the sidecar's tunnel end and the bench's client)
+// during the tunnel's 10 MiB exchanges; bench/cpu-profile-shares.ts turns it into shares.
 import { ChildProcess, fork } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import { Session } from 'inspector/promises';
 import * as net from 'net';
 import { splice } from '../src/cluster/net/splice';
 import { TunnelEndpoint } from '../src/cluster/sidecar/tunnel';
 import { readLine, writeJsonLine } from '../src/cluster/transport/lines';
-import { newToken, serverHandshake, tokenKey } from '../src/cluster/transport/secureChannel';
+import { MAX_RECORD, newToken, serverHandshake, tokenKey } from '../src/cluster/transport/secureChannel';
 
 const role = process.argv[2];
 
@@ -95,8 +101,51 @@ async function exchange(s: net.Socket, n: number, reps: number): Promise<number>
   return times[Math.floor(times.length / 2)];
 }
 
+/** MB/s one core seals with AES-256-GCM, in records of the tunnel's size (256 MiB in all, best of 3). */
+function aesGcmMBps(): number {
+  const key = crypto.randomBytes(32);
+  const record = Buffer.alloc(MAX_RECORD, 0x5a);
+  const total = 256 << 20;
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    for (let n = 0; n < total; n += MAX_RECORD) {
+      const c = crypto.createCipheriv('aes-256-gcm', key, crypto.randomBytes(12));
+      c.update(record);
+      c.final();
+      c.getAuthTag();
+    }
+    best = Math.min(best, performance.now() - t0);
+  }
+  return total / 1e6 / (best / 1000);
+}
+
+/** Runs `fn` under V8's sampling profiler (100 µs) and writes the profile to `file`. */
+async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!file) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
 async function main(): Promise<void> {
-  const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]) || 30;
+  const reps = Number(flag('--reps')) || 30;
+  const profile = flag('--profile');
+  console.log(`AES-256-GCM on one core, ${MAX_RECORD / 1024} KiB records: ${aesGcmMBps().toFixed(0)} MB/s`);
   const token = newToken();
   const e = await child(['echo']);
   const a = await child(['agent', String(e.port), token]);
@@ -116,7 +165,7 @@ async function main(): Promise<void> {
   for (const [label, n] of sizes) {
     const d = await exchange(direct, n, reps);
     const rl = await exchange(relayed, n, reps);
-    const tt = await exchange(tunnel, n, reps);
+    const tt = await (n === 10 << 20 ? profiled(profile, () => exchange(tunnel, n, reps)) : exchange(tunnel, n, reps));
     console.log(`| ${label} | ${d.toFixed(3)} | ${rl.toFixed(3)} | ${tt.toFixed(3)} | ${(tt - d).toFixed(3)} | ${(rl - d).toFixed(3)} / ${(tt - rl).toFixed(3)} |`);
   }
   relayed.destroy();

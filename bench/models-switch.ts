@@ -20,6 +20,7 @@ import { serverFlagsOf } from '../src/core/models/planner/serverFlags';
 import { planForFile } from '../src/core/models/switcher';
 import { probeAccelerators } from '../src/core/native';
 import { ServerPlan } from '../src/core/protocol';
+import { writeSecretFile } from '../src/core/secretFile';
 import { pickFreePort } from '../src/sidecar/ports';
 import { ensureTinyModel } from '../test/fixtures/models';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';
@@ -33,29 +34,39 @@ const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); retu
 
 interface Hand { pid: number; url: string; key: string; stop(): Promise<void> }
 
+/** The plan's command started by hand; the key in a 0600 file (--api-key-file), as llamaProcess.ts gives it. */
 async function startByHand(plan: ServerPlan): Promise<Hand> {
   const port = await pickFreePort();
   const key = crypto.randomBytes(8).toString('hex');
-  const child = spawn(plan.binaryPath, ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', key, ...plan.args], { stdio: 'ignore', detached: true });
+  const keyFile = writeSecretFile(key, { name: 'llama-server-api-key' });
+  const child = spawn(plan.binaryPath, ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), ...plan.args, '--api-key-file', keyFile.path], { stdio: 'ignore', detached: true });
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/health`)).status === 200) break;
-    } catch { /* not listening yet */ }
-    if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode})`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return {
-    pid: child.pid!, url, key,
-    stop: async () => { try { process.kill(child.pid!, 'SIGTERM'); } catch { /* gone */ } await exited; },
+  const stop = async () => {
+    try { process.kill(child.pid!, 'SIGTERM'); } catch { /* gone */ }
+    await exited;
+    keyFile.remove();
   };
+  try {
+    for (;;) {
+      try {
+        if ((await fetch(`${url}/health`)).status === 200) break;
+      } catch { /* not listening yet */ }
+      if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { pid: child.pid!, url, key, stop };
 }
 
 async function firstToken(url: string, key: string): Promise<number> {
   const t0 = performance.now();
   const r = await fetch(`${url}/completion`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` }, body: JSON.stringify({ prompt: 'def add(a, b):', n_predict: 1, cache_prompt: false }) });
-  await r.json();
+  const body = await r.text();
+  if (!r.ok) throw new Error(`${url}/completion answered ${r.status}: ${body.slice(0, 200)}`);
   return performance.now() - t0;
 }
 

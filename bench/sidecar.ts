@@ -21,6 +21,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ServerPlan } from '../src/core/protocol';
+import { writeSecretFile } from '../src/core/secretFile';
 import { connectOrStartSidecar, SidecarClient } from '../src/core/sidecar';
 import { pickFreePort } from '../src/sidecar/ports';
 
@@ -115,11 +116,12 @@ async function measureRequests(ep: Endpoint, a: Args, into: SideFigures, offset:
   }
 }
 
-/** The command the supervisor runs for this plan, started by hand. */
+/** The command the supervisor runs for this plan, started by hand (the key in a 0600 file, as llamaProcess.ts gives it). */
 async function byHand(plan: ServerPlan, a: Args, into: SideFigures, round: number): Promise<void> {
   const port = await pickFreePort();
   const apiKey = crypto.randomBytes(24).toString('base64url');
-  const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--api-key', apiKey, '--metrics', ...plan.args];
+  const keyFile = writeSecretFile(apiKey, { name: 'llama-server-api-key' });
+  const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--metrics', ...plan.args, '--api-key-file', keyFile.path];
   const env = { ...process.env };
   delete env.ELECTRON_RUN_AS_NODE;
   const t0 = performance.now();
@@ -127,23 +129,24 @@ async function byHand(plan: ServerPlan, a: Args, into: SideFigures, round: numbe
   let exited = false;
   child.on('exit', () => (exited = true));
   const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    if (exited) throw new Error('llama-server (by hand) exited before it was ready');
-    try {
-      const r = await fetch(`${url}/health`);
-      await r.arrayBuffer();
-      if (r.status === 200) break;
-    } catch {
-      /* not listening yet */
-    }
-    await sleep(10);
-  }
-  into.readyMs.push(performance.now() - t0);
   try {
+    for (;;) {
+      if (exited) throw new Error('llama-server (by hand) exited before it was ready');
+      try {
+        const r = await fetch(`${url}/health`);
+        await r.arrayBuffer();
+        if (r.status === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      await sleep(10);
+    }
+    into.readyMs.push(performance.now() - t0);
     await measureRequests({ url, apiKey }, a, into, round * 1000);
   } finally {
     child.kill('SIGTERM');
     await new Promise<void>((r) => (exited ? r() : child.once('exit', () => r())));
+    keyFile.remove();
   }
 }
 

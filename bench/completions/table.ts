@@ -92,7 +92,7 @@ export function table(results: Result[], o: TableContext): string {
   return `${head}\n${body}\n\n${results.map((r) => `${r.mode}: ${fmt(r.keys)} keys pressed`).join('; ')} for text that takes ${fmt(r0.neededKeys)} keys to type ` +
     `(${fmt(r0.typedSeconds / 60, 1)} min of simulated typing in the first mode) over ${o.files} files × ${o.regions} regions; ` +
     `debounce ${o.debounce} ms; n_predict ${o.maxTokens}; llama-server -c ${o.ctx} -np 1${o.serverArgs.length ? ' ' + o.serverArgs.join(' ') : ''}; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
-    `¹ what that prefill would take a dense 32B model on Strix Halo (a few hundred tok/s); 100 keystrokes take ~${fmt(r0.typedSeconds / r0.keys * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
+    `¹ what that prefill would take a dense 32B model on Strix Halo at an assumed 300 tok/s (not measured: a few hundred tok/s is the guess); 100 keystrokes take ~${fmt(r0.typedSeconds / r0.keys * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
     `² wall time of the engine's synchronous work per completion attempt (memory lookups, context, hashing, request serialization and send, streamed-answer parsing, post-processing), ${fmt(r0.cpu.length)} attempts while typing ${fmt(r0.cpuKeys)} keys at line 5,000 of a 10,000-line C++ file; an upper bound of CPU time.\n` +
     '³ the same loop of arithmetic timed between the attempts: how much waiting for a core (other work on the machine) inflates p99 here.\n';
 }

@@ -15,8 +15,8 @@ export function ensureIgnored(out: string): void {
   if (rel.startsWith('..') || path.isAbsolute(rel)) return; // outside the checkout
   if (spawnSync('git', ['check-ignore', '-q', `${rel}/`], { cwd: root }).status === 0) return;
   const line = `/${rel}/`;
-  const gitDir = execFileSync('git', ['rev-parse', '--git-dir'], { cwd: root }).toString().trim();
-  const exclude = path.resolve(root, gitDir, 'info', 'exclude');
+  // --git-path, not --git-dir: in a worktree git reads info/exclude from the main repository's folder.
+  const exclude = path.resolve(root, execFileSync('git', ['rev-parse', '--git-path', 'info/exclude'], { cwd: root }).toString().trim());
   fs.mkdirSync(path.dirname(exclude), { recursive: true });
   const text = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
   if (!text.split('\n').includes(line)) fs.appendFileSync(exclude, `${text && !text.endsWith('\n') ? '\n' : ''}${line}\n`);

@@ -6,8 +6,10 @@ import { ensureLlamaSource, LlamaSource } from '../../src/sidecar/installer/llam
 // to build llama-server, llama-bench and ggml-rpc-server, no more. tools/ui must stay (CMake wants
 // it even with the UI off); left out are git, docs, media, tests, benches (with
 // -DLLAMA_BUILD_TESTS=OFF nothing asks for them) and models/*.gguf* (the vocab files and their test
-// data; a bench that needs a vocab carries it beside the tarball). Used by
-// bench/cluster-gpu-prepare.ts, bench/models-gpu-prepare.ts and bench/sidecar.ts --pack.
+// data; a bench that needs a vocab carries it beside the tarball). The one packer of
+// bench/cluster-gpu-prepare.ts, bench/vulkan-gpu-prepare.ts (top '.': their GPU scripts extract into
+// llama.cpp/), bench/models-gpu-prepare.ts (top 'llama.cpp') and bench/sidecar.ts --pack (top
+// 'src-<commit>'); a new GPU bench uses it too rather than its own tar command.
 
 export const LLAMA_SOURCE_EXCLUDES = ['./.git', './docs', './media', './tests', './benches', './models/*.gguf*'];
 
