@@ -18,8 +18,6 @@ const REGISTRY = 'src/vscode/commands.ts';
  * this map is empty and stays so).
  */
 const NOT_YET_CONVERTED: Record<string, Capability> = {
-  'src/vscode/chat/index.ts': 'chat',
-  'src/vscode/chat/codeActions.ts': 'chatProposals',
   'src/vscode/completion/feature.ts': 'completion',
   'src/extension.ts': 'completionToggle',
 };

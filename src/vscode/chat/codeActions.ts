@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { registerCommands } from '../commands';
 import { ContextSnapshot } from '../../core/chat/conversation';
 import { CodeAction } from '../../core/chat/webviewProtocol';
 
@@ -29,8 +30,10 @@ export class ProposalManager implements vscode.TextDocumentContentProvider, vsco
     this.disposables.push(
       vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, this),
       this.changed,
-      vscode.commands.registerCommand('strata.chat.acceptProposal', (uri?: vscode.Uri) => this.accept(this.find(uri))),
-      vscode.commands.registerCommand('strata.chat.rejectProposal', (uri?: vscode.Uri) => this.reject(this.find(uri))),
+      ...registerCommands('chatProposals', {
+        'strata.chat.acceptProposal': (uri?: vscode.Uri) => this.accept(this.find(uri)),
+        'strata.chat.rejectProposal': (uri?: vscode.Uri) => this.reject(this.find(uri)),
+      }),
     );
   }
 
