@@ -62,6 +62,16 @@ export default defineConfig(
   ...['src/sidecar', 'src/cluster'].flatMap((folder) => perDepth(folder, (up) => [
     { regex: `${up}(vscode(/|$)|extension$)`, message: 'The daemon and the peer agent run without VS Code: they import nothing from src/vscode.' },
   ])),
+  // The window reaches the installer through its one entry, src/sidecar/installer/index.ts, so the
+  // installer can change its modules without touching the extension.
+  ...Array.from({ length: 8 }, (_, depth) => ({
+    files: [`src/vscode/${'*/'.repeat(depth)}*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: `^(\\.\\./){${depth + 1}}sidecar/installer/.`, message: 'Import the installer through its entry (src/sidecar/installer/index.ts).' }],
+      }],
+    },
+  })),
   // The window <-> daemon protocol is plain data that both ends (and tests) share: it imports
   // nothing outside its own folder, not even Node's built-ins.
   ...perDepth('src/core/protocol', (up) => [

@@ -41,6 +41,12 @@ describe('lint: the layer rules', function () {
     assert.deepStrictEqual(await restricted('src/cluster/agent/child.ts', imports('../../vscode/x', '../../sidecar/ports', '../protocol')), ['../../vscode/x']);
   });
 
+  it('the window imports the installer through its entry only', async () => {
+    assert.deepStrictEqual(await restricted('src/vscode/sidecar/binary.ts', imports('../../sidecar/installer', '../../sidecar/installer/backends', '../../sidecar/installer/', '../serverStatus')),
+      ['../../sidecar/installer/backends']);
+    assert.deepStrictEqual(await restricted('src/vscode/serverStatus.ts', imports('../sidecar/installer/findLlamaServer', '../sidecar/installer')), ['../sidecar/installer/findLlamaServer']);
+  });
+
   it('the chat webview imports its own files, the pure chat modules and its two rendering libraries only', async () => {
     assert.deepStrictEqual(await restricted('media/chat.ts', imports(
       './markdown', '../src/core/chat/webviewProtocol', 'markdown-it', 'highlight.js/lib/common',
