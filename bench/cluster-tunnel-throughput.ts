@@ -15,7 +15,7 @@ import * as net from 'net';
 import { splice } from '../src/cluster/net/splice';
 import { TunnelEndpoint } from '../src/cluster/sidecar/tunnel';
 import { readLine, writeJsonLine } from '../src/cluster/transport/lines';
-import { newToken, serverHandshake, tokenKey } from '../src/cluster/transport/secureChannel';
+import { newToken, serverHandshake, tokenKey } from '../src/cluster/transport/peerHandshake';
 
 const role = process.argv[2];
 
