@@ -21,7 +21,8 @@ import * as net from 'net';
 import { splice } from '../src/cluster/net/splice';
 import { TunnelEndpoint } from '../src/cluster/sidecar/tunnel';
 import { readLine, writeJsonLine } from '../src/cluster/transport/lines';
-import { MAX_RECORD, newToken, serverHandshake, tokenKey } from '../src/cluster/transport/secureChannel';
+import { MAX_RECORD } from '../src/cluster/transport/secureChannel';
+import { newToken, serverHandshake, tokenKey } from '../src/cluster/transport/peerHandshake';
 
 const role = process.argv[2];
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { newToken } from '../transport/secureChannel';
+import { newToken } from '../transport/peerHandshake';
 
 // The agent's token: one secret shared with the sidecars allowed to use this box. Kept in a
 // 0600 file under the user's config dir (or given through STRATA_PEER_TOKEN, e.g. from a

@@ -2,20 +2,22 @@ import { EventEmitter } from 'events';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  samePlan, type ClusterConfig, type ClusterEvent, type ClusterStatus, type PlacementRole, type PlacementStatus,
-  type PlacementWish, type ServerPlan, type ServerStatus,
+  samePlan, type ClusterConfig, type ClusterEvent, type ClusterStatus, type ServerPlan, type ServerStatus,
 } from '../../core/protocol';
 import { readGgufHeader } from '../../core/models/gguf/reader';
 import { modelLayout } from '../plan/layout';
 import { planSplit, range, SplitDevice, SplitPlan } from '../plan/split';
 import { formatVersion, isCompatible, parseVersion, PINNED_RPC_VERSION, RpcVersion } from '../rpc/protocol';
 import { LinkOptions, PeerLink } from './peerLink';
+import { PeerPlacements } from './placements';
+import { ctxOf, hasFlag, stripFlags } from './serverArgs';
 import { TunnelEndpoint } from './tunnel';
 
 // The sidecar's side of the cluster: the configured peers (a standing control channel to each),
 // a loopback tunnel endpoint per peer for llama-server's --rpc, the split decision for a load,
 // and what happens when a peer goes away (mark it down, restart on what is left if the model
-// fits there, offer the peer back when it returns).
+// fits there, offer the peer back when it returns). Whole servers placed on peers are its
+// PeerPlacements (placements.ts); the flags a split rewrites are read in serverArgs.ts.
 //
 // Seams (the sidecar daemon wires them; see docs/cluster.md "Sidecar hooks"):
 //   preparePlan(plan)   the plan a window asked for → the plan to run (unchanged without peers)
@@ -69,17 +71,16 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   private failover: Promise<void> = Promise.resolve();
   /** Peers left out after they went down; offered back when they return. */
   private readonly dropped = new Set<string>();
+  /** The split a failover re-planned from: useReturnedPeers plans it again once the peer is taken back. */
+  private lastBase?: Active;
   private readonly log: (m: string) => void;
   private readonly linkOpts: LinkOptions;
-  private readonly placed = new Map<PlacementRole, PlacementStatus>();
-  private placing: Promise<void> = Promise.resolve();
-  private placeQueued = false;
-  private readonly placementRetryMs: number;
+  /** Whole servers on peers (ClusterConfig.placements). */
+  private readonly placements: PeerPlacements;
 
   constructor(private readonly o: ClusterManagerOptions = {}) {
     super();
     this.log = o.log ?? (() => undefined);
-    this.placementRetryMs = o.placementRetryMs ?? PLACEMENT_RETRY_MS;
     this.linkOpts = {
       heartbeatMs: o.heartbeatMs ?? 2000,
       deadAfterMs: o.deadAfterMs ?? 10_000,
@@ -89,6 +90,16 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       refreshMs: o.refreshMs ?? 15_000,
       log: this.log,
     };
+    this.placements = new PeerPlacements({
+      links: this.links,
+      wishes: () => this.cfg.placements,
+      record: (e) => this.record(e),
+      changed: () => this.changed(),
+      log: this.log,
+      retryMs: o.placementRetryMs ?? PLACEMENT_RETRY_MS,
+      heartbeatMs: this.linkOpts.heartbeatMs,
+      deadAfterMs: this.linkOpts.deadAfterMs,
+    });
   }
 
   /** Peers, tokens and mode from the extension. Unchanged peers keep their connections. */
@@ -118,14 +129,14 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       const link = new PeerLink(p, this.linkOpts);
       link.on('change', () => {
         this.changed();
-        if (this.placementsStale()) this.reconcilePlacements();
+        if (this.placements.stale()) this.placements.reconcile();
       });
       link.on('down', (reason) => this.onPeerDown(p.name, reason));
       link.on('up', () => this.onPeerUp(p.name));
       this.links.set(p.name, link);
     }
     this.changed();
-    this.reconcilePlacements();
+    this.placements.reconcile();
     this.replanForChangedPeers(changedInUse, retired);
     return this.status();
   }
@@ -191,7 +202,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         ...(layersOf[l.cfg.name] ? { layers: layersOf[l.cfg.name] } : {}),
       })),
       ...(this.lastPlan ? { plan: this.lastPlan } : {}),
-      placements: [...this.placed.values()].map((p) => ({ ...p })),
+      placements: this.placements.list(),
       events: this.events.slice(-20),
     };
   }
@@ -295,40 +306,9 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     return this.status();
   }
 
-  /** Placement: a whole llama-server for `role` on a peer; the URL is a loopback tunnel endpoint. */
-  async place(peer: string, role: string, model: string, args: string[] = []): Promise<{ url: string; apiKey: string; role: string; peer: string }> {
-    const l = this.links.get(peer);
-    if (!l?.control) throw new ClusterPlanError(`Peer ${peer} is not connected${l?.reason ? `: ${l.reason}` : ''}.`);
-    const st = await l.control.request('server.start', { role, model, args }, 0);
-    const key = `${peer}/server/${role}`;
-    let t = this.tunnels.get(key);
-    if (!t) {
-      t = new TunnelEndpoint({ host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: peer }, { open: 'server', role }, {
-        heartbeatMs: this.linkOpts.heartbeatMs, deadAfterMs: this.linkOpts.deadAfterMs, log: this.log,
-      });
-      await t.listen();
-      this.tunnels.set(key, t);
-    }
-    await l.refresh(false);
-    return { url: `http://${t.endpoint}`, apiKey: st.apiKey ?? '', role, peer };
-  }
-
-  async unplace(peer: string, role: string): Promise<void> {
-    await this.links.get(peer)?.control?.request('server.stop', { role });
-    const key = `${peer}/server/${role}`;
-    await this.tunnels.get(key)?.close();
-    this.tunnels.delete(key);
-  }
-
   async close(): Promise<void> {
     this.cfg = { ...this.cfg, placements: [] };
-    // Placed servers hold a peer's memory: stop them, but do not let a silent peer hold up an exit.
-    const placed = [...this.placed.values()].filter((p) => p.phase === 'ready' || p.phase === 'starting');
-    this.placed.clear();
-    await Promise.race([
-      Promise.all(placed.map((p) => this.unplace(p.peer, p.role).catch(() => undefined))),
-      new Promise((r) => setTimeout(r, 3000).unref()),
-    ]);
+    await this.placements.close();
     for (const l of this.links.values()) l.close();
     this.links.clear();
     await Promise.all([...this.tunnels.values()].map((t) => t.close()));
@@ -336,82 +316,6 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   }
 
   // ---- internals ----
-
-  /** A placement whose peer changed phase since it was last looked at. */
-  private placementsStale(): boolean {
-    for (const w of this.cfg.placements ?? []) {
-      const st = this.placed.get(w.role);
-      const l = this.links.get(w.peer);
-      const up = l?.phase === 'up';
-      if (!st || (up && st.phase === 'down') || (l && !up && st.phase !== 'down')) return true;
-      // The agent restarted, or its llama-server for this role died: place it again.
-      if (up && st.phase === 'ready' && !placedOnAgent(l, w.role)) return true;
-      // A start that failed (a model still copying, memory taken by something else) is tried again now and then.
-      if (up && st.phase === 'failed' && Date.now() - st.since >= this.placementRetryMs) return true;
-    }
-    return false;
-  }
-
-  /** Brings the placed servers in line with the wishes; one pass at a time, a change during a pass queues one more. */
-  private reconcilePlacements(): void {
-    if (this.placeQueued) return;
-    this.placeQueued = true;
-    this.placing = this.placing.then(async () => {
-      this.placeQueued = false;
-      await this.placeOnce();
-    }).catch((e: Error) => this.log(`placement: ${e.message}`));
-  }
-
-  private async placeOnce(): Promise<void> {
-    const wishes = new Map((this.cfg.placements ?? []).map((w) => [w.role, w]));
-    for (const [role, st] of [...this.placed]) {
-      const w = wishes.get(role);
-      if (w && w.peer === st.peer && w.model === st.model) continue;
-      this.placed.delete(role);
-      this.changed();
-      await this.unplace(st.peer, role).catch((e: Error) => this.log(`placement: stopping ${role} on ${st.peer}: ${e.message}`));
-    }
-    for (const w of wishes.values()) {
-      const l = this.links.get(w.peer);
-      const cur = this.placed.get(w.role);
-      if (!l) {
-        this.setPlaced(w, 'failed', { error: `No peer named ${w.peer} is configured.` });
-        continue;
-      }
-      if (l.phase !== 'up') {
-        if (cur?.phase !== 'down' || cur.error !== l.reason) {
-          const error = `Peer ${w.peer} is ${l.phase === 'auth-failed' ? 'refusing the token' : l.phase === 'incompatible' ? 'incompatible' : 'not reachable'}${l.reason ? ` (${l.reason})` : ''}; the local server answers ${w.role === 'fim' ? 'completions' : 'chat'} meanwhile.`;
-          this.setPlaced(w, 'down', { error });
-          // Only a placement that was serving is news; one that never came up was announced as failed.
-          if (cur?.phase === 'ready') this.record({ kind: 'placement-down', peer: w.peer, role: w.role, message: error });
-        }
-        continue;
-      }
-      if ((cur?.phase === 'ready' && placedOnAgent(l, w.role)) || (cur?.phase === 'failed' && Date.now() - cur.since < this.placementRetryMs)) continue;
-      this.setPlaced(w, 'starting');
-      try {
-        const r = await this.place(w.peer, w.role, w.model, w.args ?? []);
-        if (this.cfg.placements?.some((x) => x.role === w.role && x.peer === w.peer && x.model === w.model)) {
-          this.setPlaced(w, 'ready', { url: r.url, apiKey: r.apiKey });
-          this.record({ kind: 'placed', peer: w.peer, role: w.role, message: `${w.model} serves ${w.role === 'fim' ? 'completions' : 'chat'} from ${w.peer}.` });
-        }
-      } catch (e) {
-        const msg = `${w.model} could not start on ${w.peer} for ${w.role === 'fim' ? 'completions' : 'chat'}: ${(e as Error).message}`;
-        // A retry that fails the same way is not news (windows show a warning per event).
-        const again = cur?.phase === 'failed' && cur.error === msg;
-        this.setPlaced(w, 'failed', { error: msg });
-        if (again) this.log(`placement: ${msg} (again)`);
-        else this.record({ kind: 'placement-failed', peer: w.peer, role: w.role, message: `${msg} The local server answers meanwhile.` });
-      }
-    }
-  }
-
-  private setPlaced(w: PlacementWish, phase: PlacementStatus['phase'], extra: { url?: string; apiKey?: string; error?: string } = {}): void {
-    this.placed.set(w.role, { role: w.role, peer: w.peer, model: w.model, phase, since: Date.now(), ...extra });
-    this.changed();
-  }
-
-  private lastBase?: Active;
 
   private endpointOf(name: string): string | undefined {
     const l = this.links.get(name);
@@ -485,33 +389,3 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   }
 }
 
-function placedOnAgent(l: PeerLink | undefined, role: string): boolean {
-  return !!l?.info?.servers.some((s) => s.role === role && s.phase === 'ready');
-}
-
-function hasFlag(args: readonly string[], names: string[]): boolean {
-  return args.some((a) => names.includes(a) || names.some((n) => a.startsWith(`${n}=`)));
-}
-
-/** Drops these flags and their values. */
-export function stripFlags(args: readonly string[], names: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (names.includes(args[i])) {
-      i++;
-      continue;
-    }
-    if (names.some((n) => args[i].startsWith(`${n}=`))) continue;
-    out.push(args[i]);
-  }
-  return out;
-}
-
-function ctxOf(args: readonly string[]): number | undefined {
-  for (let i = 0; i < args.length; i++) {
-    if ((args[i] === '-c' || args[i] === '--ctx-size') && i + 1 < args.length) return Number(args[i + 1]) || undefined;
-    const m = /^--ctx-size=(\d+)$/.exec(args[i]);
-    if (m) return Number(m[1]);
-  }
-  return undefined;
-}

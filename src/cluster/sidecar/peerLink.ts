@@ -2,7 +2,7 @@ import { EventEmitter } from 'events';
 import type { PeerPhase, PeerWithToken } from '../../core/protocol';
 import { AgentInfo } from '../protocol';
 import { AgentConnectError, AgentControlClient, describeAgent } from '../transport/agentClient';
-import { PeerAuthError } from '../transport/secureChannel';
+import { PeerAuthError } from '../transport/peerHandshake';
 
 // The sidecar's standing connection to one peer agent: a control channel kept open (it holds
 // the agent's rpc-server up and its heartbeats tell within seconds when the peer goes away),

@@ -3,7 +3,8 @@ import * as net from 'net';
 import { AgentInfo, ControlEvent, ControlOp, ControlOps, ControlResponse, OpenAnswer, OpenRequest, PEER_PROTOCOL_VERSION, STRATA_VERSION } from '../protocol';
 import { mismatchSeenByClient } from '../versionCheck';
 import { onJsonLines, readLine, writeJsonLine } from './lines';
-import { ChannelOptions, clientHandshake, PeerAuthError, SecureChannel } from './secureChannel';
+import { clientHandshake, PeerAuthError } from './peerHandshake';
+import { ChannelOptions, SecureChannel } from './secureChannel';
 
 // The client side of the peer agent: dial, authenticate, say what the connection is for.
 // Used by the sidecar (control channel, rpc and server tunnels) and by the extension's

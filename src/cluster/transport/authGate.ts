@@ -1,4 +1,4 @@
-import { AuthGate } from './secureChannel';
+import { AuthGate } from './peerHandshake';
 
 // Rate limits failed logins on the peer agent. A 256-bit token cannot be guessed, so this is
 // about not letting a scanner or a misconfigured client fill the log and the CPU: an address

@@ -1,4 +1,5 @@
 import { ChatDelta, ChatMessage } from '../llama/client';
+import { isConnectionLost, isConnectionRefused } from '../llama/connectionErrors';
 import { TurnStats } from './conversation';
 import { ThinkSplitter } from './thinkSplitter';
 
@@ -79,7 +80,7 @@ export async function streamAnswer(backend: ChatBackend, messages: ChatMessage[]
 
 function describeChatError(e: Error): string {
   const msg = e.message || String(e);
-  if (/fetch failed|ECONNREFUSED|ECONNRESET|socket hang up/i.test(msg + String((e as { cause?: unknown }).cause ?? ''))) {
+  if (isConnectionLost(e) || isConnectionRefused(e)) {
     return 'Lost the connection to llama-server: check that the Strata server is running ("Strata: Show Server Status"), then regenerate.';
   }
   if (/exceed|context/i.test(msg) && /size|window|length/i.test(msg)) {

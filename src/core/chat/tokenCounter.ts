@@ -1,4 +1,5 @@
 import * as crypto from 'crypto';
+import { LlamaClient } from '../llama/client';
 import { ServerConnection } from '../llama/serverConnection';
 
 // Counting tokens for the prompt budget. The exact count comes from the loaded model's own
@@ -46,9 +47,12 @@ export class EstimateTokenCounter implements TokenCounter {
 /** Counts with POST /tokenize; caches by content hash; falls back to the estimate on failure. */
 export class LlamaTokenCounter implements TokenCounter {
   private readonly cache = new Map<string, number>();
+  private readonly client: LlamaClient;
   private failures = 0;
 
-  constructor(private readonly conn: Pick<ServerConnection, 'url' | 'apiKey'>, private readonly maxCache = 512) {}
+  constructor(conn: Pick<ServerConnection, 'url' | 'apiKey'>, private readonly maxCache = 512) {
+    this.client = new LlamaClient(conn);
+  }
 
   get exact(): boolean {
     return this.failures === 0;
@@ -66,7 +70,7 @@ export class LlamaTokenCounter implements TokenCounter {
     }
     let n: number;
     try {
-      n = await tokenizeCount(this.conn, text, signal);
+      n = (await this.client.tokenize(text, signal)).length;
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
       this.failures++;
@@ -76,17 +80,4 @@ export class LlamaTokenCounter implements TokenCounter {
     if (this.cache.size > this.maxCache) this.cache.delete(this.cache.keys().next().value as string);
     return n;
   }
-}
-
-export async function tokenizeCount(conn: Pick<ServerConnection, 'url' | 'apiKey'>, text: string, signal?: AbortSignal): Promise<number> {
-  const res = await fetch(conn.url + '/tokenize', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${conn.apiKey}` },
-    body: JSON.stringify({ content: text, add_special: false }),
-    signal,
-  });
-  if (!res.ok) throw new Error(`llama-server /tokenize failed (${res.status})`);
-  const body = (await res.json()) as { tokens?: unknown[] };
-  if (!Array.isArray(body.tokens)) throw new Error('llama-server /tokenize returned no tokens');
-  return body.tokens.length;
 }

@@ -1,6 +1,7 @@
 import * as crypto from 'crypto';
 import { performance } from 'perf_hooks';
 import { InfillRequest, InfillResponse, LlamaClient } from '../llama/client';
+import { isConnectionLost } from '../llama/connectionErrors';
 import { LruCache, TypeThroughCache } from './completionCache';
 import { classifyError, CompletionStatus } from './completionStatus';
 import { CompletionDocument, Cursor } from './document';
@@ -416,7 +417,7 @@ export class CompletionEngine {
       } catch (e) {
         // A kept-alive connection the server closed as we reused it (a race undici does not retry
         // for POST): the server is fine, ask once more.
-        if (requestSignal.aborted || !STALE_SOCKET.test(describeError(e))) throw e;
+        if (requestSignal.aborted || !isConnectionLost(e)) throw e;
         this.log('debug', `retrying a completion on a fresh connection: ${describeError(e)}`);
         return client.infillStream(req, requestSignal, onText, meter);
       }
@@ -596,8 +597,6 @@ export function percentile(values: readonly number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
 }
-
-const STALE_SOCKET = /other side closed|ECONNRESET|UND_ERR_SOCKET|socket hang up|EPIPE/;
 
 /** An error's message with its causes (fetch wraps the socket error in `cause`). */
 export function describeError(e: unknown): string {

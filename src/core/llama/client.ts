@@ -1,6 +1,7 @@
 import * as http from 'http';
 import { StringDecoder } from 'string_decoder';
 import { ServerConnection } from './serverConnection';
+import { readServerSentEvents, ServerSentEventParser } from './serverSentEvents';
 
 // Typed client for the parts of llama-server's HTTP API that Strata uses. Node 20's global
 // fetch keeps connections alive, which matters: a completion per keystroke must not pay a
@@ -70,6 +71,15 @@ export interface ChatDelta {
   reasoning_content?: string;
 }
 
+/**
+ * Where infillStream adds the time its event handling holds the calling thread, read on `clock`
+ * (the handling is synchronous, so wall time across it is that thread's time).
+ */
+export interface InfillMeter {
+  cpuMs: number;
+  clock: () => number;
+}
+
 export class LlamaHttpError extends Error {
   constructor(message: string, readonly status: number, readonly body: string) {
     super(message);
@@ -89,7 +99,7 @@ export class LlamaProtocolError extends Error {
 const MAX_INFILL_RESPONSE_BYTES = 1 << 20;
 
 export class LlamaClient {
-  constructor(private readonly conn: ServerConnection) {}
+  constructor(private readonly conn: Pick<ServerConnection, 'url' | 'apiKey'>) {}
 
   get url(): string {
     return this.conn.url;
@@ -149,7 +159,7 @@ export class LlamaClient {
    * On node:http rather than fetch: this runs on every keystroke, and fetch's own setup costs
    * ~0.6 ms of main thread per request (p99 4 ms) against ~0.2 ms here.
    */
-  async infillStream(req: InfillRequest, signal?: AbortSignal, onText?: (textSoFar: string) => boolean, meter?: { cpuMs: number; clock?: () => number }): Promise<InfillResponse> {
+  async infillStream(req: InfillRequest, signal?: AbortSignal, onText?: (textSoFar: string) => boolean, meter?: InfillMeter): Promise<InfillResponse> {
     let content = '';
     let final: Partial<InfillResponse> | undefined;
     let events = 0;
@@ -180,7 +190,7 @@ export class LlamaClient {
    * POSTs JSON and hands each server-sent event's data to `onEvent` until it returns true (then
    * the connection is closed: resolves true) or the stream ends (resolves false).
    */
-  private postEvents(path: string, body: unknown, signal: AbortSignal | undefined, onEvent: (data: string) => boolean, onBytes: (total: number) => void, meter?: { cpuMs: number; clock?: () => number }): Promise<boolean> {
+  private postEvents(path: string, body: unknown, signal: AbortSignal | undefined, onEvent: (data: string) => boolean, onBytes: (total: number) => void, meter?: InfillMeter): Promise<boolean> {
     const url = new URL(path, this.conn.url);
     if (url.protocol !== 'http:') return this.post(path, body, signal).then(() => { throw new LlamaProtocolError(`only http:// llama-server URLs are supported for completions (${this.conn.url})`); });
     const payload = JSON.stringify(body);
@@ -216,21 +226,15 @@ export class LlamaClient {
           res.on('error', (e) => finish(e));
           return;
         }
-        let buf = '';
+        const events = new ServerSentEventParser();
         res.on('data', (b: Buffer) => {
           if (settled) return;
-          const clock = meter?.clock ?? processCpuMs;
-          const c0 = meter ? clock() : 0;
+          const c0 = meter ? meter.clock() : 0;
           try {
             total += b.length;
             onBytes(total);
-            buf += decoder.write(b);
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (!line.startsWith('data:')) continue;
-              if (onEvent(line.slice(5).trim())) {
+            for (const data of events.push(decoder.write(b))) {
+              if (onEvent(data)) {
                 r.destroy();
                 finish(undefined, true);
                 return;
@@ -240,12 +244,13 @@ export class LlamaClient {
             r.destroy();
             finish(e);
           } finally {
-            if (meter) meter.cpuMs += clock() - c0;
+            if (meter) meter.cpuMs += meter.clock() - c0;
           }
         });
         res.on('end', () => {
           try {
-            if (!settled && buf.startsWith('data:') && onEvent(buf.slice(5).trim())) return finish(undefined, true);
+            const last = events.end();
+            if (!settled && last !== undefined && onEvent(last)) return finish(undefined, true);
             finish(undefined, false);
           } catch (e) {
             finish(e);
@@ -291,11 +296,6 @@ function describeHttpError(path: string, status: number, body: string): string {
   return `llama-server ${path} failed (${status}): ${detail}`;
 }
 
-/** Default clock of `meter` (wall time of the event handling). */
-function processCpuMs(): number {
-  return performance.now();
-}
-
 /** Reads a response body as text, giving up (and closing it) past `limit` bytes. */
 async function readLimited(res: Response, limit: number, path: string): Promise<string> {
   if (!res.body) return '';
@@ -310,21 +310,4 @@ async function readLimited(res: Response, limit: number, path: string): Promise<
     chunks.push(part);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Splits a text/event-stream body into the payloads of its `data:` lines. */
-export async function* readServerSentEvents(body: ReadableStream<Uint8Array>, onBytes?: (n: number) => void): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const part of body as unknown as AsyncIterable<Uint8Array>) {
-    onBytes?.(part.byteLength);
-    buf += decoder.decode(part, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).replace(/\r$/, '');
-      buf = buf.slice(nl + 1);
-      if (line.startsWith('data:')) yield line.slice(5).trimStart();
-    }
-  }
-  if (buf.startsWith('data:')) yield buf.slice(5).trimStart();
 }

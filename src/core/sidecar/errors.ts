@@ -1,3 +1,4 @@
+import { errorChainText, isConnectionLost, isConnectionRefused } from '../llama/connectionErrors';
 import { ErrorCode, ErrorInfo } from '../protocol';
 
 // Errors the client library throws. Each message is one sentence a user can act on; `code`
@@ -32,19 +33,12 @@ export class SidecarIncompatibleError extends SidecarError {
  * "ECONNREFUSED". This turns it into a sentence; undefined for errors of another kind.
  */
 export function describeServerLoss(err: unknown): string | undefined {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let i = 0; i < 5 && e; i++) {
-    const x = e as { message?: string; code?: string; name?: string; cause?: unknown };
-    parts.push(`${x.name ?? ''} ${x.code ?? ''} ${x.message ?? ''}`);
-    e = x.cause;
-  }
-  const text = parts.join(' | ');
+  const text = errorChainText(err);
   if (/AbortError/.test(text) && !/terminated/.test(text)) return undefined;
-  if (/terminated|other side closed|ECONNRESET|UND_ERR_SOCKET|socket hang up/i.test(text)) {
+  if (isConnectionLost(err)) {
     return 'The model server stopped in the middle of the reply (it crashed or was restarted); Strata restarts it on its own, so try again in a few seconds.';
   }
-  if (/ECONNREFUSED|fetch failed/i.test(text)) {
+  if (isConnectionRefused(err)) {
     return 'The model server is not running right now (it is starting, restarting or was stopped); try again in a few seconds or run "Strata: Start Server".';
   }
   return undefined;

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { PeerAgent } from '../../../src/cluster/agent/agent';
 import { TunnelEndpoint } from '../../../src/cluster/sidecar/tunnel';
 import { AgentControlClient } from '../../../src/cluster/transport/agentClient';
-import { newToken } from '../../../src/cluster/transport/secureChannel';
+import { newToken } from '../../../src/cluster/transport/peerHandshake';
 import { ensureTinyModel, testModelsDir } from '../../fixtures/models';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { startLlamaServer } from '../../harness/llamaServer';

@@ -8,7 +8,7 @@ import { PEER_PROTOCOL_VERSION, STRATA_VERSION } from '../../../src/cluster/prot
 import { PeerLink } from '../../../src/cluster/sidecar/peerLink';
 import { readLine, writeJsonLine } from '../../../src/cluster/transport/lines';
 import { AgentConnectError, AgentControlClient } from '../../../src/cluster/transport/agentClient';
-import { newToken, serverHandshake, tokenKey } from '../../../src/cluster/transport/secureChannel';
+import { newToken, serverHandshake, tokenKey } from '../../../src/cluster/transport/peerHandshake';
 import { waitFor } from '../../harness/processes';
 
 // The agent before anyone has logged in, in this process on loopback: the attacks of issue 13

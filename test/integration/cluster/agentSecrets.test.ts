@@ -7,7 +7,7 @@ import { ensureTinyModel, testModelsDir } from '../../fixtures/models';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { allCmdlines, cmdlinesContaining, flagValue } from '../../harness/procCmdlines';
 import { startProcess, waitFor } from '../../harness/processes';
-import { newToken } from '../../../src/cluster/transport/secureChannel';
+import { newToken } from '../../../src/cluster/transport/peerHandshake';
 import { bundlePeer } from './agents';
 
 // Secrets off the command line on the peer (issue 13 item 4), with the real strata-peer bundle

@@ -2,7 +2,7 @@ import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { newToken } from '../../../src/cluster/transport/secureChannel';
+import { newToken } from '../../../src/cluster/transport/peerHandshake';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { NetnsLab, netnsSupport, PeerHost } from '../../harness/netns';
 import { skipBecause } from '../../harness/skips';

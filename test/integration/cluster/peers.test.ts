@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as net from 'net';
 import { TunnelEndpoint } from '../../../src/cluster/sidecar/tunnel';
 import { AgentControlClient } from '../../../src/cluster/transport/agentClient';
-import { PeerAuthError } from '../../../src/cluster/transport/secureChannel';
+import { PeerAuthError } from '../../../src/cluster/transport/peerHandshake';
 import { probeRpcServer } from '../../../src/cluster/rpc/client';
 import { ensureTinyModel } from '../../fixtures/models';
 import { RunningLlamaServer, startLlamaServer } from '../../harness/llamaServer';

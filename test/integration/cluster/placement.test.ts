@@ -5,7 +5,7 @@ import * as path from 'path';
 import { PeerAgent } from '../../../src/cluster/agent/agent';
 import { ClusterManager } from '../../../src/cluster/sidecar/clusterManager';
 import type { ClusterEvent } from '../../../src/core/protocol';
-import { newToken } from '../../../src/cluster/transport/secureChannel';
+import { newToken } from '../../../src/cluster/transport/peerHandshake';
 import { ensureTinyModel } from '../../fixtures/models';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { waitFor } from '../../harness/processes';

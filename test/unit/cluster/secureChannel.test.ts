@@ -6,8 +6,9 @@ import * as net from 'net';
 import { FailureRateGate } from '../../../src/cluster/transport/authGate';
 import { CryptoPool } from '../../../src/cluster/transport/cryptoPool';
 import {
-  clientHandshake, NonceCache, PeerAuthError, SecureChannel, serverHandshake, ServerHandshakeOptions, tokenKey,
-} from '../../../src/cluster/transport/secureChannel';
+  clientHandshake, NonceCache, PeerAuthError, serverHandshake, ServerHandshakeOptions, tokenKey,
+} from '../../../src/cluster/transport/peerHandshake';
+import { SecureChannel } from '../../../src/cluster/transport/secureChannel';
 
 // The agent's login and record layer over real loopback TCP.
 

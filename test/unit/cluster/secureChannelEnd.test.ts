@@ -2,7 +2,8 @@ import * as assert from 'assert';
 import * as crypto from 'crypto';
 import * as net from 'net';
 import { CryptoPool } from '../../../src/cluster/transport/cryptoPool';
-import { clientHandshake, SecureChannel, serverHandshake, tokenKey } from '../../../src/cluster/transport/secureChannel';
+import { clientHandshake, serverHandshake, tokenKey } from '../../../src/cluster/transport/peerHandshake';
+import { SecureChannel } from '../../../src/cluster/transport/secureChannel';
 
 // How a tunnel ends, over real loopback TCP with a man in the middle who sees whole records: only
 // the sender's authenticated CLOSE record makes an end; a FIN alone (a cut on the path), a

@@ -6,7 +6,8 @@ import { machineFromProbe, PlannerMachine } from '../../../src/core/models/plann
 import { gttAdvice } from '../../../src/core/models/planner/gtt';
 import { kvCacheBytes, kvCells, maxContextFor } from '../../../src/core/models/planner/kvCache';
 import { layoutLayers } from '../../../src/core/models/planner/layout';
-import { estimateMemory, planModel } from '../../../src/core/models/planner/plan';
+import { estimateMemory } from '../../../src/core/models/planner/memoryEstimate';
+import { planModel } from '../../../src/core/models/planner/plan';
 import { CURRENT_FLAGS, parseServerHelp } from '../../../src/core/models/planner/serverFlags';
 import { estimateSpeed, speedLabel } from '../../../src/core/models/planner/speed';
 import type { AcceleratorProbe } from '../../../src/core/native/types';
