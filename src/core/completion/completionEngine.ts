@@ -1,6 +1,7 @@
 import * as crypto from 'crypto';
 import { performance } from 'perf_hooks';
 import { InfillRequest, InfillResponse, LlamaClient } from '../llama/client';
+import { readServerModel } from '../llama/serverModel';
 import { LruCache, TypeThroughCache } from './completionCache';
 import { classifyError, CompletionStatus } from './completionStatus';
 import { CompletionDocument, Cursor } from './document';
@@ -520,9 +521,9 @@ export class CompletionEngine {
     m.checking ??= (async () => {
       try {
         const limit = Math.min(10_000, s.requestTimeoutMs);
-        const props = await client.props(AbortSignal.timeout(limit));
-        m.nCtx = props.default_generation_settings?.n_ctx;
-        m.modelPath = props.model_path;
+        const model = await readServerModel(client, limit);
+        m.nCtx = model.contextSize;
+        m.modelPath = model.modelPath;
         // /props does not say whether the vocabulary has FIM tokens; /infill refuses (501) when not.
         await client.infill({ input_prefix: '', input_suffix: '', prompt: '', n_predict: 0, cache_prompt: true, response_fields: ['content'] }, AbortSignal.timeout(limit));
         m.fim = true;

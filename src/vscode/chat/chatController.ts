@@ -9,6 +9,7 @@ import { LlamaTokenCounter, TokenCounter } from '../../core/chat/tokenCounter';
 import { ChipView, HostToWebview, TurnView, WebviewToHost, isSafeExternalLink } from '../../core/chat/webviewProtocol';
 import { LlamaClient } from '../../core/llama/client';
 import { ServerConnection } from '../../core/llama/serverConnection';
+import { FALLBACK_CONTEXT_SIZE, readServerModel } from '../../core/llama/serverModel';
 import { ServerConnectionSource } from '../serverConnectionSource';
 import { applyRange, insertAtCursor, PROPOSAL_SCHEME, ProposalManager, saveAsNewFile, targetEditor } from './codeActions';
 import { activeFileChip, Chip, fileChip, pickFiles, workspacePath } from './context';
@@ -60,6 +61,7 @@ export class ChatController implements vscode.Disposable {
     this.disposables.push(
       this.busyChanged,
       vscode.window.onDidChangeActiveTextEditor(() => this.refreshActiveFileChip()),
+      source.onDidChangeServer((c) => { if (c.role === 'chat') void this.refreshStatus(); }),
     );
   }
 
@@ -156,11 +158,11 @@ export class ChatController implements vscode.Disposable {
       model: modelDisplayName(conn.model),
     };
     try {
-      const props = await client.props(AbortSignal.timeout(3000));
-      info.contextSize = props.default_generation_settings?.n_ctx;
-      info.model = modelDisplayName(props.model_path) ?? info.model;
+      const m = await readServerModel(client, 3000);
+      info.contextSize = m.contextSize;
+      info.model = modelDisplayName(m.modelPath) ?? info.model;
     } catch (e) {
-      this.log.warn(`chat: llama-server /props failed (${(e as Error).message}); assuming a 4096-token context`);
+      this.log.warn(`chat: llama-server /props failed (${(e as Error).message}); assuming a ${FALLBACK_CONTEXT_SIZE}-token context`);
     }
     this.serverInfo = info;
     return info;
@@ -427,7 +429,7 @@ export class ChatController implements vscode.Disposable {
 
   private async stream(c: Conversation, info: ServerInfo, turn: AssistantTurn, abort: AbortController): Promise<void> {
     const settings = chatSettings();
-    const contextSize = info.contextSize ?? 4096;
+    const contextSize = info.contextSize ?? FALLBACK_CONTEXT_SIZE;
     const reserve = Math.min(settings.maxTokens, Math.floor(contextSize / 4));
     let prompt;
     try {

@@ -134,15 +134,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
     })),
   );
 
-  const serverChanged = new vscode.EventEmitter<void>();
-  const file = source.file();
-  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
-  const onServerFile = () => {
-    serverChanged.fire();
-    void controller.refreshStatus();
-  };
-  context.subscriptions.push(serverChanged, watcher, watcher.onDidChange(onServerFile), watcher.onDidCreate(onServerFile), watcher.onDidDelete(onServerFile));
-  const lm = registerLanguageModelProvider(source, log, serverChanged.event);
+  const lm = registerLanguageModelProvider(source, log);
   if (lm) context.subscriptions.push(lm);
   return {
     ask: async (question, file) => {

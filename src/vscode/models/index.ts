@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { SidecarController } from '../sidecar/controller';
 import { createPlannerPlanProvider, PlannerState } from './planProvider';
 import { switchModelCommand } from './switchModel';
+import { affectsAny, REPLAN_SETTINGS } from '../restartSettings';
 
 export { createPlannerPlanProvider } from './planProvider';
 
@@ -24,8 +25,7 @@ export function registerModels(context: vscode.ExtensionContext, deps: { control
     vscode.commands.registerCommand('strata.models.switch', () => switchModelCommand({ controller: deps.controller, log: deps.log, planner })),
     vscode.workspace.onDidChangeConfiguration((e) => {
       // Settings that change the flags re-plan (a running model switches to the new plan).
-      const keys = ['contextSize', 'kvCacheType', 'slots', 'draft', 'planner', 'memoryBandwidthGBps'];
-      if (keys.some((k) => e.affectsConfiguration(`strata.models.${k}`))) void deps.controller.replanAndReload();
+      if (affectsAny(e, REPLAN_SETTINGS)) void deps.controller.replanAndReload();
     }),
   );
   return planner;
