@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { CompletionSettings, DEFAULT_COMPLETION_SETTINGS } from '../core/completion/completionEngine';
+import { CompletionSettings, DEFAULT_COMPLETION_SETTINGS } from '../core/completion/completionSettings';
 import { ChatSettings, chatSettings } from './chat/settings';
 import { StrataSettings, strataSettings } from './workspaceTrust';
 
