@@ -129,7 +129,7 @@ export class CompletionEngine {
     }
     // The debounce holds back new requests; joining the one in flight for this very context (the
     // prefetch an accept started) sends nothing, so it need not wait: the answer shows when it lands.
-    const key = acc.s.reuse.clientCache ? acc.built?.key : undefined;
+    const key = acc.built?.key;
     const joinable = acc.s.reuse.joinInFlight && key !== undefined && !!this.inFlight.joinable(key);
     if (opts.beforeRequest && !joinable && !(await opts.beforeRequest())) return undefined;
     return this.request(doc, cursor, 'completion', opts.signal, acc);
@@ -152,10 +152,12 @@ export class CompletionEngine {
           return { text: rest, fromCache: true, source: 'typed-through', latencyMs: 0 };
         }
       }
+      // Without the answer cache, the request builds the context after the debounce, if it comes to that.
+      if (!s.reuse.clientCache) return undefined;
       // Built once here, for the memory lookup and for the request that may follow the debounce.
       const b = this.context(doc, cursor, s);
       acc.built = b;
-      return s.reuse.clientCache && b.fim.ok ? this.remembered(doc, cursor, b.fim.ctx, b.key!, s)?.result : undefined;
+      return b.fim.ok ? this.remembered(doc, cursor, b.fim.ctx, b.key!, s)?.result : undefined;
     } finally {
       acc.ms += this.cpuClock() - t0;
     }
