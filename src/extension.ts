@@ -7,11 +7,11 @@ import { ExternalServerWatch } from './vscode/externalServer';
 import { createPlannerPlanProvider, registerModels } from './vscode/models';
 import { ServerConnectionSource } from './vscode/serverConnectionSource';
 import { StatusBar } from './vscode/serverStatus';
-import { completionEnabled } from './vscode/settings';
+import { watchStrataConfig } from './vscode/settings';
 import { registerServerCommands } from './vscode/sidecar/commands';
 import { SidecarController } from './vscode/sidecar/controller';
 import { registerWalkthrough } from './vscode/walkthrough';
-import { registerWorkspaceTrust, strataSettings } from './vscode/workspaceTrust';
+import { registerWorkspaceTrust } from './vscode/workspaceTrust';
 
 // Wires the pieces together; behaviour lives in src/vscode and src/core.
 
@@ -26,10 +26,11 @@ export interface StrataApi {
 }
 
 export function activate(context: vscode.ExtensionContext): StrataApi {
+  // First: every feature's reaction to a settings change then sees the new settings snapshot.
+  context.subscriptions.push(watchStrataConfig());
   const log = vscode.window.createOutputChannel('Strata', { log: true });
   const source = new ServerConnectionSource();
   const statusBar = new StatusBar();
-  statusBar.setEnabled(completionEnabled());
   // The sidecar daemon owns llama-server; the controller feeds `source` (completion and chat)
   // from it and drives the status bar. What it loads comes from the memory planner
   // (src/vscode/models) on the controller's ModelPlanProvider seam.
@@ -38,19 +39,10 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
 
   context.subscriptions.push(
     log,
+    source,
     statusBar,
     controller,
     ...registerServerCommands({ controller, source, log, extensionPath: context.extensionPath }),
-    vscode.commands.registerCommand('strata.toggleCompletions', async () => {
-      const cfg = strataSettings('strata');
-      const next = !cfg.get<boolean>('completion.enabled', true);
-      await cfg.update('completion.enabled', next, vscode.ConfigurationTarget.Global);
-      statusBar.setEnabled(next);
-      return next;
-    }),
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('strata.completion.enabled')) statusBar.setEnabled(completionEnabled());
-    }),
   );
   registerCompletions(context, { source, log, statusBar });
   const chat = registerChat(context, { source, log });

@@ -2,6 +2,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { LlamaClient } from '../core/llama/client';
 import { readServerConnection } from '../core/llama/serverConnection';
+import { readServerModel } from '../core/llama/serverModel';
 import { StatusBar } from './serverStatus';
 import { ServerConnectionSource } from './serverConnectionSource';
 
@@ -61,7 +62,7 @@ export class ExternalServerWatch implements vscode.Disposable {
       return;
     }
     let model = conn.model;
-    if (!model) model = (await client.props(AbortSignal.timeout(3000)).catch(() => undefined))?.model_path;
+    if (!model) model = (await readServerModel(client, 3000).catch(() => undefined))?.modelPath;
     this.log.debug(`connection file ${file}: llama-server at ${conn.url}${model ? ` with ${model}` : ''}`);
     this.statusBar.setExternal({ url: conn.url, model, via: file });
   }

@@ -1,35 +1,20 @@
 import * as vscode from 'vscode';
-import { CompletionResult, wallClockMs } from '../core/completion/completionEngine';
+import { wallClockMs } from '../core/completion/completionEngine';
 import { asCompletionDocument } from './completion/documentAdapter';
-import { ACCEPTED_COMMAND, CompletionFeature } from './completion/feature';
-import { ServerConnectionSource } from './serverConnectionSource';
-import { completionEnabled, completionTriggerMode, debounceMs } from './settings';
+import type { CompletionFeature } from './completion/feature';
+import { strataConfig } from './settings';
 
-// VS Code adapter of the completion engine. Per keystroke: answers from memory at once (typed
-// through, or a context seen before); otherwise waits for the debounce and asks the server. VS
-// Code cancels the previous call's token on every keystroke, which aborts its HTTP request so the
-// server slot frees at once; the engine also keeps at most one request in flight.
+// VS Code adapter of the completion engine. Per keystroke: one look at the settings snapshot,
+// then the engine answers from memory at once (typed through, or a context seen before) or waits
+// for the debounce and asks the server. VS Code cancels the previous call's token on every
+// keystroke, which aborts its HTTP request so the server slot frees at once; the engine also
+// keeps at most one request in flight. The feature (completion/feature.ts) owns this provider.
 
-/** Fires for every completion shown; disposing it also disposes the completion feature. */
-class CompletionEmitter extends vscode.EventEmitter<CompletionResult> {
-  constructor(private readonly onDispose: () => void) {
-    super();
-  }
-
-  override dispose(): void {
-    super.dispose();
-    this.onDispose();
-  }
-}
+/** The command an accepted suggestion runs (the feature prefetches the next one). */
+export const ACCEPTED_COMMAND = 'strata.completion.accepted';
 
 export class StrataInlineCompletionProvider implements vscode.InlineCompletionItemProvider {
-  readonly feature: CompletionFeature;
-  readonly onDidComplete: vscode.EventEmitter<CompletionResult>;
-
-  constructor(source: ServerConnectionSource, log: vscode.LogOutputChannel) {
-    this.feature = new CompletionFeature(source, log);
-    this.onDidComplete = new CompletionEmitter(() => this.feature.dispose());
-  }
+  constructor(private readonly feature: Pick<CompletionFeature, 'engine' | 'tracker' | 'log'>) {}
 
   async provideInlineCompletionItems(
     document: vscode.TextDocument,
@@ -38,9 +23,10 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const t0 = wallClockMs();
-    if (!completionEnabled(document.languageId)) return undefined;
+    const config = strataConfig();
+    if (!config.completionEnabledFor(document.languageId)) return undefined;
     const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
-    if (!invoked && completionTriggerMode() === 'manual') return undefined;
+    if (!invoked && config.completion.triggerMode === 'manual') return undefined;
     this.feature.tracker.touch();
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
@@ -51,10 +37,9 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
       const result = await engine.complete(doc, cursor, {
         signal: abort.signal,
         adapterCpuMs: wallClockMs() - t0,
-        beforeRequest: () => delay(invoked ? 0 : engine.debounceMs(debounceMs()), abort.signal),
+        beforeRequest: () => delay(invoked ? 0 : engine.debounceMs(config.completion.debounceMs), abort.signal),
       });
       if (!result || abort.signal.aborted) return undefined;
-      this.onDidComplete.fire(result);
       this.feature.log.debug(`completion (${result.source}) ${Math.round(result.latencyMs)} ms, prompt ${result.promptTokens ?? '-'} tok, cached ${result.cachedTokens ?? '-'}`);
       const item = new vscode.InlineCompletionItem(result.text, new vscode.Range(position, position));
       item.command = { title: 'Strata: completion accepted', command: ACCEPTED_COMMAND };

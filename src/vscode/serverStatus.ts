@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { CompletionResult } from '../core/completion/completionEngine';
+import { readServerModel } from '../core/llama/serverModel';
 import { LlamaDevice } from '../sidecar/installer';
 import { ServerConnectionSource } from './serverConnectionSource';
 import { describeView, ExternalServer, Problem, ViewInput } from './sidecar/statusView';
@@ -46,9 +46,9 @@ export async function collectServerStatus(source: ServerConnectionSource, sideca
     let contextSize: number | undefined;
     let model = conn.model;
     if (ready) {
-      const props = await client.props(AbortSignal.timeout(3000)).catch(() => undefined);
-      contextSize = props?.default_generation_settings?.n_ctx;
-      model = model ?? props?.model_path;
+      const m = await readServerModel(client, 3000).catch(() => undefined);
+      contextSize = m?.contextSize;
+      model = model ?? m?.modelPath;
     }
     return withExtra({ connected: true, url: conn.url, model, ready, contextSize });
   } catch (e) {
@@ -76,7 +76,6 @@ export class StatusBar implements vscode.Disposable {
   private state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion' | 'external'> = {};
   private external?: ExternalServer;
   private enabled = true;
-  private lastCompletion?: string;
   /** The text now shown; read by tests through the status command. */
   text = '';
 
@@ -99,20 +98,13 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
-  showCompletion(r: CompletionResult): void {
-    this.lastCompletion = r.fromCache
-      ? 'served from the local cache'
-      : `${r.latencyMs} ms, prompt ${r.promptTokens ?? '?'} tokens (${r.cachedTokens ?? '?'} cached)`;
-    this.render();
-  }
-
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
     this.render();
   }
 
   private render(): void {
-    const vm = describeView({ ...this.state, external: this.external, completionsEnabled: this.enabled, lastCompletion: this.lastCompletion });
+    const vm = describeView({ ...this.state, external: this.external, completionsEnabled: this.enabled });
     this.text = vm.text;
     this.item.text = vm.text;
     const md = new vscode.MarkdownString(vm.tooltip, true);

@@ -1,29 +1,106 @@
-import { CompletionSettings, DEFAULT_COMPLETION_SETTINGS } from '../core/completion/completionEngine';
-import { strataSettings } from './workspaceTrust';
+import * as vscode from 'vscode';
+import { CompletionSettings, DEFAULT_COMPLETION_SETTINGS } from '../core/completion/completionSettings';
+import { ChatSettings, chatSettings } from './chat/settings';
+import { StrataSettings, strataSettings } from './workspaceTrust';
 
-// One place that maps `strata.*` settings onto the core's plain settings objects.
+// One typed, immutable snapshot of the `strata.*` settings that the window reads while the user
+// types or chats, built once per configuration change (and when the workspace becomes trusted,
+// which changes what Restricted Mode holds back), so that a keystroke reads no setting at all.
+// Reads go through strataSettings() (workspaceTrust.ts). Which changes need a restart or a
+// re-plan is listed in restartSettings.ts.
 
-export function completionEnabled(languageId?: string): boolean {
-  const cfg = strataSettings('strata', languageId ? { languageId } : undefined);
+export interface CompletionConfig {
+  /** strata.completion.enabled, the window-wide switch (a language's own override: enabledFor). */
+  readonly enabled: boolean;
+  /** 'automatic': as you type; 'manual': only on the trigger key (Alt+\) or command. */
+  readonly triggerMode: 'automatic' | 'manual';
+  readonly debounceMs: number;
+  /** What the engine uses (src/core/completion). */
+  readonly engine: Readonly<CompletionSettings>;
+}
+
+export interface StrataConfig {
+  readonly completion: CompletionConfig;
+  /** `strata.chat.*` (src/vscode/chat/settings.ts reads them). */
+  readonly chat: Readonly<ChatSettings>;
+  /** strata.server.connectionFile: "that server", never the sidecar's. */
+  readonly connectionFile: string | undefined;
+  /** Whether inline completions are on in documents of this language; read once per language and snapshot. */
+  completionEnabledFor(languageId: string): boolean;
+}
+
+let snapshot: StrataConfig | undefined;
+let watching: vscode.Disposable | undefined;
+/** A new snapshot, and the change event that made it (none when the workspace became trusted). */
+export interface StrataConfigChange {
+  config: StrataConfig;
+  event?: vscode.ConfigurationChangeEvent;
+}
+
+const changed = new vscode.EventEmitter<StrataConfigChange>();
+
+/** The current snapshot. */
+export function strataConfig(): StrataConfig {
+  watch();
+  return (snapshot ??= readStrataConfig());
+}
+
+/** Fires with the new snapshot after a change to `strata.*` settings (or to the workspace's trust). */
+export const onDidChangeStrataConfig: vscode.Event<StrataConfigChange> = (listener, thisArgs, disposables) => {
+  watch();
+  return changed.event(listener, thisArgs, disposables);
+};
+
+/** Registered first thing in activate(), so that every other listener of a change sees the new snapshot. */
+function watch(): void {
+  if (watching) return;
+  const rebuild = (event?: vscode.ConfigurationChangeEvent) => {
+    snapshot = readStrataConfig();
+    changed.fire({ config: snapshot, event });
+  };
+  watching = vscode.Disposable.from(
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('strata')) rebuild(e); }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => rebuild()),
+  );
+}
+
+/** For activate(): starts following changes now, ahead of every feature's own listener. */
+export function watchStrataConfig(): vscode.Disposable {
+  watch();
+  return { dispose: () => { watching?.dispose(); watching = undefined; snapshot = undefined; } };
+}
+
+function readStrataConfig(): StrataConfig {
+  const c = strataSettings('strata');
+  const enabled = c.get<boolean>('completion.enabled', true) !== false;
+  const perLanguage = new Map<string, boolean>();
+  return deepFreeze({
+    completion: {
+      enabled,
+      triggerMode: c.get<string>('completion.triggerMode', 'automatic') === 'manual' ? 'manual' : 'automatic',
+      debounceMs: clampNumber(c.get<number>('completion.debounceMs', 150), 0, 5000, 150),
+      engine: completionSettings(c),
+    },
+    chat: chatSettings(),
+    connectionFile: c.get<string>('server.connectionFile', '') || undefined,
+    completionEnabledFor(languageId: string): boolean {
+      let on = perLanguage.get(languageId);
+      if (on === undefined) perLanguage.set(languageId, (on = languageEnabled(languageId)));
+      return on;
+    },
+  } satisfies StrataConfig);
+}
+
+function languageEnabled(languageId: string): boolean {
+  const cfg = strataSettings('strata', { languageId });
   if (!cfg.get<boolean>('completion.enabled', true)) return false;
-  if (!languageId) return true;
   // Like Copilot's map: a language's own entry wins over "*".
   const langs = cfg.get<Record<string, boolean>>('completion.languages', {}) ?? {};
   if (typeof langs[languageId] === 'boolean') return langs[languageId];
   return typeof langs['*'] === 'boolean' ? langs['*'] : true;
 }
 
-export function debounceMs(): number {
-  return clampNumber(strataSettings('strata').get<number>('completion.debounceMs', 150), 0, 5000, 150);
-}
-
-/** 'automatic': as you type; 'manual': only on the trigger key (Alt+\) or command. */
-export function completionTriggerMode(): 'automatic' | 'manual' {
-  return strataSettings('strata').get<string>('completion.triggerMode', 'automatic') === 'manual' ? 'manual' : 'automatic';
-}
-
-export function completionSettings(): CompletionSettings {
-  const c = strataSettings('strata');
+function completionSettings(c: StrataSettings): CompletionSettings {
   const d = DEFAULT_COMPLETION_SETTINGS;
   const n = (key: string, def: number, min: number, max: number) => clampNumber(c.get<number>(key, def), min, max, def);
   return {
@@ -50,7 +127,20 @@ function clampNumber(v: unknown, min: number, max: number, def: number): number 
   return Math.min(max, Math.max(min, Math.round(v)));
 }
 
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** The one reader of strata.completion.enabled for code that has no document (status items, commands). */
+export function completionEnabled(languageId?: string): boolean {
+  const cfg = strataConfig();
+  return languageId ? cfg.completionEnabledFor(languageId) : cfg.completion.enabled;
+}
+
 export function connectionFileSetting(): string | undefined {
-  const v = strataSettings('strata').get<string>('server.connectionFile', '');
-  return v ? v : undefined;
+  return strataConfig().connectionFile;
 }

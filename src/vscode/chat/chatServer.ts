@@ -1,20 +1,18 @@
-import * as path from 'path';
 import * as vscode from 'vscode';
 import { modelDisplayName } from '../../core/chat/conversation';
 import { LlamaTokenCounter, TokenCounter } from '../../core/chat/tokenCounter';
 import { LlamaClient } from '../../core/llama/client';
 import { ServerConnection } from '../../core/llama/serverConnection';
+import { FALLBACK_CONTEXT_SIZE, readServerModel } from '../../core/llama/serverModel';
 import { ServerConnectionSource } from '../serverConnectionSource';
 
 // The one place where the chat learns about its llama-server: which client to use, the model's
-// /props (name, context size) read at most every 15 s, and when the server changed (today: the
-// connection file's watcher). Everything else in the chat asks `info()` and listens to
-// `onDidChange`, so replacing how server changes arrive touches only this file.
+// /props (name, context size, read once per server by readServerModel), and when the chat's
+// server changed: ServerConnectionSource's event for the 'chat' role, which covers the daemon's
+// report, a peer placement and the connection file alike. Everything else in the chat asks
+// `info()` and listens to `onDidChange`.
 
-/** Used when /props does not answer: small enough to fit any model llama-server loads. */
-export const FALLBACK_CONTEXT_SIZE = 4096;
-
-const SERVER_INFO_TTL_MS = 15_000;
+export { FALLBACK_CONTEXT_SIZE };
 
 export interface ChatServerInfo {
   client: LlamaClient;
@@ -36,29 +34,28 @@ export class ChatServer implements vscode.Disposable {
     private readonly source: ServerConnectionSource,
     private readonly log: vscode.LogOutputChannel,
   ) {
-    const file = source.file();
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
-    const onServerFile = () => {
+    this.disposables.push(source.onDidChangeServer((c) => {
+      if (c.role !== 'chat') return;
       this.cached = undefined;
       this.changed.fire();
-    };
-    this.disposables.push(watcher, watcher.onDidChange(onServerFile), watcher.onDidCreate(onServerFile), watcher.onDidDelete(onServerFile));
+    }));
   }
 
   /** The chat's server and what /props says of it; throws an actionable error when there is no server. */
   async info(): Promise<ChatServerInfo> {
     const { conn, client } = this.source.current('chat');
     const cached = this.cached;
-    if (cached && cached.client === client && Date.now() - cached.at < SERVER_INFO_TTL_MS) return cached;
+    // A failed /props is not kept: a server still loading is asked again on the next question.
+    if (cached && cached.client === client && cached.contextSize !== undefined) return cached;
     const info: ChatServerInfo = {
       client, conn, at: Date.now(),
       counter: cached && cached.client === client ? cached.counter : new LlamaTokenCounter(conn),
       model: modelDisplayName(conn.model),
     };
     try {
-      const props = await client.props(AbortSignal.timeout(3000));
-      info.contextSize = props.default_generation_settings?.n_ctx;
-      info.model = modelDisplayName(props.model_path) ?? info.model;
+      const m = await readServerModel(client, 3000);
+      info.contextSize = m.contextSize;
+      info.model = modelDisplayName(m.modelPath) ?? info.model;
     } catch (e) {
       this.log.warn(`chat: llama-server /props failed (${(e as Error).message}); assuming a ${FALLBACK_CONTEXT_SIZE}-token context`);
     }

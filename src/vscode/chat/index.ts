@@ -138,7 +138,7 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
     }),
   );
 
-  const lm = registerLanguageModelProvider(source, log, server.onDidChange);
+  const lm = registerLanguageModelProvider(source, log);
   if (lm) context.subscriptions.push(lm);
   return {
     ask: async (question, file) => {

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { modelDisplayName } from '../../core/chat/conversation';
 import { LlamaTokenCounter } from '../../core/chat/tokenCounter';
 import { ChatMessage } from '../../core/llama/client';
+import { contextSizeOf, readServerModel } from '../../core/llama/serverModel';
 import { ServerConnectionSource } from '../serverConnectionSource';
 
 // Offers the loaded local model to VS Code's own chat through the Language Model Chat Provider API
@@ -12,7 +13,7 @@ import { ServerConnectionSource } from '../serverConnectionSource';
 
 export const LM_VENDOR = 'strata';
 
-interface LmChatInformation {
+export interface LmChatInformation {
   id: string;
   name: string;
   family: string;
@@ -29,7 +30,7 @@ interface LmRequestMessage {
   content: readonly unknown[];
 }
 
-interface LmProvider {
+export interface LmProvider {
   onDidChangeLanguageModelChatInformation?: vscode.Event<void>;
   provideLanguageModelChatInformation(options: unknown, token: vscode.CancellationToken): Promise<LmChatInformation[]>;
   provideLanguageModelChatResponse(model: LmChatInformation, messages: readonly LmRequestMessage[], options: unknown, progress: vscode.Progress<unknown>, token: vscode.CancellationToken): Promise<void>;
@@ -46,17 +47,16 @@ function toChatMessages(messages: readonly LmRequestMessage[]): ChatMessage[] {
   return messages.map((m) => ({ role: m.role === 2 ? 'assistant' : m.role === 3 ? 'system' : 'user', content: textOf(m) }));
 }
 
-/** Registers the provider when the API exists; returns undefined (and does nothing) otherwise. */
-export function registerLanguageModelProvider(source: ServerConnectionSource, log: vscode.LogOutputChannel, onServerChange: vscode.Event<void>): vscode.Disposable | undefined {
-  const register = (vscode.lm as unknown as { registerLanguageModelChatProvider?: Register }).registerLanguageModelChatProvider;
-  const TextPart = (vscode as unknown as { LanguageModelTextPart?: new (value: string) => unknown }).LanguageModelTextPart;
-  if (typeof register !== 'function' || typeof TextPart !== 'function') {
-    log.info('chat: this VS Code has no language model provider API; Strata models are offered only in the Strata chat');
-    return undefined;
-  }
+/**
+ * The provider: one model, the chat role's server. VS Code is told to ask again whenever that
+ * server changes (a restart, another model, a model placed on a peer), whichever feed said so.
+ */
+export function languageModelProvider(source: ServerConnectionSource, TextPart: new (value: string) => unknown): LmProvider {
   let counter: { key: string; counter: LlamaTokenCounter } | undefined;
-  const provider: LmProvider = {
-    onDidChangeLanguageModelChatInformation: onServerChange,
+  const onChange: vscode.Event<void> = (listener, thisArgs, disposables) =>
+    source.onDidChangeServer((c) => { if (c.role === 'chat') listener.call(thisArgs); }, undefined, disposables);
+  return {
+    onDidChangeLanguageModelChatInformation: onChange,
     async provideLanguageModelChatInformation() {
       let conn;
       let client;
@@ -65,9 +65,9 @@ export function registerLanguageModelProvider(source: ServerConnectionSource, lo
       } catch {
         return []; // no server: no model to offer
       }
-      const props = await client.props(AbortSignal.timeout(3000)).catch(() => undefined);
-      const name = modelDisplayName(props?.model_path ?? conn.model) ?? 'local model';
-      const ctx = props?.default_generation_settings?.n_ctx ?? 4096;
+      const model = await readServerModel(client, 3000).catch(() => undefined);
+      const name = modelDisplayName(model?.modelPath ?? conn.model) ?? 'local model';
+      const ctx = contextSizeOf(model);
       return [{
         id: 'strata-local',
         name: `${name} (Strata)`,
@@ -101,6 +101,17 @@ export function registerLanguageModelProvider(source: ServerConnectionSource, lo
       return counter.counter.count(typeof text === 'string' ? text : textOf(text));
     },
   };
+}
+
+/** Registers the provider when the API exists; returns undefined (and does nothing) otherwise. */
+export function registerLanguageModelProvider(source: ServerConnectionSource, log: vscode.LogOutputChannel): vscode.Disposable | undefined {
+  const register = (vscode.lm as unknown as { registerLanguageModelChatProvider?: Register }).registerLanguageModelChatProvider;
+  const TextPart = (vscode as unknown as { LanguageModelTextPart?: new (value: string) => unknown }).LanguageModelTextPart;
+  if (typeof register !== 'function' || typeof TextPart !== 'function') {
+    log.info('chat: this VS Code has no language model provider API; Strata models are offered only in the Strata chat');
+    return undefined;
+  }
+  const provider = languageModelProvider(source, TextPart);
   try {
     const d = register(LM_VENDOR, provider);
     log.info('chat: registered the local model as a VS Code language model provider');

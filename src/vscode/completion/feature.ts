@@ -1,32 +1,50 @@
 import { performance } from 'perf_hooks';
 import * as vscode from 'vscode';
 import { CompletionEngine, percentile } from '../../core/completion/completionEngine';
+import { ACCEPTED_COMMAND, StrataInlineCompletionProvider } from '../inlineCompletionProvider';
+import { affectsAny, COMPLETION_RESET_SETTINGS } from '../restartSettings';
 import { ServerConnectionSource } from '../serverConnectionSource';
-import { completionEnabled, completionSettings } from '../settings';
+import { onDidChangeStrataConfig, strataConfig } from '../settings';
+import { strataSettings } from '../workspaceTrust';
 import { ContextTracker } from './contextTracker';
 import { asCompletionDocument } from './documentAdapter';
 import { CompletionStatusItem } from './statusItem';
 
-// Everything around the inline completion provider: the engine, the extra-context tracker, the
-// status item, and the completion commands. Created once per window by the provider.
+// The inline-completion feature, owner of everything in it: the engine, the extra-context
+// tracker, the provider VS Code calls, the one status item that shows how completions are doing,
+// the completion commands, and strata.completion.enabled (the toggle and the setting).
 
-export const ACCEPTED_COMMAND = 'strata.completion.accepted';
+/**
+ * By scheme, not by a '**' pattern: in a remote extension host (code-server, SSH) a
+ * pattern-only selector never matches and the provider is silently never called.
+ */
+export const COMPLETION_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }, { scheme: 'vscode-remote' }];
+
+export interface CompletionFeatureDeps {
+  source: ServerConnectionSource;
+  log: vscode.LogOutputChannel;
+  /** The main Strata status item says "(off)" while completions are off. */
+  statusBar?: { setEnabled(enabled: boolean): void };
+}
 
 export class CompletionFeature implements vscode.Disposable {
   readonly engine: CompletionEngine;
   readonly tracker: ContextTracker;
+  readonly provider: StrataInlineCompletionProvider;
+  readonly log: vscode.LogOutputChannel;
   private readonly statusItem = new CompletionStatusItem();
   private readonly disposables: vscode.Disposable[] = [];
   private warnedNoFim = new Set<string>();
 
-  constructor(readonly source: ServerConnectionSource, readonly log: vscode.LogOutputChannel) {
-    this.engine = new CompletionEngine(() => this.source.current('fim').client, completionSettings, {
-      log: (level, msg) => log[level](msg),
-    });
-    this.tracker = new ContextTracker(this.engine, completionSettings, log);
-    const refresh = () => this.statusItem.show(this.engine.status.snapshot, completionEnabled());
+  constructor(private readonly deps: CompletionFeatureDeps) {
+    const { source, log } = deps;
+    this.log = log;
+    const settings = () => strataConfig().completion.engine;
+    this.engine = new CompletionEngine(() => source.current('fim').client, settings, { log: (level, msg) => log[level](msg) });
+    this.tracker = new ContextTracker(this.engine, settings, log);
+    this.provider = new StrataInlineCompletionProvider(this);
     const sub = this.engine.status.onChange((s) => {
-      refresh();
+      this.refresh();
       if (s.state === 'no-fim' && !this.warnedNoFim.has(s.message)) {
         // The one pop-up of the completion path: the user must pick another model.
         this.warnedNoFim.add(s.message);
@@ -37,21 +55,36 @@ export class CompletionFeature implements vscode.Disposable {
       this.tracker,
       this.statusItem,
       { dispose: () => sub.dispose() },
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('strata.completion')) {
+      vscode.languages.registerInlineCompletionItemProvider(COMPLETION_SELECTOR, this.provider),
+      onDidChangeStrataConfig(({ event }) => {
+        if (event && affectsAny(event, COMPLETION_RESET_SETTINGS)) {
           this.engine.reconfigure();
           this.engine.clearCaches();
-          refresh();
         }
+        this.refresh();
       }),
       vscode.window.onDidChangeActiveTextEditor(() => this.engine.status.setSkipped(undefined)),
       vscode.commands.registerCommand(ACCEPTED_COMMAND, () => this.onAccepted()),
       vscode.commands.registerCommand('strata.completion.trigger', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger')),
       vscode.commands.registerCommand('strata.completion.showStatus', () => this.showStatus()),
+      vscode.commands.registerCommand('strata.toggleCompletions', () => this.toggle()),
       // For tests and bug reports: what the engine did (requests, cache hits, CPU per completion).
       vscode.commands.registerCommand('strata.completion.stats', () => this.statsReport()),
     );
-    refresh();
+    this.refresh();
+  }
+
+  /** Shows whether completions are on, and how they are doing, from the current snapshot. */
+  private refresh(enabled = strataConfig().completion.enabled): void {
+    this.statusItem.show(this.engine.status.snapshot, enabled);
+    this.deps.statusBar?.setEnabled(enabled);
+  }
+
+  private async toggle(): Promise<boolean> {
+    const next = !strataConfig().completion.enabled;
+    await strataSettings('strata').update('completion.enabled', next, vscode.ConfigurationTarget.Global);
+    this.refresh(next);
+    return next;
   }
 
   private onAccepted(): void {
@@ -83,7 +116,7 @@ export class CompletionFeature implements vscode.Disposable {
       `This session: ${st.requests} requests (${st.aborted} cancelled), ${st.servedFromCache + st.typedThrough + st.joined} answered from memory, ${this.engine.extra.size} context chunks.`,
     ].filter(Boolean);
     this.log.info(lines.join(' '));
-    const pick = await vscode.window.showInformationMessage(`Strata completions: ${lines.join(' ')}`, 'Show Log', completionEnabled() ? 'Turn Off' : 'Turn On');
+    const pick = await vscode.window.showInformationMessage(`Strata completions: ${lines.join(' ')}`, 'Show Log', strataConfig().completion.enabled ? 'Turn Off' : 'Turn On');
     if (pick === 'Show Log') this.log.show(true);
     else if (pick) await vscode.commands.executeCommand('strata.toggleCompletions');
   }

@@ -3,6 +3,7 @@ import { registerCommands } from '../commands';
 import type { SidecarController } from '../sidecar/controller';
 import { createPlannerPlanProvider, PlannerState } from './planProvider';
 import { switchModelCommand } from './switchModel';
+import { affectsAny, REPLAN_SETTINGS } from '../restartSettings';
 
 export { createPlannerPlanProvider } from './planProvider';
 
@@ -25,8 +26,7 @@ export function registerModels(context: vscode.ExtensionContext, deps: { control
     ...registerCommands('models', { 'strata.models.switch': () => switchModelCommand({ controller: deps.controller, log: deps.log, planner }) }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       // Settings that change the flags re-plan (a running model switches to the new plan).
-      const keys = ['contextSize', 'kvCacheType', 'slots', 'draft', 'planner', 'memoryBandwidthGBps'];
-      if (keys.some((k) => e.affectsConfiguration(`strata.models.${k}`))) void deps.controller.replanAndReload();
+      if (affectsAny(e, REPLAN_SETTINGS)) void deps.controller.replanAndReload();
     }),
   );
   return planner;

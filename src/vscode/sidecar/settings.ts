@@ -8,7 +8,7 @@ import { strataSettings } from '../workspaceTrust';
 // settings.
 
 // The cluster's peers and mode decide whether a model that does not fit here alone can load.
-export const SERVER_SETTING_SECTIONS = ['strata.model', 'strata.server', 'strata.sidecar', 'strata.cluster.peers', 'strata.cluster.mode'];
+import { SERVER_RESTART_SETTINGS as SERVER_SETTING_SECTIONS } from '../restartSettings';
 
 export function readServerSettings(env: NodeJS.ProcessEnv = process.env): ServerSettings {
   const c = strataSettings('strata');

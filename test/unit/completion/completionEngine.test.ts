@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import { CompletionEngine, CompletionSettings, DEFAULT_COMPLETION_SETTINGS, REUSE_ALL, REUSE_NONE } from '../../../src/core/completion/completionEngine';
 import { TextDocumentLines } from '../../../src/core/completion/document';
+import { buildFimContext } from '../../../src/core/completion/fimContext';
 import { InfillRequest, InfillResponse, LlamaClient, LlamaHttpError, LlamaProtocolError, ServerProps } from '../../../src/core/llama/client';
 import { ConnectionFileError } from '../../../src/core/llama/serverConnection';
 
@@ -240,6 +241,21 @@ describe('CompletionEngine', () => {
     const { sc, engine } = setup();
     const doc = new TextDocumentLines('x'.repeat(200_000), 'u', 'javascript');
     assert.strictEqual(await engine.complete(doc, { line: 0, character: 100_000 }), undefined);
+    assert.strictEqual(sc.requests.length, 0);
+    assert.match(engine.status.snapshot.skipped ?? '', /200,000 characters/);
+  });
+
+  it('builds the FIM context once per request, also for a line it refuses (not again after the debounce)', async () => {
+    const { sc, engine } = setup();
+    const doc = new TextDocumentLines('x'.repeat(200_000), 'u', 'javascript');
+    const at = { line: 0, character: 100_000 };
+    let reads = 0;
+    const counted = Object.assign(Object.create(doc) as TextDocumentLines, { lineAt: (i: number) => { reads++; return doc.lineAt(i); } });
+    assert.strictEqual(buildFimContext(counted, at, { ...DEFAULT_COMPLETION_SETTINGS.fim, stableWindow: true }).ok, false);
+    const oneBuild = reads;
+    reads = 0;
+    assert.strictEqual(await engine.complete(counted, at, { beforeRequest: async () => true }), undefined);
+    assert.strictEqual(reads, oneBuild, 'the document was read for more than one context build');
     assert.strictEqual(sc.requests.length, 0);
     assert.match(engine.status.snapshot.skipped ?? '', /200,000 characters/);
   });
