@@ -72,6 +72,18 @@ export default defineConfig(
       }],
     },
   })),
+  // One command registry: commands are registered through registerCommands() (src/vscode/commands.ts),
+  // whose table type holds each capability to the ids commandIds.ts declares.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/vscode/commands.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "MemberExpression[object.property.name='commands'][property.name=/^register(TextEditor)?Command$/]",
+        message: 'Register commands through registerCommands() in src/vscode/commands.ts.',
+      }],
+    },
+  },
   // The window <-> daemon protocol is plain data that both ends (and tests) share: it imports
   // nothing outside its own folder, not even Node's built-ins.
   ...perDepth('src/core/protocol', (up) => [

@@ -12,16 +12,6 @@ import { Capability, COMMANDS, INTERNAL_COMMANDS } from '../../src/vscode/comman
 const ROOT = path.resolve(__dirname, '../..');
 const REGISTRY = 'src/vscode/commands.ts';
 
-/**
- * Files that still call vscode.commands.registerCommand themselves, with the capability each
- * registers: owned by the chat and completion work of issue 15, converted when it merges (then
- * this map is empty and stays so).
- */
-const NOT_YET_CONVERTED: Record<string, Capability> = {
-  'src/vscode/completion/feature.ts': 'completion',
-  'src/extension.ts': 'completionToggle',
-};
-
 function sources(dir: string): string[] {
   return fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const rel = path.posix.join(dir, e.name);
@@ -48,7 +38,7 @@ describe('commands: one registry', () => {
   });
 
   it('nothing but the registry calls vscode.commands.registerCommand', () => {
-    const around = [...src].filter(([f, text]) => f !== REGISTRY && !(f in NOT_YET_CONVERTED) && /\bregister(TextEditor)?Command\s*\(/.test(text)).map(([f]) => f);
+    const around = [...src].filter(([f, text]) => f !== REGISTRY && /\bregister(TextEditor)?Command\s*\(/.test(text)).map(([f]) => f);
     assert.deepStrictEqual(around, [], `register commands through registerCommands() (${REGISTRY}): ${around.join(', ')}`);
     assert.match(src.get(REGISTRY) ?? '', /vscode\.commands\.registerCommand\(/);
   });
@@ -58,22 +48,10 @@ describe('commands: one registry', () => {
     for (const [f, text] of src) {
       for (const m of text.matchAll(/\bregisterCommands\(\s*'(\w+)'/g)) calls.set(m[1], [...(calls.get(m[1]) ?? []), f]);
     }
-    const pending = new Set(Object.values(NOT_YET_CONVERTED));
     for (const cap of Object.keys(COMMANDS) as Capability[]) {
-      if (pending.has(cap)) continue;
       assert.strictEqual(calls.get(cap)?.length, 1, `capability "${cap}" is registered in ${calls.get(cap)?.join(', ') || 'no file'}`);
     }
     const unknown = [...calls.keys()].filter((c) => !(c in COMMANDS));
     assert.deepStrictEqual(unknown, []);
-  });
-
-  it('the files not converted yet name every command of their capability', () => {
-    for (const [f, cap] of Object.entries(NOT_YET_CONVERTED)) {
-      const text = src.get(f);
-      assert.ok(text, `${f} does not exist: take it out of NOT_YET_CONVERTED`);
-      assert.match(text, /\bregisterCommand\s*\(/, `${f} registers no command itself any more: take it out of NOT_YET_CONVERTED`);
-      const named = new Set([...text.matchAll(/'(strata\.[\w.]+)'/g)].map((m) => m[1]).filter((id) => declared.includes(id)));
-      assert.deepStrictEqual([...COMMANDS[cap]].filter((id) => !named.has(id)), [], `${f} does not name every command of "${cap}"`);
-    }
   });
 });

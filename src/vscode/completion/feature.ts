@@ -1,5 +1,6 @@
 import { performance } from 'perf_hooks';
 import * as vscode from 'vscode';
+import { registerCommands } from '../commands';
 import { CompletionEngine, percentile } from '../../core/completion/completionEngine';
 import { ACCEPTED_COMMAND, StrataInlineCompletionProvider } from '../inlineCompletionProvider';
 import { affectsAny, COMPLETION_RESET_SETTINGS } from '../restartSettings';
@@ -64,12 +65,14 @@ export class CompletionFeature implements vscode.Disposable {
         this.refresh();
       }),
       vscode.window.onDidChangeActiveTextEditor(() => this.engine.status.setSkipped(undefined)),
-      vscode.commands.registerCommand(ACCEPTED_COMMAND, () => this.onAccepted()),
-      vscode.commands.registerCommand('strata.completion.trigger', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger')),
-      vscode.commands.registerCommand('strata.completion.showStatus', () => this.showStatus()),
-      vscode.commands.registerCommand('strata.toggleCompletions', () => this.toggle()),
-      // For tests and bug reports: what the engine did (requests, cache hits, CPU per completion).
-      vscode.commands.registerCommand('strata.completion.stats', () => this.statsReport()),
+      ...registerCommands('completion', {
+        [ACCEPTED_COMMAND]: () => this.onAccepted(),
+        'strata.completion.trigger': () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
+        'strata.completion.showStatus': () => this.showStatus(),
+        // For tests and bug reports: what the engine did (requests, cache hits, CPU per completion).
+        'strata.completion.stats': () => this.statsReport(),
+      }),
+      ...registerCommands('completionToggle', { 'strata.toggleCompletions': () => this.toggle() }),
     );
     this.refresh();
   }
