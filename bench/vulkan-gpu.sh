@@ -95,6 +95,24 @@ vk_env() {
     VK_LIB=$dir/libvulkan.so.1
     export LD_LIBRARY_PATH=$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   fi
+  # Headless NVIDIA (no X server): the driver's own manifest names libGLX_nvidia.so.0, whose
+  # vk_icdGetInstanceProcAddr then gives no vkCreateInstance; the same driver's EGL library works
+  # (seen on the GPU machine, 2026-12-03). egl_icd is made once by vulkan_egl_fallback.
+  if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f "$WORK/egl_icd.json" ]; then export VK_ICD_FILENAMES=$WORK/egl_icd.json; fi
+}
+
+# When the probe sees no Vulkan device through the machine's manifests, try one naming the
+# NVIDIA driver's EGL library, and keep it for every later phase when it works.
+vulkan_egl_fallback() {
+  local P=$PROBE_BUILD/strata_probe
+  STRATA_VULKAN_LIB=$VK_LIB "$P" --tsv 2>/dev/null | grep -q '^vulkan' && return 0
+  printf '{"file_format_version":"1.0.1","ICD":{"library_path":"libEGL_nvidia.so.0","api_version":"1.4.312"}}\n' >"$WORK/egl_icd.json.try"
+  if VK_ICD_FILENAMES=$WORK/egl_icd.json.try STRATA_VULKAN_LIB=$VK_LIB "$P" --tsv 2>/dev/null | grep -q '^vulkan'; then
+    mv "$WORK/egl_icd.json.try" "$WORK/egl_icd.json"; export VK_ICD_FILENAMES=$WORK/egl_icd.json
+    echo "Vulkan: the machine's ICD manifest gives no device; using $WORK/egl_icd.json (libEGL_nvidia.so.0)"
+  else
+    rm -f "$WORK/egl_icd.json.try"
+  fi
 }
 
 phase_build_cuda() {
@@ -125,6 +143,10 @@ vulkan_check() {
   } >"$OUT/vulkan-icd.txt" 2>&1
   STRATA_VULKAN_LIB=$VK_LIB "$PROBE_BUILD/strata_probe" --tsv >"$OUT/probe-early.tsv" 2>&1 || true
   if ! grep -q '^vulkan' "$OUT/probe-early.tsv"; then
+    vulkan_egl_fallback
+    STRATA_VULKAN_LIB=$VK_LIB "$PROBE_BUILD/strata_probe" --tsv >"$OUT/probe-early-egl.tsv" 2>&1 || true
+  fi
+  if ! grep -q '^vulkan' "$OUT/probe-early.tsv" && [ -z "${VK_ICD_FILENAMES:-}" ]; then
     VK_LOADER_DEBUG=error,warn,info,driver STRATA_VULKAN_LIB=$VK_LIB "$PROBE_BUILD/strata_probe" --backends vulkan >"$OUT/vulkan-loader-debug.txt" 2>&1 || true
     echo "no Vulkan device seen: see vulkan-icd.txt and vulkan-loader-debug.txt"
   fi
@@ -152,6 +174,7 @@ phase_build() {
 phase_probe() {
   vk_env
   phase_build_probe
+  vulkan_egl_fallback
   local P=$PROBE_BUILD/strata_probe
   date -u +%FT%TZ >"$OUT/probe-time.txt"
   # One after the other, so free memory is read at (nearly) the same moment by each view.
