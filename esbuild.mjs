@@ -21,7 +21,7 @@ const nodeCommon = {
 /** @type {esbuild.BuildOptions[]} */
 const builds = [
   { ...nodeCommon, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' },
-  { ...nodeCommon, entryPoints: { sidecar: 'src/sidecar/main.ts' }, outdir: 'dist' },
+  { ...nodeCommon, entryPoints: { sidecar: 'src/daemon/main.ts' }, outdir: 'dist' },
   { ...nodeCommon, entryPoints: { peer: 'src/cluster/peerMain.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   {
     bundle: true,

@@ -56,19 +56,19 @@ export default defineConfig(
   // Layers. src/core is the layer below everything: the daemon, the peer agent and the webview
   // bundle parts of it, so it imports no `vscode` and nothing outside src/core.
   ...perDepth('src/core', (up) => [
-    { regex: up, message: 'src/core imports nothing outside src/core (not src/vscode, src/sidecar, src/cluster): move the shared part into src/core.' },
+    { regex: up, message: 'src/core imports nothing outside src/core (not src/vscode, src/daemon, src/cluster): move the shared part into src/core.' },
   ]),
   // The daemon and the peer agent run in plain Node, where `vscode` does not exist.
-  ...['src/sidecar', 'src/cluster'].flatMap((folder) => perDepth(folder, (up) => [
+  ...['src/daemon', 'src/cluster'].flatMap((folder) => perDepth(folder, (up) => [
     { regex: `${up}(vscode(/|$)|extension$)`, message: 'The daemon and the peer agent run without VS Code: they import nothing from src/vscode.' },
   ])),
-  // The window reaches the installer through its one entry, src/sidecar/installer/index.ts, so the
+  // The window reaches the installer through its one entry, src/daemon/installer/index.ts, so the
   // installer can change its modules without touching the extension.
   ...Array.from({ length: 8 }, (_, depth) => ({
     files: [`src/vscode/${'*/'.repeat(depth)}*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ regex: `^(\\.\\./){${depth + 1}}sidecar/installer/.`, message: 'Import the installer through its entry (src/sidecar/installer/index.ts).' }],
+        patterns: [{ regex: `^(\\.\\./){${depth + 1}}daemon/installer/.`, message: 'Import the installer through its entry (src/daemon/installer/index.ts).' }],
       }],
     },
   })),

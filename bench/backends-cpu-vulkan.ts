@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { strataCacheDir } from '../src/core/paths';
-import { benchmarkBackends, formatBenchTable, listInstalledBuilds } from '../src/sidecar/installer/backends';
+import { benchmarkBackends, formatBenchTable, listInstalledBuilds } from '../src/daemon/installer/backends';
 import { ensureTinyModel, ensureTrainedModel } from '../test/fixtures/models';
 import { getLlamaBinaries, getVulkanLlamaBinaries, vulkanRunEnv } from '../test/harness/llamaBinaries';
 

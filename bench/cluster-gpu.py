@@ -173,7 +173,7 @@ def peer_cli(a, token, *args):
 
 
 def key_file(key):
-    # llama-server's key as the sidecar gives it (src/sidecar/llamaProcess.ts): --api-key-file, a 0600 file in a 0700 folder.
+    # llama-server's key as the sidecar gives it (src/daemon/llamaProcess.ts): --api-key-file, a 0600 file in a 0700 folder.
     d = tempfile.mkdtemp(prefix='strata-key-')
     key_dirs.append(d)  # removed by stop_all, after the servers
     path = os.path.join(d, 'llama-server-api-key')

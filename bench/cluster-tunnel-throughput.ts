@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import { Session } from 'inspector/promises';
 import * as net from 'net';
 import { splice } from '../src/cluster/net/splice';
-import { TunnelEndpoint } from '../src/cluster/sidecar/tunnel';
+import { TunnelEndpoint } from '../src/cluster/coordinator/tunnel';
 import { readLine, writeJsonLine } from '../src/cluster/transport/lines';
 import { MAX_RECORD } from '../src/cluster/transport/secureChannel';
 import { newToken, serverHandshake, tokenKey } from '../src/cluster/transport/peerHandshake';

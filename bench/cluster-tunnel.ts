@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AgentControlClient } from '../src/cluster/transport/agentClient';
-import { TunnelEndpoint } from '../src/cluster/sidecar/tunnel';
+import { TunnelEndpoint } from '../src/cluster/coordinator/tunnel';
 import { ensureTinyModel } from '../test/fixtures/models';
 import { startLlamaServer } from '../test/harness/llamaServer';
 import { cleanupStaleNamespaces, NetnsLab, netnsSupport } from '../test/harness/netns';

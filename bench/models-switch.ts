@@ -21,7 +21,7 @@ import { planForFile } from '../src/core/models/switcher';
 import { probeAccelerators } from '../src/core/native';
 import { ServerPlan } from '../src/core/protocol';
 import { writeSecretFile } from '../src/core/secretFile';
-import { pickFreePort } from '../src/sidecar/ports';
+import { pickFreePort } from '../src/daemon/ports';
 import { ensureTinyModel } from '../test/fixtures/models';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';
 import { cleanupStateDir, connectTestSidecar, makeStateDir } from '../test/harness/sidecar';

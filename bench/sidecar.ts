@@ -22,8 +22,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { ServerPlan } from '../src/core/protocol';
 import { writeSecretFile } from '../src/core/secretFile';
-import { connectOrStartSidecar, SidecarClient } from '../src/core/sidecar';
-import { pickFreePort } from '../src/sidecar/ports';
+import { connectOrStartSidecar, SidecarClient } from '../src/core/daemonClient';
+import { pickFreePort } from '../src/daemon/ports';
 
 interface Args {
   rounds: number;
@@ -288,12 +288,12 @@ async function pack(a: Args): Promise<void> {
   const esbuild = await import('esbuild');
   const common = { bundle: true, platform: 'node' as const, target: 'node20', format: 'cjs' as const, external: ['vscode', 'esbuild', '../test/*'], logLevel: 'warning' as const };
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'bench', 'sidecar.ts')], outfile: path.join(dir, 'bench.js') });
-  await esbuild.build({ ...common, entryPoints: [path.join(root, 'src', 'sidecar', 'main.ts')], outfile: path.join(dir, 'sidecar.js') });
+  await esbuild.build({ ...common, entryPoints: [path.join(root, 'src', 'daemon', 'main.ts')], outfile: path.join(dir, 'sidecar.js') });
   log('bundled bench.js and sidecar.js');
   // node: this machine's (glibc, libstdc++ only), gzip'd.
   const gz = spawnSync('sh', ['-c', `gzip -6 -c "${process.execPath}" > "${path.join(dir, 'node.gz')}"`]);
   if (gz.status !== 0) throw new Error('gzip of the node binary failed');
-  const { ensureLlamaSource } = await import('../src/sidecar/installer/llamaSource');
+  const { ensureLlamaSource } = await import('../src/daemon/installer/llamaSource');
   const { packLlamaSource } = await import('./lib/packLlamaSource');
   const src = await ensureLlamaSource();
   await packLlamaSource(path.join(dir, 'llama-src.tar.xz'), { topDir: path.basename(src.srcDir) });

@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { machineFromProbe } from '../src/core/models/planner/devices';
 import type { AcceleratorProbe } from '../src/core/native/types';
-import { parseListDevices } from '../src/sidecar/installer/findLlamaServer';
+import { parseListDevices } from '../src/daemon/installer/findLlamaServer';
 
 const MiB = 1024 * 1024;
 

@@ -5,9 +5,9 @@
 // uses a Vulkan SDK assembled from Debian 13's packages (scripts/vulkan-sdk.mjs) unless
 // VULKAN_SDK is set.
 
-import { LLAMA_BACKENDS, LlamaBackend } from '../src/sidecar/installer/buildSpec';
-import { LlamaInstallError } from '../src/sidecar/installer/installError';
-import { ensureLlamaBuild } from '../src/sidecar/installer/llamaBuild';
+import { LLAMA_BACKENDS, LlamaBackend } from '../src/daemon/installer/buildSpec';
+import { LlamaInstallError } from '../src/daemon/installer/installError';
+import { ensureLlamaBuild } from '../src/daemon/installer/llamaBuild';
 import { ensureVulkanSdkEnv } from './vulkan-sdk.mjs';
 
 interface Args {

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { strataStateDir } from '../src/core/paths';
-import { connectOrStartSidecar } from '../src/core/sidecar';
+import { connectOrStartSidecar } from '../src/core/daemonClient';
 import { ensureTrainedModel } from '../test/fixtures/models';
 import { startCodeServer } from '../test/harness/codeServer';
 import { getLlamaBinaries } from '../test/harness/llamaBinaries';

@@ -8,8 +8,8 @@ import { createPlannerPlanProvider, registerModels } from './vscode/models';
 import { ServerConnectionSource } from './vscode/serverConnectionSource';
 import { StatusBar } from './vscode/serverStatus';
 import { watchStrataConfig } from './vscode/settings';
-import { registerServerCommands } from './vscode/sidecar/commands';
-import { SidecarController } from './vscode/sidecar/controller';
+import { registerServerCommands } from './vscode/serverControl/commands';
+import { SidecarController } from './vscode/serverControl/controller';
 import { registerWalkthrough } from './vscode/walkthrough';
 import { registerWorkspaceTrust } from './vscode/workspaceTrust';
 

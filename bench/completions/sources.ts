@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ensureLlamaSource } from '../../src/sidecar/installer/llamaSource';
+import { ensureLlamaSource } from '../../src/daemon/installer/llamaSource';
 import { GROUPS, loadHoldout } from '../quality/holdout';
 import { mulberry32 } from './typist';
 

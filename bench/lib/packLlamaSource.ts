@@ -1,6 +1,6 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import { ensureLlamaSource, LlamaSource } from '../../src/sidecar/installer/llamaSource';
+import { ensureLlamaSource, LlamaSource } from '../../src/daemon/installer/llamaSource';
 
 // The pinned llama.cpp source as one tar.xz to carry to a GPU machine (≈ 8 MB): what CMake needs
 // to build llama-server, llama-bench and ggml-rpc-server, no more. tools/ui must stay (CMake wants

@@ -12,7 +12,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { strataCacheDir } from '../../src/core/paths';
-import { ensureLlamaSource } from '../../src/sidecar/installer/llamaSource';
+import { ensureLlamaSource } from '../../src/daemon/installer/llamaSource';
 import { DEB_SOURCES, LANG_BY_EXT, Lang, NPM_SOURCES, PERMISSIVE } from './sources';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -6,7 +6,7 @@ import { defaultAgentStateDir, PeerAgent } from './agent/agent';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_PER_ADDRESS_PENDING } from './agent/pendingLogins';
 import { defaultTokenFile, loadOrCreateToken } from './agent/token';
 import { DEFAULT_AGENT_PORT, DEFAULT_DIRECT_RPC_PORT, STRATA_VERSION } from './protocol';
-import { TunnelEndpoint } from './sidecar/tunnel';
+import { TunnelEndpoint } from './coordinator/tunnel';
 import { AgentControlClient } from './transport/agentClient';
 
 const USAGE = `strata-peer ${STRATA_VERSION}: lends this machine's accelerators to Strata Coder (llama.cpp RPC), safely.
@@ -204,7 +204,7 @@ async function place(flags: Map<string, string | true>, rest: string[]): Promise
 }
 
 async function build(flags: Map<string, string | true>): Promise<void> {
-  const { ensureLlamaBuild } = await import('../sidecar/installer/llamaBuild');
+  const { ensureLlamaBuild } = await import('../daemon/installer/llamaBuild');
   const backend = (str(flags, '--backend') ?? 'cpu') as 'cpu' | 'cuda' | 'hip' | 'vulkan';
   const targets = str(flags, '--gpu-targets')?.split(',').filter(Boolean);
   const b = await ensureLlamaBuild({

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { isPidAlive } from './sidecar/processInfo';
+import { isPidAlive } from './daemonClient/processInfo';
 
 // A secret handed to a child process (llama-server's API key) goes in a file only this user can
 // read, never on its command line: `ps` and /proc/<pid>/cmdline show argv to every local user.

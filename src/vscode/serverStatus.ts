@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import { readServerModel } from '../core/llama/serverModel';
-import { LlamaDevice } from '../sidecar/installer';
+import { LlamaDevice } from '../daemon/installer';
 import { ServerConnectionSource } from './serverConnectionSource';
-import { describeView, ExternalServer, Problem, ViewInput } from './sidecar/statusView';
+import { describeView, ExternalServer, Problem, ViewInput } from './serverControl/statusView';
 
 // Status bar item and the "Show Server Status" report.
 

@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { SERVER_LOG_NAME } from '../../src/core/sidecar';
+import { SERVER_LOG_NAME } from '../../src/core/daemonClient';
 import { focusEditor, openFileFromExplorer, waitForNotification } from '../harness/browser';
 import { getLlamaBinaries } from '../harness/llamaBinaries';
 import { cleanupStaleNamespaces, NetnsLab } from '../harness/netns';

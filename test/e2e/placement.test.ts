@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { PlacementStatus, SidecarStatus } from '../../src/core/protocol';
-import { SERVER_LOG_NAME } from '../../src/core/sidecar';
+import { SERVER_LOG_NAME } from '../../src/core/daemonClient';
 import { ensureTinyModel } from '../fixtures/models';
 import { waitForNotification } from '../harness/browser';
 import { getLlamaBinaries } from '../harness/llamaBinaries';

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as lockfile from 'proper-lockfile';
 import { strataCacheDir } from '../../src/core/paths';
-import { pickFreePort } from '../../src/sidecar/ports';
+import { pickFreePort } from '../../src/daemon/ports';
 
 // A real VS Code (code-server: VS Code's server + web workbench, from npm) for browser E2E tests
 // and extension-host tests. code-server is a test tool, not a dependency of the repo: it is

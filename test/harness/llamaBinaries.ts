@@ -2,7 +2,7 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
-import { ensureLlamaBuild } from '../../src/sidecar/installer/llamaBuild';
+import { ensureLlamaBuild } from '../../src/daemon/installer/llamaBuild';
 import { ensureVulkanSdkEnv } from '../../scripts/vulkan-sdk.mjs';
 
 // The llama-server and ggml-rpc-server every test runs against. Default: the CPU build from the

@@ -1,6 +1,6 @@
 import * as crypto from 'crypto';
 import { SecretFile, writeSecretFile } from '../../src/core/secretFile';
-import { pickFreePort } from '../../src/sidecar/ports';
+import { pickFreePort } from '../../src/daemon/ports';
 import { getLlamaBinaries } from './llamaBinaries';
 import { ManagedProcess, startProcess, tail, waitFor } from './processes';
 

@@ -1,5 +1,5 @@
 import * as net from 'net';
-import { pickFreePort } from '../../src/sidecar/ports';
+import { pickFreePort } from '../../src/daemon/ports';
 import { getLlamaBinaries } from './llamaBinaries';
 import { ManagedProcess, startProcess, waitFor } from './processes';
 

@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ServerPlan } from '../../src/core/protocol';
-import { ConnectOrStartOptions, connectOrStartSidecar, SidecarClient } from '../../src/core/sidecar';
-import { readSidecarLock } from '../../src/core/sidecar/lockFile';
-import { isPidAlive } from '../../src/core/sidecar/processInfo';
-import { ChildRegistry } from '../../src/sidecar/childRegistry';
+import { ConnectOrStartOptions, connectOrStartSidecar, SidecarClient } from '../../src/core/daemonClient';
+import { readSidecarLock } from '../../src/core/daemonClient/lockFile';
+import { isPidAlive } from '../../src/core/daemonClient/processInfo';
+import { ChildRegistry } from '../../src/daemon/childRegistry';
 import { getLlamaBinaries } from './llamaBinaries';
 
 // Sidecar daemons for tests: the real bundle (built here with the same esbuild settings as
@@ -16,13 +16,13 @@ import { getLlamaBinaries } from './llamaBinaries';
 const REPO = path.resolve(__dirname, '..', '..');
 let bundle: Promise<string> | undefined;
 
-/** Bundles src/sidecar/main.ts once per test process. */
+/** Bundles src/daemon/main.ts once per test process. */
 export function sidecarBundle(): Promise<string> {
   bundle ??= (async () => {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-sidecar-bundle-'));
     const outfile = path.join(outDir, 'sidecar.js');
     await esbuild.build({
-      entryPoints: [path.join(REPO, 'src', 'sidecar', 'main.ts')],
+      entryPoints: [path.join(REPO, 'src', 'daemon', 'main.ts')],
       bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile, logLevel: 'warning', external: ['vscode'],
     });
     process.on('exit', () => fs.rmSync(outDir, { recursive: true, force: true }));

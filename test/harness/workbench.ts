@@ -4,9 +4,9 @@ import * as path from 'path';
 import type { Locator, Page } from 'playwright-core';
 import { CONNECTION_FILE_NAME, writeServerConnection } from '../../src/core/llama/serverConnection';
 import type { SidecarStatus } from '../../src/core/protocol';
-import { SidecarClient } from '../../src/core/sidecar';
-import { readSidecarLock } from '../../src/core/sidecar/lockFile';
-import { isPidAlive } from '../../src/core/sidecar/processInfo';
+import { SidecarClient } from '../../src/core/daemonClient';
+import { readSidecarLock } from '../../src/core/daemonClient/lockFile';
+import { isPidAlive } from '../../src/core/daemonClient/processInfo';
 import { ensureExtensionBuilt } from '../exthost/build';
 import { ensureTinyModel, ensureTrainedModel } from '../fixtures/models';
 import {

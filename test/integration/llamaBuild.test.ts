@@ -3,9 +3,9 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
-import { LlamaBuild } from '../../src/sidecar/installer/buildSpec';
-import { ensureLlamaBuild } from '../../src/sidecar/installer/llamaBuild';
-import { PINNED_NODE_LLAMA_CPP } from '../../src/sidecar/installer/llamaSource';
+import { LlamaBuild } from '../../src/daemon/installer/buildSpec';
+import { ensureLlamaBuild } from '../../src/daemon/installer/llamaBuild';
+import { PINNED_NODE_LLAMA_CPP } from '../../src/daemon/installer/llamaSource';
 
 // The real thing: the pinned llama.cpp, built for the CPU into the per-user cache (honours
 // STRATA_CACHE_DIR). The first run compiles for ~4 min on 2 cores; later runs find the build.

@@ -23,10 +23,10 @@ describe('lint: the layer rules', function () {
 
   const imports = (...specs: string[]) => specs.map((s, i) => `import * as m${i} from '${s}';\nvoid m${i};\n`).join('');
 
-  it('src/core imports no vscode and nothing from src/vscode, src/sidecar or src/cluster, at any depth', async () => {
-    assert.deepStrictEqual(await restricted('src/core/logTail.ts', imports('vscode', '../vscode/settings', '../sidecar/daemon', '../cluster/protocol', './paths', './llama/client')),
-      ['vscode', '../vscode/settings', '../sidecar/daemon', '../cluster/protocol']);
-    assert.deepStrictEqual(await restricted('src/core/models/planner/graph/tensor.ts', imports('../../../../cluster/plan/split', '../../../sidecar/lockFile', '../../gguf/reader', 'fs')),
+  it('src/core imports no vscode and nothing from src/vscode, src/daemon or src/cluster, at any depth', async () => {
+    assert.deepStrictEqual(await restricted('src/core/logTail.ts', imports('vscode', '../vscode/settings', '../daemon/daemon', '../cluster/protocol', './paths', './llama/client')),
+      ['vscode', '../vscode/settings', '../daemon/daemon', '../cluster/protocol']);
+    assert.deepStrictEqual(await restricted('src/core/models/planner/graph/tensor.ts', imports('../../../../cluster/plan/split', '../../../daemon/lockFile', '../../gguf/reader', 'fs')),
       ['../../../../cluster/plan/split']);
   });
 
@@ -36,15 +36,15 @@ describe('lint: the layer rules', function () {
   });
 
   it('the daemon and the peer agent import nothing from src/vscode', async () => {
-    assert.deepStrictEqual(await restricted('src/sidecar/installer/backends.ts', imports('vscode', '../../vscode/settings', '../../extension', '../../core/paths', '../daemon')),
+    assert.deepStrictEqual(await restricted('src/daemon/installer/backends.ts', imports('vscode', '../../vscode/settings', '../../extension', '../../core/paths', '../daemon')),
       ['vscode', '../../vscode/settings', '../../extension']);
-    assert.deepStrictEqual(await restricted('src/cluster/agent/child.ts', imports('../../vscode/x', '../../sidecar/ports', '../protocol')), ['../../vscode/x']);
+    assert.deepStrictEqual(await restricted('src/cluster/agent/child.ts', imports('../../vscode/x', '../../daemon/ports', '../protocol')), ['../../vscode/x']);
   });
 
   it('the window imports the installer through its entry only', async () => {
-    assert.deepStrictEqual(await restricted('src/vscode/sidecar/binary.ts', imports('../../sidecar/installer', '../../sidecar/installer/backends', '../../sidecar/installer/', '../serverStatus')),
-      ['../../sidecar/installer/backends']);
-    assert.deepStrictEqual(await restricted('src/vscode/serverStatus.ts', imports('../sidecar/installer/findLlamaServer', '../sidecar/installer')), ['../sidecar/installer/findLlamaServer']);
+    assert.deepStrictEqual(await restricted('src/vscode/serverControl/binary.ts', imports('../../daemon/installer', '../../daemon/installer/backends', '../../daemon/installer/', '../serverStatus')),
+      ['../../daemon/installer/backends']);
+    assert.deepStrictEqual(await restricted('src/vscode/serverStatus.ts', imports('../daemon/installer/findLlamaServer', '../daemon/installer')), ['../daemon/installer/findLlamaServer']);
   });
 
   it('the chat webview imports its own files, the pure chat modules and its two rendering libraries only', async () => {

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { listInstalledBuilds, preferredBuildOrder } from '../../sidecar/installer/backends';
-import { checkExecutable, exeName, findLlamaServer, wellKnownServerPaths } from '../../sidecar/installer/findLlamaServer';
-import { findOnPath } from '../../sidecar/installer/runProcess';
+import { listInstalledBuilds, preferredBuildOrder } from '../../daemon/installer/backends';
+import { checkExecutable, exeName, findLlamaServer, wellKnownServerPaths } from '../../daemon/installer/findLlamaServer';
+import { findOnPath } from '../../daemon/installer/runProcess';
 
 // Where the agent finds rpc-server (and llama-server for placement mode), in the order the
 // sidecar uses for llama-server: explicit flag, environment, Strata's managed builds

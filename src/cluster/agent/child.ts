@@ -1,7 +1,7 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { LifetimeGuard, selectLifetimeGuard } from '../../sidecar/lifetimeGuard';
+import { LifetimeGuard, selectLifetimeGuard } from '../../daemon/lifetimeGuard';
 import { fileSize, readSince } from '../../core/logTail';
 
 // Children of the agent (rpc-server, placement llama-servers) die with it: the kernel tie the

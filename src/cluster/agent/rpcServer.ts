@@ -3,7 +3,7 @@ import { PeerDevice, RpcServerState, TransportMode } from '../protocol';
 import { probeRpcServer, RpcDeviceMemory } from '../rpc/client';
 import { formatVersion, RpcVersion } from '../rpc/protocol';
 import { startTied, stopTied, TiedChild } from './child';
-import { pickFreePort } from '../../sidecar/ports';
+import { pickFreePort } from '../../daemon/ports';
 
 // The agent's rpc-server: started on demand in the mode asked for (tunnel: bound to
 // 127.0.0.1, reachable only through the agent; direct: on the LAN address the owner allowed),

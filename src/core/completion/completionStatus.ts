@@ -1,6 +1,6 @@
 import { LlamaHttpError, LlamaProtocolError } from '../llama/client';
 import { ConnectionFileError } from '../llama/serverConnection';
-import { describeServerLoss } from '../sidecar/errors';
+import { describeServerLoss } from '../daemonClient/errors';
 
 // One state for the completion path, shown in one status-bar item: no pop-up per keystroke.
 // Failures also set a back-off, so a server that is down or loading is not asked on every

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { strataStateDir } from '../paths';
 
 // How a window finds the llama-server it should talk to. Whoever starts llama-server (the sidecar
-// daemon, src/sidecar/supervisor.ts; the test harness; someone who runs a server by hand and sets
+// daemon, src/daemon/supervisor.ts; the test harness; someone who runs a server by hand and sets
 // strata.server.connectionFile) writes this file, mode 0600, because it holds the server's API key.
 // Windows prefer the endpoint the daemon reports over its socket (src/vscode/serverConnectionSource.ts)
 // and read this file when there is none.

@@ -6,8 +6,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { PassThrough, type Readable, type Writable } from 'stream';
 import { strataStateDir } from '../paths';
-import { ChildRegistry } from '../sidecar/childRegistry';
-import { processExe, signalProcess } from '../sidecar/processInfo';
+import { ChildRegistry } from '../daemonClient/childRegistry';
+import { processExe, signalProcess } from '../daemonClient/processInfo';
 import { nativeAddon, type NativeAddon } from './loader';
 import type { GuardKind } from './types';
 
@@ -20,7 +20,7 @@ import type { GuardKind } from './types';
 //
 // Without it ('pidfile'): child_process.spawn, a process 'exit' hook that SIGKILLs what is left
 // (covers normal exits and uncaught exceptions, not SIGKILL or a crash), and a pid file per child
-// (the sidecar's ChildRegistry, src/core/sidecar/childRegistry.ts) so that reapOrphans(), run by
+// (the sidecar's ChildRegistry, src/core/daemonClient/childRegistry.ts) so that reapOrphans(), run by
 // the next owner at start, kills children whose owner died. Children can therefore outlive a
 // SIGKILLed owner until the next start.
 

@@ -13,5 +13,5 @@ export {
   type ChildExit,
   type StdioTarget,
 } from './guard';
-export { isPidAlive as isAlive } from '../sidecar/processInfo';
+export { isPidAlive as isAlive } from '../daemonClient/processInfo';
 export * from './types';

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { ClusterStatus } from '../../core/protocol';
-import type { SidecarClient } from '../../core/sidecar';
-import type { SidecarController } from '../sidecar/controller';
+import type { SidecarClient } from '../../core/daemonClient';
+import type { SidecarController } from '../serverControl/controller';
 import { plannerMachine } from '../models/machine';
 import type { ClusterSidecarSeam } from './index';
 

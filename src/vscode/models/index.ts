@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { registerCommands } from '../commands';
-import type { SidecarController } from '../sidecar/controller';
+import type { SidecarController } from '../serverControl/controller';
 import { createPlannerPlanProvider, PlannerState } from './planProvider';
 import { switchModelCommand } from './switchModel';
 import { affectsAny, REPLAN_SETTINGS } from '../restartSettings';

@@ -1,6 +1,6 @@
 import { PlannerMachine, machineFromProbe } from '../../core/models/planner/devices';
 import { probeAccelerators } from '../../core/native';
-import { inspectLlamaServer } from '../../sidecar/installer';
+import { inspectLlamaServer } from '../../daemon/installer';
 
 // The machine as the planner sees it: the probe (amdgpu GTT, host RAM) merged with what the
 // llama-server that will run reports (`--list-devices`). Probing takes a moment (a GPU runtime

@@ -7,7 +7,7 @@ import { ModelPlan, planModel, Role } from '../../core/models/planner/plan';
 import { serverFlagsOf } from '../../core/models/planner/serverFlags';
 import { inspectCached, planForFile } from '../../core/models/switcher';
 import type { ServerPlan } from '../../core/protocol';
-import { checkedExtraArgs, expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../sidecar/plan';
+import { checkedExtraArgs, expandModelPath, ModelPlanProvider, ModelSettingError, settingsPlanProvider } from '../serverControl/plan';
 import * as vscode from 'vscode';
 import { readPeerSettings } from '../cluster';
 import { plannerMachine } from './machine';

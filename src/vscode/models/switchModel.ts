@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { gib, Role } from '../../core/models/planner/plan';
 import { speedLabel } from '../../core/models/planner/speed';
 import { loadCatalog, PlannedRow, planRows, rowText, sortRows } from '../../core/models/switcher';
-import type { SidecarController } from '../sidecar/controller';
+import type { SidecarController } from '../serverControl/controller';
 import { ACTIONS, tooBigStep } from '../walkthrough/nextSteps';
 import { strataSettings } from '../workspaceTrust';
 import { downloadEntry } from './downloadUi';

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as vscode from 'vscode';
-import { checkExecutable } from '../../sidecar/installer';
+import { checkExecutable } from '../../daemon/installer';
 import { strataSettings } from '../workspaceTrust';
 
 // The "Choose…" buttons of the next steps: a file or folder dialog instead of a settings page,

@@ -1,11 +1,11 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { describeDevices, inspectLlamaServer } from '../../sidecar/installer';
+import { describeDevices, inspectLlamaServer } from '../../daemon/installer';
 import type { ChatApi } from '../chat';
 import { registerCommands } from '../commands';
 import { ServerConnectionSource } from '../serverConnectionSource';
-import { findServerFor } from '../sidecar/binary';
-import type { SidecarController } from '../sidecar/controller';
+import { findServerFor } from '../serverControl/binary';
+import type { SidecarController } from '../serverControl/controller';
 import { chooseServerBinary, LLAMA_SERVER_FOUND_KEY } from './choosers';
 import { showMachinePanel } from './machinePanel';
 import { ACTIONS, noServerStep } from './nextSteps';

@@ -30,7 +30,7 @@ describe('server lifetime: a daemon-reported server reaches chat status and the 
     const { ensureTinyModel } = await import('../../fixtures/models');
     const { startProcess, waitFor: until } = await import('../../harness/processes');
     const { writeSecretFile } = await import('../../../src/core/secretFile');
-    const { pickFreePort } = await import('../../../src/sidecar/ports');
+    const { pickFreePort } = await import('../../../src/daemon/ports');
     const port = await pickFreePort();
     const apiKey = 'lifetime-test-key';
     const keyFile = writeSecretFile(apiKey);

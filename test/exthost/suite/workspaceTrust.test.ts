@@ -7,7 +7,7 @@ import { chatSettings } from '../../../src/vscode/chat/settings';
 import { readPeerSettings, readPlacements } from '../../../src/vscode/cluster';
 import { readModelsConfig } from '../../../src/vscode/models/settings';
 import { connectionFileSetting } from '../../../src/vscode/settings';
-import { readServerSettings } from '../../../src/vscode/sidecar/settings';
+import { readServerSettings } from '../../../src/vscode/serverControl/settings';
 import { strataSettings } from '../../../src/vscode/workspaceTrust';
 import { attackMarker, evilServerPath, removeHostileWorkspace, writeHostileWorkspace } from '../hostileWorkspace';
 

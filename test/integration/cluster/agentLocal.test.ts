@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PeerAgent } from '../../../src/cluster/agent/agent';
-import { TunnelEndpoint } from '../../../src/cluster/sidecar/tunnel';
+import { TunnelEndpoint } from '../../../src/cluster/coordinator/tunnel';
 import { AgentControlClient } from '../../../src/cluster/transport/agentClient';
 import { newToken } from '../../../src/cluster/transport/peerHandshake';
 import { ensureTinyModel, testModelsDir } from '../../fixtures/models';

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { PeerAgent } from '../../../src/cluster/agent/agent';
 import { PEER_PROTOCOL_VERSION, STRATA_VERSION } from '../../../src/cluster/protocol';
-import { PeerLink } from '../../../src/cluster/sidecar/peerLink';
+import { PeerLink } from '../../../src/cluster/coordinator/peerLink';
 import { readLine, writeJsonLine } from '../../../src/cluster/transport/lines';
 import { AgentConnectError, AgentControlClient } from '../../../src/cluster/transport/agentClient';
 import { newToken, serverHandshake, tokenKey } from '../../../src/cluster/transport/peerHandshake';

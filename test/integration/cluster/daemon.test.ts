@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import type { ClusterEvent, ServerPlan, SidecarStatus } from '../../../src/core/protocol';
-import { SidecarClient, SidecarError } from '../../../src/core/sidecar';
+import { SidecarClient, SidecarError } from '../../../src/core/daemonClient';
 import { ensureTinyModel, testModelsDir } from '../../fixtures/models';
 import { cleanupStaleNamespaces, NetnsLab } from '../../harness/netns';
 import { cleanupStateDir, connectTestSidecar, makeStateDir, tinyPlan, waitUntil } from '../../harness/sidecar';

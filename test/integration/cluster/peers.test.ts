@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as net from 'net';
-import { TunnelEndpoint } from '../../../src/cluster/sidecar/tunnel';
+import { TunnelEndpoint } from '../../../src/cluster/coordinator/tunnel';
 import { AgentControlClient } from '../../../src/cluster/transport/agentClient';
 import { PeerAuthError } from '../../../src/cluster/transport/peerHandshake';
 import { probeRpcServer } from '../../../src/cluster/rpc/client';

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PeerAgent } from '../../../src/cluster/agent/agent';
-import { ClusterManager } from '../../../src/cluster/sidecar/clusterManager';
+import { ClusterManager } from '../../../src/cluster/coordinator/clusterManager';
 import type { ClusterEvent } from '../../../src/core/protocol';
 import { newToken } from '../../../src/cluster/transport/peerHandshake';
 import { ensureTinyModel } from '../../fixtures/models';

@@ -3,8 +3,8 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ArchiveKind, extractArchive } from '../../../src/sidecar/installer/downloadArchive';
-import { installLlamaRelease, LlamaDownloadError } from '../../../src/sidecar/installer/downloadLlamaServer';
+import { ArchiveKind, extractArchive } from '../../../src/daemon/installer/downloadArchive';
+import { installLlamaRelease, LlamaDownloadError } from '../../../src/daemon/installer/downloadLlamaServer';
 import { ArchiveFile, listTree, startHttpServer, writeTarGz, writeZip } from './archives';
 
 // Release archives are unpacked by the real extractor into a folder inside a scratch folder; an

@@ -4,9 +4,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { listInstalledBuilds } from '../../../src/sidecar/installer/backends';
+import { listInstalledBuilds } from '../../../src/daemon/installer/backends';
 import * as net from 'net';
-import { downloadsRoot, fetchRelease, installLlamaRelease, LlamaDownloadError } from '../../../src/sidecar/installer/downloadLlamaServer';
+import { downloadsRoot, fetchRelease, installLlamaRelease, LlamaDownloadError } from '../../../src/daemon/installer/downloadLlamaServer';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { listTree, startHttpServer, TestHttpServer, writeTarGz, writeZip, ArchiveFile } from './archives';
 

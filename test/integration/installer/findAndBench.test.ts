@@ -5,10 +5,10 @@ import * as os from 'os';
 import * as path from 'path';
 import {
   BENCH_FILE, benchmarkBackends, defaultBuildForModel, ensureBenchBinary, formatBenchTable, listInstalledBuilds, readBenchStore, writeBenchStore, modelKey,
-} from '../../../src/sidecar/installer/backends';
-import { installLlamaRelease } from '../../../src/sidecar/installer/downloadLlamaServer';
-import { findLlamaServer, inspectLlamaServer } from '../../../src/sidecar/installer/findLlamaServer';
-import { findServerFor } from '../../../src/vscode/sidecar/binary';
+} from '../../../src/daemon/installer/backends';
+import { installLlamaRelease } from '../../../src/daemon/installer/downloadLlamaServer';
+import { findLlamaServer, inspectLlamaServer } from '../../../src/daemon/installer/findLlamaServer';
+import { findServerFor } from '../../../src/vscode/serverControl/binary';
 import { ensureTinyModel } from '../../fixtures/models';
 import { getLlamaBinaries, LlamaBinaries } from '../../harness/llamaBinaries';
 import { startHttpServer, TestHttpServer, writeTarGz } from './archives';

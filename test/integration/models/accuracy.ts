@@ -15,7 +15,7 @@ import type { PlannerDevice } from '../../../src/core/models/planner/devices';
 import { estimateMemory, logitsBytes } from '../../../src/core/models/planner/memoryEstimate';
 import { ModelPlan } from '../../../src/core/models/planner/plan';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
-import { pickFreePort } from '../../../src/sidecar/ports';
+import { pickFreePort } from '../../../src/daemon/ports';
 import { startProcess, tail } from '../../harness/processes';
 
 export interface AccuracyCase {

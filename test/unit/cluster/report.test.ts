@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as net from 'net';
 import { collectClusterReport, formatClusterReport, parseHostPort } from '../../../src/cluster/report';
-import { stripFlags } from '../../../src/cluster/sidecar/serverArgs';
+import { stripFlags } from '../../../src/cluster/coordinator/serverArgs';
 import { checkPlacementArgs } from '../../../src/cluster/agent/placement';
 import { parseDeviceLines } from '../../../src/cluster/agent/rpcServer';
 import { zeroRange } from '../../../src/cluster/net/splice';

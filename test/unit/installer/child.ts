@@ -1,8 +1,8 @@
 // Helper process for the installer tests: a second, independent lock holder or builder.
 //   child.ts lock <target> <holdMs> <staleMs>   prints "locked" once it holds the lock
 //   child.ts build <json LlamaBuildOptions>     prints the LlamaBuild (or the error) as JSON
-import { ensureLlamaBuild, LlamaBuildOptions } from '../../../src/sidecar/installer/llamaBuild';
-import { withLock } from '../../../src/sidecar/installer/cacheLock';
+import { ensureLlamaBuild, LlamaBuildOptions } from '../../../src/daemon/installer/llamaBuild';
+import { withLock } from '../../../src/daemon/installer/cacheLock';
 
 async function main(): Promise<void> {
   const [mode, a, b, c] = process.argv.slice(2);

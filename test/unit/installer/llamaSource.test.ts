@@ -3,11 +3,11 @@ import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { withLock } from '../../../src/sidecar/installer/cacheLock';
-import { toolMissingMessage } from '../../../src/sidecar/installer/installError';
-import { PINNED_NODE_LLAMA_CPP, ensureLlamaSource, llamaSourceLayout, readCachedLlamaSource, sriOf } from '../../../src/sidecar/installer/llamaSource';
-import { findOnPath } from '../../../src/sidecar/installer/runProcess';
-import { parseTar, tarEntryTarget } from '../../../src/sidecar/installer/tarReader';
+import { withLock } from '../../../src/daemon/installer/cacheLock';
+import { toolMissingMessage } from '../../../src/daemon/installer/installError';
+import { PINNED_NODE_LLAMA_CPP, ensureLlamaSource, llamaSourceLayout, readCachedLlamaSource, sriOf } from '../../../src/daemon/installer/llamaSource';
+import { findOnPath } from '../../../src/daemon/installer/runProcess';
+import { parseTar, tarEntryTarget } from '../../../src/daemon/installer/tarReader';
 import { skipBecause } from '../../harness/skips';
 
 const CHILD = path.join(__dirname, 'child.ts');

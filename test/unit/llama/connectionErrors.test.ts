@@ -5,7 +5,7 @@ import * as net from 'net';
 import { streamAnswer } from '../../../src/core/chat/streamAnswer';
 import { LlamaClient } from '../../../src/core/llama/client';
 import { isConnectionLost, isConnectionRefused } from '../../../src/core/llama/connectionErrors';
-import { describeServerLoss } from '../../../src/core/sidecar/errors';
+import { describeServerLoss } from '../../../src/core/daemonClient/errors';
 
 // The errors Node really throws when llama-server goes away, on each path Strata uses (fetch for
 // chat, node:http for completions), against the one list that the completion retry, the chat
