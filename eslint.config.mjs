@@ -32,7 +32,12 @@ const PURE_CHAT = ['webviewProtocol', 'thinkSplitter'];
 export default defineConfig(
   {
     ignores: [
-      'dist/**', 'out/**', 'native/build*/**', '.test-artifacts/**', '.vscode-test/**', '.gpu/**',
+      'dist/**',
+      'out/**',
+      'native/build*/**',
+      '.test-artifacts/**',
+      '.vscode-test/**',
+      '.gpu/**',
       // Other projects' code, kept verbatim as held-out data for the completion quality benchmark.
       'test/fixtures/quality/**',
     ],
@@ -59,17 +64,24 @@ export default defineConfig(
     { regex: up, message: 'src/core imports nothing outside src/core (not src/vscode, src/daemon, src/cluster): move the shared part into src/core.' },
   ]),
   // The daemon and the peer agent run in plain Node, where `vscode` does not exist.
-  ...['src/daemon', 'src/cluster'].flatMap((folder) => perDepth(folder, (up) => [
-    { regex: `${up}(vscode(/|$)|extension$)`, message: 'The daemon and the peer agent run without VS Code: they import nothing from src/vscode.' },
-  ])),
+  ...['src/daemon', 'src/cluster'].flatMap((folder) =>
+    perDepth(folder, (up) => [
+      { regex: `${up}(vscode(/|$)|extension$)`, message: 'The daemon and the peer agent run without VS Code: they import nothing from src/vscode.' },
+    ]),
+  ),
   // The window reaches the installer through its one entry, src/daemon/installer/index.ts, so the
   // installer can change its modules without touching the extension.
   ...Array.from({ length: 8 }, (_, depth) => ({
     files: [`src/vscode/${'*/'.repeat(depth)}*.ts`],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ regex: `^(\\.\\./){${depth + 1}}daemon/installer/.`, message: 'Import the installer through its entry (src/daemon/installer/index.ts).' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: `^(\\.\\./){${depth + 1}}daemon/installer/.`, message: 'Import the installer through its entry (src/daemon/installer/index.ts).' },
+          ],
+        },
+      ],
     },
   })),
   // One command registry: commands are registered through registerCommands() (src/vscode/commands.ts),
@@ -78,10 +90,13 @@ export default defineConfig(
     files: ['src/**/*.ts'],
     ignores: ['src/vscode/commands.ts'],
     rules: {
-      'no-restricted-syntax': ['error', {
-        selector: "MemberExpression[object.property.name='commands'][property.name=/^register(TextEditor)?Command$/]",
-        message: 'Register commands through registerCommands() in src/vscode/commands.ts.',
-      }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.property.name='commands'][property.name=/^register(TextEditor)?Command$/]",
+          message: 'Register commands through registerCommands() in src/vscode/commands.ts.',
+        },
+      ],
     },
   },
   // The window <-> daemon protocol is plain data that both ends (and tests) share: it imports
@@ -95,20 +110,28 @@ export default defineConfig(
   {
     files: ['media/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{
-          regex: `^(?!\\./|\\.\\./src/core/chat/(${PURE_CHAT.join('|')})$|markdown-it$|highlight\\.js/)`,
-          message: `The chat webview runs in a browser: it imports its own files, src/core/chat/{${PURE_CHAT.join(',')}}, markdown-it and highlight.js only.`,
-        }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!\\./|\\.\\./src/core/chat/(${PURE_CHAT.join('|')})$|markdown-it$|highlight\\.js/)`,
+              message: `The chat webview runs in a browser: it imports its own files, src/core/chat/{${PURE_CHAT.join(',')}}, markdown-it and highlight.js only.`,
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: PURE_CHAT.map((name) => `src/core/chat/${name}.ts`),
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{ regex: '.', allowTypeImports: true, message: 'The chat webview bundles this module: it may import types only (`import type`).' }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ regex: '.', allowTypeImports: true, message: 'The chat webview bundles this module: it may import types only (`import type`).' }],
+        },
+      ],
     },
   },
 );

@@ -31,11 +31,17 @@ async function main(): Promise<void> {
   const builds = listInstalledBuilds(strataCacheDir()).filter((b) => ids.includes(b.id));
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-backends-'));
   const header = [
-    `# ${new Date().toISOString()} ${os.hostname()} ${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+    `# ${new Date().toISOString()} ${os.hostname()} ${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
     `# builds: ${ids.join(', ')}; llama-bench -p 512 -n 128 -r ${reps} -t ${threads} -ngl 99; env ${JSON.stringify(env)}`,
   ];
   const report: string[] = [...header];
-  for (const [label, model] of [['tiny', await ensureTinyModel()], ['trained', await ensureTrainedModel()]] as const) {
+  for (const [label, model] of [
+    ['tiny', await ensureTinyModel()],
+    ['trained', await ensureTrainedModel()],
+  ] as const) {
     const raw = fs.createWriteStream(path.join(out, `${label}-llama-bench.log`));
     raw.write(`${header.join('\n')}\n# model ${model}\n`);
     const record = await benchmarkBackends({
@@ -43,7 +49,10 @@ async function main(): Promise<void> {
       builds,
       stateDir,
       bench: { nPrompt: 512, nGen: 128, repetitions: reps, args: ['-t', threads], env },
-      onProgress: (m) => { raw.write(`## ${m}\n`); process.stderr.write(`${m}\n`); },
+      onProgress: (m) => {
+        raw.write(`## ${m}\n`);
+        process.stderr.write(`${m}\n`);
+      },
       onLine: (l) => raw.write(`${l}\n`),
     });
     await new Promise((r) => raw.end(r));
@@ -58,6 +67,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

@@ -9,7 +9,11 @@
 import { launchBrowser } from '../test/harness/browser';
 import { frames, startWebviewServer, toWebview, waitForHostMessage } from '../test/webview/harness';
 
-interface Args { tokens: number; runs: number; rate: number }
+interface Args {
+  tokens: number;
+  runs: number;
+  rate: number;
+}
 
 function args(): Args {
   const a: Args = { tokens: 2000, runs: 3, rate: 150 };
@@ -43,9 +47,12 @@ function mixedAnswer(tokens: number): string[] {
   const out: string[] = [];
   let i = 0;
   while (out.length < tokens) {
-    const part = i % 3 === 0
-      ? `## Step ${i}\n\n${PROSE.repeat(2)}\n\n- first point about \`sumWithin\`\n- second point, **important**\n\n`
-      : i % 3 === 1 ? `\`\`\`ts\n${CODE}\n\`\`\`\n\n` : `${PROSE.repeat(3)}\n\n`;
+    const part =
+      i % 3 === 0
+        ? `## Step ${i}\n\n${PROSE.repeat(2)}\n\n- first point about \`sumWithin\`\n- second point, **important**\n\n`
+        : i % 3 === 1
+          ? `\`\`\`ts\n${CODE}\n\`\`\`\n\n`
+          : `${PROSE.repeat(3)}\n\n`;
     out.push(...tokenize(part));
     i++;
   }
@@ -58,11 +65,36 @@ function codeAnswer(tokens: number): string[] {
   return out.slice(0, tokens);
 }
 
-interface Sample { tokens: number; seconds: number; taskMs: number; scriptMs: number; layoutMs: number; styleMs: number; longTasks: number; longTaskMs: number; p95FrameMs: number; maxFrameMs: number }
+interface Sample {
+  tokens: number;
+  seconds: number;
+  taskMs: number;
+  scriptMs: number;
+  layoutMs: number;
+  styleMs: number;
+  longTasks: number;
+  longTaskMs: number;
+  p95FrameMs: number;
+  maxFrameMs: number;
+}
 
-async function runOnce(page: import('playwright-core').Page, cdp: import('playwright-core').CDPSession, tokens: string[], rate: number, idle = false): Promise<Sample> {
-  await toWebview(page, { type: 'conversation', conversation: { id: 'bench', title: 'bench', turns: [{ id: 'u', role: 'user', text: 'explain' }] }, busy: false });
-  await toWebview(page, { type: 'append', turns: [{ id: 'a', role: 'assistant', text: '', status: 'streaming', model: 'bench' }] }, { type: 'busy', busy: true });
+async function runOnce(
+  page: import('playwright-core').Page,
+  cdp: import('playwright-core').CDPSession,
+  tokens: string[],
+  rate: number,
+  idle = false,
+): Promise<Sample> {
+  await toWebview(page, {
+    type: 'conversation',
+    conversation: { id: 'bench', title: 'bench', turns: [{ id: 'u', role: 'user', text: 'explain' }] },
+    busy: false,
+  });
+  await toWebview(
+    page,
+    { type: 'append', turns: [{ id: 'a', role: 'assistant', text: '', status: 'streaming', model: 'bench' }] },
+    { type: 'busy', busy: true },
+  );
   await frames(page, 3);
   const metric = async () => {
     const m = (await cdp.send('Performance.getMetrics')).metrics;
@@ -71,7 +103,7 @@ async function runOnce(page: import('playwright-core').Page, cdp: import('playwr
   };
   const before = await metric();
   // Page-side driver, as a string so that no bundler helper leaks into the page.
-  const result = await page.evaluate(`new Promise((resolve) => {
+  const result = (await page.evaluate(`new Promise((resolve) => {
     const tokens = ${JSON.stringify(tokens)};
     const idle = ${idle};
     const perMs = ${rate} / 1000;
@@ -102,9 +134,13 @@ async function runOnce(page: import('playwright-core').Page, cdp: import('playwr
         }));
       }
     }, 33);
-  })`) as { seconds: number; long: number[]; p95: number; max: number };
+  })`)) as { seconds: number; long: number[]; p95: number; max: number };
   const after = await metric();
-  await toWebview(page, { type: 'turnEnd', turn: { id: 'a', role: 'assistant', text: tokens.join(''), status: 'done', model: 'bench' } }, { type: 'busy', busy: false });
+  await toWebview(
+    page,
+    { type: 'turnEnd', turn: { id: 'a', role: 'assistant', text: tokens.join(''), status: 'done', model: 'bench' } },
+    { type: 'busy', busy: false },
+  );
   return {
     tokens: tokens.length,
     seconds: result.seconds,
@@ -130,7 +166,9 @@ async function main(): Promise<void> {
       ['prose, lists and code blocks', mixedAnswer(a.tokens)],
       ['one long code block', codeAnswer(a.tokens)],
     ];
-    console.log(`chat webview render cost at ${a.rate} tok/s, ${a.tokens} tokens per run, median of ${a.runs} runs (Chromium ${browser.context.browser()?.version() ?? ''})`);
+    console.log(
+      `chat webview render cost at ${a.rate} tok/s, ${a.tokens} tokens per run, median of ${a.runs} runs (Chromium ${browser.context.browser()?.version() ?? ''})`,
+    );
     for (const [name, tokens] of scenarios) {
       const samples: Sample[] = [];
       const idleSamples: Sample[] = [];
@@ -150,10 +188,14 @@ async function main(): Promise<void> {
       const chars = tokens.join('').length;
       console.log(`\n${name} (${chars.toLocaleString('en-US')} characters, ${median(samples.map((s) => s.seconds)).toFixed(1)} s of streaming):`);
       const idle1k = median(idleSamples.map((s) => (s.taskMs / s.tokens) * 1000));
-      console.log(`  main-thread busy per 1,000 tokens: ${per1k('taskMs').toFixed(0)} ms total, ${(per1k('taskMs') - idle1k).toFixed(0)} ms above an idle page (idle: ${idle1k.toFixed(0)} ms)`);
+      console.log(
+        `  main-thread busy per 1,000 tokens: ${per1k('taskMs').toFixed(0)} ms total, ${(per1k('taskMs') - idle1k).toFixed(0)} ms above an idle page (idle: ${idle1k.toFixed(0)} ms)`,
+      );
       console.log(`    of which script ${per1k('scriptMs').toFixed(0)} ms, layout ${per1k('layoutMs').toFixed(0)} ms, style ${per1k('styleMs').toFixed(0)} ms`);
       console.log(`  = ${(median(samples.map((s) => s.taskMs / (s.seconds * 1000))) * 100).toFixed(1)} % of one core while streaming`);
-      console.log(`  long tasks (>50 ms): ${median(samples.map((s) => s.longTasks))} (${median(samples.map((s) => s.longTaskMs)).toFixed(0)} ms); frame gap p95 ${median(samples.map((s) => s.p95FrameMs)).toFixed(1)} ms, max ${median(samples.map((s) => s.maxFrameMs)).toFixed(1)} ms`);
+      console.log(
+        `  long tasks (>50 ms): ${median(samples.map((s) => s.longTasks))} (${median(samples.map((s) => s.longTaskMs)).toFixed(0)} ms); frame gap p95 ${median(samples.map((s) => s.p95FrameMs)).toFixed(1)} ms, max ${median(samples.map((s) => s.maxFrameMs)).toFixed(1)} ms`,
+      );
     }
   } finally {
     await browser.close();

@@ -21,8 +21,14 @@ async function main(): Promise<void> {
   const header = await readGgufHeader(model, { maxArrayItems: 0 });
   const layout = modelLayout(header, { ctx: Number(arg('--ctx') ?? 4096) });
   const devices: SplitDevice[] = [];
-  (arg('--rpc-free') ?? '').split(',').filter(Boolean).forEach((b, i) => devices.push({ id: `RPC${i}`, host: `peer${i}`, label: `RPC${i}`, freeBytes: Number(b) }));
-  (arg('--local-free') ?? '').split(',').filter(Boolean).forEach((b, i) => devices.push({ id: `CUDA${i}`, host: 'local', label: `CUDA${i}`, freeBytes: Number(b) }));
+  (arg('--rpc-free') ?? '')
+    .split(',')
+    .filter(Boolean)
+    .forEach((b, i) => devices.push({ id: `RPC${i}`, host: `peer${i}`, label: `RPC${i}`, freeBytes: Number(b) }));
+  (arg('--local-free') ?? '')
+    .split(',')
+    .filter(Boolean)
+    .forEach((b, i) => devices.push({ id: `CUDA${i}`, host: 'local', label: `CUDA${i}`, freeBytes: Number(b) }));
   const p = planSplit({ layout, devices, mode: arg('--mode') === 'auto' ? 'auto' : 'split', hostFreeBytes: Number(arg('--host-free') ?? 64 * 1024 ** 3) });
   if (!p.fits) throw new Error(p.summary);
   process.stdout.write(`${JSON.stringify({ ngl: p.ngl, ts: p.tensorSplit.join('/'), summary: p.summary, lines: p.lines })}\n`);

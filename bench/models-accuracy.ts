@@ -43,7 +43,9 @@ async function cpu(): Promise<void> {
     const floor = c.mode === 'fit' ? MiB : 0.01 * MiB;
     const errs = (['weights', 'kv', 'compute'] as const).map((k) => Math.abs(relError(r.predicted[k], r.actual[k], floor)));
     const cell = (k: 'weights' | 'kv' | 'compute') => `${fmt(r.predicted[k])} / ${fmt(r.actual[k])}`;
-    console.log(`| ${c.label} | ${c.mode === 'fit' ? 'dry run (--fit)' : 'load log'} | ${cell('weights')} | ${cell('kv')} | ${cell('compute')} | ${(Math.max(...errs) * 100).toFixed(1)}% |`);
+    console.log(
+      `| ${c.label} | ${c.mode === 'fit' ? 'dry run (--fit)' : 'load log'} | ${cell('weights')} | ${cell('kv')} | ${cell('compute')} | ${(Math.max(...errs) * 100).toFixed(1)}% |`,
+    );
   }
 }
 
@@ -54,7 +56,11 @@ interface GpuCaseFile {
 
 function gpu(resultsFile: string, casesFile: string, device: string): void {
   const cases = JSON.parse(fs.readFileSync(casesFile, 'utf8')) as GpuCaseFile[];
-  const results = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Array<{ id: string; dry?: { ok: boolean; lines: string[] }; load?: { ok: boolean; lines: string[] } }>;
+  const results = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Array<{
+    id: string;
+    dry?: { ok: boolean; lines: string[] };
+    load?: { ok: boolean; lines: string[] };
+  }>;
   // The device's buffers ("CUDA0", "Vulkan0") and its backend's pinned host buffer ("CUDA_Host", "Vulkan_Host").
   const own = new RegExp(`^${device}$`);
   const hostCompute = new RegExp(`^(${device.replace(/\d+$/, '')}_Host|CPU)$`);
@@ -64,7 +70,10 @@ function gpu(resultsFile: string, casesFile: string, device: string): void {
     const c = cases.find((x) => x.id === r.id);
     if (!c) continue;
     const p = c.predicted;
-    for (const [source, run] of [['dry run', r.dry], ['load log', r.load]] as const) {
+    for (const [source, run] of [
+      ['dry run', r.dry],
+      ['load log', r.load],
+    ] as const) {
       if (!run) continue;
       if (!run.ok) {
         console.log(`| ${r.id} | ${source} | failed: ${run.lines.filter((l) => /error|fail|memory/i.test(l)).slice(-1)[0] ?? 'no numbers'} | | | | |`);
@@ -79,14 +88,18 @@ function gpu(resultsFile: string, casesFile: string, device: string): void {
         a = { weights: dev.model, kv: dev.context, compute: dev.compute, hostCompute: host.compute };
       } else {
         a = {
-          weights: sumBuffers(log, 'model', own), kv: sumBuffers(log, 'kv', own),
-          compute: sumBuffers(log, 'compute', own), hostCompute: sumBuffers(log, 'compute', hostCompute),
+          weights: sumBuffers(log, 'model', own),
+          kv: sumBuffers(log, 'kv', own),
+          compute: sumBuffers(log, 'compute', own),
+          hostCompute: sumBuffers(log, 'compute', hostCompute),
         };
       }
       const floor = source === 'dry run' ? MiB : 0.01 * MiB;
       const errs = [relError(p.device.weights, a.weights, floor), relError(p.device.kv, a.kv, floor), relError(p.device.compute, a.compute, floor)];
       const worst = errs.reduce((m, e) => (Math.abs(e) > Math.abs(m) ? e : m), 0);
-      console.log(`| ${r.id} | ${source} | ${fmt(p.device.weights)} / ${fmt(a.weights)} | ${fmt(p.device.kv)} / ${fmt(a.kv)} | ${fmt(p.device.compute)} / ${fmt(a.compute)} (${pct(p.device.compute, a.compute, floor)}) | ${fmt(p.host.compute)} / ${fmt(a.hostCompute)} | ${(worst * 100).toFixed(1)}% |`);
+      console.log(
+        `| ${r.id} | ${source} | ${fmt(p.device.weights)} / ${fmt(a.weights)} | ${fmt(p.device.kv)} / ${fmt(a.kv)} | ${fmt(p.device.compute)} / ${fmt(a.compute)} (${pct(p.device.compute, a.compute, floor)}) | ${fmt(p.host.compute)} / ${fmt(a.hostCompute)} | ${(worst * 100).toFixed(1)}% |`,
+      );
     }
   }
 }

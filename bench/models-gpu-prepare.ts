@@ -31,8 +31,14 @@ const CASES: CaseSpec[] = [
 
 /** The GPU as the planner sees an H100 (budget only matters for layer split with several GPUs). */
 export const H100: PlannerDevice = {
-  id: 'CUDA0', name: 'NVIDIA H100 80GB HBM3', kind: 'discrete', budgetBytes: 79 * GiB, totalBytes: 79.6 * GiB,
-  bandwidthGBps: 3350, bandwidthSource: 'table', alignment: 128,
+  id: 'CUDA0',
+  name: 'NVIDIA H100 80GB HBM3',
+  kind: 'discrete',
+  budgetBytes: 79 * GiB,
+  totalBytes: 79.6 * GiB,
+  bandwidthGBps: 3350,
+  bandwidthSource: 'table',
+  alignment: 128,
 };
 
 async function main(): Promise<void> {

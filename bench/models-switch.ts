@@ -27,23 +27,41 @@ import { getLlamaBinaries } from '../test/harness/llamaBinaries';
 import { cleanupStateDir, connectTestSidecar, makeStateDir } from '../test/harness/sidecar';
 
 const argv = process.argv.slice(2);
-const opt = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
+const opt = (k: string) => {
+  const i = argv.indexOf(k);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
 const ROUNDS = Number(opt('--rounds') ?? 5);
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
-interface Hand { pid: number; url: string; key: string; stop(): Promise<void> }
+interface Hand {
+  pid: number;
+  url: string;
+  key: string;
+  stop(): Promise<void>;
+}
 
 /** The plan's command started by hand; the key in a 0600 file (--api-key-file), as llamaProcess.ts gives it. */
 async function startByHand(plan: ServerPlan): Promise<Hand> {
   const port = await pickFreePort();
   const key = crypto.randomBytes(8).toString('hex');
   const keyFile = writeSecretFile(key, { name: 'llama-server-api-key' });
-  const child = spawn(plan.binaryPath, ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), ...plan.args, '--api-key-file', keyFile.path], { stdio: 'ignore', detached: true });
+  const child = spawn(plan.binaryPath, ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), ...plan.args, '--api-key-file', keyFile.path], {
+    stdio: 'ignore',
+    detached: true,
+  });
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {
-    try { process.kill(child.pid!, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(child.pid!, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     await exited;
     keyFile.remove();
   };
@@ -51,7 +69,9 @@ async function startByHand(plan: ServerPlan): Promise<Hand> {
     for (;;) {
       try {
         if ((await fetch(`${url}/health`)).status === 200) break;
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode})`);
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -64,7 +84,11 @@ async function startByHand(plan: ServerPlan): Promise<Hand> {
 
 async function firstToken(url: string, key: string): Promise<number> {
   const t0 = performance.now();
-  const r = await fetch(`${url}/completion`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` }, body: JSON.stringify({ prompt: 'def add(a, b):', n_predict: 1, cache_prompt: false }) });
+  const r = await fetch(`${url}/completion`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ prompt: 'def add(a, b):', n_predict: 1, cache_prompt: false }),
+  });
   const body = await r.text();
   if (!r.ok) throw new Error(`${url}/completion answered ${r.status}: ${body.slice(0, 200)}`);
   return performance.now() - t0;
@@ -72,8 +96,8 @@ async function firstToken(url: string, key: string): Promise<number> {
 
 async function main(): Promise<void> {
   const bins = await getLlamaBinaries();
-  const a = opt('--model-a') ?? await ensureTinyModel();
-  const b = opt('--model-b') ?? await ensureTinyModel({ embd: 128, heads: 2, kvHeads: 1, ffn: 384 });
+  const a = opt('--model-a') ?? (await ensureTinyModel());
+  const b = opt('--model-b') ?? (await ensureTinyModel({ embd: 128, heads: 2, kvHeads: 1, ffn: 384 }));
   const machine = machineFromProbe(await probeAccelerators({ isolate: false }));
   const flags = await serverFlagsOf(bins.serverPath);
   const cfg = { directories: [], downloadDir: os.tmpdir(), custom: [], contextSize: 4096, kvCacheType: 'auto' as const, slots: 0 };
@@ -84,7 +108,9 @@ async function main(): Promise<void> {
   };
   const planA = await planFor(a);
   const planB = await planFor(b);
-  console.log(`models: A ${path.basename(a)} (${(fs.statSync(a).size / 1e6).toFixed(0)} MB), B ${path.basename(b)} (${(fs.statSync(b).size / 1e6).toFixed(0)} MB)`);
+  console.log(
+    `models: A ${path.basename(a)} (${(fs.statSync(a).size / 1e6).toFixed(0)} MB), B ${path.basename(b)} (${(fs.statSync(b).size / 1e6).toFixed(0)} MB)`,
+  );
   console.log(`flags A: ${planA.args.join(' ')}`);
 
   // 1a. through the sidecar
@@ -144,7 +170,9 @@ async function main(): Promise<void> {
   row('switch A↔B by hand (SIGTERM, wait, start, /health 200)', byHand);
   row('two resident: first token from the model in use', same);
   row('two resident: first token from the other model', other);
-  console.log(`\nratio Strata / by hand: ${(median(viaStrata) / median(byHand)).toFixed(2)}; resident switch costs ${ms(median(other) - median(same))} over staying`);
+  console.log(
+    `\nratio Strata / by hand: ${(median(viaStrata) / median(byHand)).toFixed(2)}; resident switch costs ${ms(median(other) - median(same))} over staying`,
+  );
 }
 
 main().catch((e) => {

@@ -224,21 +224,46 @@ async function runBench(a: Args): Promise<void> {
   const fmt = (x: number, d = 1) => x.toFixed(d);
   const rows = [
     ['load → ready (median ms)', fmt(median(hand.readyMs), 0), fmt(median(side.readyMs), 0), fmt(median(side.readyMs) / median(hand.readyMs), 2)],
-    ['load → ready (min ms)', fmt(Math.min(...hand.readyMs), 0), fmt(Math.min(...side.readyMs), 0), fmt(Math.min(...side.readyMs) / Math.min(...hand.readyMs), 2)],
-    [`/infill n_predict ${a.nPredict} (median ms)`, fmt(median(hand.requestMs)), fmt(median(side.requestMs)), fmt(median(side.requestMs) / median(hand.requestMs), 3)],
-    [`/infill n_predict ${a.nPredict} (p95 ms)`, fmt(pctile(hand.requestMs, 95)), fmt(pctile(side.requestMs, 95)), fmt(pctile(side.requestMs, 95) / pctile(hand.requestMs, 95), 3)],
-    [`/infill n_predict ${a.nPredict} (min ms)`, fmt(Math.min(...hand.requestMs)), fmt(Math.min(...side.requestMs)), fmt(Math.min(...side.requestMs) / Math.min(...hand.requestMs), 3)],
+    [
+      'load → ready (min ms)',
+      fmt(Math.min(...hand.readyMs), 0),
+      fmt(Math.min(...side.readyMs), 0),
+      fmt(Math.min(...side.readyMs) / Math.min(...hand.readyMs), 2),
+    ],
+    [
+      `/infill n_predict ${a.nPredict} (median ms)`,
+      fmt(median(hand.requestMs)),
+      fmt(median(side.requestMs)),
+      fmt(median(side.requestMs) / median(hand.requestMs), 3),
+    ],
+    [
+      `/infill n_predict ${a.nPredict} (p95 ms)`,
+      fmt(pctile(hand.requestMs, 95)),
+      fmt(pctile(side.requestMs, 95)),
+      fmt(pctile(side.requestMs, 95) / pctile(hand.requestMs, 95), 3),
+    ],
+    [
+      `/infill n_predict ${a.nPredict} (min ms)`,
+      fmt(Math.min(...hand.requestMs)),
+      fmt(Math.min(...side.requestMs)),
+      fmt(Math.min(...side.requestMs) / Math.min(...hand.requestMs), 3),
+    ],
     [`generation ${a.genTokens} tokens (median tok/s)`, fmt(median(hand.genTps)), fmt(median(side.genTps)), fmt(median(side.genTps) / median(hand.genTps), 3)],
-    [`generation ${a.genTokens} tokens (best tok/s)`, fmt(Math.max(...hand.genTps)), fmt(Math.max(...side.genTps)), fmt(Math.max(...side.genTps) / Math.max(...hand.genTps), 3)],
+    [
+      `generation ${a.genTokens} tokens (best tok/s)`,
+      fmt(Math.max(...hand.genTps)),
+      fmt(Math.max(...side.genTps)),
+      fmt(Math.max(...side.genTps) / Math.max(...hand.genTps), 3),
+    ],
   ];
-  const table = [
-    '| | by hand | via sidecar | sidecar / hand |',
-    '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
+  const table = ['| | by hand | via sidecar | sidecar / hand |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
   const extra = `Daemon cold start (spawn → connected): ${fmt(daemonStartMs, 0)} ms. Control round trip (\`status\` over the WebSocket): median ${fmt(median(statusRtt), 2)} ms, p95 ${fmt(pctile(statusRtt, 95), 2)} ms.`;
   const q = (x: string) => (/[\s"']/.test(x) ? `"${x.replace(/"/g, '\\"')}"` : x);
-  const cmd = `npx tsx bench/sidecar.ts ${process.argv.slice(2).filter((x) => x !== '--write').map(q).join(' ')}`.trim();
+  const cmd = `npx tsx bench/sidecar.ts ${process.argv
+    .slice(2)
+    .filter((x) => x !== '--write')
+    .map(q)
+    .join(' ')}`.trim();
   const section = [
     `## Sidecar vs llama-server by hand (issue 3, \`bench/sidecar.ts\`)`,
     `- Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${machine()} (1-min load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after: on a shared 2-core VM, read the min/best rows).`,
@@ -286,7 +311,14 @@ async function pack(a: Args): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const esbuild = await import('esbuild');
-  const common = { bundle: true, platform: 'node' as const, target: 'node20', format: 'cjs' as const, external: ['vscode', 'esbuild', '../test/*'], logLevel: 'warning' as const };
+  const common = {
+    bundle: true,
+    platform: 'node' as const,
+    target: 'node20',
+    format: 'cjs' as const,
+    external: ['vscode', 'esbuild', '../test/*'],
+    logLevel: 'warning' as const,
+  };
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'bench', 'sidecar.ts')], outfile: path.join(dir, 'bench.js') });
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'src', 'daemon', 'main.ts')], outfile: path.join(dir, 'sidecar.js') });
   log('bundled bench.js and sidecar.js');

@@ -42,12 +42,39 @@ function main(dir: string): number {
   console.log('| device | view | name | total MiB | free MiB (planner: budget) | agrees with --list-devices |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   for (let i = 0; i < Math.max(listed.length, probed.length); i++) {
-    const ref: View | undefined = listed[i] && { view: 'llama-server --list-devices', id: listed[i].name, name: listed[i].description, totalMiB: listed[i].totalMiB, freeMiB: listed[i].freeMiB };
+    const ref: View | undefined = listed[i] && {
+      view: 'llama-server --list-devices',
+      id: listed[i].name,
+      name: listed[i].description,
+      totalMiB: listed[i].totalMiB,
+      freeMiB: listed[i].freeMiB,
+    };
     const views: View[] = [];
     if (ref) views.push(ref);
-    if (probed[i]) views.push({ view: 'native probe (strata_probe)', id: `vulkan ${probed[i].index}`, name: probed[i].name, totalMiB: mib(probed[i].totalBytes), freeMiB: mib(probed[i].freeBytes) });
-    if (fromProbe[i]) views.push({ view: 'planner, from the probe', id: fromProbe[i].id, name: fromProbe[i].name, totalMiB: mib(fromProbe[i].totalBytes), freeMiB: mib(fromProbe[i].budgetBytes) });
-    if (fromList[i]) views.push({ view: 'planner, with --list-devices', id: fromList[i].id, name: fromList[i].name, totalMiB: mib(fromList[i].totalBytes), freeMiB: mib(fromList[i].budgetBytes) });
+    if (probed[i])
+      views.push({
+        view: 'native probe (strata_probe)',
+        id: `vulkan ${probed[i].index}`,
+        name: probed[i].name,
+        totalMiB: mib(probed[i].totalBytes),
+        freeMiB: mib(probed[i].freeBytes),
+      });
+    if (fromProbe[i])
+      views.push({
+        view: 'planner, from the probe',
+        id: fromProbe[i].id,
+        name: fromProbe[i].name,
+        totalMiB: mib(fromProbe[i].totalBytes),
+        freeMiB: mib(fromProbe[i].budgetBytes),
+      });
+    if (fromList[i])
+      views.push({
+        view: 'planner, with --list-devices',
+        id: fromList[i].id,
+        name: fromList[i].name,
+        totalMiB: mib(fromList[i].totalBytes),
+        freeMiB: mib(fromList[i].budgetBytes),
+      });
     for (const v of views) {
       let agree = 'reference';
       if (v !== ref) {
@@ -61,7 +88,10 @@ function main(dir: string): number {
           else if (df) agree = `yes (free ${df > 0 ? '+' : ''}${df} MiB)`;
           if (/^planner/.test(v.view) && v.id !== ref.id) why.push(`id ${v.id}`);
         }
-        if (why.length) { agree = `NO: ${why.join(', ')}`; bad = true; } else if (agree === 'reference') agree = 'yes';
+        if (why.length) {
+          agree = `NO: ${why.join(', ')}`;
+          bad = true;
+        } else if (agree === 'reference') agree = 'yes';
       }
       console.log(`| ${ref?.id ?? `#${i}`} | ${v.view} | ${v.name} | ${v.totalMiB ?? '?'} | ${v.freeMiB ?? '?'} | ${agree} |`);
     }
@@ -69,7 +99,8 @@ function main(dir: string): number {
   // Context, not part of the agreement: the same GPU through CUDA, and nvidia-smi.
   if (has('probe-all.json')) {
     const all = JSON.parse(read('probe-all.json')) as Omit<AcceleratorProbe, 'via'>;
-    for (const d of all.devices.filter((x) => x.backend === 'cuda')) console.log(`\nprobe, CUDA ${d.index}: ${d.name}, total ${mib(d.totalBytes)} MiB, free ${mib(d.freeBytes)} MiB (${d.memorySource ?? '?'})`);
+    for (const d of all.devices.filter((x) => x.backend === 'cuda'))
+      console.log(`\nprobe, CUDA ${d.index}: ${d.name}, total ${mib(d.totalBytes)} MiB, free ${mib(d.freeBytes)} MiB (${d.memorySource ?? '?'})`);
   }
   if (has('nvidia-smi.csv')) console.log(`\nnvidia-smi:\n${read('nvidia-smi.csv').trim()}`);
   console.log(`\nthree views ${bad ? 'DISAGREE' : 'agree'}`);

@@ -45,8 +45,14 @@ const CASES: CaseSpec[] = [
  * shapes comes near NVIDIA's 4 GiB.
  */
 export const H200_VULKAN: PlannerDevice = {
-  id: 'Vulkan0', name: 'NVIDIA H200', kind: 'discrete', budgetBytes: 139 * GiB, totalBytes: 140 * GiB,
-  bandwidthGBps: 4800, bandwidthSource: 'table', alignment: 32,
+  id: 'Vulkan0',
+  name: 'NVIDIA H200',
+  kind: 'discrete',
+  budgetBytes: 139 * GiB,
+  totalBytes: 140 * GiB,
+  bandwidthGBps: 4800,
+  bandwidthSource: 'table',
+  alignment: 32,
 };
 
 /** Vulkan0 as the planner builds it from a real probe (strata_probe's JSON, e.g. the device run's probe-vulkan.json). */
@@ -58,7 +64,10 @@ function vulkanDeviceFromProbe(file: string): PlannerDevice {
 }
 
 async function main(): Promise<void> {
-  const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
   const root = path.resolve(__dirname, '..');
   const out = path.resolve(arg('--out') ?? path.join(root, '.gpu'));
   const mine = path.join(out, 'vulkan');
@@ -81,7 +90,13 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(mine, 'shapes.json'), JSON.stringify(shapes, null, 1));
   fs.writeFileSync(path.join(mine, 'cases.json'), JSON.stringify(cases, null, 1));
   let bytes = 0;
-  const walk = (d: string) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isDirectory()) walk(p); else bytes += fs.statSync(p).size; } };
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else bytes += fs.statSync(p).size;
+    }
+  };
   walk(out);
   console.log(`wrote ${out}: ${(bytes / 1024 ** 2).toFixed(1)} MiB to carry`);
 }

@@ -77,7 +77,9 @@ function iconButton(name: string, label: string, action: string): HTMLButtonElem
 function announce(text: string): void {
   announcer.textContent = '';
   // A change after clearing makes screen readers read it even when the text repeats.
-  requestAnimationFrame(() => { announcer.textContent = text; });
+  requestAnimationFrame(() => {
+    announcer.textContent = text;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,7 +144,11 @@ class LiveFence {
   private lines = 0;
   upTo: number;
 
-  constructor(readonly start: number, codeStart: number, lang: string) {
+  constructor(
+    readonly start: number,
+    codeStart: number,
+    lang: string,
+  ) {
     this.upTo = codeStart;
     this.block = h('div', 'code-block streaming');
     const pre = h('pre');
@@ -176,7 +182,10 @@ class LiveFence {
       let cut = -1;
       let seen = 0;
       for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
-        if (++seen === room) { cut = i + 1; break; }
+        if (++seen === room) {
+          cut = i + 1;
+          break;
+        }
       }
       const part = cut < 0 ? text : text.slice(0, cut);
       const nl = cut < 0 ? seen : room;
@@ -259,11 +268,13 @@ class TurnEl {
 
   setNotices(list: string[]): void {
     if (!this.notices) return;
-    this.notices.replaceChildren(...list.map((n) => {
-      const d = h('div', 'notice');
-      d.append(icon('warning'), h('span', undefined, n));
-      return d;
-    }));
+    this.notices.replaceChildren(
+      ...list.map((n) => {
+        const d = h('div', 'notice');
+        d.append(icon('warning'), h('span', undefined, n));
+        return d;
+      }),
+    );
   }
 
   private ensureThinking(): void {
@@ -308,7 +319,10 @@ class TurnEl {
     this.scanner.scan(this.source);
     const to = this.scanner.boundary;
     if (to > this.committed) {
-      if (this.live) { this.live.block.remove(); this.live = undefined; }
+      if (this.live) {
+        this.live.block.remove();
+        this.live = undefined;
+      }
       this.body.insertBefore(renderChunk(this.source.slice(this.committed, to)), this.tail!);
       this.committed = to;
     }
@@ -373,7 +387,8 @@ class TurnEl {
     if (v.stats && v.status !== 'streaming') bits.push(`${v.stats.tokens} tokens`);
     if (v.status === 'stopped') bits.push('stopped');
     info.textContent = bits.join(' · ');
-    if (v.stats?.firstTokenMs !== undefined) info.title = `First token after ${(v.stats.firstTokenMs / 1000).toFixed(2)} s; prompt ${v.stats.promptTokens ?? '?'} tokens`;
+    if (v.stats?.firstTokenMs !== undefined)
+      info.title = `First token after ${(v.stats.firstTokenMs / 1000).toFixed(2)} s; prompt ${v.stats.promptTokens ?? '?'} tokens`;
     parts.push(info, h('span', 'spacer'));
     if (v.status !== 'streaming') {
       parts.push(iconButton('copy', 'Copy answer', 'copy-answer'));
@@ -404,10 +419,14 @@ function chipLabel(kind: ChipView['kind'], label: string): HTMLElement {
 
 function chipIcon(kind: ChipView['kind']): string {
   switch (kind) {
-    case 'selection': return 'selection';
-    case 'diagnostics': return 'warning';
-    case 'activeFile': return 'go-to-file';
-    default: return 'file';
+    case 'selection':
+      return 'selection';
+    case 'diagnostics':
+      return 'warning';
+    case 'activeFile':
+      return 'go-to-file';
+    default:
+      return 'file';
   }
 }
 
@@ -440,18 +459,32 @@ function distanceFromBottom(): number {
   return messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight;
 }
 
-messagesEl.addEventListener('scroll', () => {
-  const top = messagesEl.scrollTop;
-  if (distanceFromBottom() <= 24) stuck = true;
-  else if (top < lastScrollTop - 1) stuck = false; // the user moved up; content growth never lowers scrollTop
-  lastScrollTop = top;
-  jumpBtn.hidden = stuck;
-}, { passive: true });
-messagesEl.addEventListener('wheel', (e) => {
-  if (e.deltaY < 0 && messagesEl.scrollHeight > messagesEl.clientHeight) { stuck = false; jumpBtn.hidden = false; }
-}, { passive: true });
+messagesEl.addEventListener(
+  'scroll',
+  () => {
+    const top = messagesEl.scrollTop;
+    if (distanceFromBottom() <= 24) stuck = true;
+    else if (top < lastScrollTop - 1) stuck = false; // the user moved up; content growth never lowers scrollTop
+    lastScrollTop = top;
+    jumpBtn.hidden = stuck;
+  },
+  { passive: true },
+);
+messagesEl.addEventListener(
+  'wheel',
+  (e) => {
+    if (e.deltaY < 0 && messagesEl.scrollHeight > messagesEl.clientHeight) {
+      stuck = false;
+      jumpBtn.hidden = false;
+    }
+  },
+  { passive: true },
+);
 messagesEl.addEventListener('keydown', (e) => {
-  if (['PageUp', 'ArrowUp', 'Home'].includes(e.key)) { stuck = false; jumpBtn.hidden = false; }
+  if (['PageUp', 'ArrowUp', 'Home'].includes(e.key)) {
+    stuck = false;
+    jumpBtn.hidden = false;
+  }
 });
 // Heights also change after a render (fonts arriving, the composer growing, a <details> opening):
 // keep following the bottom through those too.
@@ -498,7 +531,10 @@ function appendTurn(v: TurnView): void {
 function showConversation(c: ConversationView): void {
   if (c.id !== conversationId) stuck = true;
   conversationId = c.id;
-  for (const t of order) { resizeObserver.unobserve(t.root); t.root.remove(); }
+  for (const t of order) {
+    resizeObserver.unobserve(t.root);
+    t.root.remove();
+  }
   turns.clear();
   order = [];
   for (const v of c.turns) appendTurn(v);
@@ -515,16 +551,18 @@ function setBusy(b: boolean): void {
 }
 
 function renderChips(chips: ChipView[]): void {
-  chipsEl.replaceChildren(...chips.map((c) => {
-    const el = chipLabel(c.kind, c.label);
-    el.classList.remove('static');
-    el.setAttribute('role', 'listitem');
-    if (c.detail) el.title = c.detail;
-    const rm = iconButton('close', `Remove ${c.label}`, 'remove-chip');
-    rm.dataset.chipId = c.id;
-    el.append(rm);
-    return el;
-  }));
+  chipsEl.replaceChildren(
+    ...chips.map((c) => {
+      const el = chipLabel(c.kind, c.label);
+      el.classList.remove('static');
+      el.setAttribute('role', 'listitem');
+      if (c.detail) el.title = c.detail;
+      const rm = iconButton('close', `Remove ${c.label}`, 'remove-chip');
+      rm.dataset.chipId = c.id;
+      el.append(rm);
+      return el;
+    }),
+  );
 }
 
 function setStatus(s: { model?: string; contextSize?: number; error?: string }): void {
@@ -558,7 +596,11 @@ function handle(m: HostToWebview): void {
     case 'truncate': {
       const i = order.findIndex((t) => t.view.id === m.fromTurnId);
       if (i >= 0) {
-        for (const t of order.slice(i)) { resizeObserver.unobserve(t.root); t.root.remove(); turns.delete(t.view.id); }
+        for (const t of order.slice(i)) {
+          resizeObserver.unobserve(t.root);
+          t.root.remove();
+          turns.delete(t.view.id);
+        }
         order = order.slice(0, i);
       }
       updateLastMarkers();
@@ -596,7 +638,10 @@ function handle(m: HostToWebview): void {
       inputEl.value = m.text;
       autosize();
       saveState();
-      if (m.focus) { inputEl.focus(); inputEl.setSelectionRange(inputEl.value.length, inputEl.value.length); }
+      if (m.focus) {
+        inputEl.focus();
+        inputEl.setSelectionRange(inputEl.value.length, inputEl.value.length);
+      }
       break;
     case 'focusInput':
       inputEl.focus();
@@ -656,8 +701,16 @@ inputEl.addEventListener('keydown', (e) => {
     e.preventDefault();
     send();
   } else if (e.key === 'Escape') {
-    if (busy) { e.preventDefault(); post({ type: 'stop' }); }
-    else if (editing) { e.preventDefault(); setEditing(false); inputEl.value = ''; autosize(); saveState(); }
+    if (busy) {
+      e.preventDefault();
+      post({ type: 'stop' });
+    } else if (editing) {
+      e.preventDefault();
+      setEditing(false);
+      inputEl.value = '';
+      autosize();
+      saveState();
+    }
   }
 });
 
@@ -680,8 +733,17 @@ inputEl.addEventListener('input', (e) => {
 
 sendBtn.addEventListener('click', send);
 stopBtn.addEventListener('click', () => post({ type: 'stop' }));
-addContextBtn.addEventListener('click', () => { atTrigger = -1; post({ type: 'addContext' }); });
-cancelEditBtn.addEventListener('click', () => { setEditing(false); inputEl.value = ''; autosize(); saveState(); inputEl.focus(); });
+addContextBtn.addEventListener('click', () => {
+  atTrigger = -1;
+  post({ type: 'addContext' });
+});
+cancelEditBtn.addEventListener('click', () => {
+  setEditing(false);
+  inputEl.value = '';
+  autosize();
+  saveState();
+  inputEl.focus();
+});
 
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && busy && document.activeElement !== inputEl) post({ type: 'stop' });
@@ -711,7 +773,9 @@ function onLinkActivate(e: Event): void {
 }
 messagesEl.addEventListener('click', onLinkActivate, true);
 messagesEl.addEventListener('auxclick', onLinkActivate, true);
-document.addEventListener('dragstart', (e) => { if ((e.target as Element).closest?.('a')) e.preventDefault(); });
+document.addEventListener('dragstart', (e) => {
+  if ((e.target as Element).closest?.('a')) e.preventDefault();
+});
 
 messagesEl.addEventListener('click', (e) => {
   const b = (e.target as Element).closest<HTMLButtonElement>('button[data-action]');
@@ -720,7 +784,10 @@ messagesEl.addEventListener('click', (e) => {
   const turnEl = b.closest<HTMLElement>('.turn');
   const turn = turnEl ? turns.get(turnEl.dataset.turnId!) : undefined;
   switch (action) {
-    case 'copy': case 'insert': case 'apply': case 'save': {
+    case 'copy':
+    case 'insert':
+    case 'apply':
+    case 'save': {
       const block = b.closest('.code-block');
       if (!block) return;
       post({ type: 'codeAction', action, code: blockCode(block), lang: languageOf(block.querySelector('code')) });
@@ -728,7 +795,10 @@ messagesEl.addEventListener('click', (e) => {
       break;
     }
     case 'copy-answer':
-      if (turn) { post({ type: 'codeAction', action: 'copy', code: turn.text, lang: 'markdown' }); flash(b, 'check'); }
+      if (turn) {
+        post({ type: 'codeAction', action: 'copy', code: turn.text, lang: 'markdown' });
+        flash(b, 'check');
+      }
       break;
     case 'regenerate':
       if (!busy) post({ type: 'regenerate' });

@@ -58,7 +58,13 @@ export function warmLanguage(lang: string): void {
   const name = lang.trim().toLowerCase();
   if (!name || warmed.has(name) || !hljs.getLanguage(name)) return;
   warmed.add(name);
-  const run = () => { try { hljs.highlight('', { language: name, ignoreIllegals: true }); } catch { /* highlighting is optional */ } };
+  const run = () => {
+    try {
+      hljs.highlight('', { language: name, ignoreIllegals: true });
+    } catch {
+      /* highlighting is optional */
+    }
+  };
   if (typeof requestIdleCallback === 'function') requestIdleCallback(run, { timeout: 1000 });
   else setTimeout(run, 0);
 }

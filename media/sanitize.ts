@@ -6,8 +6,36 @@ import { isSafeHref } from './markdown';
 // (no scripts run, no images load there), cleaned, then moved into the live document.
 
 const ALLOWED = new Set([
-  'P', 'BR', 'HR', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'BLOCKQUOTE', 'UL', 'OL', 'LI', 'PRE', 'CODE',
-  'EM', 'STRONG', 'S', 'DEL', 'A', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD', 'SPAN', 'SUP', 'SUB', 'KBD',
+  'P',
+  'BR',
+  'HR',
+  'H1',
+  'H2',
+  'H3',
+  'H4',
+  'H5',
+  'H6',
+  'BLOCKQUOTE',
+  'UL',
+  'OL',
+  'LI',
+  'PRE',
+  'CODE',
+  'EM',
+  'STRONG',
+  'S',
+  'DEL',
+  'A',
+  'TABLE',
+  'THEAD',
+  'TBODY',
+  'TR',
+  'TH',
+  'TD',
+  'SPAN',
+  'SUP',
+  'SUB',
+  'KBD',
 ]);
 
 /** Elements dropped with everything inside them; any other unknown element is replaced by its text. */

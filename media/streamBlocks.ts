@@ -45,7 +45,13 @@ export class BlockScanner {
       const open = line.match(FENCE_OPEN);
       if (open && !(open[1][0] === '`' && open[2].includes('`'))) {
         this.boundary = lineStart;
-        this.fence = { start: lineStart, codeStart: this.scanned, char: open[1][0] as '`' | '~', len: open[1].length, lang: open[2].trim().split(/\s+/)[0] ?? '' };
+        this.fence = {
+          start: lineStart,
+          codeStart: this.scanned,
+          char: open[1][0] as '`' | '~',
+          len: open[1].length,
+          lang: open[2].trim().split(/\s+/)[0] ?? '',
+        };
         continue;
       }
       if (line.trim() === '') this.boundary = this.scanned;

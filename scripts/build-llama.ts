@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   };
   try {
     const env = args.backend === 'vulkan' ? ensureVulkanSdkEnv(process.env) : process.env;
-    if (env.VULKAN_SDK && !process.env.VULKAN_SDK) say(`[${secs()}] Using the Vulkan SDK in ${env.VULKAN_SDK} (the system's glslc is too old for this llama.cpp)`);
+    if (env.VULKAN_SDK && !process.env.VULKAN_SDK)
+      say(`[${secs()}] Using the Vulkan SDK in ${env.VULKAN_SDK} (the system's glslc is too old for this llama.cpp)`);
     const b = await ensureLlamaBuild({
       backend: args.backend,
       env,
@@ -133,7 +134,11 @@ async function main(): Promise<void> {
     if (err instanceof LlamaInstallError) {
       process.stderr.write(`error: ${err.message}\n`);
       if (err.outputTail && err.code !== 'ABORTED') {
-        const tail = err.outputTail.split('\n').slice(-15).map((l) => `  | ${l}`).join('\n');
+        const tail = err.outputTail
+          .split('\n')
+          .slice(-15)
+          .map((l) => `  | ${l}`)
+          .join('\n');
         process.stderr.write(`last output:\n${tail}\n`);
       }
       if (args.json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message, logPath: err.logPath } }) + '\n');

@@ -9,8 +9,7 @@ async function main(): Promise<void> {
   console.log(`test models in ${testModelsDir()}`);
   const jobs: Array<[string, () => Promise<string>]> = [
     ['tiny qwen2 (F16, 4 layers)', () => ensureTinyModel()],
-    ...SHAPE_NAMES.flatMap((s) => SHAPE_QUANTS.map((q): [string, () => Promise<string>] =>
-      [`${s} ${q} (sparse)`, () => ensureShapeModel(s, q)])),
+    ...SHAPE_NAMES.flatMap((s) => SHAPE_QUANTS.map((q): [string, () => Promise<string>] => [`${s} ${q} (sparse)`, () => ensureShapeModel(s, q)])),
   ];
   for (const [label, make] of jobs) {
     const t0 = Date.now();

@@ -53,10 +53,14 @@ if (!fs.existsSync(from)) {
 // The file must be a shared library of the target's format; a wrong one would only show up
 // on a user's machine, as a fallback with a loader error.
 const magic = fs.readFileSync(from).subarray(0, 4);
-const format = magic[0] === 0x7f && magic.toString('latin1', 1, 4) === 'ELF' ? 'linux'
-  : magic[0] === 0x4d && magic[1] === 0x5a ? 'win32'
-  : [0xfeedfacf, 0xcffaedfe, 0xcafebabe, 0xbebafeca].includes(magic.readUInt32BE(0)) ? 'darwin'
-  : 'unknown';
+const format =
+  magic[0] === 0x7f && magic.toString('latin1', 1, 4) === 'ELF'
+    ? 'linux'
+    : magic[0] === 0x4d && magic[1] === 0x5a
+      ? 'win32'
+      : [0xfeedfacf, 0xcffaedfe, 0xcafebabe, 0xbebafeca].includes(magic.readUInt32BE(0))
+        ? 'darwin'
+        : 'unknown';
 if (format !== folder.split('-')[0]) {
   console.error(`package-native: ${from} is a ${format} binary, not one for ${target}`);
   process.exit(1);

@@ -28,7 +28,7 @@ const PACKAGES = [
   { pkg: 'git', bin: 'git', why: 'checks out the pinned llama.cpp source', for: ['start', 'test'] },
   { pkg: 'libkrb5-dev', bin: 'krb5-config', why: "code-server's kerberos module compiles against it", for: ['start', 'test'] },
   { pkg: 'ripgrep', bin: 'rg', why: "code-server's search (its npm package would download rg from GitHub)", for: ['start', 'test'] },
-  { pkg: 'xz-utils', bin: 'xz', why: 'tar -J: the benches\' llama.cpp source bundles and the model data (scripts/model)', for: ['test'] },
+  { pkg: 'xz-utils', bin: 'xz', why: "tar -J: the benches' llama.cpp source bundles and the model data (scripts/model)", for: ['test'] },
   { pkg: 'unzip', bin: 'unzip', why: "in CI's image since the first .ci/run; no suite calls it today", for: ['test'] },
   {
     pkg: 'chromium',
@@ -41,8 +41,18 @@ const PACKAGES = [
   // older than the pinned llama.cpp needs (Debian 12), scripts/vulkan-sdk.mjs adds Debian 13's.
   { pkg: 'glslc', bin: 'glslc', why: "compiles llama.cpp's Vulkan shaders (the Vulkan build and its tests)", for: ['test'] },
   { pkg: 'libvulkan-dev', files: ['/usr/include/vulkan/vulkan.h'], why: "the Vulkan headers and link library of llama.cpp's Vulkan build", for: ['test'] },
-  { pkg: 'spirv-headers', files: ['/usr/share/cmake/SPIRV-Headers/SPIRV-HeadersConfig.cmake', '/usr/include/spirv/unified1/spirv.hpp'], why: "llama.cpp's Vulkan build looks them up with CMake (find_package(SPIRV-Headers))", for: ['test'] },
-  { pkg: 'mesa-vulkan-drivers', files: ['/usr/share/vulkan/icd.d/lvp_icd.x86_64.json', '/usr/share/vulkan/icd.d/lvp_icd.aarch64.json'], why: 'Mesa lavapipe, the GPU-less Vulkan device of the probe tests', for: ['test'] },
+  {
+    pkg: 'spirv-headers',
+    files: ['/usr/share/cmake/SPIRV-Headers/SPIRV-HeadersConfig.cmake', '/usr/include/spirv/unified1/spirv.hpp'],
+    why: "llama.cpp's Vulkan build looks them up with CMake (find_package(SPIRV-Headers))",
+    for: ['test'],
+  },
+  {
+    pkg: 'mesa-vulkan-drivers',
+    files: ['/usr/share/vulkan/icd.d/lvp_icd.x86_64.json', '/usr/share/vulkan/icd.d/lvp_icd.aarch64.json'],
+    why: 'Mesa lavapipe, the GPU-less Vulkan device of the probe tests',
+    for: ['test'],
+  },
   { pkg: 'iproute2', bin: 'ip', why: 'the cluster tests put each peer in its own network namespace', for: ['test'] },
   { pkg: 'nftables', bin: 'nft', why: 'the cluster tests drop packets on a peer link with it', for: ['test'] },
 ];
@@ -94,7 +104,10 @@ export function checkPrerequisites(purpose, env = process.env) {
   }
   const seen = (p) => (p.bin && onPath(p.bin, env)) || (p.files ?? []).some((f) => f && fs.existsSync(f));
   const unseen = wanted.filter((p) => !seen(p));
-  const installed = dpkgInstalled(unseen.map((p) => p.pkg), env);
+  const installed = dpkgInstalled(
+    unseen.map((p) => p.pkg),
+    env,
+  );
   const missing = unseen.filter((p) => !installed?.has(p.pkg)).map(({ pkg, why }) => ({ pkg, why }));
   return { node: nodeProblem(purpose, env), missing };
 }
@@ -108,7 +121,10 @@ function aptInstall(pkgs, env) {
   const log = path.join(os.tmpdir(), `strata-apt-${process.pid}.log`);
   const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
   let out = '';
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...pkgs]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', ...pkgs],
+  ]) {
     const r = spawnSync('apt-get', args, { encoding: 'utf8', env: aptEnv, timeout: 20 * 60_000 });
     out += `$ apt-get ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}`;
     if (r.status !== 0 && args[0] === 'install') {
@@ -150,7 +166,10 @@ export function ensurePrerequisites(purpose, env = process.env) {
   if (missing.length && isRoot() && onPath('apt-get', env)) {
     const names = missing.map((m) => m.pkg).join(' ');
     process.stdout.write(`[strata] installing ${names} with apt-get, which ${command} needs: ${missing.map((m) => `${m.pkg} (${m.why})`).join(', ')}\n`);
-    aptError = aptInstall(missing.map((m) => m.pkg), env);
+    aptError = aptInstall(
+      missing.map((m) => m.pkg),
+      env,
+    );
     ({ missing } = checkPrerequisites(purpose, env));
   }
   if (!node && !missing.length) return;

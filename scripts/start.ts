@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   } else {
     model = await ensureTrainedModel();
     const bar = '!'.repeat(78);
-    process.stdout.write(`\n${bar}\n!! No model configured (set STRATA_MODEL=/path/to/model.gguf), and no model hub is reachable:\n!! using Strata's SMALL TRAINED TEST MODEL (28 M parameters, trained from scratch on permissive\n!! code; scripts/model/README.md). It writes plausible code in context but is no product model:\n!! point STRATA_MODEL at a real coder GGUF (e.g. Qwen2.5-Coder) to judge suggestions.\n${bar}\n\n`);
+    process.stdout.write(
+      `\n${bar}\n!! No model configured (set STRATA_MODEL=/path/to/model.gguf), and no model hub is reachable:\n!! using Strata's SMALL TRAINED TEST MODEL (28 M parameters, trained from scratch on permissive\n!! code; scripts/model/README.md). It writes plausible code in context but is no product model:\n!! point STRATA_MODEL at a real coder GGUF (e.g. Qwen2.5-Coder) to judge suggestions.\n${bar}\n\n`,
+    );
   }
   step(`model: ${model}`);
 
@@ -118,7 +120,9 @@ async function main(): Promise<void> {
     });
     cleanups.push(() => cs.stop());
     step(`ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    process.stdout.write(`\n  Open ${cs.url}?folder=${encodeURIComponent(workspace)} in a browser, open fib.py and type: ghost text comes from the sidecar's llama-server.\n  Ctrl+C stops code-server, and the sidecar with its llama-server once no other window uses them.\n\n`);
+    process.stdout.write(
+      `\n  Open ${cs.url}?folder=${encodeURIComponent(workspace)} in a browser, open fib.py and type: ghost text comes from the sidecar's llama-server.\n  Ctrl+C stops code-server, and the sidecar with its llama-server once no other window uses them.\n\n`,
+    );
   }
   await new Promise(() => undefined);
 }

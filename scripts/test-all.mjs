@@ -24,6 +24,8 @@ ensurePrerequisites('test');
 const defaultSuites = [
   { name: 'typecheck', cmd: 'npx', args: ['tsc', '-p', '.', '--noEmit'], counts: false },
   { name: 'lint', cmd: 'npm', args: ['run', '-s', 'lint'], counts: false },
+  // One formatting (.prettierrc), so that a diff shows a change, not a re-indent.
+  { name: 'format', cmd: 'npm', args: ['run', '-s', 'format:check'], counts: false },
   { name: 'build', cmd: 'node', args: ['esbuild.mjs'], counts: false },
   // Build (or find cached) llama.cpp before any suite, so that no test's hook pays the cold build.
   { name: 'llama.cpp', cmd: 'npm', args: ['run', '-s', 'build:llama', '--', '--backend', 'cpu'], counts: false },
@@ -57,7 +59,11 @@ function run(s, logFile, skipDir) {
     const env = { ...process.env, FORCE_COLOR: '0', STRATA_SKIP_REPORT_DIR: skipDir };
     const child = spawn(s.cmd, s.args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
-    const onData = (stream) => (b) => { out += b.toString(); stream.write(b); log.write(b); };
+    const onData = (stream) => (b) => {
+      out += b.toString();
+      stream.write(b);
+      log.write(b);
+    };
     child.stdout.on('data', onData(process.stdout));
     child.stderr.on('data', onData(process.stderr));
     const done = (code, text) => log.end(() => resolve({ code, out: out + text, seconds: (Date.now() - t0) / 1000 }));
@@ -99,7 +105,9 @@ function loadAllowlist() {
 const allowed = (allowlist, skip) => allowlist.some((e) => skip.title === e.test || skip.title.startsWith(`${e.test} `));
 
 const results = [];
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 for (const s of suites) {
   if (only.length && !only.includes(s.name)) continue;
   console.log(`\n=== ${s.name} ===`);
@@ -107,23 +115,35 @@ for (const s of suites) {
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'output.log');
   const r = await run(s, logFile, path.join(dir, 'skips'));
-  let p = 0, f = 0, k = 0, skips = [];
+  let p = 0,
+    f = 0,
+    k = 0,
+    skips = [];
   if (s.counts !== false) {
-    p = count(r.out, 'passing'); f = count(r.out, 'failing'); k = count(r.out, 'pending');
+    p = count(r.out, 'passing');
+    f = count(r.out, 'failing');
+    k = count(r.out, 'pending');
     if (r.code !== 0 && f === 0) f = 1; // crashed before reporting
-    if (r.code === 0 && p === 0) { console.log(`suite ${s.name} ran no test`); f += 1; }
+    if (r.code === 0 && p === 0) {
+      console.log(`suite ${s.name} ran no test`);
+      f += 1;
+    }
     skips = skipsOf(path.join(dir, 'skips'), k);
   } else if (r.code !== 0) {
     f = 1;
   }
-  passed += p; failed += f; skipped += k;
+  passed += p;
+  failed += f;
+  skipped += k;
   results.push({ name: s.name, seconds: r.seconds, code: r.code, p, f, k, skips, logFile });
 }
 
 console.log('\n=== summary ===');
 const rel = (f) => path.relative(root, f);
 for (const r of results) {
-  console.log(`${r.name.padEnd(16)} ${r.seconds.toFixed(1).padStart(7)} s  ${r.code === 0 ? 'ok  ' : 'FAIL'}  ${r.p} passed, ${r.f} failed, ${r.k} skipped${r.code === 0 ? '' : `  (log: ${rel(r.logFile)})`}`);
+  console.log(
+    `${r.name.padEnd(16)} ${r.seconds.toFixed(1).padStart(7)} s  ${r.code === 0 ? 'ok  ' : 'FAIL'}  ${r.p} passed, ${r.f} failed, ${r.k} skipped${r.code === 0 ? '' : `  (log: ${rel(r.logFile)})`}`,
+  );
   for (const sk of r.skips) console.log(`${''.padEnd(18)}skipped: ${sk.title} (${sk.reason})`);
 }
 if (process.env.CI === 'true') {
@@ -136,7 +156,9 @@ if (process.env.CI === 'true') {
   }
   const unlisted = results.flatMap((r) => r.skips.filter((sk) => !allowed(allowlist, sk)).map((sk) => ({ suite: r.name, ...sk })));
   if (unlisted.length) {
-    console.log(`CI: ${unlisted.length === 1 ? 'this skip is' : `these ${unlisted.length} skips are`} not on ${rel(process.env.STRATA_SKIP_ALLOWLIST || 'test/skip-allowlist.json')}, so each counts as a failure (make the test run here, or list it with the reason):`);
+    console.log(
+      `CI: ${unlisted.length === 1 ? 'this skip is' : `these ${unlisted.length} skips are`} not on ${rel(process.env.STRATA_SKIP_ALLOWLIST || 'test/skip-allowlist.json')}, so each counts as a failure (make the test run here, or list it with the reason):`,
+    );
     for (const u of unlisted) console.log(`  [${u.suite}] ${u.title} (${u.reason})`);
     failed += unlisted.length;
   }

@@ -43,7 +43,11 @@ function glslcKnowsCoopmat(glslc, env) {
   try {
     const src = path.join(dir, 'probe.comp');
     fs.writeFileSync(src, COOPMAT_PROBE);
-    const r = spawnSync(glslc, ['-fshader-stage=compute', '--target-env=vulkan1.3', src, '-o', path.join(dir, 'probe.spv')], { encoding: 'utf8', env, timeout: 30_000 });
+    const r = spawnSync(glslc, ['-fshader-stage=compute', '--target-env=vulkan1.3', src, '-o', path.join(dir, 'probe.spv')], {
+      encoding: 'utf8',
+      env,
+      timeout: 30_000,
+    });
     // llama.cpp's shader generator fails a shader on any stderr output, warnings included.
     return r.status === 0 && !(r.stderr ?? '').trim();
   } catch {
@@ -91,21 +95,27 @@ export function downloadDebianVulkanDebs(dest, env = process.env, extra = []) {
   fs.writeFileSync(path.join(apt, 'sources.list'), `deb http://deb.debian.org/debian ${SUITE} main\n`);
   fs.writeFileSync(path.join(apt, 'status'), '');
   const conf = path.join(apt, 'apt.conf');
-  fs.writeFileSync(conf, [
-    `Dir::Etc::SourceList "${apt}/sources.list";`,
-    'Dir::Etc::SourceParts "/nonexistent";',
-    `Dir::State::Lists "${apt}/lists";`,
-    `Dir::Cache "${apt}/cache";`,
-    `Dir::State::status "${apt}/status";`,
-    'APT::Architecture "amd64";',
-    // apt's sandbox user cannot write into a root-owned temp folder.
-    'APT::Sandbox::User "root";',
-  ].join('\n') + '\n');
+  fs.writeFileSync(
+    conf,
+    [
+      `Dir::Etc::SourceList "${apt}/sources.list";`,
+      'Dir::Etc::SourceParts "/nonexistent";',
+      `Dir::State::Lists "${apt}/lists";`,
+      `Dir::Cache "${apt}/cache";`,
+      `Dir::State::status "${apt}/status";`,
+      'APT::Architecture "amd64";',
+      // apt's sandbox user cannot write into a root-owned temp folder.
+      'APT::Sandbox::User "root";',
+    ].join('\n') + '\n',
+  );
   const aptEnv = { ...env, APT_CONFIG: conf, DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update', '-qq'], { env: aptEnv });
   run('apt-get', ['download', '-qq', ...DEBS, ...extra], { env: aptEnv, cwd: dest });
   fs.rmSync(apt, { recursive: true, force: true });
-  return fs.readdirSync(dest).filter((f) => f.endsWith('.deb')).map((f) => path.join(dest, f));
+  return fs
+    .readdirSync(dest)
+    .filter((f) => f.endsWith('.deb'))
+    .map((f) => path.join(dest, f));
 }
 
 /** Builds the folder (once; later calls find it). Returns its path. */
@@ -113,7 +123,9 @@ export function ensureDebianVulkanSdk(env = process.env) {
   const dir = path.join(cacheDir(env), 'toolchains', NAME);
   if (fs.existsSync(path.join(dir, '.complete'))) return dir;
   if (process.platform !== 'linux' || process.arch !== 'x64' || !onPath('apt-get', env) || !onPath('dpkg-deb', env)) {
-    throw new Error('The system glslc is too old for the pinned llama.cpp and no Debian tools are here to fetch a newer one: install the Vulkan SDK (https://vulkan.lunarg.com/sdk/home), set VULKAN_SDK, and retry.');
+    throw new Error(
+      'The system glslc is too old for the pinned llama.cpp and no Debian tools are here to fetch a newer one: install the Vulkan SDK (https://vulkan.lunarg.com/sdk/home), set VULKAN_SDK, and retry.',
+    );
   }
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });

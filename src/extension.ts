@@ -37,13 +37,7 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
   const planner = createPlannerPlanProvider(log);
   controller = new SidecarController({ context, log, source, statusBar, planProvider: planner.provider });
 
-  context.subscriptions.push(
-    log,
-    source,
-    statusBar,
-    controller,
-    ...registerServerCommands({ controller, source, log, extensionPath: context.extensionPath }),
-  );
+  context.subscriptions.push(log, source, statusBar, controller, ...registerServerCommands({ controller, source, log, extensionPath: context.extensionPath }));
   registerCompletions(context, { source, log, statusBar });
   const chat = registerChat(context, { source, log });
   // A server this window did not start (server.json): the status bar names its model.
@@ -59,7 +53,10 @@ export function activate(context: vscode.ExtensionContext): StrataApi {
   });
   c0.setLoadGate(() => cluster.settled());
   // Restricted Mode: the workspace's model, llama-server and flag settings wait until it is trusted.
-  const trust = registerWorkspaceTrust({ log, onTrusted: () => void c0.replanAndReload().catch((e: Error) => log.error(`re-planning for the trusted workspace: ${e.message}`)) });
+  const trust = registerWorkspaceTrust({
+    log,
+    onTrusted: () => void c0.replanAndReload().catch((e: Error) => log.error(`re-planning for the trusted workspace: ${e.message}`)),
+  });
   context.subscriptions.push(trust.disposable);
   registerWalkthrough(context, { controller: c0, source, chat, log, extensionPath: context.extensionPath });
   log.info(`Strata activated; state dir ${controller.stateDir}; server connection file: ${source.file()}`);

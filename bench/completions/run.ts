@@ -1,7 +1,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import { CompletionEngine, CompletionSettings, DEFAULT_COMPLETION_SETTINGS, percentile, REUSE_ALL, REUSE_NONE, ReuseFeatures } from '../../src/core/completion/completionEngine';
+import {
+  CompletionEngine,
+  CompletionSettings,
+  DEFAULT_COMPLETION_SETTINGS,
+  percentile,
+  REUSE_ALL,
+  REUSE_NONE,
+  ReuseFeatures,
+} from '../../src/core/completion/completionEngine';
 import { Cursor, TextDocumentLines } from '../../src/core/completion/document';
 import { LlamaClient } from '../../src/core/llama/client';
 import { benchModel } from '../../test/fixtures/coderModel';
@@ -53,7 +61,18 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { files: 6, regions: 2, keys: 120, seed: 7, debounce: 150, ablation: false, cpuKeys: 800, serverArgs: ['-t', '1'], modes: ['baseline', 'reuse', 'words'], sources: 'holdout' };
+  const o: Options = {
+    files: 6,
+    regions: 2,
+    keys: 120,
+    seed: 7,
+    debounce: 150,
+    ablation: false,
+    cpuKeys: 800,
+    serverArgs: ['-t', '1'],
+    modes: ['baseline', 'reuse', 'words'],
+    sources: 'holdout',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -112,7 +131,15 @@ async function serverMetrics(url: string, apiKey: string): Promise<Record<string
 }
 
 /** Runs the typist over `regions` against `engine`; returns what it saw. */
-async function typeRegions(engine: CompletionEngine, regions: Region[], others: SourceFile[], o: Options, typist: Typist, acc: Result, acceptWords: boolean): Promise<void> {
+async function typeRegions(
+  engine: CompletionEngine,
+  regions: Region[],
+  others: SourceFile[],
+  o: Options,
+  typist: Typist,
+  acc: Result,
+  acceptWords: boolean,
+): Promise<void> {
   let prevRegion: Region | undefined;
   for (const [ri, region] of regions.entries()) {
     // What the editor would have offered as extra context by now: open tabs, something looked
@@ -128,7 +155,12 @@ async function typeRegions(engine: CompletionEngine, regions: Region[], others: 
     }
     prevRegion = region;
 
-    const doc = new TextDocumentLines([...region.before, region.indent, ...region.after].join('\n'), `file:///${region.file.name}`, region.file.languageId, region.file.name);
+    const doc = new TextDocumentLines(
+      [...region.before, region.indent, ...region.after].join('\n'),
+      `file:///${region.file.name}`,
+      region.file.languageId,
+      region.file.name,
+    );
     let cursor: Cursor = { line: region.before.length, character: region.indent.length };
     let done = 0;
     for (;;) {
@@ -224,17 +256,57 @@ async function attempt(engine: CompletionEngine, doc: TextDocumentLines, cursor:
   return r?.text;
 }
 
-async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big: SourceFile, model: string, o: Options & { maxTokens: number; ctx: number }): Promise<Result> {
+async function runMode(
+  mode: Mode,
+  regions: Region[],
+  others: SourceFile[],
+  big: SourceFile,
+  model: string,
+  o: Options & { maxTokens: number; ctx: number },
+): Promise<Result> {
   const llama = await startLlamaServer({ model, ctx: o.ctx, extraArgs: ['--metrics', '-np', '1', ...(mode.serverArgs ?? []), ...o.serverArgs] });
   const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, maxTokens: o.maxTokens, reuse: mode.reuse };
   const acc: Result = {
-    mode: mode.name, keys: 0, typedSeconds: 0, wallSeconds: 0, requests: 0, aborted: 0, answered: 0, failed: 0, warmUps: 0, prefetches: 0, fromMemory: 0,
-    typedThrough: 0, shown: 0, accepted: 0, acceptedWords: 0, acceptKeys: 0, savedKeys: 0, neededKeys: regions.reduce((s, r) => s + keysToType(r.target), 0),
-    promptEvaluated: 0, promptReused: 0, predicted: 0, latencies: [], cpuKeys: 0, cpu: [], noiseP50: NaN, noiseP99: NaN, log: [],
+    mode: mode.name,
+    keys: 0,
+    typedSeconds: 0,
+    wallSeconds: 0,
+    requests: 0,
+    aborted: 0,
+    answered: 0,
+    failed: 0,
+    warmUps: 0,
+    prefetches: 0,
+    fromMemory: 0,
+    typedThrough: 0,
+    shown: 0,
+    accepted: 0,
+    acceptedWords: 0,
+    acceptKeys: 0,
+    savedKeys: 0,
+    neededKeys: regions.reduce((s, r) => s + keysToType(r.target), 0),
+    promptEvaluated: 0,
+    promptReused: 0,
+    predicted: 0,
+    latencies: [],
+    cpuKeys: 0,
+    cpu: [],
+    noiseP50: NaN,
+    noiseP99: NaN,
+    log: [],
   };
   try {
-    const engine = new CompletionEngine(() => client, () => settings, { now: () => clock.t, log: (level, msg) => { if (level !== 'debug') acc.log.push(msg); } });
+    const engine = new CompletionEngine(
+      () => client,
+      () => settings,
+      {
+        now: () => clock.t,
+        log: (level, msg) => {
+          if (level !== 'debug') acc.log.push(msg);
+        },
+      },
+    );
     const m0 = await serverMetrics(llama.url, llama.apiKey);
     const t0 = performance.now();
     await typeRegions(engine, regions, others, o, new Typist(o.seed), acc, mode.acceptWords);
@@ -245,16 +317,48 @@ async function runMode(mode: Mode, regions: Region[], others: SourceFile[], big:
     acc.promptEvaluated = m1.prompt_tokens_total - m0.prompt_tokens_total;
     acc.predicted = m1.tokens_predicted_total - m0.tokens_predicted_total;
     acc.promptReused = engine.stats.cachedTokens;
-    Object.assign(acc, { requests: engine.stats.requests, aborted: engine.stats.aborted, answered: engine.stats.answered, failed: engine.stats.failed, warmUps: engine.stats.warmUps, prefetches: engine.stats.prefetches });
+    Object.assign(acc, {
+      requests: engine.stats.requests,
+      aborted: engine.stats.aborted,
+      answered: engine.stats.answered,
+      failed: engine.stats.failed,
+      warmUps: engine.stats.warmUps,
+      prefetches: engine.stats.prefetches,
+    });
     acc.latencies = [...engine.latencySamples];
 
     // The extension's own main-thread time per completion on a 10,000-line file.
-    const cpuEngine = new CompletionEngine(() => client, () => settings, { now: () => clock.t });
+    const cpuEngine = new CompletionEngine(
+      () => client,
+      () => settings,
+      { now: () => clock.t },
+    );
     const lines = big.text.split('\n');
     const start = 5000;
-    const cpuRegion: Region = { file: big, before: lines.slice(0, start), after: lines.slice(start + 200), indent: /^[ \t]*/.exec(lines[start])![0], target: lines.slice(start, start + 200).join('\n').slice(/^[ \t]*/.exec(lines[start])![0].length, undefined) };
+    const cpuRegion: Region = {
+      file: big,
+      before: lines.slice(0, start),
+      after: lines.slice(start + 200),
+      indent: /^[ \t]*/.exec(lines[start])![0],
+      target: lines
+        .slice(start, start + 200)
+        .join('\n')
+        .slice(/^[ \t]*/.exec(lines[start])![0].length, undefined),
+    };
     cpuRegion.target = cpuRegion.target.slice(0, o.cpuKeys);
-    const cpuAcc: Result = { ...acc, keys: 0, latencies: [], shown: 0, fromMemory: 0, typedThrough: 0, accepted: 0, acceptedWords: 0, acceptKeys: 0, savedKeys: 0, typedSeconds: 0 };
+    const cpuAcc: Result = {
+      ...acc,
+      keys: 0,
+      latencies: [],
+      shown: 0,
+      fromMemory: 0,
+      typedThrough: 0,
+      accepted: 0,
+      acceptedWords: 0,
+      acceptKeys: 0,
+      savedKeys: 0,
+      typedSeconds: 0,
+    };
     noise.length = 0;
     await typeRegions(cpuEngine, [cpuRegion], others, o, new Typist(o.seed + 1), cpuAcc, mode.acceptWords);
     acc.cpu = [...cpuEngine.cpuSamples];
@@ -275,7 +379,11 @@ async function main(): Promise<void> {
   const model = bm.path;
   // Random weights never end a line: 16 tokens is about one line of code.
   // Past its trained context a model writes noise: no bigger window than it learned.
-  const o = { ...opts, maxTokens: opts.maxTokens ?? (bm.random ? 16 : DEFAULT_COMPLETION_SETTINGS.maxTokens), ctx: opts.ctx ?? Math.min(8192, (await trainedContext(model)).ctx ?? 8192) };
+  const o = {
+    ...opts,
+    maxTokens: opts.maxTokens ?? (bm.random ? 16 : DEFAULT_COMPLETION_SETTINGS.maxTokens),
+    ctx: opts.ctx ?? Math.min(8192, (await trainedContext(model)).ctx ?? 8192),
+  };
   const regions = pickRegions(sources, o.regions, o.keys);
   const known: Record<string, Mode> = {
     // A client as users meet it: llama-server's defaults (cache_prompt on), no reuse of its own.
@@ -289,7 +397,8 @@ async function main(): Promise<void> {
     return known[m];
   });
   if (o.ablation) {
-    for (const k of Object.keys(REUSE_ALL) as (keyof ReuseFeatures)[]) modes.push({ name: `on, no ${k}`, reuse: { ...REUSE_ALL, [k]: false }, acceptWords: false });
+    for (const k of Object.keys(REUSE_ALL) as (keyof ReuseFeatures)[])
+      modes.push({ name: `on, no ${k}`, reuse: { ...REUSE_ALL, [k]: false }, acceptWords: false });
   }
   process.stderr.write(`files: ${sources.map((s) => s.label).join(', ')}; model ${path.basename(model)}${bm.random ? ' (RANDOM WEIGHTS)' : ''}\n`);
   const results: Result[] = [];
@@ -297,7 +406,9 @@ async function main(): Promise<void> {
     process.stderr.write(`running ${mode.name} …\n`);
     const r = await runMode(mode, regions, sources, big, model, o);
     for (const l of r.log) process.stderr.write(`  [engine] ${l}\n`);
-    process.stderr.write(`  ${r.keys} keys, ${r.requests} requests (${r.aborted} cancelled, ${r.failed} failed), ${r.promptEvaluated} prompt tokens evaluated, ${r.wallSeconds.toFixed(0)} s\n`);
+    process.stderr.write(
+      `  ${r.keys} keys, ${r.requests} requests (${r.aborted} cancelled, ${r.failed} failed), ${r.promptEvaluated} prompt tokens evaluated, ${r.wallSeconds.toFixed(0)} s\n`,
+    );
     results.push(r);
   }
   // For reference: what a provider that joins and splits the whole text per keystroke pays.
@@ -306,13 +417,41 @@ async function main(): Promise<void> {
   for (let i = 0; i < 20; i++) lines.join('\n').split('\n');
   const naive = (performance.now() - t0) / 20;
   if (sink < 0) process.stderr.write('');
-  const out = (bm.random ? '**Random-weight model: nothing is ever accepted; the accept rows are placeholders.**\n\n' : '') +
-    table(results, { ...o, files: sources.length }) + `For reference: joining and splitting the whole 10,000-line file, as a getText()-based provider does per keystroke, costs ${naive.toFixed(2)} ms by itself.\n`;
+  const out =
+    (bm.random ? '**Random-weight model: nothing is ever accepted; the accept rows are placeholders.**\n\n' : '') +
+    table(results, { ...o, files: sources.length }) +
+    `For reference: joining and splitting the whole 10,000-line file, as a getText()-based provider does per keystroke, costs ${naive.toFixed(2)} ms by itself.\n`;
   process.stdout.write(`\n${out}`);
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), model: path.basename(model), randomWeights: bm.random, files: sources.map((f) => f.label), options: o, results: results.map((r) => ({ ...r, latencies: undefined, cpu: undefined, latencyP50: percentile(r.latencies, 50), latencyP95: percentile(r.latencies, 95), cpuP50: percentile(r.cpu, 50), cpuP99: percentile(r.cpu, 99) })) }, null, 2));
+  if (o.json)
+    fs.writeFileSync(
+      o.json,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          model: path.basename(model),
+          randomWeights: bm.random,
+          files: sources.map((f) => f.label),
+          options: o,
+          results: results.map((r) => ({
+            ...r,
+            latencies: undefined,
+            cpu: undefined,
+            latencyP50: percentile(r.latencies, 50),
+            latencyP95: percentile(r.latencies, 95),
+            cpuP50: percentile(r.cpu, 50),
+            cpuP99: percentile(r.cpu, 99),
+          })),
+        },
+        null,
+        2,
+      ),
+    );
 }
 
-main().then(() => process.exit(0), (e) => {
-  process.stderr.write(`${(e as Error).stack ?? e}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -29,9 +29,18 @@ interface Candidate {
 // Each language lists fallbacks, in case a package version moves a file.
 const CANDIDATES: Candidate[][] = [
   [{ label: 'C++', languageId: 'cpp', tree: 'llama', rel: 'tools/server/server-common.cpp' }],
-  [{ label: 'Python', languageId: 'python', tree: 'llama', rel: 'gguf-py/gguf/gguf_writer.py' }, { label: 'Python', languageId: 'python', tree: 'llama', rel: 'convert_hf_to_gguf.py' }],
-  [{ label: 'TypeScript', languageId: 'typescript', tree: 'npm', rel: '@huggingface/gguf/src/gguf.ts' }, { label: 'TypeScript', languageId: 'typescript', tree: 'npm', rel: '@azure/msal-common/src/cache/CacheManager.ts' }],
-  [{ label: 'JavaScript', languageId: 'javascript', tree: 'npm', rel: 'ws/lib/websocket.js' }, { label: 'JavaScript', languageId: 'javascript', tree: 'npm', rel: 'mocha/lib/runner.js' }],
+  [
+    { label: 'Python', languageId: 'python', tree: 'llama', rel: 'gguf-py/gguf/gguf_writer.py' },
+    { label: 'Python', languageId: 'python', tree: 'llama', rel: 'convert_hf_to_gguf.py' },
+  ],
+  [
+    { label: 'TypeScript', languageId: 'typescript', tree: 'npm', rel: '@huggingface/gguf/src/gguf.ts' },
+    { label: 'TypeScript', languageId: 'typescript', tree: 'npm', rel: '@azure/msal-common/src/cache/CacheManager.ts' },
+  ],
+  [
+    { label: 'JavaScript', languageId: 'javascript', tree: 'npm', rel: 'ws/lib/websocket.js' },
+    { label: 'JavaScript', languageId: 'javascript', tree: 'npm', rel: 'mocha/lib/runner.js' },
+  ],
   [{ label: 'Kotlin', languageId: 'kotlin', tree: 'llama', rel: 'examples/llama.android/lib/src/main/java/com/arm/aichat/internal/InferenceEngineImpl.kt' }],
   [{ label: 'C', languageId: 'c', tree: 'llama', rel: 'ggml/src/ggml.c' }],
 ];
@@ -64,7 +73,11 @@ export async function benchmarkSources(): Promise<SourceFile[]> {
  */
 export function holdoutSources(count: number, seed: number): SourceFile[] {
   const rnd = mulberry32(seed);
-  const files = loadHoldout().filter((f) => f.lines.length >= 120).map((f) => ({ f, r: rnd() })).sort((a, b) => a.r - b.r).map((x) => x.f);
+  const files = loadHoldout()
+    .filter((f) => f.lines.length >= 120)
+    .map((f) => ({ f, r: rnd() }))
+    .sort((a, b) => a.r - b.r)
+    .map((x) => x.f);
   const out: SourceFile[] = [];
   for (let i = 0; out.length < count && i < files.length * GROUPS.length; i++) {
     const f = files.find((x) => x.group === GROUPS[i % GROUPS.length] && !out.some((o) => o.name === x.file));

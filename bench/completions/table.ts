@@ -83,16 +83,21 @@ export function table(results: Result[], o: TableContext): string {
     ['tokens generated', (r) => fmt(per100(r, r.predicted))],
     ['latency p50 / p95, answered requests (ms)', (r) => `${fmt(percentile(r.latencies, 50))} / ${fmt(percentile(r.latencies, 95))}`],
     ['prefill time of those tokens at 300 tok/s (s)¹', (r) => fmt(per100(r, r.promptEvaluated / 300), 1)],
-    [`extension main-thread time per completion p50 / p99 / max (ms), 10,000-line file²`, (r) => `${fmt(percentile(r.cpu, 50), 2)} / ${fmt(percentile(r.cpu, 99), 2)} / ${fmt(Math.max(...r.cpu), 2)}`],
+    [
+      `extension main-thread time per completion p50 / p99 / max (ms), 10,000-line file²`,
+      (r) => `${fmt(percentile(r.cpu, 50), 2)} / ${fmt(percentile(r.cpu, 99), 2)} / ${fmt(Math.max(...r.cpu), 2)}`,
+    ],
     ['same-time fixed ~0.1 ms workload p50 / p99 (machine noise)³', (r) => `${fmt(r.noiseP50, 2)} / ${fmt(r.noiseP99, 2)}`],
   ];
   const head = `| per 100 keystrokes pressed | ${results.map((r) => r.mode).join(' | ')} |\n|---|${results.map(() => '---:').join('|')}|`;
   const body = rows.map(([label, f]) => `| ${label} | ${results.map(f).join(' | ')} |`).join('\n');
   const r0 = results[0];
-  return `${head}\n${body}\n\n${results.map((r) => `${r.mode}: ${fmt(r.keys)} keys pressed`).join('; ')} for text that takes ${fmt(r0.neededKeys)} keys to type ` +
+  return (
+    `${head}\n${body}\n\n${results.map((r) => `${r.mode}: ${fmt(r.keys)} keys pressed`).join('; ')} for text that takes ${fmt(r0.neededKeys)} keys to type ` +
     `(${fmt(r0.typedSeconds / 60, 1)} min of simulated typing in the first mode) over ${o.files} files × ${o.regions} regions; ` +
     `debounce ${o.debounce} ms; n_predict ${o.maxTokens}; llama-server -c ${o.ctx} -np 1${o.serverArgs.length ? ' ' + o.serverArgs.join(' ') : ''}; wall time ${results.map((r) => `${r.mode} ${fmt(r.wallSeconds)} s`).join(', ')}.\n` +
-    `¹ what that prefill would take a dense 32B model on Strix Halo at an assumed 300 tok/s (not measured: a few hundred tok/s is the guess); 100 keystrokes take ~${fmt(r0.typedSeconds / r0.keys * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
+    `¹ what that prefill would take a dense 32B model on Strix Halo at an assumed 300 tok/s (not measured: a few hundred tok/s is the guess); 100 keystrokes take ~${fmt((r0.typedSeconds / r0.keys) * 100)} s to type. Tokens cut short by a cancel are counted (llama-server /metrics).\n` +
     `² wall time of the engine's synchronous work per completion attempt (memory lookups, context, hashing, request serialization and send, streamed-answer parsing, post-processing), ${fmt(r0.cpu.length)} attempts while typing ${fmt(r0.cpuKeys)} keys at line 5,000 of a 10,000-line C++ file; an upper bound of CPU time.\n` +
-    '³ the same loop of arithmetic timed between the attempts: how much waiting for a core (other work on the machine) inflates p99 here.\n';
+    '³ the same loop of arithmetic timed between the attempts: how much waiting for a core (other work on the machine) inflates p99 here.\n'
+  );
 }

@@ -39,7 +39,10 @@ export class Typist {
   private readonly rnd: () => number;
   private pendingFix: Keystroke[] = [];
 
-  constructor(seed: number, private readonly opts: TypistOptions = DEFAULT_TYPIST) {
+  constructor(
+    seed: number,
+    private readonly opts: TypistOptions = DEFAULT_TYPIST,
+  ) {
     this.rnd = mulberry32(seed);
   }
 

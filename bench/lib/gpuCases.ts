@@ -40,7 +40,12 @@ export interface PreparedCase extends GpuCase {
  * writeShapeExtents) and the planner's
  * prediction with the whole model on `device`. Returns cases.json's and shapes.json's contents.
  */
-export async function prepareCases(specs: readonly CaseSpec[], device: PlannerDevice, dir: string, opts: { gzip?: boolean } = {}): Promise<{ cases: PreparedCase[]; shapes: Record<string, ShapeExtents> }> {
+export async function prepareCases(
+  specs: readonly CaseSpec[],
+  device: PlannerDevice,
+  dir: string,
+  opts: { gzip?: boolean } = {},
+): Promise<{ cases: PreparedCase[]; shapes: Record<string, ShapeExtents> }> {
   const shapes: Record<string, ShapeExtents> = {};
   const cases: PreparedCase[] = [];
   for (const c of specs) {
@@ -50,15 +55,36 @@ export async function prepareCases(specs: readonly CaseSpec[], device: PlannerDe
     const info = await inspectModel(file);
     const ngl = c.ngl ?? info.layers + 1;
     const est = estimateMemory(info, [device], {
-      ctx: c.ctx, slots: c.slots, unified: true, typeK: c.kv, typeV: c.kv, flashAttn: c.flashAttn, ngl, nBatch: 2048, nUbatch: 512,
+      ctx: c.ctx,
+      slots: c.slots,
+      unified: true,
+      typeK: c.kv,
+      typeV: c.kv,
+      flashAttn: c.flashAttn,
+      ngl,
+      nBatch: 2048,
+      nUbatch: 512,
     });
     const plan = {
-      ctx: c.ctx, slots: c.slots, unified: true, gpuLayers: ngl, devices: est.devices, flashAttn: c.flashAttn,
-      typeK: c.kv, typeV: c.kv, nBatch: 2048, nUbatch: 512, mmap: true, cacheRamMiB: 0,
+      ctx: c.ctx,
+      slots: c.slots,
+      unified: true,
+      gpuLayers: ngl,
+      devices: est.devices,
+      flashAttn: c.flashAttn,
+      typeK: c.kv,
+      typeV: c.kv,
+      nBatch: 2048,
+      nUbatch: 512,
+      mmap: true,
+      cacheRamMiB: 0,
     } as unknown as ModelPlan;
     const args = planArgs(plan).filter((a, i, all) => a !== '--fit' && all[i - 1] !== '--fit');
     cases.push({
-      ...c, shape: name, ngl, args,
+      ...c,
+      shape: name,
+      ngl,
+      args,
       predicted: {
         device: { weights: est.devices[0].weights, kv: est.devices[0].kv, compute: est.devices[0].compute },
         host: { weights: est.host.weights, kv: est.host.kv, compute: est.host.compute, output: logitsBytes(info, c.slots) },

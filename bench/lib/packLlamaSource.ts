@@ -29,12 +29,20 @@ export async function packLlamaSource(tarball: string, opts: PackLlamaSourceOpti
   if (opts.keep && fs.existsSync(tarball)) return src;
   const top = opts.topDir ?? '.';
   const tmp = `${tarball}.tmp`;
-  execFileSync('tar', [
-    '-cJf', tmp,
-    '--anchored', ...LLAMA_SOURCE_EXCLUDES.map((e) => `--exclude=${e}`),
-    ...(top === '.' ? [] : ['--transform', `s,^\\.,${top},`]),
-    '-C', src.srcDir, '.',
-  ], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(
+    'tar',
+    [
+      '-cJf',
+      tmp,
+      '--anchored',
+      ...LLAMA_SOURCE_EXCLUDES.map((e) => `--exclude=${e}`),
+      ...(top === '.' ? [] : ['--transform', `s,^\\.,${top},`]),
+      '-C',
+      src.srcDir,
+      '.',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   fs.renameSync(tmp, tarball);
   return src;
 }

@@ -40,15 +40,23 @@ export function pickQuestions(files: HoldoutFile[], n: number, seed: number): Ch
   const rnd = mulberry32(seed);
   const pools = new Map<Group, DocumentedFunction[]>();
   for (const g of GROUPS) {
-    const fns = files.filter((f) => f.group === g).flatMap(documentedFunctions).map((fn) => ({ fn, r: rnd() }));
+    const fns = files
+      .filter((f) => f.group === g)
+      .flatMap(documentedFunctions)
+      .map((fn) => ({ fn, r: rnd() }));
     // Documented first; within that, a random order that takes each file once before repeating.
     const seen = new Map<string, number>();
-    const ranked = fns.sort((a, b) => a.r - b.r).map(({ fn }) => {
-      const k = seen.get(fn.file.file) ?? 0;
-      seen.set(fn.file.file, k + 1);
-      return { fn, key: (fn.summary ? 0 : 1e6) + k };
-    });
-    pools.set(g, ranked.sort((a, b) => a.key - b.key).map((x) => x.fn));
+    const ranked = fns
+      .sort((a, b) => a.r - b.r)
+      .map(({ fn }) => {
+        const k = seen.get(fn.file.file) ?? 0;
+        seen.set(fn.file.file, k + 1);
+        return { fn, key: (fn.summary ? 0 : 1e6) + k };
+      });
+    pools.set(
+      g,
+      ranked.sort((a, b) => a.key - b.key).map((x) => x.fn),
+    );
   }
   const out: ChatQuestion[] = [];
   for (let i = 0; i < n; i++) {
@@ -85,7 +93,14 @@ export interface ChatOptions {
   timeoutMs: number;
 }
 
-export async function measureChat(client: LlamaClient, conn: { url: string; apiKey: string }, contextSize: number, questions: ChatQuestion[], o: ChatOptions, onProgress?: (done: number) => void): Promise<ChatResult[]> {
+export async function measureChat(
+  client: LlamaClient,
+  conn: { url: string; apiKey: string },
+  contextSize: number,
+  questions: ChatQuestion[],
+  o: ChatOptions,
+  onProgress?: (done: number) => void,
+): Promise<ChatResult[]> {
   const counter = new LlamaTokenCounter(conn);
   const out: ChatResult[] = [];
   for (const q of questions) {
@@ -94,15 +109,27 @@ export async function measureChat(client: LlamaClient, conn: { url: string; apiK
     const snap: ContextSnapshot = { kind: 'activeFile', label: f.file, path: f.file, languageId: f.languageId, focusLine: q.fn.start, text: lines.join('\n') };
     const turn: UserTurn = { id: 'q', role: 'user', text: q.text, context: [snap], at: 0 };
     // As the chat view does: a quarter of the window at most is kept for the answer.
-    const prompt = await buildPrompt([turn], counter, { contextSize, reserveForAnswer: Math.min(o.maxTokens, Math.floor(contextSize / 4)), systemPrompt: DEFAULT_SYSTEM_PROMPT });
+    const prompt = await buildPrompt([turn], counter, {
+      contextSize,
+      reserveForAnswer: Math.min(o.maxTokens, Math.floor(contextSize / 4)),
+      systemPrompt: DEFAULT_SYSTEM_PROMPT,
+    });
     const t0 = performance.now();
     const r = await streamAnswer(client, prompt.messages, AbortSignal.timeout(o.timeoutMs), {
-      maxTokens: Math.min(o.maxTokens, prompt.maxAnswerTokens), temperature: o.temperature, promptTokens: prompt.promptTokens, onDelta: () => undefined,
+      maxTokens: Math.min(o.maxTokens, prompt.maxAnswerTokens),
+      temperature: o.temperature,
+      promptTokens: prompt.promptTokens,
+      onDelta: () => undefined,
     });
     if (r.status === 'error') throw new Error(`a chat answer failed: ${r.error}`);
     const block = firstCodeBlock(r.content);
     out.push({
-      kind: q.kind, group: f.group, file: f.file, question: q.text, answer: r.content, status: r.status,
+      kind: q.kind,
+      group: f.group,
+      file: f.file,
+      question: q.text,
+      answer: r.content,
+      status: r.status,
       codeBlock: block?.closed === true,
       codeOpened: block !== undefined,
       tagged: block?.closed === true && tagMatches(block.info, f.group),
@@ -138,6 +165,9 @@ export function summarizeChat(rs: ChatResult[]): ChatFigures {
     looksLikeCode: frac((r) => r.looksLikeCode),
     namesFunction: frac((r) => r.namesFunction),
     meanTokens: n ? rs.reduce((s, r) => s + r.tokens, 0) / n : NaN,
-    p50Ms: percentile(rs.map((r) => r.ms), 50),
+    p50Ms: percentile(
+      rs.map((r) => r.ms),
+      50,
+    ),
   };
 }

@@ -59,7 +59,9 @@ const SHAPES: Record<Group, RegExp[]> = {
   // A line that starts a statement, or an assignment.
   python: [/^[ \t]*(def|class|return|import|from|if|for|while|with|try|raise|yield|async|@)\b|^[ \t]*[\w.[\]]+\s*[+\-*/]?=[^=]/m],
   // A line that starts a statement or declaration, an arrow, or an assignment.
-  'js-ts': [/^[ \t]*(export\s+)?(async\s+)?(function|const|let|var|return|class|interface|type|import|if|for|while|switch|throw|try)\b|=>|^[ \t]*[\w.$[\]]+\s*[+\-*/]?=[^=]|^[ \t]*[\w.$]+\(.*\);?[ \t]*$/m],
+  'js-ts': [
+    /^[ \t]*(export\s+)?(async\s+)?(function|const|let|var|return|class|interface|type|import|if|for|while|switch|throw|try)\b|=>|^[ \t]*[\w.$[\]]+\s*[+\-*/]?=[^=]|^[ \t]*[\w.$]+\(.*\);?[ \t]*$/m,
+  ],
   // Statements end in ';', and something is called or declared with parentheses.
   'c-cpp': [/;/, /\b[A-Za-z_]\w*\s*\(/],
 };

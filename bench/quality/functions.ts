@@ -22,7 +22,11 @@ const MIN_SUMMARY = 20;
 const MAX_LINES = 40;
 
 function firstParagraph(doc: string): string {
-  return doc.trim().split(/\n\s*\n/)[0].split(/\s+/).join(' ');
+  return doc
+    .trim()
+    .split(/\n\s*\n/)[0]
+    .split(/\s+/)
+    .join(' ');
 }
 
 function indentOf(l: string): number {
@@ -38,7 +42,10 @@ function pythonArgs(params: string): string[] {
   for (const c of params) {
     if ('([{'.includes(c)) depth++;
     else if (')]}'.includes(c)) depth--;
-    if (c === ',' && depth === 0) { parts.push(cur); cur = ''; } else cur += c;
+    if (c === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
   }
   parts.push(cur);
   for (const p of parts.map((x) => x.trim()).filter(Boolean)) {
@@ -81,7 +88,24 @@ function pythonFunctions(f: HoldoutFile): DocumentedFunction[] {
   return out;
 }
 
-const NOT_NAMES = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'function', 'sizeof', 'defined', 'elif', 'else', 'constexpr', 'static_assert', 'assert', 'decltype', 'alignof']);
+const NOT_NAMES = new Set([
+  'if',
+  'for',
+  'while',
+  'switch',
+  'catch',
+  'return',
+  'function',
+  'sizeof',
+  'defined',
+  'elif',
+  'else',
+  'constexpr',
+  'static_assert',
+  'assert',
+  'decltype',
+  'alignof',
+]);
 const HEADER = /^\s*(?!\}|#|\/\/|\*|:|,)[^{;=]*?\b([A-Za-z_]\w*)\s*\(([^;{]*)\)[^;{=]*(\{)?\s*$/;
 
 /** The doc comment ending right above line `i` (a block comment or a run of // lines), or ''. */
@@ -92,12 +116,21 @@ function docAbove(L: string[], i: number): { doc: string; start: number } {
   if (/\*\/\s*$/.test(L[k])) {
     let s = k;
     while (s > 0 && !L[s].includes('/*')) s--;
-    const doc = L.slice(s, k + 1).join('\n').replace(/^\s*\/\*+!?|\*+\/\s*$/g, '').replace(/^\s*\* ?/gm, '').split(/[@\\](?:param|return|brief\b)/)[0];
+    const doc = L.slice(s, k + 1)
+      .join('\n')
+      .replace(/^\s*\/\*+!?|\*+\/\s*$/g, '')
+      .replace(/^\s*\* ?/gm, '')
+      .split(/[@\\](?:param|return|brief\b)/)[0];
     return { doc: doc.replace(/^\s*[@\\]brief\s*/, ''), start: s };
   }
   let s = k + 1;
   while (s > 0 && /^\s*\/\//.test(L[s - 1])) s--;
-  return { doc: L.slice(s, k + 1).map((l) => l.replace(/^\s*\/\/+!?\s?/, '')).join('\n'), start: s };
+  return {
+    doc: L.slice(s, k + 1)
+      .map((l) => l.replace(/^\s*\/\/+!?\s?/, ''))
+      .join('\n'),
+    start: s,
+  };
 }
 
 /**
@@ -121,7 +154,10 @@ function bracedFunctions(f: HoldoutFile): DocumentedFunction[] {
     if (depth !== 0 || end - c < 2 || end - c > MAX_LINES) continue;
     const { doc, start } = docAbove(L, c);
     const summary = firstParagraph(doc);
-    const args = m[2].split(',').map((a) => paramName(a, f.group === 'js-ts')).filter((a) => a && a !== 'void');
+    const args = m[2]
+      .split(',')
+      .map((a) => paramName(a, f.group === 'js-ts'))
+      .filter((a) => a && a !== 'void');
     out.push({ file: f, name: m[1], signature: `${m[1]}(${args.join(', ')})`, summary: summary.length >= MIN_SUMMARY ? summary : '', start, end: end + 1 });
     c = end;
   }

@@ -34,17 +34,27 @@ interface ManifestEntry {
   sha256: string;
 }
 
-const GROUP_OF: Record<string, Group> = { python: 'python', javascript: 'js-ts', typescript: 'js-ts', javascriptreact: 'js-ts', typescriptreact: 'js-ts', c: 'c-cpp', cpp: 'c-cpp' };
+const GROUP_OF: Record<string, Group> = {
+  python: 'python',
+  javascript: 'js-ts',
+  typescript: 'js-ts',
+  javascriptreact: 'js-ts',
+  typescriptreact: 'js-ts',
+  c: 'c-cpp',
+  cpp: 'c-cpp',
+};
 
 /** Every file of the manifest, checked against its sha256 (a changed file would change the figures). */
 export function loadHoldout(dir = HOLDOUT_DIR): HoldoutFile[] {
   const manifestPath = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(manifestPath)) throw new Error(`${manifestPath} is missing: the held-out files come with the trained model (test/fixtures/quality/holdout/).`);
+  if (!fs.existsSync(manifestPath))
+    throw new Error(`${manifestPath} is missing: the held-out files come with the trained model (test/fixtures/quality/holdout/).`);
   const entries = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as ManifestEntry[];
   return entries.map((e) => {
     const buf = fs.readFileSync(path.join(dir, e.file));
     const sha = crypto.createHash('sha256').update(buf).digest('hex');
-    if (sha !== e.sha256) throw new Error(`held-out file ${e.file} does not match its sha256 in manifest.json; restore it (git checkout test/fixtures/quality).`);
+    if (sha !== e.sha256)
+      throw new Error(`held-out file ${e.file} does not match its sha256 in manifest.json; restore it (git checkout test/fixtures/quality).`);
     const group = GROUP_OF[e.lang] ?? (GROUPS as readonly string[]).find((g) => e.file.startsWith(`${g}/`));
     if (!group) throw new Error(`held-out file ${e.file} has a language (${e.lang}) outside ${GROUPS.join(', ')}.`);
     return { file: e.file, group: group as Group, languageId: e.lang, source: e.source, licence: e.licence, lines: buf.toString('utf8').split(/\r?\n/) };
@@ -89,10 +99,16 @@ export function pickPositions(files: HoldoutFile[], perGroup: number, seed: numb
   const rnd = mulberry32(seed);
   const out: Position[] = [];
   for (const g of GROUPS) {
-    const pools = shuffle(files.filter((f) => f.group === g), rnd).map((f) => {
+    const pools = shuffle(
+      files.filter((f) => f.group === g),
+      rnd,
+    ).map((f) => {
       const c = candidates(f);
       // Run starts at seeded places, every candidate in at most one run.
-      const starts = shuffle(c.filter((_, i) => i % run === 0).map((_, k) => k * run), rnd);
+      const starts = shuffle(
+        c.filter((_, i) => i % run === 0).map((_, k) => k * run),
+        rnd,
+      );
       return { f, c, starts };
     });
     const picked: Position[] = [];
@@ -122,9 +138,7 @@ export type QualityMode = 'next-line' | 'fim';
  */
 export function documentAt(p: Position, mode: QualityMode): { doc: TextDocumentLines; cursor: Cursor } {
   const lines = p.file.lines;
-  const text = mode === 'next-line'
-    ? [...lines.slice(0, p.line), p.indent]
-    : [...lines.slice(0, p.line), p.indent, ...lines.slice(p.line + 1)];
+  const text = mode === 'next-line' ? [...lines.slice(0, p.line), p.indent] : [...lines.slice(0, p.line), p.indent, ...lines.slice(p.line + 1)];
   // A URI per position and mode: no suggestion remembered at one position may answer another.
   const doc = new TextDocumentLines(text.join('\n'), `file:///holdout/${p.file.file}?${mode}@${p.line}`, p.file.languageId, p.file.file);
   return { doc, cursor: { line: p.line, character: p.indent.length } };

@@ -57,11 +57,25 @@ export interface ModeFigures {
  * prefix: the second finds it in the server's prompt cache, as the next position finds most of
  * it). One engine per mode.
  */
-export async function measureLines(client: LlamaClient, positions: Position[], modes: QualityMode[], over: Partial<CompletionSettings> = {}, onProgress?: (done: number) => void): Promise<ModeFigures[]> {
+export async function measureLines(
+  client: LlamaClient,
+  positions: Position[],
+  modes: QualityMode[],
+  over: Partial<CompletionSettings> = {},
+  onProgress?: (done: number) => void,
+): Promise<ModeFigures[]> {
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, ...over };
   const runs = modes.map((mode) => ({
     mode,
-    engine: new CompletionEngine(() => client, () => settings, { log: (level, msg) => { if (level === 'warn') process.stderr.write(`  [engine] ${msg}\n`); } }),
+    engine: new CompletionEngine(
+      () => client,
+      () => settings,
+      {
+        log: (level, msg) => {
+          if (level === 'warn') process.stderr.write(`  [engine] ${msg}\n`);
+        },
+      },
+    ),
     results: [] as PositionResult[],
   }));
   // The engine asks /props and probes /infill once per server: not part of any position's time.
@@ -75,7 +89,15 @@ export async function measureLines(client: LlamaClient, positions: Position[], m
       const ms = performance.now() - t0;
       // After a failure the engine backs off and shows nothing for a while: the figures would lie.
       if (engine.stats.failed > 0) throw new Error(`a completion request failed (${engine.status.snapshot.message}); see the engine's warning above.`);
-      results.push({ group: p.file.group, file: p.file.file, line: p.line + 1, expected: p.expected, suggestion: r?.text, ms, ...scoreLine(r?.text, p.expected) });
+      results.push({
+        group: p.file.group,
+        file: p.file.file,
+        line: p.line + 1,
+        expected: p.expected,
+        suggestion: r?.text,
+        ms,
+        ...scoreLine(r?.text, p.expected),
+      });
     }
     onProgress?.(k + 1);
   }

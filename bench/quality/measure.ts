@@ -29,7 +29,14 @@ export interface QualityOptions {
 }
 
 export const DEFAULT_QUALITY_OPTIONS: Omit<QualityOptions, 'model'> = {
-  perGroup: 100, run: 5, chat: 12, seed: 1, serverArgs: ['-t', '1'], chatMaxTokens: 384, chatTemperature: 0.2, modes: ['next-line', 'fim'],
+  perGroup: 100,
+  run: 5,
+  chat: 12,
+  seed: 1,
+  serverArgs: ['-t', '1'],
+  chatMaxTokens: 384,
+  chatTemperature: 0.2,
+  modes: ['next-line', 'fim'],
 };
 
 export interface QualityReport {
@@ -63,14 +70,27 @@ export async function measureQuality(o: QualityOptions): Promise<QualityReport> 
   try {
     const client = new LlamaClient({ url: llama.url, apiKey: llama.apiKey });
     log(`${o.modes.join(' and ')}: ${positions.length} positions …`);
-    const lines = await measureLines(client, positions, o.modes, {}, (n) => { if (n % 50 === 0) log(`  ${n}/${positions.length}`); });
+    const lines = await measureLines(client, positions, o.modes, {}, (n) => {
+      if (n % 50 === 0) log(`  ${n}/${positions.length}`);
+    });
     log(`chat: ${questions.length} questions …`);
-    const results = await measureChat(client, llama, ctx, questions, { maxTokens: o.chatMaxTokens, temperature: o.chatTemperature, timeoutMs: 120_000 }, (n) => log(`  ${n}/${questions.length}`));
+    const results = await measureChat(client, llama, ctx, questions, { maxTokens: o.chatMaxTokens, temperature: o.chatTemperature, timeoutMs: 120_000 }, (n) =>
+      log(`  ${n}/${questions.length}`),
+    );
     const { log: _log, ...options } = o;
     void _log;
     return {
-      model: o.model, modelName: info.name, ctx, options, lines,
-      chat: { all: summarizeChat(results), write: summarizeChat(results.filter((r) => r.kind === 'write')), explain: summarizeChat(results.filter((r) => r.kind === 'explain')), results },
+      model: o.model,
+      modelName: info.name,
+      ctx,
+      options,
+      lines,
+      chat: {
+        all: summarizeChat(results),
+        write: summarizeChat(results.filter((r) => r.kind === 'write')),
+        explain: summarizeChat(results.filter((r) => r.kind === 'explain')),
+        results,
+      },
       wallSeconds: (performance.now() - t0) / 1000,
     };
   } finally {

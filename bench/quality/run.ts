@@ -36,7 +36,13 @@ function parseArgs(argv: string[]): { o: Omit<QualityOptions, 'model'>; model?: 
     else if (a === '--ctx') o.ctx = Number(v());
     else if (a === '--server-args') o.serverArgs = v().split(' ').filter(Boolean);
     else if (a === '--chat-max-tokens') o.chatMaxTokens = Number(v());
-    else if (a === '--modes') o.modes = v().split(',').map((m) => { if (m !== 'next-line' && m !== 'fim') throw new Error(`unknown mode ${m} (next-line, fim)`); return m; });
+    else if (a === '--modes')
+      o.modes = v()
+        .split(',')
+        .map((m) => {
+          if (m !== 'next-line' && m !== 'fim') throw new Error(`unknown mode ${m} (next-line, fim)`);
+          return m;
+        });
     else if (a === '--json') json = v();
     else throw new Error(`unknown argument ${a} (see the header of bench/quality/run.ts)`);
   }
@@ -65,19 +71,25 @@ function linesTable(r: QualityReport): string {
 }
 
 function chatTable(r: QualityReport): string {
-  const kinds: [string, ChatFigures][] = [['write a function', r.chat.write], ['explain a function', r.chat.explain], ['all', r.chat.all]];
+  const kinds: [string, ChatFigures][] = [
+    ['write a function', r.chat.write],
+    ['explain a function', r.chat.explain],
+    ['all', r.chat.all],
+  ];
   const rows: [string, (f: ChatFigures) => string][] = [
     ['questions', (f) => String(f.n)],
     ['answer has a fenced code block (closed)', (f) => pct(f.codeBlock)],
-    ['… tagged with the file\'s language', (f) => pct(f.tagged)],
+    ["… tagged with the file's language", (f) => pct(f.tagged)],
     ['… whose text looks like that language (cheap check)', (f) => pct(f.looksLikeCode)],
     ['answer opens a code block (closed, or cut off at the token limit)', (f) => pct(f.codeOpened)],
     ['answer names the function', (f) => pct(f.namesFunction)],
     ['answer tokens, mean', (f) => (Number.isFinite(f.meanTokens) ? f.meanTokens.toFixed(0) : '–')],
     ['answer time p50 (ms)', (f) => ms(f.p50Ms)],
   ];
-  return `| chat | ${kinds.map(([k]) => k).join(' | ')} |\n|---|${kinds.map(() => '---:').join('|')}|\n` +
-    rows.map(([name, f]) => `| ${name} | ${kinds.map(([, x]) => f(x)).join(' | ')} |`).join('\n');
+  return (
+    `| chat | ${kinds.map(([k]) => k).join(' | ')} |\n|---|${kinds.map(() => '---:').join('|')}|\n` +
+    rows.map(([name, f]) => `| ${name} | ${kinds.map(([, x]) => f(x)).join(' | ')} |`).join('\n')
+  );
 }
 
 async function main(): Promise<void> {
@@ -87,17 +99,34 @@ async function main(): Promise<void> {
   log(`model ${model.path}${model.random ? ' (RANDOM WEIGHTS: placeholder figures)' : ''}`);
   const r = await measureQuality({ ...o, model: model.path, log });
   const note = model.random ? '\n**Random-weight model: these figures are placeholders, not a measurement of anything a user judges.**\n' : '';
-  const out = `${note}\n${linesTable(r)}\n\n${chatTable(r)}\n\nmodel ${path.basename(r.model)}${r.modelName ? ` (${r.modelName})` : ''}; llama-server -c ${r.ctx} -np 1 ${o.serverArgs.join(' ')}; ` +
+  const out =
+    `${note}\n${linesTable(r)}\n\n${chatTable(r)}\n\nmodel ${path.basename(r.model)}${r.modelName ? ` (${r.modelName})` : ''}; llama-server -c ${r.ctx} -np 1 ${o.serverArgs.join(' ')}; ` +
     `${o.perGroup} positions per group in runs of ${o.run} consecutive lines, seed ${o.seed}; chat: ${o.chat} questions, temperature ${o.chatTemperature}, at most ${o.chatMaxTokens} tokens; wall time ${r.wallSeconds.toFixed(0)} s on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}.\n`;
   process.stdout.write(out);
   if (json) {
     // All positions' results, and a few whole chat answers as samples (the rest cut short).
     const chat = r.chat.results.map((c, i) => (i < 6 ? c : { ...c, answer: c.answer.slice(0, 300) }));
-    fs.writeFileSync(json, JSON.stringify({ date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}`, randomWeights: model.random, ...r, chat: { ...r.chat, results: chat } }, null, 1));
+    fs.writeFileSync(
+      json,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}`,
+          randomWeights: model.random,
+          ...r,
+          chat: { ...r.chat, results: chat },
+        },
+        null,
+        1,
+      ),
+    );
   }
 }
 
-main().then(() => process.exit(0), (e) => {
-  process.stderr.write(`${(e as Error).stack ?? e}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

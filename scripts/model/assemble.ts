@@ -13,7 +13,10 @@ const DEST = path.join(ROOT, 'test/fixtures/model');
 function main() {
   const from = process.argv[2];
   if (!from || !fs.existsSync(from)) throw new Error('usage: npx tsx scripts/model/assemble.ts <folder with strata-test-coder.gguf.partNN>');
-  const parts = fs.readdirSync(from).filter((f) => /^strata-test-coder\.gguf\.part\d+$/.test(f)).sort();
+  const parts = fs
+    .readdirSync(from)
+    .filter((f) => /^strata-test-coder\.gguf\.part\d+$/.test(f))
+    .sort();
   if (parts.length === 0) throw new Error(`${from} has no strata-test-coder.gguf.partNN files: run scripts/model/gpu-train.sh on the GPU machine first.`);
   const data = Buffer.concat(parts.map((p) => fs.readFileSync(path.join(from, p))));
   const want = fs.readFileSync(path.join(from, 'strata-test-coder.gguf.sha256'), 'utf8').split(/\s+/)[0];
@@ -31,4 +34,9 @@ function main() {
   console.log(`installed ${path.relative(ROOT, DEST)}/strata-test-coder.gguf (${(data.length / 2 ** 20).toFixed(1)} MiB, sha256 ${got})`);
 }
 
-try { main(); } catch (e) { console.error(e instanceof Error ? e.message : e); process.exit(1); }
+try {
+  main();
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+}

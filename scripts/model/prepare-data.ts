@@ -22,12 +22,27 @@ const CACHE = path.join(strataCacheDir(), 'model-data');
 
 // Raw bytes per language that fit the 64 MiB carry once xz'd (code compresses ~6-7x).
 const LANG_CAP: Record<Lang, number> = {
-  python: 150_000_000, javascript: 70_000_000, typescript: 55_000_000, c: 25_000_000, cpp: 90_000_000,
+  python: 150_000_000,
+  javascript: 70_000_000,
+  typescript: 55_000_000,
+  c: 25_000_000,
+  cpp: 90_000_000,
 };
 const HOLDOUT_PER_LANG = 24;
 
-interface Doc { lang: Lang; source: string; path: string; text: string }
-interface SourceRecord { source: string; licence: string; version?: string; files: number; bytes: number }
+interface Doc {
+  lang: Lang;
+  source: string;
+  path: string;
+  text: string;
+}
+interface SourceRecord {
+  source: string;
+  licence: string;
+  version?: string;
+  files: number;
+  bytes: number;
+}
 
 function sh(cmd: string, args: string[], cwd?: string): string {
   return execFileSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -63,7 +78,11 @@ function collect(dir: string, source: string, docs: Doc[], capBytes = Infinity):
     const lang = LANG_BY_EXT[path.extname(file)];
     if (!lang) continue;
     let text: string;
-    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
     if (text.includes('\uFFFD') || !looksLikeCode(text)) continue;
     if (bytes + text.length > capBytes) break;
     bytes += text.length;
@@ -82,7 +101,10 @@ function debSources(docs: Doc[], rec: SourceRecord[]) {
       deb = fs.readdirSync(debs).find((f) => f.startsWith(s.name + '_') && f.endsWith('.deb'))!;
     }
     const x = path.join(CACHE, 'x', s.name);
-    if (!fs.existsSync(x)) { fs.mkdirSync(x, { recursive: true }); sh('dpkg-deb', ['-x', path.join(debs, deb), x]); }
+    if (!fs.existsSync(x)) {
+      fs.mkdirSync(x, { recursive: true });
+      sh('dpkg-deb', ['-x', path.join(debs, deb), x]);
+    }
     const before = docs.length;
     const bytes = collect(path.join(x, 'usr'), `deb:${s.name}`, docs, s.capBytes);
     rec.push({ source: `deb:${s.name}`, licence: s.licence, version: deb.split('_')[1], files: docs.length - before, bytes });
@@ -115,7 +137,7 @@ function pythonStdlib(docs: Doc[], rec: SourceRecord[]) {
   const dir = sh('python3', ['-c', 'import sysconfig; print(sysconfig.get_paths()["stdlib"])']).trim();
   const version = sh('python3', ['-c', 'import platform; print(platform.python_version())']).trim();
   const before = docs.length;
-  const bytes = collect(dir, "python-stdlib", docs);
+  const bytes = collect(dir, 'python-stdlib', docs);
   rec.push({ source: `python-stdlib (${dir})`, licence: 'PSF-2.0', version, files: docs.length - before, bytes });
   // site-packages is under the stdlib dir in some layouts: drop whatever came from there.
   for (let i = docs.length - 1; i >= before; i--) if (docs[i].path.startsWith('site-packages')) docs.splice(i, 1);
@@ -131,11 +153,20 @@ async function llamaCpp(docs: Doc[], rec: SourceRecord[]) {
   rec.push({ source: 'llama.cpp (node-llama-cpp 3.22.1 bundle, commit de3ff81)', licence: 'MIT', files: docs.length - before, bytes });
 }
 
-const keyed = (s: string) => crypto.createHash('sha256').update('strata-holdout-v1:' + s).digest('hex');
+const keyed = (s: string) =>
+  crypto
+    .createHash('sha256')
+    .update('strata-holdout-v1:' + s)
+    .digest('hex');
 
 /** Lines of a file as a set, for a cheap near-duplicate test against the held-out files. */
 function lineSet(text: string): Set<string> {
-  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l.length > 8));
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.length > 8),
+  );
 }
 function similar(a: Set<string>, b: Set<string>): boolean {
   let common = 0;
@@ -178,7 +209,10 @@ async function main() {
     if (held.has(d)) return false;
     const base = path.basename(d.path);
     const h = heldLines.filter((x) => x.base === base);
-    if (h.length && h.some((x) => similar(x.lines, lineSet(d.text)))) { nearDup++; return false; }
+    if (h.length && h.some((x) => similar(x.lines, lineSet(d.text)))) {
+      nearDup++;
+      return false;
+    }
     return true;
   });
 
@@ -205,7 +239,14 @@ async function main() {
     fs.mkdirSync(path.join(HOLDOUT_DIR, group), { recursive: true });
     fs.writeFileSync(path.join(HOLDOUT_DIR, group, name), d.text);
     const licence = rec.find((r) => r.source === d.source || r.source.startsWith(d.source))?.licence ?? 'PSF-2.0';
-    return { file: `${group}/${name}`, lang: d.lang, source: d.source, path: d.path, licence, sha256: crypto.createHash('sha256').update(d.text).digest('hex') };
+    return {
+      file: `${group}/${name}`,
+      lang: d.lang,
+      source: d.source,
+      path: d.path,
+      licence,
+      sha256: crypto.createHash('sha256').update(d.text).digest('hex'),
+    };
   });
   fs.writeFileSync(path.join(HOLDOUT_DIR, 'manifest.json'), JSON.stringify(holdManifest, null, 1) + '\n');
   const sources = { sources: rec, summary, nearDuplicatesDropped: nearDup, holdout: holdManifest.length };
@@ -215,4 +256,7 @@ async function main() {
   console.log(`${train.length} training files, ${holdout.length} held out, ${nearDup} near-duplicates dropped; ${(total / 2 ** 20).toFixed(1)} MiB to carry`);
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

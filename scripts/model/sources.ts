@@ -6,12 +6,32 @@
 
 export type Lang = 'python' | 'javascript' | 'typescript' | 'c' | 'cpp';
 
-export interface DebSource { kind: 'deb'; name: string; licence: string; capBytes?: number }
-export interface NpmSource { kind: 'npm'; spec: string; licence: string }
+export interface DebSource {
+  kind: 'deb';
+  name: string;
+  licence: string;
+  capBytes?: number;
+}
+export interface NpmSource {
+  kind: 'npm';
+  spec: string;
+  licence: string;
+}
 
 export const PERMISSIVE = new Set([
-  'MIT', 'ISC', 'BSD-2-Clause', 'BSD-3-Clause', 'Apache-2.0', '0BSD', 'BSL-1.0', 'Unlicense', 'CC0-1.0',
-  'Zlib', 'Python-2.0', 'PSF-2.0', 'public-domain',
+  'MIT',
+  'ISC',
+  'BSD-2-Clause',
+  'BSD-3-Clause',
+  'Apache-2.0',
+  '0BSD',
+  'BSL-1.0',
+  'Unlicense',
+  'CC0-1.0',
+  'Zlib',
+  'Python-2.0',
+  'PSF-2.0',
+  'public-domain',
 ]);
 
 // Debian packages whose files are source (Python modules, C/C++ headers). Packages whose
@@ -135,8 +155,23 @@ export const NPM_SOURCES: NpmSource[] = [
 
 export const LANG_BY_EXT: Record<string, Lang> = {
   '.py': 'python',
-  '.js': 'javascript', '.mjs': 'javascript', '.cjs': 'javascript', '.jsx': 'javascript',
-  '.ts': 'typescript', '.tsx': 'typescript', '.mts': 'typescript', '.cts': 'typescript',
-  '.c': 'c', '.h': 'c',
-  '.cc': 'cpp', '.cpp': 'cpp', '.cxx': 'cpp', '.hpp': 'cpp', '.hh': 'cpp', '.hxx': 'cpp', '.ipp': 'cpp', '.cu': 'cpp', '.inl': 'cpp',
+  '.js': 'javascript',
+  '.mjs': 'javascript',
+  '.cjs': 'javascript',
+  '.jsx': 'javascript',
+  '.ts': 'typescript',
+  '.tsx': 'typescript',
+  '.mts': 'typescript',
+  '.cts': 'typescript',
+  '.c': 'c',
+  '.h': 'c',
+  '.cc': 'cpp',
+  '.cpp': 'cpp',
+  '.cxx': 'cpp',
+  '.hpp': 'cpp',
+  '.hh': 'cpp',
+  '.hxx': 'cpp',
+  '.ipp': 'cpp',
+  '.cu': 'cpp',
+  '.inl': 'cpp',
 };

@@ -94,11 +94,14 @@ async function serve(flags: Map<string, string | true>): Promise<void> {
   const listen = hostPort(str(flags, '--listen') ?? `0.0.0.0:${DEFAULT_AGENT_PORT}`, DEFAULT_AGENT_PORT);
   const tok = loadOrCreateToken({ file: str(flags, '--token-file') });
   if (tok.created) {
-    process.stdout.write(`New token written to ${tok.file} (keep it secret). On the machine with VS Code, run "Strata: Add Peer" and paste:\n\n  ${tok.token}\n\n`);
+    process.stdout.write(
+      `New token written to ${tok.file} (keep it secret). On the machine with VS Code, run "Strata: Add Peer" and paste:\n\n  ${tok.token}\n\n`,
+    );
   }
   const direct = flags.has('--allow-direct');
   const directHost = str(flags, '--direct-host');
-  if (direct && !directHost) throw new Error('--allow-direct needs --direct-host <this machine\'s LAN address>: rpc-server will listen there without authentication.');
+  if (direct && !directHost)
+    throw new Error("--allow-direct needs --direct-host <this machine's LAN address>: rpc-server will listen there without authentication.");
   if (!direct && directHost) throw new Error('--direct-host only takes effect with --allow-direct.');
   const stateDir = path.resolve(str(flags, '--state-dir') ?? defaultAgentStateDir());
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -112,7 +115,10 @@ async function serve(flags: Map<string, string | true>): Promise<void> {
     rpcServer: str(flags, '--rpc-server'),
     llamaServer: str(flags, '--llama-server'),
     threads: num(flags, '--threads'),
-    devices: str(flags, '--devices')?.split(',').map((s) => s.trim()).filter(Boolean),
+    devices: str(flags, '--devices')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     cacheDir: str(flags, '--cache-dir') ? path.resolve(str(flags, '--cache-dir')!) : undefined,
     directHost: direct ? directHost : undefined,
     directPort: num(flags, '--direct-port'),
@@ -126,7 +132,9 @@ async function serve(flags: Map<string, string | true>): Promise<void> {
     maxPendingPerAddress: num(flags, '--max-unauthenticated'),
   });
   if (direct) {
-    process.stderr.write(`WARNING: direct mode allowed: rpc-server may listen on ${directHost} with no authentication and no encryption; anyone who can reach that port can read and change what this machine computes and crash it. Use it only on a trusted, isolated network.\n`);
+    process.stderr.write(
+      `WARNING: direct mode allowed: rpc-server may listen on ${directHost} with no authentication and no encryption; anyone who can reach that port can read and change what this machine computes and crash it. Use it only on a trusted, isolated network.\n`,
+    );
   }
   const stop = (sig: string) => {
     process.stderr.write(`${new Date().toISOString()} ${sig}: stopping\n`);
@@ -163,7 +171,8 @@ async function info(flags: Map<string, string | true>): Promise<void> {
 async function connect(flags: Map<string, string | true>): Promise<void> {
   const addr = peerAddress(flags);
   const listen = hostPort(str(flags, '--listen') ?? `127.0.0.1:${DEFAULT_DIRECT_RPC_PORT}`, DEFAULT_DIRECT_RPC_PORT);
-  if (listen.host !== '127.0.0.1' && listen.host !== 'localhost') throw new Error('--listen must be on 127.0.0.1: the tunnel endpoint has no authentication of its own.');
+  if (listen.host !== '127.0.0.1' && listen.host !== 'localhost')
+    throw new Error('--listen must be on 127.0.0.1: the tunnel endpoint has no authentication of its own.');
   // A control channel holds rpc-server up (and tells us when the peer goes away).
   const ctl = await AgentControlClient.connect(addr);
   await ctl.request('rpc.start', { mode: 'tunnel' }, 120_000);
@@ -174,7 +183,11 @@ async function connect(flags: Map<string, string | true>): Promise<void> {
     process.stderr.write(`${err?.message ?? 'control channel closed'}\n`);
     process.exit(1);
   });
-  const stop = () => { void t.close(); ctl.close(); process.exit(0); };
+  const stop = () => {
+    void t.close();
+    ctl.close();
+    process.exit(0);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
@@ -183,7 +196,7 @@ async function place(flags: Map<string, string | true>, rest: string[]): Promise
   const addr = peerAddress(flags);
   const role = str(flags, '--role') ?? 'chat';
   const model = str(flags, '--model');
-  if (!model) throw new Error('--model NAME (a GGUF file in the agent\'s --models-dir) is required');
+  if (!model) throw new Error("--model NAME (a GGUF file in the agent's --models-dir) is required");
   const listen = hostPort(str(flags, '--listen') ?? '127.0.0.1:0', 0);
   if (listen.host !== '127.0.0.1' && listen.host !== 'localhost') throw new Error('--listen must be on 127.0.0.1.');
   const ctl = await AgentControlClient.connect(addr);
@@ -192,7 +205,11 @@ async function place(flags: Map<string, string | true>, rest: string[]): Promise
   const port = await t.listen(listen.port);
   process.stdout.write(`${JSON.stringify({ role, url: `http://127.0.0.1:${port}`, apiKey: st.apiKey })}\n`);
   const stop = () => {
-    void ctl.request('server.stop', { role }).finally(() => { void t.close(); ctl.close(); process.exit(0); });
+    void ctl.request('server.stop', { role }).finally(() => {
+      void t.close();
+      ctl.close();
+      process.exit(0);
+    });
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   ctl.on('close', (err) => {
@@ -242,7 +259,9 @@ WantedBy=default.target
 async function main(): Promise<void> {
   const { cmd, flags, rest } = parseArgs(process.argv.slice(2));
   if (flags.has('--token')) {
-    throw new Error('--token is not accepted because every user of this machine can read a command line: put the token in STRATA_PEER_TOKEN or in a 0600 file given with --token-file.');
+    throw new Error(
+      '--token is not accepted because every user of this machine can read a command line: put the token in STRATA_PEER_TOKEN or in a 0600 file given with --token-file.',
+    );
   }
   if (flags.has('--version') || flags.has('-v')) {
     process.stdout.write(`strata-peer ${STRATA_VERSION}\n`);

@@ -107,6 +107,13 @@ export interface ControlOps {
 
 export type ControlOp = keyof ControlOps;
 
-export interface ControlRequest { id: number; op: ControlOp; params: Record<string, unknown> }
+export interface ControlRequest {
+  id: number;
+  op: ControlOp;
+  params: Record<string, unknown>;
+}
 export type ControlResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
-export interface ControlEvent { event: 'rpc' | 'server'; data: unknown }
+export interface ControlEvent {
+  event: 'rpc' | 'server';
+  data: unknown;
+}

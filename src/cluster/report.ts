@@ -89,7 +89,13 @@ export async function collectClusterReport(peers: PeerEntry[], opts: ReportOptio
     const devices: SplitDevice[] = [];
     for (const r of reports) {
       if (!r.reachable || r.problem || r.peer.enabled === false) continue;
-      for (const d of r.info!.devices) devices.push({ id: `${r.peer.name}#${d.index}`, host: r.peer.name, label: `${d.name}${d.description ? ` (${d.description})` : ''}`, freeBytes: d.freeBytes });
+      for (const d of r.info!.devices)
+        devices.push({
+          id: `${r.peer.name}#${d.index}`,
+          host: r.peer.name,
+          label: `${d.name}${d.description ? ` (${d.description})` : ''}`,
+          freeBytes: d.freeBytes,
+        });
     }
     for (const d of opts.localDevices ?? []) devices.push({ ...d, host: 'local' });
     const plan = planSplit({ layout, devices, mode: opts.mode ?? 'auto', hostFreeBytes: opts.hostFreeBytes ?? os.freemem() });
@@ -116,8 +122,11 @@ export function formatClusterReport(r: ClusterReport): string[] {
       continue;
     }
     const i = p.info!;
-    lines.push(`${p.problem ? '!' : '✓'} ${head}: ${p.latencyMs!.toFixed(2)} ms, agent ${i.agent.version} on ${i.agent.hostname}, RPC ${i.rpc.version ?? '?'}${p.layers ? `, would hold ${p.layers}` : ''}`);
-    for (const d of i.devices) lines.push(`    ${d.name}${d.description ? ` ${d.description}` : ''}: ${(d.freeBytes / GiB).toFixed(1)} of ${(d.totalBytes / GiB).toFixed(1)} GiB free`);
+    lines.push(
+      `${p.problem ? '!' : '✓'} ${head}: ${p.latencyMs!.toFixed(2)} ms, agent ${i.agent.version} on ${i.agent.hostname}, RPC ${i.rpc.version ?? '?'}${p.layers ? `, would hold ${p.layers}` : ''}`,
+    );
+    for (const d of i.devices)
+      lines.push(`    ${d.name}${d.description ? ` ${d.description}` : ''}: ${(d.freeBytes / GiB).toFixed(1)} of ${(d.totalBytes / GiB).toFixed(1)} GiB free`);
     if (p.problem) lines.push(`    ${p.problem}`);
   }
   if (r.plan) {

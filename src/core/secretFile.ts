@@ -81,7 +81,9 @@ export function writeSecretFile(secret: string, opts: { parent?: string; name?: 
   live.add(file);
   if (!hooked) {
     hooked = true;
-    process.on('exit', () => { for (const f of [...live]) f.remove(); });
+    process.on('exit', () => {
+      for (const f of [...live]) f.remove();
+    });
   }
   return file;
 }

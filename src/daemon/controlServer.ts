@@ -3,8 +3,19 @@ import * as http from 'http';
 import type { Socket } from 'net';
 import { RawData, WebSocket, WebSocketServer } from 'ws';
 import {
-  CloseCode, DaemonFrame, decodeClientFrame, encodeFrame, ErrorInfo, EventName, Events, HelloFrame,
-  isKnownMethod, MAX_FRAME_BYTES, Method, ProtocolError, SidecarStatus,
+  CloseCode,
+  DaemonFrame,
+  decodeClientFrame,
+  encodeFrame,
+  ErrorInfo,
+  EventName,
+  Events,
+  HelloFrame,
+  isKnownMethod,
+  MAX_FRAME_BYTES,
+  Method,
+  ProtocolError,
+  SidecarStatus,
 } from '../core/protocol';
 import { SupervisorError } from './failures';
 
@@ -204,7 +215,9 @@ export class ControlServer {
         return;
       }
       if (hello.protocolVersion !== this.opts.protocolVersion) {
-        this.opts.log(`client ${hello.client?.name ?? remote} speaks protocol ${hello.protocolVersion}, this daemon ${this.opts.protocolVersion}${hello.retire ? `; asked to retire (${hello.retire})` : ''}`);
+        this.opts.log(
+          `client ${hello.client?.name ?? remote} speaks protocol ${hello.protocolVersion}, this daemon ${this.opts.protocolVersion}${hello.retire ? `; asked to retire (${hello.retire})` : ''}`,
+        );
         if (hello.retire) this.opts.handler.retire(hello.retire);
         ws.close(CloseCode.IncompatibleProtocol, `protocol ${this.opts.protocolVersion}`);
         return;
@@ -239,7 +252,12 @@ export class ControlServer {
     const { id, method } = frame;
     const reply = (f: DaemonFrame) => sendText(conn.ws, encodeFrame(f));
     if (!isKnownMethod(method)) {
-      reply({ type: 'res', id, ok: false, error: { code: 'unknown-method', message: `This sidecar does not know "${String(method)}": update Strata in every window.` } });
+      reply({
+        type: 'res',
+        id,
+        ok: false,
+        error: { code: 'unknown-method', message: `This sidecar does not know "${String(method)}": update Strata in every window.` },
+      });
       return;
     }
     this.opts.handler.request(conn, method, frame.params as Record<string, unknown>).then(

@@ -2,12 +2,29 @@ import * as crypto from 'crypto';
 import * as path from 'path';
 import { CONNECTION_FILE_NAME } from '../core/llama/serverConnection';
 import {
-  ClusterSummary, LogEvent, Method, MetricsResult, ProgressEvent, ProtocolError, ServerPlan, ServerStatus, SidecarStatus,
-  samePlan, validateClusterConfig, validatePlan,
+  ClusterSummary,
+  LogEvent,
+  Method,
+  MetricsResult,
+  ProgressEvent,
+  ProtocolError,
+  ServerPlan,
+  ServerStatus,
+  SidecarStatus,
+  samePlan,
+  validateClusterConfig,
+  validatePlan,
 } from '../core/protocol';
 import { ClusterManager, ClusterPlanError } from '../cluster/coordinator/clusterManager';
 import {
-  DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, removeSidecarLockIfOwned, SERVER_LOG_NAME, withStateMutex, writeSidecarLock,
+  DAEMON_LOG_NAME,
+  ensureStateDir,
+  isLockLive,
+  readSidecarLock,
+  removeSidecarLockIfOwned,
+  SERVER_LOG_NAME,
+  withStateMutex,
+  writeSidecarLock,
 } from '../core/daemonClient/lockFile';
 import { bootId, isPidAlive, processStartTime } from '../core/daemonClient/processInfo';
 import { ChildRecord, ChildRegistry, judgeRecord, terminate } from './childRegistry';
@@ -97,8 +114,15 @@ export class Daemon {
       const reaped = await this.registry.reapStale({ graceMs: 1000, log: (m) => this.log.warn(m) });
       if (reaped.length) this.log.info(`pid files checked: ${reaped.map((r) => `${r.rec.pid}=${r.verdict}`).join(', ')}`);
       writeSidecarLock(this.cfg.stateDir, {
-        pid: process.pid, port, token: this.token, protocolVersion: this.cfg.protocolVersion, startedAt: this.startedAt,
-        processStartTime: processStartTime(process.pid), bootId: bootId(), version: this.cfg.version, logFile: this.logFile,
+        pid: process.pid,
+        port,
+        token: this.token,
+        protocolVersion: this.cfg.protocolVersion,
+        startedAt: this.startedAt,
+        processStartTime: processStartTime(process.pid),
+        bootId: bootId(),
+        version: this.cfg.version,
+        logFile: this.logFile,
       });
       return undefined;
     });
@@ -143,7 +167,9 @@ export class Daemon {
       left = live();
     }
     if (left.length) {
-      throw new Error(`another Strata sidecar (pid ${left[0].daemonPid}) still runs llama-server (pid ${left[0].pid}) without holding the lock; wait for it to stop, or end it (kill ${left[0].daemonPid}), then try again`);
+      throw new Error(
+        `another Strata sidecar (pid ${left[0].daemonPid}) still runs llama-server (pid ${left[0].pid}) without holding the lock; wait for it to stop, or end it (kill ${left[0].daemonPid}), then try again`,
+      );
     }
   }
 
@@ -231,7 +257,9 @@ export class Daemon {
         return this.restartPlan();
       case 'cluster.configure': {
         const cfg = validateClusterConfig(params);
-        this.log.info(`cluster: ${cfg.peers.length} peer(s) from client ${conn.id}${cfg.peers.length ? ` (${cfg.peers.map((p) => `${p.name}=${p.host}:${p.port}/${p.transport}`).join(', ')})` : ''}, mode ${cfg.mode ?? 'auto'}${cfg.placements?.length ? `, placements ${cfg.placements.map((w) => `${w.role}→${w.peer}`).join(', ')}` : ''}`);
+        this.log.info(
+          `cluster: ${cfg.peers.length} peer(s) from client ${conn.id}${cfg.peers.length ? ` (${cfg.peers.map((p) => `${p.name}=${p.host}:${p.port}/${p.transport}`).join(', ')})` : ''}, mode ${cfg.mode ?? 'auto'}${cfg.placements?.length ? `, placements ${cfg.placements.map((w) => `${w.role}→${w.peer}`).join(', ')}` : ''}`,
+        );
         return this.cluster.configure(cfg);
       }
       case 'cluster.status':
@@ -348,4 +376,3 @@ export class Daemon {
     process.exit(code);
   }
 }
-

@@ -38,15 +38,21 @@ export async function preflight(plan: ServerPlan): Promise<void> {
     fd = fs.openSync(model, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw fail('model-not-found', code === 'ENOENT'
-      ? `The model file ${model} does not exist: download it again or pick another model.`
-      : `The model file ${model} cannot be read (${code}): check its permissions.`);
+    throw fail(
+      'model-not-found',
+      code === 'ENOENT'
+        ? `The model file ${model} does not exist: download it again or pick another model.`
+        : `The model file ${model} cannot be read (${code}): check its permissions.`,
+    );
   }
   try {
     const magic = Buffer.alloc(4);
     const n = fs.readSync(fd, magic, 0, 4, 0);
     if (n < 4 || magic.toString('latin1') !== 'GGUF') {
-      throw fail('model-load-failed', `${path.basename(model)} is not a GGUF model (it does not start with "GGUF"): it is corrupt or another format; download it again.`);
+      throw fail(
+        'model-load-failed',
+        `${path.basename(model)} is not a GGUF model (it does not start with "GGUF"): it is corrupt or another format; download it again.`,
+      );
     }
   } finally {
     fs.closeSync(fd);
@@ -63,7 +69,11 @@ export function classifyExit(tail: string[]): ExitKind {
   const text = tail.join('\n');
   if (/couldn't bind HTTP server socket|address already in use/i.test(text)) return 'port-in-use';
   if (/error: invalid argument|error while handling argument|unknown argument/i.test(text)) return 'bad-arguments';
-  if (/failed to load model|error loading model|llama_model_load: error|gguf_init_from_file|failed to read (magic|header|tensor)|invalid magic|exiting due to model loading error/i.test(text)) {
+  if (
+    /failed to load model|error loading model|llama_model_load: error|gguf_init_from_file|failed to read (magic|header|tensor)|invalid magic|exiting due to model loading error/i.test(
+      text,
+    )
+  ) {
     return 'model-load-failed';
   }
   return 'crash';
@@ -80,11 +90,23 @@ export function spawnFailure(binaryPath: string, err: NodeJS.ErrnoException): Su
 export function exitFailure(kind: Exclude<ExitKind, 'crash'>, plan: ServerPlan, tail: string[], how: string): SupervisorError {
   switch (kind) {
     case 'port-in-use':
-      return fail('port-in-use', `llama-server could not listen on port ${plan.port ?? '(chosen)'}: another program uses it; stop that program or let Strata pick a free port.`, tail);
+      return fail(
+        'port-in-use',
+        `llama-server could not listen on port ${plan.port ?? '(chosen)'}: another program uses it; stop that program or let Strata pick a free port.`,
+        tail,
+      );
     case 'bad-arguments':
-      return fail('bad-arguments', `llama-server rejected its command line (${firstMatch(tail, /error[^|]*/i) ?? how}): check the server flags in Strata's settings.`, tail);
+      return fail(
+        'bad-arguments',
+        `llama-server rejected its command line (${firstMatch(tail, /error[^|]*/i) ?? how}): check the server flags in Strata's settings.`,
+        tail,
+      );
     case 'model-load-failed':
-      return fail('model-load-failed', `llama-server could not load ${path.basename(plan.modelPath)}: the file is corrupt or truncated, needs a newer llama.cpp, or does not fit in memory; see the last log lines.`, tail);
+      return fail(
+        'model-load-failed',
+        `llama-server could not load ${path.basename(plan.modelPath)}: the file is corrupt or truncated, needs a newer llama.cpp, or does not fit in memory; see the last log lines.`,
+        tail,
+      );
   }
 }
 

@@ -41,7 +41,11 @@ export function selectLifetimeGuard(mode: GuardMode, extensionRoot: string, log:
       name: `native ${status.guard}`,
       spawn: (cmd, args, opts) => {
         const child = spawnGuarded(cmd, args, {
-          env: opts.env, stdin: 'ignore', stdout: { path: opts.outputFile }, stderr: { path: opts.outputFile }, newProcessGroup: true,
+          env: opts.env,
+          stdin: 'ignore',
+          stdout: { path: opts.outputFile },
+          stderr: { path: opts.outputFile },
+          newProcessGroup: true,
         });
         return { pid: child.pid, exited: child.exited, kill: (s) => child.kill(s) };
       },
@@ -69,4 +73,3 @@ function isExecutable(p: string): boolean {
     return false;
   }
 }
-

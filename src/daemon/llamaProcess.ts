@@ -248,7 +248,12 @@ class FileTailer {
   private reading = false;
   private stopped = false;
 
-  constructor(private readonly file: string, private offset: number, private readonly onChunk: (s: string) => void, intervalMs = 100) {
+  constructor(
+    private readonly file: string,
+    private offset: number,
+    private readonly onChunk: (s: string) => void,
+    intervalMs = 100,
+  ) {
     this.timer = setInterval(() => void this.read(), intervalMs);
   }
 

@@ -52,13 +52,7 @@ export function watchForHang(
 }
 
 /** Calls onIdle once /metrics has shown no work for idleMs (polled at most every pollMs). */
-export function watchForIdle(
-  ep: ServerEndpoint,
-  idleMs: number,
-  pollMs: number,
-  scope: WatchScope,
-  onIdle: () => Promise<unknown>,
-): NodeJS.Timeout {
+export function watchForIdle(ep: ServerEndpoint, idleMs: number, pollMs: number, scope: WatchScope, onIdle: () => Promise<unknown>): NodeJS.Timeout {
   let lastSig = '';
   let lastActive = Date.now();
   let inFlight = false;

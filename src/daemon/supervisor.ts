@@ -69,7 +69,14 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   private closed = false;
   private lastProgressEmit = 0;
   private healthInFlight = false;
-  private timers: { restart?: NodeJS.Timeout; health?: NodeJS.Timeout; ready?: NodeJS.Timeout; stable?: NodeJS.Timeout; activity?: NodeJS.Timeout; hang?: NodeJS.Timeout } = {};
+  private timers: {
+    restart?: NodeJS.Timeout;
+    health?: NodeJS.Timeout;
+    ready?: NodeJS.Timeout;
+    stable?: NodeJS.Timeout;
+    activity?: NodeJS.Timeout;
+    hang?: NodeJS.Timeout;
+  } = {};
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
@@ -156,8 +163,16 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     this.backoff.reset();
     this.portRetries = 0;
     this.setPhase('loading', {
-      plan, label: plan.label ?? path.basename(plan.modelPath), crashes: 0, error: undefined, lastExit: undefined,
-      stoppedReason: undefined, endpoint: undefined, pid: undefined, progress: 0, stage: 'starting',
+      plan,
+      label: plan.label ?? path.basename(plan.modelPath),
+      crashes: 0,
+      error: undefined,
+      lastExit: undefined,
+      stoppedReason: undefined,
+      endpoint: undefined,
+      pid: undefined,
+      progress: 0,
+      stage: 'starting',
     });
     const ready = this.waitReady();
     await stopped;
@@ -186,9 +201,12 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   private detach(reason: 'requested' | 'idle' | 'shutdown'): { gen: number; stopped: Promise<void> } {
     const gen = ++this.gen;
     this.clearTimers();
-    this.settleWaiters(fail('cancelled', reason === 'shutdown'
-      ? 'The Strata sidecar is shutting down.'
-      : 'Loading was cancelled: the server was stopped or another model was requested.'));
+    this.settleWaiters(
+      fail(
+        'cancelled',
+        reason === 'shutdown' ? 'The Strata sidecar is shutting down.' : 'Loading was cancelled: the server was stopped or another model was requested.',
+      ),
+    );
     const proc = this.proc;
     this.proc = undefined;
     this.endpoint = undefined;
@@ -224,14 +242,23 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     if (routerMode) env.LLAMA_SERVER_ROUTER_PORT = String(port);
     delete env.ELECTRON_RUN_AS_NODE;
     const proc = LlamaProcess.start({
-      binaryPath: plan.binaryPath, args, apiKey, env, logFile: this.opts.serverLogFile,
-      registry: this.opts.registry, guard: this.opts.guard, watchdog: this.opts.watchdog, ring: this.serverLog,
+      binaryPath: plan.binaryPath,
+      args,
+      apiKey,
+      env,
+      logFile: this.opts.serverLogFile,
+      registry: this.opts.registry,
+      guard: this.opts.guard,
+      watchdog: this.opts.watchdog,
+      ring: this.serverLog,
       routerMode,
     });
     this.proc = proc;
     const endpoint: ServerEndpoint = { url, apiKey, pid: proc.pid ?? -1, port, model: plan.modelPath };
     this.setPhase('loading', { pid: proc.pid, progress: 0, stage: 'starting', endpoint: undefined });
-    this.opts.log(`started llama-server pid ${proc.pid} on port ${port} for ${path.basename(plan.modelPath)}${this.opts.guard ? ` (guard: ${this.opts.guard.name})` : ''}`);
+    this.opts.log(
+      `started llama-server pid ${proc.pid} on port ${port} for ${path.basename(plan.modelPath)}${this.opts.guard ? ` (guard: ${this.opts.guard.name})` : ''}`,
+    );
     proc.on('line', (l) => this.emit('line', l));
     proc.on('progress', (p) => this.onProgress(gen, p));
     proc.on('readyHint', () => void this.checkHealth(gen, proc, endpoint));
@@ -239,9 +266,14 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const readyTimeout = plan.readyTimeoutMs ?? this.opts.defaultReadyTimeoutMs;
     this.timers.ready = setTimeout(() => {
       if (gen !== this.gen || this.proc !== proc || this.st.phase !== 'loading') return;
-      this.failWith(gen, fail('ready-timeout',
-        `llama-server did not become ready within ${Math.round(readyTimeout / 1000)} s: the model may be too large for this machine's memory or disk speed; see the server log.`,
-        lastLines(proc.tail(40))));
+      this.failWith(
+        gen,
+        fail(
+          'ready-timeout',
+          `llama-server did not become ready within ${Math.round(readyTimeout / 1000)} s: the model may be too large for this machine's memory or disk speed; see the server log.`,
+          lastLines(proc.tail(40)),
+        ),
+      );
     }, readyTimeout);
     void proc.exited.then((info) => this.onExit(gen, proc, info, plan));
   }
@@ -390,4 +422,3 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     removeServerConnection(this.opts.connectionFile);
   }
 }
-

@@ -20,7 +20,11 @@ export class ExternalServerWatch implements vscode.Disposable {
   private checking = false;
   private again = false;
 
-  constructor(private readonly source: ServerConnectionSource, private readonly statusBar: StatusBar, private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly source: ServerConnectionSource,
+    private readonly statusBar: StatusBar,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
     const file = source.file();
     const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
     const on = () => void this.check();

@@ -40,7 +40,9 @@ export class StrataInlineCompletionProvider implements vscode.InlineCompletionIt
         beforeRequest: () => delay(invoked ? 0 : engine.debounceMs(config.completion.debounceMs), abort.signal),
       });
       if (!result || abort.signal.aborted) return undefined;
-      this.feature.log.debug(`completion (${result.source}) ${Math.round(result.latencyMs)} ms, prompt ${result.promptTokens ?? '-'} tok, cached ${result.cachedTokens ?? '-'}`);
+      this.feature.log.debug(
+        `completion (${result.source}) ${Math.round(result.latencyMs)} ms, prompt ${result.promptTokens ?? '-'} tok, cached ${result.cachedTokens ?? '-'}`,
+      );
       const item = new vscode.InlineCompletionItem(result.text, new vscode.Range(position, position));
       item.command = { title: 'Strata: completion accepted', command: ACCEPTED_COMMAND };
       return [item];
@@ -59,8 +61,14 @@ function delay(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     if (ms <= 0) return resolve(true);
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true); }, ms);
-    const onAbort = () => { clearTimeout(t); resolve(false); };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

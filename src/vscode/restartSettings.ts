@@ -10,7 +10,12 @@ export const SERVER_RESTART_SETTINGS: readonly string[] = ['strata.model', 'stra
 
 /** The memory planner plans again, and a running model reloads with the new plan (src/vscode/models). */
 export const REPLAN_SETTINGS: readonly string[] = [
-  'strata.models.contextSize', 'strata.models.kvCacheType', 'strata.models.slots', 'strata.models.draft', 'strata.models.planner', 'strata.models.memoryBandwidthGBps',
+  'strata.models.contextSize',
+  'strata.models.kvCacheType',
+  'strata.models.slots',
+  'strata.models.draft',
+  'strata.models.planner',
+  'strata.models.memoryBandwidthGBps',
 ];
 
 /** The completion engine forgets its answers and resizes its extra context (src/vscode/completion). */

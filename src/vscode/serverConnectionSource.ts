@@ -55,8 +55,13 @@ export class ServerConnectionSource implements vscode.Disposable {
     const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
     const recheck = () => this.recheck();
     this.disposables.push(
-      w, w.onDidCreate(recheck), w.onDidChange(recheck), w.onDidDelete(recheck),
-      vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('strata.server.connectionFile')) recheck(); }),
+      w,
+      w.onDidCreate(recheck),
+      w.onDidChange(recheck),
+      w.onDidDelete(recheck),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('strata.server.connectionFile')) recheck();
+      }),
     );
   }
 
@@ -126,17 +131,23 @@ export class ServerConnectionSource implements vscode.Disposable {
         continue;
       }
       const server = now;
-      void readServerModel(server.client, MODEL_READ_MS).catch(() => undefined).then((model) => {
-        // A newer change for this role was announced meanwhile: this one is stale.
-        if (this.announced.get(role) === server.client) this.changed.fire({ role, server: { ...server, model } });
-      });
+      void readServerModel(server.client, MODEL_READ_MS)
+        .catch(() => undefined)
+        .then((model) => {
+          // A newer change for this role was announced meanwhile: this one is stale.
+          if (this.announced.get(role) === server.client) this.changed.fire({ role, server: { ...server, model } });
+        });
     }
   }
 
   private fromFile(): Endpoint {
     const file = this.file();
     let mtimeMs = -1;
-    try { mtimeMs = fs.statSync(file).mtimeMs; } catch { /* readServerConnection explains */ }
+    try {
+      mtimeMs = fs.statSync(file).mtimeMs;
+    } catch {
+      /* readServerConnection explains */
+    }
     if (this.cached && this.cached.file === file && this.cached.mtimeMs === mtimeMs) return this.cached;
     const conn = readServerConnection(file);
     this.cached = { file, mtimeMs, conn, client: new LlamaClient(conn) };

@@ -62,7 +62,8 @@ export function describeStatus(s: ServerStatusReport): string {
   const binText = bin?.version ? ` llama.cpp ${bin.version.replace(/^version:\s*/, '')}; backends ${bin.backends.join(', ')}.` : '';
   if (!s.connected) {
     if (sc?.problem && sc.problem.kind !== 'busy') return `Strata: ${sc.problem.message}`;
-    if (sc?.phase === 'loading') return `Strata: loading ${sc.label ?? 'the model'}${sc.progress !== undefined ? ` (${Math.floor(sc.progress * 100)}%)` : ''}; completions start when it is ready.`;
+    if (sc?.phase === 'loading')
+      return `Strata: loading ${sc.label ?? 'the model'}${sc.progress !== undefined ? ` (${Math.floor(sc.progress * 100)}%)` : ''}; completions start when it is ready.`;
     if (sc?.phase === 'failed' && sc.error) return `Strata: llama-server failed: ${sc.error}`;
     if (sc?.phase === 'restarting') return 'Strata: llama-server stopped unexpectedly and is restarting.';
     return `Strata: no server. ${s.error ?? ''}`.trim();
@@ -108,12 +109,24 @@ export class StatusBar implements vscode.Disposable {
     this.text = vm.text;
     this.item.text = vm.text;
     const md = new vscode.MarkdownString(vm.tooltip, true);
-    md.isTrusted = { enabledCommands: ['strata.showServerStatus', 'strata.server.start', 'strata.server.restart', 'strata.server.showLogs', 'strata.models.switch', 'workbench.action.openSettings'] };
+    md.isTrusted = {
+      enabledCommands: [
+        'strata.showServerStatus',
+        'strata.server.start',
+        'strata.server.restart',
+        'strata.server.showLogs',
+        'strata.models.switch',
+        'workbench.action.openSettings',
+      ],
+    };
     this.item.tooltip = md;
     this.item.command = { command: vm.command.command, title: vm.command.title, arguments: vm.command.arguments };
-    this.item.backgroundColor = vm.severity === 'error'
-      ? new vscode.ThemeColor('statusBarItem.errorBackground')
-      : vm.severity === 'warning' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    this.item.backgroundColor =
+      vm.severity === 'error'
+        ? new vscode.ThemeColor('statusBarItem.errorBackground')
+        : vm.severity === 'warning'
+          ? new vscode.ThemeColor('statusBarItem.warningBackground')
+          : undefined;
   }
 
   dispose(): void {

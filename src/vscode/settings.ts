@@ -59,7 +59,9 @@ function watch(): void {
     changed.fire({ config: snapshot, event });
   };
   watching = vscode.Disposable.from(
-    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('strata')) rebuild(e); }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('strata')) rebuild(e);
+    }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => rebuild()),
   );
 }
@@ -67,7 +69,13 @@ function watch(): void {
 /** For activate(): starts following changes now, ahead of every feature's own listener. */
 export function watchStrataConfig(): vscode.Disposable {
   watch();
-  return { dispose: () => { watching?.dispose(); watching = undefined; snapshot = undefined; } };
+  return {
+    dispose: () => {
+      watching?.dispose();
+      watching = undefined;
+      snapshot = undefined;
+    },
+  };
 }
 
 function readStrataConfig(): StrataConfig {

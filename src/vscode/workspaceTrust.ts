@@ -21,7 +21,8 @@ export interface StrataSettings {
 export function strataSettings(section: string, scope?: ConfigurationScope): StrataSettings {
   const c = vscode.workspace.getConfiguration(section, scope);
   function get<T>(key: string, defaultValue?: T): T | undefined {
-    if (vscode.workspace.isTrusted || !isRestrictedSetting(`${section}.${key}`)) return defaultValue === undefined ? c.get<T>(key) : c.get<T>(key, defaultValue);
+    if (vscode.workspace.isTrusted || !isRestrictedSetting(`${section}.${key}`))
+      return defaultValue === undefined ? c.get<T>(key) : c.get<T>(key, defaultValue);
     return trustedValue<T | undefined>(c.inspect<T>(key), defaultValue);
   }
   return { get, update: (key, value, target) => c.update(key, value, target) };
@@ -54,7 +55,10 @@ async function restrictedKeysInWorkspace(): Promise<string[]> {
  * (`heldBack`, also for the tests); when the user trusts the workspace, `onTrusted` re-reads
  * them (the model, llama-server and its flags).
  */
-export function registerWorkspaceTrust(opts: { log: vscode.LogOutputChannel; onTrusted: () => void }): { heldBack: Promise<string[]>; disposable: vscode.Disposable } {
+export function registerWorkspaceTrust(opts: { log: vscode.LogOutputChannel; onTrusted: () => void }): {
+  heldBack: Promise<string[]>;
+  disposable: vscode.Disposable;
+} {
   const { log } = opts;
   const heldBack = vscode.workspace.isTrusted ? Promise.resolve([]) : restrictedKeysInWorkspace();
   void heldBack.then((keys) => {

@@ -23,11 +23,20 @@ const HELPER = 'def square(x):\n    return x * x';
 function seededConversation(): Conversation {
   const now = Date.now() - 60_000;
   return {
-    version: 1, id: 'seeded-0001', title: 'Make double clearer', createdAt: now, updatedAt: now, model: 'qwen2.5-coder-32b-instruct-q4_k_m',
+    version: 1,
+    id: 'seeded-0001',
+    title: 'Make double clearer',
+    createdAt: now,
+    updatedAt: now,
+    model: 'qwen2.5-coder-32b-instruct-q4_k_m',
     turns: [
       { id: 'u1', role: 'user', text: 'Make double() clearer.', context: [], at: now },
       {
-        id: 'a1', role: 'assistant', status: 'done', model: 'qwen2.5-coder-32b-instruct-q4_k_m', at: now,
+        id: 'a1',
+        role: 'assistant',
+        status: 'done',
+        model: 'qwen2.5-coder-32b-instruct-q4_k_m',
+        at: now,
         content: `Multiply instead of adding:\n\n\`\`\`python\n${FIXED}\n\`\`\`\n\nAnd a helper you may want:\n\n\`\`\`python\n${HELPER}\n\`\`\`\n`,
         stats: { tokens: 42, totalMs: 900, firstTokenMs: 300, tokensPerSecond: 70 },
       },
@@ -86,7 +95,11 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const input = page.locator('.quick-input-widget .quick-input-box input');
     await input.waitFor({ state: 'visible' });
     await input.fill('>Strata: Chat History');
-    await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^Strata: Chat History$/ }) }).first().click();
+    await page
+      .locator('.quick-input-widget .quick-input-list .monaco-list-row')
+      .filter({ has: page.locator('.label-name', { hasText: /^Strata: Chat History$/ }) })
+      .first()
+      .click();
     await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Strata: Chat History' }).waitFor({ state: 'visible', timeout: 30_000 });
   }
 
@@ -101,7 +114,11 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const block = f.locator('.turn.assistant .code-block').first();
     await block.waitFor({ state: 'visible', timeout: 30_000 });
     assert.match(await f.locator('.turn.user .user-text').first().innerText(), /Make double\(\) clearer/);
-    assert.match(await f.locator('.turn.assistant .meta').first().innerText(), /qwen2\.5-coder-32b-instruct-q4_k_m/, 'the conversation remembers which model answered');
+    assert.match(
+      await f.locator('.turn.assistant .meta').first().innerText(),
+      /qwen2\.5-coder-32b-instruct-q4_k_m/,
+      'the conversation remembers which model answered',
+    );
 
     await block.locator('button[data-action="apply"]').click();
     // The diff editor shows the proposal; nothing is written until the user accepts.
@@ -109,7 +126,10 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     await page.locator('.editor-instance .monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 30_000 });
     assert.strictEqual(wb.readFile(FILE), INITIAL, 'nothing applied before accepting');
     await waitForNotification(page, /Apply Strata's change to calc\.py \(lines 1-2\)\?/);
-    await page.locator('.notifications-toasts .notification-toast', { hasText: /Apply Strata's change/ }).getByRole('button', { name: 'Accept' }).click();
+    await page
+      .locator('.notifications-toasts .notification-toast', { hasText: /Apply Strata's change/ })
+      .getByRole('button', { name: 'Accept' })
+      .click();
     await page.locator('.tabs-container .tab', { hasText: /Strata's change/ }).waitFor({ state: 'detached', timeout: 30_000 });
     await page.locator('.tabs-container .tab.active', { hasText: FILE }).waitFor({ state: 'visible', timeout: 30_000 });
     const text = await fileText();
@@ -158,7 +178,10 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const answer = f.locator('.turn.assistant').last();
     await answer.waitFor({ state: 'visible', timeout: 30_000 });
     assert.match(await f.locator('.turn.user .turn-chips').innerText(), /calc\.py:5-6/);
-    await answer.locator('.meta .stats').filter({ hasText: /\d+ tokens/ }).waitFor({ timeout: 120_000 });
+    await answer
+      .locator('.meta .stats')
+      .filter({ hasText: /\d+ tokens/ })
+      .waitFor({ timeout: 120_000 });
     // Streamed: the text grows while the stop button is shown.
     const grow = await frame.evaluate(() => (window as unknown as { __grow: { lengths: number[]; whileStop: number } }).__grow);
     const tokens = Number(/(\d+) tokens/.exec(await answer.locator('.meta .stats').innerText())?.[1] ?? 0);
@@ -213,26 +236,45 @@ describe('E2E: chat in code-server against the real llama-server', function () {
   it('history: open, rename and delete conversations from the list; save a code block as a new file', async () => {
     const row = (title: RegExp) => page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: title });
     await openHistory();
-    await row(/Make double clearer/).first().waitFor({ state: 'visible', timeout: 30_000 });
-    assert.ok(await row(/What does this function do\?/).first().isVisible());
+    await row(/Make double clearer/)
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
+    assert.ok(
+      await row(/What does this function do\?/)
+        .first()
+        .isVisible(),
+    );
 
     // Rename the live conversation.
-    await row(/What does this function do\?/).first().hover();
-    await row(/What does this function do\?/).first().locator('[aria-label="Rename"]').click();
+    await row(/What does this function do\?/)
+      .first()
+      .hover();
+    await row(/What does this function do\?/)
+      .first()
+      .locator('[aria-label="Rename"]')
+      .click();
     const input = page.locator('.quick-input-widget .quick-input-box input');
     const title = (t: string) => page.locator('.quick-input-widget .quick-input-title', { hasText: t });
     await title('Rename conversation').waitFor({ state: 'visible', timeout: 30_000 });
     await input.fill('Triple explained');
     await input.press('Enter');
     await title('Strata: Chat History').waitFor({ state: 'visible', timeout: 30_000 });
-    await row(/Triple explained/).first().waitFor({ state: 'visible', timeout: 30_000 });
-    const onDisk = () => fs.readdirSync(historyDir).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(fs.readFileSync(path.join(historyDir, n), 'utf8')) as Conversation);
+    await row(/Triple explained/)
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
+    const onDisk = () =>
+      fs
+        .readdirSync(historyDir)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => JSON.parse(fs.readFileSync(path.join(historyDir, n), 'utf8')) as Conversation);
     assert.ok(onDisk().some((c) => c.title === 'Triple explained' && c.titleSetByUser));
 
     // Open the saved one and save its second block as a new file (VS Code's simple file dialog).
     // Pick it with the keyboard: filter, Enter.
     await input.fill('Make double');
-    await row(/Make double clearer/).first().waitFor({ state: 'visible' });
+    await row(/Make double clearer/)
+      .first()
+      .waitFor({ state: 'visible' });
     await input.press('Enter');
     const f = chat();
     await f.locator('.turn.user .user-text', { hasText: 'Make double() clearer.' }).waitFor({ state: 'visible', timeout: 30_000 });
@@ -251,11 +293,21 @@ describe('E2E: chat in code-server against the real llama-server', function () {
 
     // Delete the saved one from the list: its file goes, the chat falls back to a new one.
     await openHistory();
-    await row(/Make double clearer/).first().hover();
-    await row(/Make double clearer/).first().locator('[aria-label="Delete"]').click();
-    await row(/Make double clearer/).first().waitFor({ state: 'detached', timeout: 30_000 });
+    await row(/Make double clearer/)
+      .first()
+      .hover();
+    await row(/Make double clearer/)
+      .first()
+      .locator('[aria-label="Delete"]')
+      .click();
+    await row(/Make double clearer/)
+      .first()
+      .waitFor({ state: 'detached', timeout: 30_000 });
     await page.keyboard.press('Escape');
-    assert.deepStrictEqual(onDisk().map((c) => c.title), ['Triple explained']);
+    assert.deepStrictEqual(
+      onDisk().map((c) => c.title),
+      ['Triple explained'],
+    );
     await f.locator('#welcome').waitFor({ state: 'visible', timeout: 30_000 });
   });
 
@@ -266,7 +318,10 @@ describe('E2E: chat in code-server against the real llama-server', function () {
       const a = f.locator('.turn.assistant').last();
       await a.locator('.md').filter({ hasText: /\S/ }).waitFor({ timeout: 60_000 });
       if (await f.locator('#stop').isVisible()) await f.locator('#stop').click();
-      await a.locator('.meta .stats').filter({ hasText: /\d+ tokens/ }).waitFor({ timeout: 60_000 });
+      await a
+        .locator('.meta .stats')
+        .filter({ hasText: /\d+ tokens/ })
+        .waitFor({ timeout: 60_000 });
     };
     await page.locator('.tabs-container .tab', { hasText: FILE }).first().click();
     await selectLines(1, 2);

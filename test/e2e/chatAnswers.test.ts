@@ -17,9 +17,23 @@ import { useWorkbench } from '../harness/workbench';
 
 const FILE = 'stats.py';
 const INITIAL = [
-  '"""Small numeric helpers."""', '', '',
-  'def mean(values):', '    total = 0', '    for v in values:', '        total += v', '    return total / len(values)', '', '',
-  'def clamp(x, lo, hi):', '    if x < lo:', '        return lo', '    if x > hi:', '        return hi', '    return x', '',
+  '"""Small numeric helpers."""',
+  '',
+  '',
+  'def mean(values):',
+  '    total = 0',
+  '    for v in values:',
+  '        total += v',
+  '    return total / len(values)',
+  '',
+  '',
+  'def clamp(x, lo, hi):',
+  '    if x < lo:',
+  '        return lo',
+  '    if x > hi:',
+  '        return hi',
+  '    return x',
+  '',
 ].join('\n');
 /** clamp(), lines 11-16 (1-based): the selection the question is about. */
 const FIRST = 11;
@@ -66,12 +80,14 @@ describe('E2E: chat answers of the trained model in code-server (markdown with a
 
   /** The assistant turns saved in the history folder (what the model wrote, before any rendering). */
   function savedAnswers(): AssistantTurn[] {
-    return fs.readdirSync(historyDir).filter((n) => n.endsWith('.json'))
+    return fs
+      .readdirSync(historyDir)
+      .filter((n) => n.endsWith('.json'))
       .flatMap((n) => (JSON.parse(fs.readFileSync(path.join(historyDir, n), 'utf8')) as Conversation).turns)
       .filter((t): t is AssistantTurn => t.role === 'assistant');
   }
 
-  it('a question about the selected function streams a markdown answer whose code block is exactly the model\'s code, rendered inert', async () => {
+  it("a question about the selected function streams a markdown answer whose code block is exactly the model's code, rendered inert", async () => {
     await openFileFromExplorer(page, FILE);
     await selectLines(page, FIRST, LAST);
     await runCommand(page, 'Strata: Ask About Selection');
@@ -96,10 +112,15 @@ describe('E2E: chat answers of the trained model in code-server (markdown with a
     await f.locator('#input').press('Enter');
     const answer = f.locator('.turn.assistant').last();
     await answer.waitFor({ state: 'visible', timeout: 30_000 });
-    await answer.locator('.meta .stats').filter({ hasText: /\d+ tokens/ }).waitFor({ timeout: 120_000 });
+    await answer
+      .locator('.meta .stats')
+      .filter({ hasText: /\d+ tokens/ })
+      .waitFor({ timeout: 120_000 });
     const seen = await frame.evaluate(() => (window as unknown as { __seen: { lengths: number[]; liveBlock: boolean } }).__seen);
     const steps = seen.lengths.filter((n, i) => i > 0 && n > seen.lengths[i - 1]).length;
-    say(`answered in ${Date.now() - t0} ms: ${await answer.locator('.meta .stats').innerText()}; the text grew in ${steps} steps; a live code block was ${seen.liveBlock ? '' : 'not '}shown`);
+    say(
+      `answered in ${Date.now() - t0} ms: ${await answer.locator('.meta .stats').innerText()}; the text grew in ${steps} steps; a live code block was ${seen.liveBlock ? '' : 'not '}shown`,
+    );
     assert.ok(steps >= 2, `the answer did not arrive in pieces: lengths ${seen.lengths.join(',')}`);
     assert.ok(seen.liveBlock, 'no code block was shown while the answer streamed');
 
@@ -130,11 +151,16 @@ describe('E2E: chat answers of the trained model in code-server (markdown with a
     await page.locator('.tabs-container .tab.active', { hasText: /Strata's change/ }).waitFor({ state: 'visible', timeout: 30_000 });
     await page.locator('.editor-instance .monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 30_000 });
     // The diff shows what changes: inserted lines on the proposal's side.
-    await page.locator('.editor-instance .monaco-diff-editor .line-insert, .editor-instance .monaco-diff-editor .char-insert').first()
+    await page
+      .locator('.editor-instance .monaco-diff-editor .line-insert, .editor-instance .monaco-diff-editor .char-insert')
+      .first()
       .waitFor({ state: 'attached', timeout: 30_000 });
     assert.strictEqual(wb.readFile(FILE), INITIAL, 'the file changed before the change was accepted');
     await waitForNotification(page, new RegExp(`Apply Strata's change to ${FILE.replace('.', '\\.')} \\(lines ${FIRST}-${LAST}\\)\\?`));
-    await page.locator('.notifications-toasts .notification-toast', { hasText: /Apply Strata's change/ }).getByRole('button', { name: 'Accept' }).click();
+    await page
+      .locator('.notifications-toasts .notification-toast', { hasText: /Apply Strata's change/ })
+      .getByRole('button', { name: 'Accept' })
+      .click();
     await page.locator('.tabs-container .tab', { hasText: /Strata's change/ }).waitFor({ state: 'detached', timeout: 30_000 });
     await page.locator('.tabs-container .tab.active', { hasText: FILE }).waitFor({ state: 'visible', timeout: 30_000 });
     const lines = INITIAL.split('\n');

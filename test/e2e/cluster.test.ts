@@ -42,10 +42,13 @@ function serverStarts(stateDir: string): Array<{ header: string; body: string }>
   } catch {
     return [];
   }
-  return text.split(/\n(?====== )/).filter((s) => s.startsWith('===== ')).map((s) => {
-    const nl = s.indexOf('\n');
-    return { header: nl < 0 ? s : s.slice(0, nl), body: nl < 0 ? '' : s.slice(nl + 1) };
-  });
+  return text
+    .split(/\n(?====== )/)
+    .filter((s) => s.startsWith('===== '))
+    .map((s) => {
+      const nl = s.indexOf('\n');
+      return { header: nl < 0 ? s : s.slice(0, nl), body: nl < 0 ? '' : s.slice(nl + 1) };
+    });
 }
 
 /** MiB of model weights llama-server put on RPC devices (`RPC0[127.0.0.1:PORT] model buffer size = X MiB`), by endpoint. */
@@ -103,7 +106,11 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     label = path.basename(wb.modelPath, '.gguf').slice(0, 20);
     const text = await waitForStatus(wb.page, 'the model ready', (t) => t.includes(`Strata · ${label}`), 120_000);
     assert.ok(!/\+\d+ peer/.test(text), `status bar: ${text}`);
-    assert.strictEqual(serverStarts(wb.stateDir).filter((s) => s.header.includes('--rpc')).length, 0, 'llama-server started with --rpc before any peer was added');
+    assert.strictEqual(
+      serverStarts(wb.stateDir).filter((s) => s.header.includes('--rpc')).length,
+      0,
+      'llama-server started with --rpc before any peer was added',
+    );
   });
 
   it('"Strata: Add Peer" takes the address, a name and the token, and keeps the token out of settings', async () => {
@@ -121,8 +128,14 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     assert.match(msg, /after "Restart Server"/, msg);
     // Saved in the settings (user or, in this remote window, machine settings), without the token.
     const settingsFiles = ['User', 'Machine'].map((d) => path.join(wb.server.userDataDir, d, 'settings.json')).filter((f) => fs.existsSync(f));
-    const peersSetting = await waitUntil('the peer in the settings', () => settingsFiles.some((f) => fs.readFileSync(f, 'utf8').includes(`"${PEER}"`)), 10_000, 100)
-      .then(() => settingsFiles.map((f) => ({ f, json: JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown> })).find((x) => x.json['strata.cluster.peers']));
+    const peersSetting = await waitUntil(
+      'the peer in the settings',
+      () => settingsFiles.some((f) => fs.readFileSync(f, 'utf8').includes(`"${PEER}"`)),
+      10_000,
+      100,
+    ).then(() =>
+      settingsFiles.map((f) => ({ f, json: JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown> })).find((x) => x.json['strata.cluster.peers']),
+    );
     assert.ok(peersSetting, `strata.cluster.peers is in none of ${settingsFiles.join(', ')}`);
     assert.deepStrictEqual(peersSetting.json['strata.cluster.peers'], [{ name: PEER, host: agent!.host.addr, port: agent!.port, transport: 'tunnel' }]);
     say(`peer saved in ${path.relative(wb.server.userDataDir, peersSetting.f)}`);
@@ -136,7 +149,10 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     const startsBefore = serverStarts(wb.stateDir).length;
     const t0 = Date.now();
     const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: new RegExp(`Strata: ${PEER} added`) });
-    await toast.locator('.monaco-button', { hasText: /^Restart Server$/ }).first().click({ timeout: 10_000 });
+    await toast
+      .locator('.monaco-button', { hasText: /^Restart Server$/ })
+      .first()
+      .click({ timeout: 10_000 });
     const text = await waitForStatus(page, '"+1 peer"', (t) => t.includes(`Strata · ${label}`) && /\+1 peer\b/.test(t), 180_000);
     say(`"${text}" ${((Date.now() - t0) / 1000).toFixed(1)} s after Restart Server`);
 
@@ -153,7 +169,7 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     const last = starts[starts.length - 1];
     const rpc = /--rpc (\S+)/.exec(last.header)?.[1];
     assert.ok(rpc, `llama-server started without --rpc: ${last.header}`);
-    assert.match(rpc, /^127\.0\.0\.1:\d+$/, 'in tunnel mode llama-server reaches the peer through this machine\'s loopback');
+    assert.match(rpc, /^127\.0\.0\.1:\d+$/, "in tunnel mode llama-server reaches the peer through this machine's loopback");
     const buffers = rpcModelBuffers(last.body);
     assert.ok((buffers.get(rpc) ?? 0) > 0, `no model buffer behind ${rpc}; RPC buffers: ${JSON.stringify([...buffers])}`);
     say(`model buffer behind the tunnel (${rpc}): ${buffers.get(rpc)} MiB`);
@@ -193,7 +209,9 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     assert.ok(strataLog, `the Strata output channel's log is not among ${Object.keys(texts).join(', ')}`);
     assert.ok(texts[`state dir/sidecar.log`]?.includes(PEER), 'the sidecar log does not mention the peer');
     assert.ok(texts[`state dir/${SERVER_LOG_NAME}`]?.includes('--rpc'), 'the llama-server log does not show the split');
-    const leaks = Object.entries(texts).filter(([, v]) => v.includes(token) || v.includes(token.slice(4, 24))).map(([k]) => k);
+    const leaks = Object.entries(texts)
+      .filter(([, v]) => v.includes(token) || v.includes(token.slice(4, 24)))
+      .map(([k]) => k);
     assert.deepStrictEqual(leaks, [], `the peer token appears in: ${leaks.join(', ')}`);
     say(`token in none of ${Object.keys(texts).length} files/streams`);
   });
@@ -206,7 +224,12 @@ describe('E2E: add a peer from the palette, a model across two hosts, unplug one
     // The sidecar says so, in one sentence.
     const warned = waitForNotification(page, new RegExp(`Peer ${PEER} went away`), { timeoutMs: 60_000 });
     warned.catch(() => undefined); // awaited below; not an unhandled rejection if the status bar fails first
-    const text = await waitForStatus(page, 'the model ready without "+1 peer"', (t) => t.includes(`Strata · ${label}`) && !/\+\d+ peer/.test(t) && serverStarts(wb.stateDir).length > startsBefore, 60_000);
+    const text = await waitForStatus(
+      page,
+      'the model ready without "+1 peer"',
+      (t) => t.includes(`Strata · ${label}`) && !/\+\d+ peer/.test(t) && serverStarts(wb.stateDir).length > startsBefore,
+      60_000,
+    );
     say(`"${text}" ${((Date.now() - t0) / 1000).toFixed(1)} s after the peer was killed`);
     const msg = await warned;
     assert.match(msg, /Restarting on the remaining devices/, msg);

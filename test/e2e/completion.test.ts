@@ -92,7 +92,9 @@ describe('E2E: inline completion mechanics in code-server (requests counted on t
     const burst = proxy!.records.slice(from).filter((r) => !r.probe);
     const cancelled = burst.filter((r) => r.cancelled).length;
     const most = maxConcurrent(burst, 25);
-    process.stderr.write(`      (${text.length} keys: ${burst.length} requests, ${cancelled} cancelled by a later key, most open at once ${most}, open 100 ms after the last key ${openAfterBurst})\n`);
+    process.stderr.write(
+      `      (${text.length} keys: ${burst.length} requests, ${cancelled} cancelled by a later key, most open at once ${most}, open 100 ms after the last key ${openAfterBurst})\n`,
+    );
     assert.ok(burst.length >= 3, `only ${burst.length} requests: the burst did not exercise the cancel`);
     assert.ok(most <= 1, `${most} requests were open at once`);
     assert.ok(openAfterBurst <= 1, `${openAfterBurst} requests open after the burst`);

@@ -133,13 +133,20 @@ describe('E2E: completions placed on a peer (placement mode), the peer dies and 
 
     let st: SidecarStatus | undefined;
     let seen = '';
-    await waitUntil('the fim placement to be ready in the daemon status', async () => {
-      st = await wb.sidecarStatus('e2e placement probe');
-      const p = fimPlacement(st);
-      if (p && p.phase !== 'starting' && p.phase !== 'ready') throw new Error(`the placement is ${p.phase}: ${p.error ?? ''}`);
-      seen = p?.phase ?? 'absent';
-      return p?.phase === 'ready';
-    }, 120_000, 250).catch((e: Error) => { throw new Error(`${e.message} (last phase: ${seen}; peer log tail: ${peerLog().slice(-600)})`); });
+    await waitUntil(
+      'the fim placement to be ready in the daemon status',
+      async () => {
+        st = await wb.sidecarStatus('e2e placement probe');
+        const p = fimPlacement(st);
+        if (p && p.phase !== 'starting' && p.phase !== 'ready') throw new Error(`the placement is ${p.phase}: ${p.error ?? ''}`);
+        seen = p?.phase ?? 'absent';
+        return p?.phase === 'ready';
+      },
+      120_000,
+      250,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message} (last phase: ${seen}; peer log tail: ${peerLog().slice(-600)})`);
+    });
     const p = fimPlacement(st!)!;
     say(`placement ready ${((Date.now() - t0) / 1000).toFixed(1)} s after the palette was opened: ${p.model} on ${p.peer} at ${p.url}`);
     assert.strictEqual(p.peer, PEER);
@@ -152,8 +159,14 @@ describe('E2E: completions placed on a peer (placement mode), the peer dies and 
     assert.strictEqual(st!.server.pid, localPid, 'the local llama-server was restarted by the placement');
 
     // On the peer: a llama-server on the copy in the models folder, with the flags from the setting.
-    const header = peerLog().split('\n').find((l) => l.startsWith('=== ')) ?? '';
-    assert.ok(header.includes(`-m ${path.join(fs.realpathSync(modelsDir!), PLACED_MODEL)} `), `placed llama-server header: ${header.replace(/--api-key \S+/, '--api-key ***')}`);
+    const header =
+      peerLog()
+        .split('\n')
+        .find((l) => l.startsWith('=== ')) ?? '';
+    assert.ok(
+      header.includes(`-m ${path.join(fs.realpathSync(modelsDir!), PLACED_MODEL)} `),
+      `placed llama-server header: ${header.replace(/--api-key \S+/, '--api-key ***')}`,
+    );
     assert.ok(header.includes(PLACED_ARGS.join(' ')), `placed llama-server header: ${header.replace(/--api-key \S+/, '--api-key ***')}`);
     assert.match(agent!.logText(), /placement: role fim ready/);
   });
@@ -161,8 +174,17 @@ describe('E2E: completions placed on a peer (placement mode), the peer dies and 
   it('the status bar tooltip says completions are served on box2', async () => {
     const page = wb.page;
     // The "added" toast sits over the status bar's right end.
-    await page.locator('.notifications-toasts .notification-toast .codicon-notifications-clear').first().click({ timeout: 2000 }).catch(() => undefined);
-    const tip = await waitForTooltip(page, `"Completions: ${PLACED_MODEL} on ${PEER}"`, (t) => t.includes(`Completions: ${PLACED_MODEL} on ${PEER}`) && !t.includes(`on ${PEER}: `), 30_000);
+    await page
+      .locator('.notifications-toasts .notification-toast .codicon-notifications-clear')
+      .first()
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
+    const tip = await waitForTooltip(
+      page,
+      `"Completions: ${PLACED_MODEL} on ${PEER}"`,
+      (t) => t.includes(`Completions: ${PLACED_MODEL} on ${PEER}`) && !t.includes(`on ${PEER}: `),
+      30_000,
+    );
     say(`tooltip: …${tip.slice(tip.indexOf('Completions:'))}`);
     assert.ok(!/Chat: /.test(tip), `chat is not placed, yet the tooltip says: ${tip}`);
     assert.match(tip, /Peers: 1 of 1 reachable/, tip);
@@ -180,8 +202,11 @@ describe('E2E: completions placed on a peer (placement mode), the peer dies and 
     say(`ghost text ${Date.now() - t0} ms after the last keystroke: ${JSON.stringify(shown)}`);
     assert.ok(shown.trim().length > 0, 'ghost text element is empty');
     // The peer's llama-server ran the completion (its log may trail the answer by a moment).
-    await waitUntil('the peer\'s llama-server to log the completion it ran', () => tasksIn(peerLog()) > peerBefore, 10_000, 100)
-      .catch(() => { throw new Error(`no new task in the peer's ${PLACED_LOG_NAME} (${peerBefore} before, ${tasksIn(peerLog())} now); the local llama-server logged ${tasksIn(localLog()) - localBefore} new ones`); });
+    await waitUntil("the peer's llama-server to log the completion it ran", () => tasksIn(peerLog()) > peerBefore, 10_000, 100).catch(() => {
+      throw new Error(
+        `no new task in the peer's ${PLACED_LOG_NAME} (${peerBefore} before, ${tasksIn(peerLog())} now); the local llama-server logged ${tasksIn(localLog()) - localBefore} new ones`,
+      );
+    });
     const peerAfter = tasksIn(peerLog());
     const localAfter = tasksIn(localLog());
     say(`completion tasks: ${peerAfter - peerBefore} on the peer's llama-server, ${localAfter - localBefore} on the one here`);
@@ -199,10 +224,17 @@ describe('E2E: completions placed on a peer (placement mode), the peer dies and 
     const peerAtKill = tasksIn(peerLog());
 
     let p: PlacementStatus | undefined;
-    await waitUntil('the fim placement to be down in the daemon status', async () => {
-      p = fimPlacement(await wb.sidecarStatus('e2e placement probe'));
-      return p?.phase === 'down';
-    }, 30_000, 100).catch((e: Error) => { throw new Error(`${e.message}; it is ${JSON.stringify(p && { ...p, apiKey: undefined })}`); });
+    await waitUntil(
+      'the fim placement to be down in the daemon status',
+      async () => {
+        p = fimPlacement(await wb.sidecarStatus('e2e placement probe'));
+        return p?.phase === 'down';
+      },
+      30_000,
+      100,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; it is ${JSON.stringify(p && { ...p, apiKey: undefined })}`);
+    });
     say(`placement down ${((Date.now() - t0) / 1000).toFixed(1)} s after the peer was killed: ${p!.error}`);
     assert.strictEqual(p!.url, undefined, 'a placement that is down still offers its tunnel endpoint');
     assert.match(p!.error ?? '', /the local server answers completions meanwhile/, p!.error);
@@ -224,10 +256,11 @@ describe('E2E: completions placed on a peer (placement mode), the peer dies and 
     const shown = await wb.waitForGhostText({ timeoutMs: 60_000 });
     say(`ghost text ${Date.now() - t1} ms after the last keystroke (${((Date.now() - t0) / 1000).toFixed(1)} s after the kill): ${JSON.stringify(shown)}`);
     assert.ok(shown.trim().length > 0, 'ghost text element is empty');
-    await waitUntil('the local llama-server to log the completion it ran', () => tasksIn(localLog()) > localBefore, 10_000, 100)
-      .catch(() => { throw new Error(`no new task in the local ${SERVER_LOG_NAME} (${localBefore} before and now)`); });
+    await waitUntil('the local llama-server to log the completion it ran', () => tasksIn(localLog()) > localBefore, 10_000, 100).catch(() => {
+      throw new Error(`no new task in the local ${SERVER_LOG_NAME} (${localBefore} before and now)`);
+    });
     say(`completion tasks here after the fallback: ${tasksIn(localLog()) - localBefore}`);
-    assert.strictEqual(tasksIn(peerLog()), peerAtKill, 'the peer\'s log grew after it was killed');
+    assert.strictEqual(tasksIn(peerLog()), peerAtKill, "the peer's log grew after it was killed");
     assert.strictEqual((await wb.sidecarStatus('e2e placement probe')).server.pid, localPid, 'the local llama-server restarted while completing');
   });
 });

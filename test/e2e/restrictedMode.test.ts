@@ -44,7 +44,7 @@ describe('E2E: Restricted Mode: a cloned repository cannot run its own llama-ser
     statusBar: false,
   });
 
-  it('loads the user\'s model on the user\'s llama-server, with the user\'s flags', async () => {
+  it("loads the user's model on the user's llama-server, with the user's flags", async () => {
     const label = path.basename(wb.modelPath, '.gguf');
     await waitForStatusBarItem(wb.page, new RegExp(`Strata · ${label.slice(0, 20)}`), { timeoutMs: 120_000 });
     const st = await wb.sidecarStatus();
@@ -69,7 +69,7 @@ describe('E2E: Restricted Mode: a cloned repository cannot run its own llama-ser
     assert.match(text, /trust the workspace to apply them/);
   });
 
-  it('never ran the repository\'s script, and nothing was written where the repository asked', () => {
+  it("never ran the repository's script, and nothing was written where the repository asked", () => {
     const marker = attackMarker(wb.workspaceDir);
     assert.ok(!fs.existsSync(marker), `the repository's script ran: ${fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : ''}`);
     assert.ok(!fs.existsSync(path.join(wb.tmp, 'written-by-workspace')), 'llama-server wrote the log file the repository named');

@@ -38,7 +38,7 @@ function llamaChildrenOf(daemonPid: number): number[] {
 
 describe('E2E: the extension on the sidecar daemon in code-server', function () {
   this.timeout(300_000);
-  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
+  linuxOnly("the sidecar daemon's process handling (process groups, /proc)");
 
   const wb = useWorkbench({
     name: 'sidecar',
@@ -131,7 +131,7 @@ describe('E2E: the extension on the sidecar daemon in code-server', function () 
     wb.adopt(...kids);
   });
 
-  it('closing every window leaves no process after the daemon\'s idle exit', async () => {
+  it("closing every window leaves no process after the daemon's idle exit", async () => {
     const pids = [daemonPid!, ...llamaChildrenOf(daemonPid!)];
     assert.strictEqual(pids.length, 2);
     await wb.browserSession.close();

@@ -111,8 +111,10 @@ describe('E2E: suggestions of the trained model in code-server (accept, type thr
   /** The document as saved, checked to be `head` + something + `tail`; returns the something. */
   async function insertedBetween(file: string, head: string, tail: string, minLength = 1): Promise<string> {
     const text = await wb.saveAndRead(file, { until: (t) => t.length >= head.length + tail.length + minLength });
-    assert.ok(text.startsWith(head) && text.endsWith(tail) && text.length >= head.length + tail.length,
-      `the text around the cursor changed:\n${JSON.stringify(text)}`);
+    assert.ok(
+      text.startsWith(head) && text.endsWith(tail) && text.length >= head.length + tail.length,
+      `the text around the cursor changed:\n${JSON.stringify(text)}`,
+    );
     return text.slice(head.length, text.length - tail.length);
   }
 
@@ -134,8 +136,10 @@ describe('E2E: suggestions of the trained model in code-server (accept, type thr
     await wb.openFile('stack_type.py', { atEnd: true });
     const shown = await triggerSuggestion();
     say(`suggestion: ${JSON.stringify(shown)}`);
-    assert.ok(!shown.includes('\n') && /^\S{2}/.test(shown) && shown.length >= 4,
-      `this test needs a one-line suggestion that starts with two visible characters here; the model now says ${JSON.stringify(shown)}`);
+    assert.ok(
+      !shown.includes('\n') && /^\S{2}/.test(shown) && shown.length >= 4,
+      `this test needs a one-line suggestion that starts with two visible characters here; the model now says ${JSON.stringify(shown)}`,
+    );
     const before = await settledCount();
     const typed = shown.slice(0, 2);
     await wb.type(typed, { delayMs: 150 });
@@ -186,15 +190,25 @@ describe('E2E: suggestions of the trained model in code-server (accept, type thr
     await wb.openFile('read_block.py', { atEnd: true });
     const from = proxy!.completions().length;
     const shown = await triggerSuggestion();
-    const rec = proxy!.completions().slice(from).find((r) => r.content !== undefined && r.content.length > 0);
+    const rec = proxy!
+      .completions()
+      .slice(from)
+      .find((r) => r.content !== undefined && r.content.length > 0);
     const streamed = rec?.content ?? '';
-    say(`shown ${JSON.stringify(shown)}; the server streamed ${JSON.stringify(streamed)} (${rec?.cancelled ? 'closed by the extension' : `stop: ${rec?.stopType}`})`);
+    say(
+      `shown ${JSON.stringify(shown)}; the server streamed ${JSON.stringify(streamed)} (${rec?.cancelled ? 'closed by the extension' : `stop: ${rec?.stopType}`})`,
+    );
     const body = lines(shown).slice(1);
-    assert.ok(shown.startsWith('\n') && body.length >= 2, `this test needs a body of several lines after the \`def\` line; the model now says ${JSON.stringify(shown)}`);
+    assert.ok(
+      shown.startsWith('\n') && body.length >= 2,
+      `this test needs a body of several lines after the \`def\` line; the model now says ${JSON.stringify(shown)}`,
+    );
     // What the model wrote past the body: a line back at the `def`'s indentation (the next function).
     const beyond = streamed.startsWith(shown) ? lines(streamed.slice(shown.length)).filter((l) => l.trim() !== '') : [];
-    assert.ok(beyond.length > 0 && indentOf(beyond[0]) === 0,
-      `this test needs a context where the model writes on past the block; it streamed ${JSON.stringify(streamed)}`);
+    assert.ok(
+      beyond.length > 0 && indentOf(beyond[0]) === 0,
+      `this test needs a context where the model writes on past the block; it streamed ${JSON.stringify(streamed)}`,
+    );
     for (const l of body) assert.ok(l.trim() !== '' && indentOf(l) > 0, `line ${JSON.stringify(l)} of the suggestion is outside the function body:\n${shown}`);
     await wb.acceptGhostText();
     const inserted = await insertedBetween('read_block.py', DEF_LINE, '');
@@ -212,7 +226,9 @@ describe('E2E: suggestions of the trained model in code-server (accept, type thr
     await sleep(DEBOUNCE_MS + 1000);
     const fresh = proxy!.completions().slice(before);
     const accepted = await insertedBetween('stack_next.py', CLASS_END, '');
-    say(`after Tab: ${fresh.length} request(s), the first sent ${fresh[0] ? fresh[0].start - tTab : '-'} ms after the key and answered in ${fresh[0]?.end ? fresh[0].end - fresh[0].start : '-'} ms; next suggestion shown ${next.at - tTab} ms after the key (debounce ${DEBOUNCE_MS} ms): ${JSON.stringify(next.text)}`);
+    say(
+      `after Tab: ${fresh.length} request(s), the first sent ${fresh[0] ? fresh[0].start - tTab : '-'} ms after the key and answered in ${fresh[0]?.end ? fresh[0].end - fresh[0].start : '-'} ms; next suggestion shown ${next.at - tTab} ms after the key (debounce ${DEBOUNCE_MS} ms): ${JSON.stringify(next.text)}`,
+    );
     assert.strictEqual(accepted, shown, 'the document does not hold exactly the accepted suggestion');
     assert.strictEqual(fresh.length, 1, `${fresh.length} requests after the accept: the next suggestion was not served from the prefetch alone`);
     const pre = fresh[0];

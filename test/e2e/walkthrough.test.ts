@@ -136,15 +136,25 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
   /** The frame of a webview whose document has `selector` (the walkthrough's media, the machine page and the chat are all webviews). */
   async function webviewWith(selector: string, timeoutMs: number): Promise<Frame> {
     let found: Frame | undefined;
-    await waitUntil(`a webview with ${selector}`, async () => {
-      for (const f of page.frames()) {
-        if (await f.locator(selector).count().catch(() => 0)) {
-          found = f;
-          return true;
+    await waitUntil(
+      `a webview with ${selector}`,
+      async () => {
+        for (const f of page.frames()) {
+          if (
+            await f
+              .locator(selector)
+              .count()
+              .catch(() => 0)
+          ) {
+            found = f;
+            return true;
+          }
         }
-      }
-      return false;
-    }, timeoutMs, 250);
+        return false;
+      },
+      timeoutMs,
+      250,
+    );
     return found!;
   }
 
@@ -184,10 +194,13 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
   it('A model: the picker lists what fits, the model on disk first, with size, context and speed; picking it loads it', async () => {
     await runStep('model', 'Pick a Model');
     const qp = page.locator('.quick-input-widget');
-    await qp.locator('.quick-input-title', { hasText: 'Strata: Switch Model' }).waitFor({ state: 'visible', timeout: 30_000 }).catch(async (e: Error) => {
-      await shot('debug-picker');
-      throw e;
-    });
+    await qp
+      .locator('.quick-input-title', { hasText: 'Strata: Switch Model' })
+      .waitFor({ state: 'visible', timeout: 30_000 })
+      .catch(async (e: Error) => {
+        await shot('debug-picker');
+        throw e;
+      });
     const row = qp.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'strata-test-coder' }).first();
     await row.waitFor({ state: 'visible', timeout: 120_000 });
     const rowText = (await row.innerText()).replace(/\s+/g, ' ');
@@ -202,7 +215,7 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
     await waitChecked('model');
   });
 
-  it('Try it: the sample opens in the project\'s language with ghost text from the model; Tab accepts it', async () => {
+  it("Try it: the sample opens in the project's language with ghost text from the model; Tab accepts it", async () => {
     await runStep('tryIt', 'Open a Sample');
     await page.locator('.tabs-container .tab.active .label-name', { hasText: 'strata-sample.py' }).waitFor({ state: 'visible', timeout: 30_000 });
     const shown = await wb.waitForGhostText({ timeoutMs: 120_000 });
@@ -220,7 +233,11 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
     const chat = await webviewWith('#input', 60_000);
     const input = chat.locator('#input');
     await waitUntil('the starter question in the chat input', async () => /distance\(\)/.test(await input.inputValue()), 30_000, 200);
-    await chat.locator('.chip', { hasText: 'strata-sample.py' }).first().waitFor({ state: 'visible', timeout: 10_000 }).catch(() => undefined);
+    await chat
+      .locator('.chip', { hasText: 'strata-sample.py' })
+      .first()
+      .waitFor({ state: 'visible', timeout: 10_000 })
+      .catch(() => undefined);
     await input.focus();
     await press('Enter');
     const answer = chat.locator('.turn.assistant').last();
@@ -253,7 +270,8 @@ describe('E2E: first run, from a clean profile to ghost text and a chat answer, 
     say(`clicks ${clicks}, keystrokes ${keys}; ${JSON.stringify(marks)}`);
     if (process.env.STRATA_RECORD_RESULTS === '1') {
       fs.mkdirSync(RECORD, { recursive: true });
-      for (const f of ['01-walkthrough.png', '02-machine.png', '04-model-picker.png', '05-ghost-text.png', '06-chat.png', '07-all-done.png', 'figures.json']) fs.copyFileSync(path.join(SHOTS, f), path.join(RECORD, f));
+      for (const f of ['01-walkthrough.png', '02-machine.png', '04-model-picker.png', '05-ghost-text.png', '06-chat.png', '07-all-done.png', 'figures.json'])
+        fs.copyFileSync(path.join(SHOTS, f), path.join(RECORD, f));
     }
   });
 });
@@ -267,7 +285,7 @@ describe('E2E: the status bar of a window without a model of its own', function 
 
   it('names the model of the llama-server it uses from server.json, not "no model"', async () => {
     const label = path.basename(wb.modelPath, '.gguf').slice(0, 20);
-    const text = await waitForStatus(wb.page, 'the connection file\'s model', (t) => t.includes(`Strata · ${label}`), 60_000);
+    const text = await waitForStatus(wb.page, "the connection file's model", (t) => t.includes(`Strata · ${label}`), 60_000);
     assert.doesNotMatch(text, /no model/);
   });
 
@@ -331,9 +349,15 @@ describe('E2E: the dead ends of the first run each offer the way on', function (
     await startCommand(wb.page, 'Strata: Download llama-server');
     const t = toast(/could not reach 127\.0\.0\.1/);
     await t.waitFor({ state: 'visible', timeout: 60_000 });
-    assert.match(await t.innerText(), /Strata could not reach 127\.0\.0\.1:\d+ to download llama-server \(ECONNREFUSED\); build it for this machine from the llama\.cpp source instead, or choose a llama-server you already have\./);
+    assert.match(
+      await t.innerText(),
+      /Strata could not reach 127\.0\.0\.1:\d+ to download llama-server \(ECONNREFUSED\); build it for this machine from the llama\.cpp source instead, or choose a llama-server you already have\./,
+    );
     for (const b of ['Build for This Machine', 'Choose llama-server…']) await t.getByRole('button', { name: b }).waitFor({ state: 'visible' });
-    await t.locator('.codicon-notifications-clear').click().catch(() => undefined);
+    await t
+      .locator('.codicon-notifications-clear')
+      .click()
+      .catch(() => undefined);
   });
 
   /** Types into the picker's filter box (what a user does in a long list). */
@@ -367,7 +391,9 @@ describe('E2E: the dead ends of the first run each offer the way on', function (
     const row = pickerRow(/Download test/);
     await row.waitFor({ state: 'visible', timeout: 120_000 });
     await row.click();
-    await toast(/Download Download test/).getByRole('button', { name: 'Download' }).click();
+    await toast(/Download Download test/)
+      .getByRole('button', { name: 'Download' })
+      .click();
     const progress = toast(/Strata: downloading Download test/);
     await progress.waitFor({ state: 'visible', timeout: 30_000 });
     const part = path.join(wb.tmp, 'models', ...DL.repo.split('/'), `${DL.path}.part`);
@@ -382,6 +408,9 @@ describe('E2E: the dead ends of the first run each offer the way on', function (
     await stopped.getByRole('button', { name: 'Resume Download' }).click();
     await waitForStatus(wb.page, 'the downloaded model ready', (t) => /Strata · download-test/.test(t), 180_000);
     const ranged = hub.requests.filter((r) => r.method === 'GET' && r.range);
-    assert.ok(ranged.some((r) => Number(/bytes=(\d+)-/.exec(r.range!)?.[1]) >= kept - 1), `the resume did not ask for the rest (kept ${kept}): ${JSON.stringify(ranged)}`);
+    assert.ok(
+      ranged.some((r) => Number(/bytes=(\d+)-/.exec(r.range!)?.[1]) >= kept - 1),
+      `the resume did not ask for the rest (kept ${kept}): ${JSON.stringify(ranged)}`,
+    );
   });
 });

@@ -51,8 +51,14 @@ export function bundleStaleness(root: string = REPO_ROOT): string | undefined {
     if (!oldest || mtimeMs < oldest.mtimeMs) oldest = { mtimeMs, path: p };
   }
   const stamps: Stamp[] = [
-    ...BUNDLE_INPUTS.dirs.map((d) => path.join(root, d)).filter((d) => fs.existsSync(d)).map(newestBelow),
-    ...BUNDLE_INPUTS.files.map((f) => path.join(root, f)).filter((f) => fs.existsSync(f)).map((f) => ({ mtimeMs: fs.statSync(f).mtimeMs, path: f })),
+    ...BUNDLE_INPUTS.dirs
+      .map((d) => path.join(root, d))
+      .filter((d) => fs.existsSync(d))
+      .map(newestBelow),
+    ...BUNDLE_INPUTS.files
+      .map((f) => path.join(root, f))
+      .filter((f) => fs.existsSync(f))
+      .map((f) => ({ mtimeMs: fs.statSync(f).mtimeMs, path: f })),
   ];
   const newest = stamps.reduce((a, b) => (b.mtimeMs > a.mtimeMs ? b : a));
   if (newest.mtimeMs > oldest!.mtimeMs) return `${path.relative(root, oldest!.path)} is older than ${path.relative(root, newest.path) || '.'}`;

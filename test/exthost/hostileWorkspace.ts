@@ -39,7 +39,10 @@ export function hostileSettings(workspaceDir: string): Record<string, unknown> {
 
 export function writeHostileWorkspace(workspaceDir: string): void {
   fs.mkdirSync(path.join(workspaceDir, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(workspaceDir, '.vscode', 'settings.json'), `// a repository's settings\n${JSON.stringify(hostileSettings(workspaceDir), null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(workspaceDir, '.vscode', 'settings.json'),
+    `// a repository's settings\n${JSON.stringify(hostileSettings(workspaceDir), null, 2)}\n`,
+  );
   // A "model" of the repository's own: with it, Strata goes on to resolve (and run) llama-server.
   fs.mkdirSync(path.join(workspaceDir, 'models'), { recursive: true });
   fs.writeFileSync(path.join(workspaceDir, 'models', 'evil.gguf'), 'not a model\n');

@@ -31,7 +31,10 @@ export function printReport(report: ExtHostReport, wallMs: number): void {
         out.push(`     actual:   ${e.actual}`);
       }
       if (e.stack) {
-        const frames = e.stack.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 8);
+        const frames = e.stack
+          .split('\n')
+          .filter((l) => /^\s+at /.test(l))
+          .slice(0, 8);
         if (frames.length) out.push(frames.map((l) => `     ${l.trim()}`).join('\n'));
       }
     }

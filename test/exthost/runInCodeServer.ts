@@ -94,9 +94,15 @@ async function main(): Promise<number> {
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 90_000 });
     // The user's part in Restricted Mode: when a suite opens the Workspace Trust editor
     // (workbench.trust.manage), click "Trust", as a person would.
-    const trustClicker = args.untrusted ? setInterval(() => {
-      void page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first().click({ timeout: 1000 }).catch(() => undefined);
-    }, 1000) : undefined;
+    const trustClicker = args.untrusted
+      ? setInterval(() => {
+          void page
+            .locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ })
+            .first()
+            .click({ timeout: 1000 })
+            .catch(() => undefined);
+        }, 1000)
+      : undefined;
     const limit = Number(process.env.STRATA_EXTHOST_RUN_TIMEOUT_MS || 300_000);
     const outcome = await Promise.race([
       exited.then((code) => ({ kind: 'exit' as const, code })),
@@ -111,7 +117,9 @@ async function main(): Promise<number> {
     if (fs.existsSync(resultsFile)) report = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as ExtHostReport;
     if (report) {
       printReport(report, Date.now() - t0);
-      writeSkipReport(report.tests.filter((t) => t.state === 'pending').map((t) => ({ title: t.fullTitle, file: t.file, reason: t.reason ?? 'no reason recorded' })));
+      writeSkipReport(
+        report.tests.filter((t) => t.state === 'pending').map((t) => ({ title: t.fullTitle, file: t.file, reason: t.reason ?? 'no reason recorded' })),
+      );
     }
     if (!failure && !report) {
       failure = `The extension host exited with code ${exitCode} without writing ${resultsFile}: the suite bundle did not load or run() failed before mocha ran (see the extension host log in the artifacts).`;

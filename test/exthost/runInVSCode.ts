@@ -67,8 +67,10 @@ async function main(): Promise<number> {
         '--skip-release-notes',
         '--disable-telemetry',
         '--disable-updates',
-        '--user-data-dir', userDataDir,
-        '--extensions-dir', extensionsDir,
+        '--user-data-dir',
+        userDataDir,
+        '--extensions-dir',
+        extensionsDir,
       ],
     });
   } catch (e) {

@@ -208,14 +208,18 @@ export async function ghostText(page: Page): Promise<string> {
       .map((e) => e.textContent ?? '')
       .join('');
     // The lines after the first are a view zone below the cursor line (VS Code 1.100).
-    const extra = Array.from(editor.querySelectorAll('.suggest-preview-text .view-line'))
-      .map((e) => e.textContent ?? '');
+    const extra = Array.from(editor.querySelectorAll('.suggest-preview-text .view-line')).map((e) => e.textContent ?? '');
     return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ');
   });
 }
 
 function safeName(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 120) || 'test';
+  return (
+    s
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(0, 120) || 'test'
+  );
 }
 
 /**
@@ -241,10 +245,7 @@ export async function saveArtifacts(title: string, parts: { page?: Page; texts?:
  *   afterEach(async function () { await artifactsOnFailure(this, () => ({ page, texts: { 'code-server.log': server?.logText() } })); });
  * Does nothing unless the test that just ran failed.
  */
-export async function artifactsOnFailure(
-  ctx: Mocha.Context,
-  parts: () => { page?: Page; texts?: Record<string, string | undefined> },
-): Promise<void> {
+export async function artifactsOnFailure(ctx: Mocha.Context, parts: () => { page?: Page; texts?: Record<string, string | undefined> }): Promise<void> {
   const test = ctx.currentTest;
   if (!test || test.state !== 'failed') return;
   const dir = await saveArtifacts(test.fullTitle(), parts());

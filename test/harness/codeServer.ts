@@ -218,10 +218,7 @@ async function doInstall(version: string, tmp: string, log: (line: string) => vo
   }
   const vscodeVersion = (JSON.parse(fs.readFileSync(path.join(vscodeDir, 'package.json'), 'utf8')) as { version: string }).version;
   fs.rmSync(npmTmp, { recursive: true, force: true });
-  fs.writeFileSync(
-    path.join(tmp, MARKER),
-    JSON.stringify({ version, vscodeVersion, node: process.version, installedAt: new Date().toISOString() }, null, 2),
-  );
+  fs.writeFileSync(path.join(tmp, MARKER), JSON.stringify({ version, vscodeVersion, node: process.version, installedAt: new Date().toISOString() }, null, 2));
   return vscodeVersion;
 }
 
@@ -489,16 +486,21 @@ async function launch(
 ): Promise<RunningCodeServer> {
   const args = [
     install.binPath,
-    '--config', configFile,
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${port}`,
+    '--config',
+    configFile,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
     ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--ignore-last-opened',
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', extensionsDir,
+    '--user-data-dir',
+    userDataDir,
+    '--extensions-dir',
+    extensionsDir,
     opts.workspaceDir,
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
@@ -577,9 +579,7 @@ async function launch(
   try {
     for (;;) {
       if (exited) {
-        throw new Error(
-          `code-server exited (code ${exited.code}, signal ${exited.signal}) before it answered on ${url}:\n${logText().slice(-4000)}`,
-        );
+        throw new Error(`code-server exited (code ${exited.code}, signal ${exited.signal}) before it answered on ${url}:\n${logText().slice(-4000)}`);
       }
       if ((await httpStatus(`${url}healthz`)) === 200) break;
       if (Date.now() > deadline) {

@@ -59,10 +59,17 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
       let rec: InfillRecord | undefined;
       if (req.url === '/infill') {
         let parsed: { n_predict?: number; prompt?: string; input_prefix?: string } = {};
-        try { parsed = JSON.parse(body.toString('utf8')); } catch { /* forwarded as is */ }
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          /* forwarded as is */
+        }
         rec = {
-          start: Date.now(), cancelled: false, nPredict: parsed.n_predict ?? -1,
-          probe: parsed.prompt === '' && parsed.input_prefix === '', prompt: parsed.prompt ?? '',
+          start: Date.now(),
+          cancelled: false,
+          nPredict: parsed.n_predict ?? -1,
+          probe: parsed.prompt === '' && parsed.input_prefix === '',
+          prompt: parsed.prompt ?? '',
         };
         records.push(rec);
       }
@@ -74,7 +81,10 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
         if (rec) ures.on('data', (c: Buffer) => answer.push(c));
         ures.pipe(res);
       });
-      up.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
+      up.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
       up.end(body);
       // The extension closed the connection before the answer ended: a cancel. Pass it on, so
       // llama-server sees it too.
@@ -88,13 +98,20 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
       });
     });
   });
-  srv.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  srv.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
     records,
     completions: () => records.filter((r) => !r.probe && r.nPredict > 0),
     openNow: () => records.filter((r) => r.end === undefined).length,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }

@@ -32,14 +32,20 @@ export interface LlamaServerOptions {
 
 function baseArgs(model: string, port: number, keyFile: SecretFile, ctx: number): string[] {
   return [
-    '-m', model,
-    '--host', '127.0.0.1',
-    '--port', String(port),
-    '--api-key-file', keyFile.path,
-    '-c', String(ctx),
+    '-m',
+    model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--api-key-file',
+    keyFile.path,
+    '-c',
+    String(ctx),
     // Random Q4_K weights crash the CPU repacking path; our test weights are F16 but be safe.
     '--no-repack',
-    '-t', '2',
+    '-t',
+    '2',
     '--no-webui',
   ];
 }
@@ -55,10 +61,14 @@ export async function startLlamaServer(opts: LlamaServerOptions): Promise<Runnin
   const url = `http://127.0.0.1:${port}`;
   try {
     // /health answers 503 while loading and 200 when ready; it needs no key.
-    await waitFor('llama-server readiness', async () => {
-      const r = await fetch(`${url}/health`);
-      return r.status === 200 ? true : undefined;
-    }, { timeoutMs: opts.readyTimeoutMs ?? 120_000, proc });
+    await waitFor(
+      'llama-server readiness',
+      async () => {
+        const r = await fetch(`${url}/health`);
+        return r.status === 200 ? true : undefined;
+      },
+      { timeoutMs: opts.readyTimeoutMs ?? 120_000, proc },
+    );
   } catch (e) {
     await proc.stop(1000);
     throw e;
@@ -67,14 +77,20 @@ export async function startLlamaServer(opts: LlamaServerOptions): Promise<Runnin
 }
 
 /** Runs llama-server on input that should make it fail (corrupt model, bad flags) and returns how it ended. */
-export async function runLlamaServerExpectingFailure(opts: { model: string; extraArgs?: string[]; timeoutMs?: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null; logText: string }> {
+export async function runLlamaServerExpectingFailure(opts: {
+  model: string;
+  extraArgs?: string[];
+  timeoutMs?: number;
+}): Promise<{ code: number | null; signal: NodeJS.Signals | null; logText: string }> {
   const bins = await getLlamaBinaries();
   const port = await pickFreePort();
   const keyFile = writeSecretFile('unused');
   const proc = startProcess(bins.serverPath, [...baseArgs(opts.model, port, keyFile, 512), ...(opts.extraArgs ?? [])]);
   void proc.exited.then(() => keyFile.remove());
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const timer = setTimeout(() => { void proc.stop(1000); }, timeoutMs);
+  const timer = setTimeout(() => {
+    void proc.stop(1000);
+  }, timeoutMs);
   const r = await proc.exited;
   clearTimeout(timer);
   if (r.signal === 'SIGTERM' || r.signal === 'SIGKILL') {

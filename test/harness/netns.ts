@@ -85,7 +85,9 @@ async function aptInstall(pkgs: string[]): Promise<void> {
     await run('apt-get', ['install', '-y', '-qq', ...pkgs], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 180_000 });
   } catch {
     await run('apt-get', ['update', '-qq'], { timeout: 180_000 }).catch(() => undefined);
-    await run('apt-get', ['install', '-y', '-qq', ...pkgs], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 180_000 }).catch(() => undefined);
+    await run('apt-get', ['install', '-y', '-qq', ...pkgs], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 180_000 }).catch(
+      () => undefined,
+    );
   }
 }
 
@@ -128,9 +130,16 @@ function alive(pid: number): boolean {
 
 async function killNamespaceProcesses(ns: string): Promise<void> {
   try {
-    const pids = (await ip(['netns', 'pids', ns])).split('\n').map(Number).filter((n) => n > 0);
+    const pids = (await ip(['netns', 'pids', ns]))
+      .split('\n')
+      .map(Number)
+      .filter((n) => n > 0);
     for (const p of pids) {
-      try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
   } catch {
     /* no such namespace */
@@ -215,7 +224,13 @@ export class NetnsLab {
       }
     }
     const host: PeerHost = {
-      index, ns, addr: `${net}.2`, bindAddr, gateway: `${net}.1`, conditions: cond, delayBy,
+      index,
+      ns,
+      addr: `${net}.2`,
+      bindAddr,
+      gateway: `${net}.1`,
+      conditions: cond,
+      delayBy,
       exec: (cmd, args, opts) => {
         const p = startProcess('ip', ['netns', 'exec', ns, cmd, ...args], { env: opts?.env ?? process.env });
         this.procs.push(p);
@@ -224,7 +239,11 @@ export class NetnsLab {
       expose: async (ports) => {
         if (delayBy !== 'relay') return;
         const relay = host.exec(process.execPath, [this.relay(), String(cond.delayMs), `${net}.2`, `${net}.3`, ...ports.map(String)]);
-        await waitFor(`delay relay in ${ns}`, async () => (relay.logText().includes('relay ready') ? true : undefined), { timeoutMs: 10_000, proc: relay, intervalMs: 50 });
+        await waitFor(`delay relay in ${ns}`, async () => (relay.logText().includes('relay ready') ? true : undefined), {
+          timeoutMs: 10_000,
+          proc: relay,
+          intervalMs: 50,
+        });
       },
       setLink: async (up) => {
         await ip(['-n', ns, 'link', 'set', pv, up ? 'up' : 'down']);

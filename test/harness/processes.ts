@@ -11,13 +11,22 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
     process.kill(-child.pid, signal);
   } catch {
-    try { child.kill(signal); } catch { /* already gone */ }
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
-process.on('exit', () => { for (const c of live) killGroup(c, 'SIGKILL'); });
+process.on('exit', () => {
+  for (const c of live) killGroup(c, 'SIGKILL');
+});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => { for (const c of live) killGroup(c, 'SIGKILL'); process.exit(130); });
+  process.once(sig, () => {
+    for (const c of live) killGroup(c, 'SIGKILL');
+    process.exit(130);
+  });
 }
 
 export interface ManagedProcess {
@@ -45,8 +54,15 @@ export function startProcess(cmd: string, args: string[], opts: SpawnOptions & {
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
-    child.on('error', (err) => { append(Buffer.from(`\n[spawn error] ${err.message}\n`)); live.delete(child); resolve({ code: -1, signal: null }); });
+    child.on('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    });
+    child.on('error', (err) => {
+      append(Buffer.from(`\n[spawn error] ${err.message}\n`));
+      live.delete(child);
+      resolve({ code: -1, signal: null });
+    });
   });
   const stop = async (graceMs = 5000) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -63,15 +79,22 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns a value, the process dies, or the timeout passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; proc?: ManagedProcess; intervalMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: { timeoutMs: number; proc?: ManagedProcess; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let dead = false;
-  opts.proc?.exited.then(() => { dead = true; });
+  opts.proc?.exited.then(() => {
+    dead = true;
+  });
   for (;;) {
     const v = await check().catch(() => undefined);
     if (v !== undefined) return v;
     if (dead) throw new Error(`${what}: process exited early. Last output:\n${tail(opts.proc!.logText())}`);
-    if (Date.now() > deadline) throw new Error(`${what}: timed out after ${opts.timeoutMs} ms.${opts.proc ? ` Last output:\n${tail(opts.proc.logText())}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: timed out after ${opts.timeoutMs} ms.${opts.proc ? ` Last output:\n${tail(opts.proc.logText())}` : ''}`);
     await sleep(opts.intervalMs ?? 200);
   }
 }

@@ -22,9 +22,17 @@ export async function startRpcServer(opts: { threads?: number } = {}): Promise<R
   const port = await pickFreePort();
   const host = '127.0.0.1';
   const proc = startProcess(bins.rpcServerPath, ['-H', host, '-p', String(port), '-t', String(opts.threads ?? 1)]);
-  await waitFor('rpc-server listening', () => new Promise<true | undefined>((resolve) => {
-    const s = net.connect({ host, port }, () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(undefined));
-  }), { timeoutMs: 20_000, proc });
+  await waitFor(
+    'rpc-server listening',
+    () =>
+      new Promise<true | undefined>((resolve) => {
+        const s = net.connect({ host, port }, () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on('error', () => resolve(undefined));
+      }),
+    { timeoutMs: 20_000, proc },
+  );
   return { host, port, endpoint: `${host}:${port}`, pid: proc.pid, proc, logText: proc.logText, stop: () => proc.stop() };
 }

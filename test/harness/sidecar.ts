@@ -23,7 +23,13 @@ export function sidecarBundle(): Promise<string> {
     const outfile = path.join(outDir, 'sidecar.js');
     await esbuild.build({
       entryPoints: [path.join(REPO, 'src', 'daemon', 'main.ts')],
-      bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile, logLevel: 'warning', external: ['vscode'],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      outfile,
+      logLevel: 'warning',
+      external: ['vscode'],
     });
     process.on('exit', () => fs.rmSync(outDir, { recursive: true, force: true }));
     return outfile;
@@ -44,7 +50,10 @@ export function makeStateDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'strata-sidecar-state-'));
 }
 
-export async function connectTestSidecar(stateDir: string, extra: Partial<ConnectOrStartOptions> & { daemonConfig?: Record<string, unknown> } = {}): Promise<SidecarClient> {
+export async function connectTestSidecar(
+  stateDir: string,
+  extra: Partial<ConnectOrStartOptions> & { daemonConfig?: Record<string, unknown> } = {},
+): Promise<SidecarClient> {
   return connectOrStartSidecar({
     sidecarScript: await sidecarBundle(),
     stateDir,
@@ -65,13 +74,17 @@ export async function tinyPlan(model: string, extra: Partial<ServerPlan> = {}): 
 /** Writes a fake llama-server that exits at once (a fault the real one cannot be made to produce on demand). */
 export function writeCrashingBinary(dir: string): string {
   const p = path.join(dir, 'fake-llama-server-crash.sh');
-  fs.writeFileSync(p, [
-    '#!/bin/sh',
-    '# FAKE llama-server for fault injection: exits at once, to test the sidecar\'s crash-loop stop.',
-    'echo "fake llama-server: simulated crash on start" >&2',
-    'exit 7',
-    '',
-  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(
+    p,
+    [
+      '#!/bin/sh',
+      "# FAKE llama-server for fault injection: exits at once, to test the sidecar's crash-loop stop.",
+      'echo "fake llama-server: simulated crash on start" >&2',
+      'exit 7',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   return p;
 }
 
@@ -81,7 +94,10 @@ export function daemonPidOf(stateDir: string): number | undefined {
 
 /** pids of llama-servers the daemon(s) of this state dir started and that still run. */
 export function liveChildren(stateDir: string): number[] {
-  return new ChildRegistry(path.join(stateDir, 'children')).list().map((r) => r.pid).filter(isPidAlive);
+  return new ChildRegistry(path.join(stateDir, 'children'))
+    .list()
+    .map((r) => r.pid)
+    .filter(isPidAlive);
 }
 
 export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<number> {

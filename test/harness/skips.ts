@@ -46,7 +46,7 @@ export function linuxOnly(why: string): void {
 
 /** The reason recorded for a pending test, from the test up through its suites. */
 export function reasonOf(test: Mocha.Runnable): string {
-  for (let node: (Mocha.Runnable | Mocha.Suite | undefined) = test; node; node = node.parent) {
+  for (let node: Mocha.Runnable | Mocha.Suite | undefined = test; node; node = node.parent) {
     const r = (node as WithReason).strataSkipReason;
     if (r) return r;
   }

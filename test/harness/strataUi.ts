@@ -11,7 +11,10 @@ export function say(line: string): void {
 
 /** The Strata status bar item. */
 export function strataItem(page: Page): Locator {
-  return page.locator('.part.statusbar .statusbar-item').filter({ hasText: /Strata[ :·]/ }).first();
+  return page
+    .locator('.part.statusbar .statusbar-item')
+    .filter({ hasText: /Strata[ :·]/ })
+    .first();
 }
 
 /** What Strata's status bar item says now (its text with codicons left out), or '' without one. */
@@ -20,7 +23,14 @@ export async function strataStatus(page: Page): Promise<string> {
   return texts.map((t) => t.replace(/\s+/g, ' ').trim()).find((t) => /Strata[ :·]/.test(t)) ?? '';
 }
 
-async function poll(what: string, read: () => Promise<string>, pred: (text: string) => boolean, timeoutMs: number, everyMs: number, page: Page): Promise<string> {
+async function poll(
+  what: string,
+  read: () => Promise<string>,
+  pred: (text: string) => boolean,
+  timeoutMs: number,
+  everyMs: number,
+  page: Page,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {

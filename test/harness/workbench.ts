@@ -10,7 +10,14 @@ import { isPidAlive } from '../../src/core/daemonClient/processInfo';
 import { ensureExtensionBuilt } from '../exthost/build';
 import { ensureTinyModel, ensureTrainedModel } from '../fixtures/models';
 import {
-  artifactsOnFailure, BrowserSession, focusEditor, ghostText, launchBrowser, openFileFromExplorer, openWorkbench, REPO_ROOT,
+  artifactsOnFailure,
+  BrowserSession,
+  focusEditor,
+  ghostText,
+  launchBrowser,
+  openFileFromExplorer,
+  openWorkbench,
+  REPO_ROOT,
   waitForStatusBarItem,
 } from './browser';
 import { RunningCodeServer, startCodeServer } from './codeServer';
@@ -56,15 +63,17 @@ export interface WorkbenchOptions {
    * state dir (what `npm start` / the launcher writes). Default {} (context 2048). false: no
    * llama-server and no server.json (the extension is to start the sidecar itself).
    */
-  llama?: false | {
-    ctx?: number;
-    extraArgs?: string[];
-    /**
-     * Something between the extension and llama-server (e.g. a counting proxy): server.json names
-     * its url instead; stop() closes it after code-server and before llama-server.
-     */
-    proxy?: (upstreamUrl: string) => Promise<{ url: string; close(): Promise<void> }>;
-  };
+  llama?:
+    | false
+    | {
+        ctx?: number;
+        extraArgs?: string[];
+        /**
+         * Something between the extension and llama-server (e.g. a counting proxy): server.json names
+         * its url instead; stop() closes it after code-server and before llama-server.
+         */
+        proxy?: (upstreamUrl: string) => Promise<{ url: string; close(): Promise<void> }>;
+      };
   /** Environment of code-server and its extension host, over STRATA_STATE_DIR=<stateDir>. */
   env?: Record<string, string> | ((dirs: WorkbenchDirs) => Record<string, string>);
   /** User settings (over codeServer.ts's TEST_SETTINGS). */
@@ -189,13 +198,25 @@ export class Workbench {
     return this.started;
   }
 
-  get dirs(): WorkbenchDirs { return this.need().dirs; }
-  get tmp(): string { return this.dirs.tmp; }
-  get stateDir(): string { return this.dirs.stateDir; }
-  get workspaceDir(): string { return this.dirs.workspaceDir; }
-  get modelPath(): string { return this.dirs.modelPath; }
+  get dirs(): WorkbenchDirs {
+    return this.need().dirs;
+  }
+  get tmp(): string {
+    return this.dirs.tmp;
+  }
+  get stateDir(): string {
+    return this.dirs.stateDir;
+  }
+  get workspaceDir(): string {
+    return this.dirs.workspaceDir;
+  }
+  get modelPath(): string {
+    return this.dirs.modelPath;
+  }
   /** The first window. */
-  get page(): Page { return this.browserSession.page; }
+  get page(): Page {
+    return this.browserSession.page;
+  }
   get browserSession(): BrowserSession {
     const b = this.need().browser;
     if (!b) throw new Error('the browser did not start');
@@ -278,7 +299,9 @@ export class Workbench {
    */
   async waitForGhostText(opts: { timeoutMs?: number; settleMs?: number; page?: Page } = {}): Promise<string> {
     const page = opts.page ?? this.page;
-    await this.ghost(page).first().waitFor({ state: 'visible', timeout: opts.timeoutMs ?? 60_000 });
+    await this.ghost(page)
+      .first()
+      .waitFor({ state: 'visible', timeout: opts.timeoutMs ?? 60_000 });
     await page.waitForTimeout(opts.settleMs ?? 300);
     return ghostText(page);
   }
@@ -356,8 +379,7 @@ export class Workbench {
     await quietly(() => s.llama?.stop());
     // Whatever the tests did, nothing of theirs may survive.
     await quietly(async () => {
-      const pids = [daemonPidOf(s.dirs.stateDir), ...this.adopted, ...liveChildren(s.dirs.stateDir)]
-        .filter((p): p is number => !!p && p !== process.pid);
+      const pids = [daemonPidOf(s.dirs.stateDir), ...this.adopted, ...liveChildren(s.dirs.stateDir)].filter((p): p is number => !!p && p !== process.pid);
       for (const p of pids) {
         try {
           if (isPidAlive(p)) process.kill(p, 'SIGKILL');

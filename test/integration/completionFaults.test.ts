@@ -22,7 +22,9 @@ async function fakeServer(handler: Handler): Promise<Fake> {
   const fake: Fake = { url: '', infills: 0, handler, close: async () => undefined };
   const srv = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       if (req.url === '/props') {
         res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -33,10 +35,17 @@ async function fakeServer(handler: Handler): Promise<Fake> {
       fake.handler(req, res, body);
     });
   });
-  srv.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  srv.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   fake.url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-  fake.close = () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); });
+  fake.close = () =>
+    new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      srv.close(() => r());
+    });
   return fake;
 }
 
@@ -56,17 +65,31 @@ async function typeBurst(engine: CompletionEngine, n: number, gapMs: number): Pr
 describe('completions when the server misbehaves', function () {
   this.timeout(60_000);
   let fake: Fake | undefined;
-  afterEach(async () => { await fake?.close(); fake = undefined; });
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
 
   const engineFor = (url: string, over: Partial<CompletionSettings> = {}) => {
     const client = new LlamaClient({ url, apiKey: 'k' });
-    return new CompletionEngine(() => client, () => ({ ...DEFAULT_COMPLETION_SETTINGS, ...over }));
+    return new CompletionEngine(
+      () => client,
+      () => ({ ...DEFAULT_COMPLETION_SETTINGS, ...over }),
+    );
   };
 
   it('a model without FIM tokens: one probe, one clear state, completions off', async () => {
     fake = await fakeServer((_req, res) => {
       res.writeHead(501, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 501, message: 'Infill is not supported by this model: prefix token is missing. suffix token is missing. middle token is missing. ', type: 'not_supported_error' } }));
+      res.end(
+        JSON.stringify({
+          error: {
+            code: 501,
+            message: 'Infill is not supported by this model: prefix token is missing. suffix token is missing. middle token is missing. ',
+            type: 'not_supported_error',
+          },
+        }),
+      );
     });
     const engine = engineFor(fake.url);
     const states: string[] = [];
@@ -118,7 +141,9 @@ describe('completions when the server misbehaves', function () {
     fake = await fakeServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       const piece = `data: ${JSON.stringify({ content: 'x'.repeat(1000), stop: false })}\n\n`;
-      const t = setInterval(() => { for (let i = 0; i < 50; i++) res.write(piece); }, 1);
+      const t = setInterval(() => {
+        for (let i = 0; i < 50; i++) res.write(piece);
+      }, 1);
       req.socket.on('close', () => clearInterval(t));
     });
     const engine = engineFor(fake.url);
@@ -131,7 +156,9 @@ describe('completions when the server misbehaves', function () {
   });
 
   it('a server that never answers: the request times out; one request at a time', async () => {
-    fake = await fakeServer(() => { /* never answers */ });
+    fake = await fakeServer(() => {
+      /* never answers */
+    });
     const engine = engineFor(fake.url, { requestTimeoutMs: 300 });
     const t0 = Date.now();
     await typeBurst(engine, 5, 0);
@@ -146,7 +173,15 @@ describe('completions when the server misbehaves', function () {
     assert.strictEqual(refused.status.snapshot.state, 'down');
     assert.match(refused.status.snapshot.message, /not running/);
     let reads = 0;
-    const noFile = new CompletionEngine(() => { reads++; throw new ConnectionFileError('No Strata server is running (/x/server.json does not exist): run "Strata: Start Server", or start the server that writes this file.'); }, () => DEFAULT_COMPLETION_SETTINGS);
+    const noFile = new CompletionEngine(
+      () => {
+        reads++;
+        throw new ConnectionFileError(
+          'No Strata server is running (/x/server.json does not exist): run "Strata: Start Server", or start the server that writes this file.',
+        );
+      },
+      () => DEFAULT_COMPLETION_SETTINGS,
+    );
     await typeBurst(noFile, 30, 0);
     assert.strictEqual(noFile.status.snapshot.state, 'down');
     assert.strictEqual(reads, 1);

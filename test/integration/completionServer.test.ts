@@ -1,5 +1,12 @@
 import * as assert from 'assert';
-import { CompletionEngine, CompletionResult, CompletionSettings, DEFAULT_COMPLETION_SETTINGS, REUSE_ALL, REUSE_NONE } from '../../src/core/completion/completionEngine';
+import {
+  CompletionEngine,
+  CompletionResult,
+  CompletionSettings,
+  DEFAULT_COMPLETION_SETTINGS,
+  REUSE_ALL,
+  REUSE_NONE,
+} from '../../src/core/completion/completionEngine';
 import { Cursor, TextDocumentLines } from '../../src/core/completion/document';
 import { estimateTokens } from '../../src/core/completion/tokenEstimate';
 import { LlamaClient, LlamaHttpError } from '../../src/core/llama/client';
@@ -31,7 +38,11 @@ describe('completions against the real llama-server', function () {
     await llama?.stop();
   });
 
-  const engineWith = (over: Partial<CompletionSettings> = {}) => new CompletionEngine(() => client, () => ({ ...DEFAULT_COMPLETION_SETTINGS, ...over }));
+  const engineWith = (over: Partial<CompletionSettings> = {}) =>
+    new CompletionEngine(
+      () => client,
+      () => ({ ...DEFAULT_COMPLETION_SETTINGS, ...over }),
+    );
 
   /** A document of real C++ with the cursor on an indented line in the middle, and two extra chunks. */
   function scenario(engine: CompletionEngine): { doc: TextDocumentLines; at: Cursor } {
@@ -42,7 +53,9 @@ describe('completions against the real llama-server', function () {
     const text = doc.lineAt(line);
     const at = { line, character: text.length - 1 };
     for (const other of sources.filter((s) => s !== cpp).slice(0, 2)) engine.extra.pick(other.name, other.text.split('\n').slice(40, 104), 'open');
-    while (engine.extra.update()) { /* all queued chunks into the ring */ }
+    while (engine.extra.update()) {
+      /* all queued chunks into the ring */
+    }
     return { doc, at };
   }
 
@@ -50,7 +63,16 @@ describe('completions against the real llama-server', function () {
     const before = engine.stats.requests;
     const r = await engine.complete(doc, at);
     assert.strictEqual(engine.stats.requests, before + 1, `expected a server request, got ${r?.source ?? 'nothing'}`);
-    return r ?? { text: '', fromCache: false, source: 'server', latencyMs: 0, promptTokens: engine.status.snapshot.last?.promptTokens, cachedTokens: engine.status.snapshot.last?.cachedTokens };
+    return (
+      r ?? {
+        text: '',
+        fromCache: false,
+        source: 'server',
+        latencyMs: 0,
+        promptTokens: engine.status.snapshot.last?.promptTokens,
+        cachedTokens: engine.status.snapshot.last?.cachedTokens,
+      }
+    );
   }
 
   const ratio = (r: CompletionResult) => (r.cachedTokens ?? 0) / ((r.cachedTokens ?? 0) + (r.promptTokens ?? 0));
@@ -63,7 +85,9 @@ describe('completions against the real llama-server', function () {
     const ch = engine.status.snapshot.last && /^[#]/.test(doc.lineAt(at.line).slice(at.character)) ? '@' : '#';
     const cur = doc.insert(at, ch);
     const second = await serverAnswer(engine, doc, cur);
-    log(`first: prompt ${first.promptTokens} evaluated, ${first.cachedTokens} cached; after one character: ${second.promptTokens} evaluated, ${second.cachedTokens} cached (${(100 * ratio(second)).toFixed(1)} % reused)`);
+    log(
+      `first: prompt ${first.promptTokens} evaluated, ${first.cachedTokens} cached; after one character: ${second.promptTokens} evaluated, ${second.cachedTokens} cached (${(100 * ratio(second)).toFixed(1)} % reused)`,
+    );
     assert.ok((second.cachedTokens ?? 0) > 1000, `cache_n ${second.cachedTokens}`);
     // Measured 92.9 % (184 of 2,607 tokens evaluated: what follows the cursor); the floor sits just
     // under it, so losing even ~1 % of the reuse (e.g. a longer suffix after the cursor) fails.
@@ -82,7 +106,7 @@ describe('completions against the real llama-server', function () {
     assert.ok(ratio(r) >= 0.92, `${(100 * ratio(r)).toFixed(1)} % reused (measured 92.7 %)`);
   });
 
-  it('with the reuse features off, the server\'s default prompt cache still serves the unchanged prefix', async () => {
+  it("with the reuse features off, the server's default prompt cache still serves the unchanged prefix", async () => {
     // The benchmark's baseline is a client as users meet it: llama-server's defaults, in which
     // cache_prompt is on; only the client's own reuse is off.
     const engine = engineWith({ reuse: REUSE_NONE });
@@ -97,7 +121,10 @@ describe('completions against the real llama-server', function () {
     const cold = await startLlamaServer({ model: await ensureTinyModel(), ctx: 8192, extraArgs: ['--no-cache-prompt'] });
     try {
       const coldClient = new LlamaClient({ url: cold.url, apiKey: cold.apiKey });
-      const engine = new CompletionEngine(() => coldClient, () => ({ ...DEFAULT_COMPLETION_SETTINGS, reuse: REUSE_NONE }));
+      const engine = new CompletionEngine(
+        () => coldClient,
+        () => ({ ...DEFAULT_COMPLETION_SETTINGS, reuse: REUSE_NONE }),
+      );
       const { doc, at } = scenario(engine);
       await serverAnswer(engine, doc, at);
       const r = await serverAnswer(engine, doc, doc.insert(at, '#'));
@@ -120,8 +147,16 @@ describe('completions against the real llama-server', function () {
 
   it('an aborted completion frees the server slot (streamed: at the next token)', async () => {
     const ac = new AbortController();
-    const p = client.infillStream({ input_prefix: 'def f(x):\n', input_suffix: '', prompt: '    return ', n_predict: 100_000, t_max_predict_ms: 600_000, cache_prompt: true }, ac.signal).catch((e: Error) => e.name);
-    const busy = async () => ((await (await fetch(`${llama.url}/slots`, { headers: { Authorization: `Bearer ${llama.apiKey}` } })).json()) as { is_processing: boolean }[]).some((s) => s.is_processing);
+    const p = client
+      .infillStream(
+        { input_prefix: 'def f(x):\n', input_suffix: '', prompt: '    return ', n_predict: 100_000, t_max_predict_ms: 600_000, cache_prompt: true },
+        ac.signal,
+      )
+      .catch((e: Error) => e.name);
+    const busy = async () =>
+      ((await (await fetch(`${llama.url}/slots`, { headers: { Authorization: `Bearer ${llama.apiKey}` } })).json()) as { is_processing: boolean }[]).some(
+        (s) => s.is_processing,
+      );
     const t0 = Date.now();
     while (!(await busy())) {
       if (Date.now() - t0 > 10_000) throw new Error('the request never started');
@@ -145,7 +180,7 @@ describe('completions against the real llama-server', function () {
       const text = s.text.slice(0, 40_000);
       const real = (await client.tokenize(text)).length;
       const est = estimateTokens(text);
-      log(`${s.label.padEnd(32)} real ${real}, estimate ${est} (${(100 * est / real).toFixed(0)} %)`);
+      log(`${s.label.padEnd(32)} real ${real}, estimate ${est} (${((100 * est) / real).toFixed(0)} %)`);
       assert.ok(est >= real * 0.97 && est <= real * 1.6, `${s.label}: estimate ${est} for ${real} tokens`);
     }
   });
@@ -153,7 +188,11 @@ describe('completions against the real llama-server', function () {
   describe('bad input', () => {
     it('CRLF: the same prompt as LF (same answer, cache hit on the server)', async () => {
       const engine = engineWith();
-      const py = sources.find((s) => s.languageId === 'python')!.text.split('\n').slice(0, 120).join('\n');
+      const py = sources
+        .find((s) => s.languageId === 'python')!
+        .text.split('\n')
+        .slice(0, 120)
+        .join('\n');
       const lf = new TextDocumentLines(py, 'file:///lf.py', 'python');
       const crlf = new TextDocumentLines(py.replace(/\n/g, '\r\n'), 'file:///crlf.py', 'python');
       const at = { line: 100, character: lf.lineAt(100).length };
@@ -172,7 +211,10 @@ describe('completions against the real llama-server', function () {
       await serverAnswer(engine, doc, { line: 2, character: 4 });
       assert.strictEqual(engine.stats.failed, 0);
       // llama-server rejects a lone surrogate escape (500); the engine never sends one.
-      await assert.rejects(client.infill({ input_prefix: 'a = "\ud800"\n', input_suffix: '', prompt: 'b = ', n_predict: 2 }), (e: Error) => e instanceof LlamaHttpError && e.status === 500);
+      await assert.rejects(
+        client.infill({ input_prefix: 'a = "\ud800"\n', input_suffix: '', prompt: 'b = ', n_predict: 2 }),
+        (e: Error) => e instanceof LlamaHttpError && e.status === 500,
+      );
       const broken = new TextDocumentLines('a = "\ud800"\nb = ', 'file:///u16.py', 'python');
       await serverAnswer(engine, broken, { line: 1, character: 4 });
       assert.strictEqual(engine.stats.failed, 0);

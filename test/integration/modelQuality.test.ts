@@ -55,33 +55,52 @@ describe('model quality floor (trained coder model, held-out files, real engine 
       log(`SKIPPED: ${TRAINED_MODEL_PATH} is missing; the quality floor can only be held on the trained model.`);
       this.skip();
     }
-    r = await measureQuality({ ...DEFAULT_QUALITY_OPTIONS, model: model!, perGroup: POSITIONS_PER_GROUP, run: RUN, chat: CHAT_QUESTIONS, chatMaxTokens: CHAT_MAX_TOKENS });
+    r = await measureQuality({
+      ...DEFAULT_QUALITY_OPTIONS,
+      model: model!,
+      perGroup: POSITIONS_PER_GROUP,
+      run: RUN,
+      chat: CHAT_QUESTIONS,
+      chatMaxTokens: CHAT_MAX_TOKENS,
+    });
     for (const m of r.lines) {
-      log(`${m.mode}: exact ${[...GROUPS, 'overall' as const].map((g) => `${g} ${pct(m.groups[g].exact)}`).join(', ')}; leading characters ${pct(m.groups.overall.leading)}; p50/p95 ${m.groups.overall.p50Ms.toFixed(0)}/${m.groups.overall.p95Ms.toFixed(0)} ms`);
+      log(
+        `${m.mode}: exact ${[...GROUPS, 'overall' as const].map((g) => `${g} ${pct(m.groups[g].exact)}`).join(', ')}; leading characters ${pct(m.groups.overall.leading)}; p50/p95 ${m.groups.overall.p50Ms.toFixed(0)}/${m.groups.overall.p95Ms.toFixed(0)} ms`,
+      );
     }
     const w = r.chat.write;
-    log(`chat (write, ${w.n}): code block opened ${pct(w.codeOpened)}, closed ${pct(w.codeBlock)}, looks like the language ${pct(w.looksLikeCode)}; (all ${r.chat.all.n}) closed code block ${pct(r.chat.all.codeBlock)}, looks like the language ${pct(r.chat.all.looksLikeCode)}; ${r.wallSeconds.toFixed(0)} s in all`);
+    log(
+      `chat (write, ${w.n}): code block opened ${pct(w.codeOpened)}, closed ${pct(w.codeBlock)}, looks like the language ${pct(w.looksLikeCode)}; (all ${r.chat.all.n}) closed code block ${pct(r.chat.all.codeBlock)}, looks like the language ${pct(r.chat.all.looksLikeCode)}; ${r.wallSeconds.toFixed(0)} s in all`,
+    );
   });
 
   const figures = (mode: string) => r.lines.find((m) => m.mode === mode)!.groups;
 
   it('next-line exact match and correct leading characters stay above their floors', () => {
     const g = figures('next-line');
-    for (const k of [...GROUPS, 'overall' as const]) assert.ok(g[k].exact >= NEXT_LINE_EXACT_FLOOR[k], `next-line exact match, ${k}: ${pct(g[k].exact)} < floor ${pct(NEXT_LINE_EXACT_FLOOR[k])}`);
+    for (const k of [...GROUPS, 'overall' as const])
+      assert.ok(g[k].exact >= NEXT_LINE_EXACT_FLOOR[k], `next-line exact match, ${k}: ${pct(g[k].exact)} < floor ${pct(NEXT_LINE_EXACT_FLOOR[k])}`);
     assert.ok(g.overall.leading >= NEXT_LINE_LEADING_FLOOR, `next-line leading characters ${pct(g.overall.leading)} < floor ${pct(NEXT_LINE_LEADING_FLOOR)}`);
   });
 
   it('FIM middle-line exact match and correct leading characters stay above their floors', () => {
     const g = figures('fim');
-    for (const k of [...GROUPS, 'overall' as const]) assert.ok(g[k].exact >= FIM_EXACT_FLOOR[k], `FIM middle-line exact match, ${k}: ${pct(g[k].exact)} < floor ${pct(FIM_EXACT_FLOOR[k])}`);
+    for (const k of [...GROUPS, 'overall' as const])
+      assert.ok(g[k].exact >= FIM_EXACT_FLOOR[k], `FIM middle-line exact match, ${k}: ${pct(g[k].exact)} < floor ${pct(FIM_EXACT_FLOOR[k])}`);
     assert.ok(g.overall.leading >= FIM_LEADING_FLOOR, `FIM leading characters ${pct(g.overall.leading)} < floor ${pct(FIM_LEADING_FLOOR)}`);
   });
 
   it('chat answers carry fenced code blocks that look like the language', () => {
     const { write: w, all: a } = r.chat;
     assert.ok(w.n > 0, 'no "write" question was asked');
-    assert.ok(w.codeOpened >= CHAT_WRITE_CODE_OPENED_FLOOR, `"write" answers opening a code block: ${pct(w.codeOpened)} of ${w.n} < floor ${pct(CHAT_WRITE_CODE_OPENED_FLOOR)}; first answer:\n${r.chat.results.find((x) => x.kind === 'write')?.answer}`);
+    assert.ok(
+      w.codeOpened >= CHAT_WRITE_CODE_OPENED_FLOOR,
+      `"write" answers opening a code block: ${pct(w.codeOpened)} of ${w.n} < floor ${pct(CHAT_WRITE_CODE_OPENED_FLOOR)}; first answer:\n${r.chat.results.find((x) => x.kind === 'write')?.answer}`,
+    );
     assert.ok(a.codeBlock >= CHAT_CODE_BLOCK_FLOOR, `answers with a closed code block: ${pct(a.codeBlock)} of ${a.n} < floor ${pct(CHAT_CODE_BLOCK_FLOOR)}`);
-    assert.ok(a.looksLikeCode >= CHAT_LOOKS_LIKE_CODE_FLOOR, `answers whose code looks like the language: ${pct(a.looksLikeCode)} of ${a.n} < floor ${pct(CHAT_LOOKS_LIKE_CODE_FLOOR)}`);
+    assert.ok(
+      a.looksLikeCode >= CHAT_LOOKS_LIKE_CODE_FLOOR,
+      `answers whose code looks like the language: ${pct(a.looksLikeCode)} of ${a.n} < floor ${pct(CHAT_LOOKS_LIKE_CODE_FLOOR)}`,
+    );
   });
 });

@@ -31,7 +31,13 @@ describe('llama-server with two rpc-server peers', function () {
     for (const p of peers) {
       const re = new RegExp(`RPC\\d*\\[${p.endpoint.replace(/\./g, '\\.')}\\] model buffer size =\\s+([\\d.]+) MiB`);
       const m = re.exec(log);
-      assert.ok(m, `no model buffer on peer ${p.endpoint} in the load log:\n${log.split('\n').filter((l) => /buffer|offload|RPC/.test(l)).join('\n')}`);
+      assert.ok(
+        m,
+        `no model buffer on peer ${p.endpoint} in the load log:\n${log
+          .split('\n')
+          .filter((l) => /buffer|offload|RPC/.test(l))
+          .join('\n')}`,
+      );
       assert.ok(Number(m[1]) > 0, `peer ${p.endpoint} holds ${m[1]} MiB`);
     }
     const off = /offloaded (\d+)\/(\d+) layers to GPU/.exec(log);

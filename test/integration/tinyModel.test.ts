@@ -31,11 +31,12 @@ describe('tiny model on the real llama-server', function () {
     await server?.stop();
   });
 
-  const authed = (p: string, body?: unknown, key: string | null = apiKey) => fetch(`${server.url}${p}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const authed = (p: string, body?: unknown, key: string | null = apiKey) =>
+    fetch(`${server.url}${p}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
 
   it('is healthy and reports the model', async () => {
     const health = await fetch(`${server.url}/health`);
@@ -43,7 +44,7 @@ describe('tiny model on the real llama-server', function () {
     assert.deepStrictEqual(await health.json(), { status: 'ok' });
     const props = await authed('/props');
     assert.strictEqual(props.status, 200);
-    const p = await props.json() as { model_path: string; chat_template: string; default_generation_settings: { n_ctx: number } };
+    const p = (await props.json()) as { model_path: string; chat_template: string; default_generation_settings: { n_ctx: number } };
     assert.strictEqual(p.model_path, model);
     assert.match(p.chat_template, /<\|im_start\|>/);
     assert.strictEqual(p.default_generation_settings.n_ctx, 1024);
@@ -52,7 +53,7 @@ describe('tiny model on the real llama-server', function () {
   it('treats the FIM tokens as single special tokens', async () => {
     const r = await authed('/tokenize', { content: '<|fim_prefix|>x<|fim_suffix|>y<|fim_middle|>', parse_special: true });
     assert.strictEqual(r.status, 200);
-    const { tokens } = await r.json() as { tokens: number[] };
+    const { tokens } = (await r.json()) as { tokens: number[] };
     assert.strictEqual(tokens[0], QWEN_TOKENS.fimPrefix);
     assert.ok(tokens.includes(QWEN_TOKENS.fimSuffix));
     assert.strictEqual(tokens[tokens.length - 1], QWEN_TOKENS.fimMiddle);
@@ -77,7 +78,10 @@ describe('tiny model on the real llama-server', function () {
 
   it('streams /v1/chat/completions as SSE ending with [DONE]', async () => {
     const r = await authed('/v1/chat/completions', {
-      messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hi.' }],
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Say hi.' },
+      ],
       stream: true,
       max_tokens: 6,
       temperature: 0,
@@ -85,9 +89,14 @@ describe('tiny model on the real llama-server', function () {
     assert.strictEqual(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /text\/event-stream/);
     const raw = await r.text();
-    const data = raw.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6).trim());
+    const data = raw
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6).trim());
     assert.strictEqual(data[data.length - 1], '[DONE]');
-    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as { object: string; choices: Array<{ delta: { content?: string | null }; finish_reason: string | null }> });
+    const chunks = data
+      .slice(0, -1)
+      .map((d) => JSON.parse(d) as { object: string; choices: Array<{ delta: { content?: string | null }; finish_reason: string | null }> });
     assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
     for (const c of chunks) assert.strictEqual(c.object, 'chat.completion.chunk');
     const content = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
@@ -99,19 +108,24 @@ describe('tiny model on the real llama-server', function () {
     // Each request on its own connection (agent: false): llama-server closes a kept-alive
     // connection after a streamed answer, and a request landing on that closing socket would fail
     // before any status. No retry: an error here is a failure.
-    const fresh = (p: string, body: unknown, key: string | null) => new Promise<number>((resolve, reject) => {
-      const data = JSON.stringify(body);
-      const req = http.request(`${server.url}${p}`, {
-        method: 'POST',
-        agent: false,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...(key ? { Authorization: `Bearer ${key}` } : {}) },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+    const fresh = (p: string, body: unknown, key: string | null) =>
+      new Promise<number>((resolve, reject) => {
+        const data = JSON.stringify(body);
+        const req = http.request(
+          `${server.url}${p}`,
+          {
+            method: 'POST',
+            agent: false,
+            headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(data);
       });
-      req.on('error', reject);
-      req.end(data);
-    });
     for (const key of [null, 'wrong-key']) {
       assert.strictEqual(await fresh('/infill', { input_prefix: 'x', input_suffix: '', n_predict: 1 }, key), 401, `infill with key ${key}`);
       assert.strictEqual(await fresh('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }, key), 401, `chat with key ${key}`);
@@ -122,8 +136,12 @@ describe('tiny model on the real llama-server', function () {
 
   describe('broken model files', () => {
     let dir: string;
-    before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-broken-')); });
-    after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-broken-'));
+    });
+    after(() => {
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
 
     async function expectLoadFailure(file: string, llamaSays: RegExp, weSay: RegExp): Promise<void> {
       const r = await runLlamaServerExpectingFailure({ model: file });
@@ -148,8 +166,11 @@ describe('tiny model on the real llama-server', function () {
       const size = fs.statSync(model).size;
       fs.copyFileSync(model, file);
       fs.truncateSync(file, size - 1_000_000);
-      await expectLoadFailure(file, /tensor '.+' data is not within the file bounds, model is corrupted or incomplete/,
-        new RegExp(`^truncated\\.gguf is truncated: tensor data ends at \\d+ bytes but the file has ${size - 1_000_000}$`));
+      await expectLoadFailure(
+        file,
+        /tensor '.+' data is not within the file bounds, model is corrupted or incomplete/,
+        new RegExp(`^truncated\\.gguf is truncated: tensor data ends at \\d+ bytes but the file has ${size - 1_000_000}$`),
+      );
     });
 
     it('a file cut inside its header makes llama-server exit with an error', async () => {

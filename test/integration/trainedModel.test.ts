@@ -19,7 +19,9 @@ describe('trained test model on the real llama-server', function () {
     model = await ensureTrainedModel();
     server = await startLlamaServer({ model, apiKey, ctx: 2048 });
   });
-  after(async () => { await server?.stop(); });
+  after(async () => {
+    await server?.stop();
+  });
 
   const post = async (p: string, body: unknown) => {
     const r = await fetch(`${server.url}${p}`, {
@@ -39,8 +41,14 @@ describe('trained test model on the real llama-server', function () {
     const tokens = h.metadata.get('tokenizer.ggml.tokens');
     assert.ok(tokens?.type === GgufValueType.ARRAY);
     const list = tokens.value as readonly string[];
-    for (const [key, text] of [['fim_pre', '<|fim_prefix|>'], ['fim_suf', '<|fim_suffix|>'], ['fim_mid', '<|fim_middle|>'],
-      ['fim_pad', '<|fim_pad|>'], ['fim_rep', '<|repo_name|>'], ['fim_sep', '<|file_sep|>']] as const) {
+    for (const [key, text] of [
+      ['fim_pre', '<|fim_prefix|>'],
+      ['fim_suf', '<|fim_suffix|>'],
+      ['fim_mid', '<|fim_middle|>'],
+      ['fim_pad', '<|fim_pad|>'],
+      ['fim_rep', '<|repo_name|>'],
+      ['fim_sep', '<|file_sep|>'],
+    ] as const) {
       const id = Number(str(`tokenizer.ggml.${key}_token_id`));
       assert.strictEqual(list[id], text, `${key} token id ${id}`);
     }
@@ -52,7 +60,10 @@ describe('trained test model on the real llama-server', function () {
       input_prefix: 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    if n < 2:\n        return n\n',
       prompt: '    return ',
       input_suffix: '\n\n\nprint(fibonacci(10))\n',
-      n_predict: 48, temperature: 0, samplers: ['top_k', 'top_p', 'temperature'], cache_prompt: true,
+      n_predict: 48,
+      temperature: 0,
+      samplers: ['top_k', 'top_p', 'temperature'],
+      cache_prompt: true,
     });
     const content = String(r.content);
     // A 28 M model does not write Fibonacci right; what it must do is answer code and close the middle.
@@ -67,7 +78,8 @@ describe('trained test model on the real llama-server', function () {
         { role: 'system', content: 'You are a helpful coding assistant.' },
         { role: 'user', content: 'Write a Python function `is_even(n)` that returns True if n is even.' },
       ],
-      max_tokens: 200, temperature: 0,
+      max_tokens: 200,
+      temperature: 0,
     });
     const choice = (r.choices as Array<{ finish_reason: string; message: { content: string } }>)[0];
     assert.match(choice.message.content, /```python\n[\s\S]*def is_even/, choice.message.content);

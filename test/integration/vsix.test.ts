@@ -15,7 +15,10 @@ function listZip(file: string): Promise<string[]> {
     yauzl.open(file, { lazyEntries: true }, (err, zip) => {
       if (err || !zip) return reject(err);
       const names: string[] = [];
-      zip.on('entry', (e: yauzl.Entry) => { names.push(e.fileName); zip.readEntry(); });
+      zip.on('entry', (e: yauzl.Entry) => {
+        names.push(e.fileName);
+        zip.readEntry();
+      });
       zip.on('end', () => resolve(names));
       zip.on('error', reject);
       zip.readEntry();
@@ -37,14 +40,26 @@ describe('VSIX package', function () {
   });
 
   it('holds the bundles, the manifest, README, CHANGELOG and the licence', () => {
-    for (const f of ['extension/dist/extension.js', 'extension/dist/sidecar.js', 'extension/dist/peer.js', 'extension/dist/media/chat.js',
-      'extension/package.json', 'extension/readme.md', 'extension/changelog.md', 'extension/LICENSE.txt', 'extension.vsixmanifest']) {
-      assert.ok(entries.some((e) => e.toLowerCase() === f.toLowerCase()), `VSIX lacks ${f}; it has:\n${entries.join('\n')}`);
+    for (const f of [
+      'extension/dist/extension.js',
+      'extension/dist/sidecar.js',
+      'extension/dist/peer.js',
+      'extension/dist/media/chat.js',
+      'extension/package.json',
+      'extension/readme.md',
+      'extension/changelog.md',
+      'extension/LICENSE.txt',
+      'extension.vsixmanifest',
+    ]) {
+      assert.ok(
+        entries.some((e) => e.toLowerCase() === f.toLowerCase()),
+        `VSIX lacks ${f}; it has:\n${entries.join('\n')}`,
+      );
     }
   });
 
   it('holds the media of every walkthrough step', () => {
-    const walkthroughs = ((manifest.contributes as { walkthroughs?: { steps: { media: { markdown?: string } }[] }[] }).walkthroughs ?? []);
+    const walkthroughs = (manifest.contributes as { walkthroughs?: { steps: { media: { markdown?: string } }[] }[] }).walkthroughs ?? [];
     const media = walkthroughs.flatMap((w) => w.steps.map((s) => s.media.markdown)).filter((m): m is string => !!m);
     assert.ok(media.length >= 5, `walkthrough media: ${media.join(', ')}`);
     for (const m of media) assert.ok(entries.includes(`extension/${m}`), `VSIX lacks ${m}`);
@@ -58,7 +73,7 @@ describe('VSIX package', function () {
   it('declares the id, engine and contributions the README promises', () => {
     assert.strictEqual(`${manifest.publisher}.${manifest.name}`, 'strata.strata-coder');
     assert.strictEqual((manifest.engines as Record<string, string>).vscode, '^1.100.0');
-    const commands = ((manifest.contributes as { commands: { command: string; category: string }[] }).commands);
+    const commands = (manifest.contributes as { commands: { command: string; category: string }[] }).commands;
     assert.ok(commands.length > 0);
     for (const c of commands) {
       assert.ok(c.command.startsWith('strata.'), c.command);

@@ -38,7 +38,11 @@ describe('llama.cpp Vulkan build on the Vulkan device (lavapipe here)', function
   });
 
   const ask = async (s: RunningLlamaServer, p: string, body: unknown) => {
-    const r = await fetch(`${s.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${s.apiKey}` }, body: JSON.stringify(body) });
+    const r = await fetch(`${s.url}${p}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${s.apiKey}` },
+      body: JSON.stringify(body),
+    });
     const text = await r.text();
     assert.strictEqual(r.status, 200, text);
     return JSON.parse(text) as Record<string, unknown>;
@@ -56,14 +60,21 @@ describe('llama.cpp Vulkan build on the Vulkan device (lavapipe here)', function
     return s;
   };
 
-  for (const [label, model] of [['the tiny model', () => tiny], ['the trained test model', () => ensureTrainedModel()]] as const) {
+  for (const [label, model] of [
+    ['the tiny model', () => tiny],
+    ['the trained test model', () => ensureTrainedModel()],
+  ] as const) {
     it(`loads ${label} on Vulkan0 (-ngl 99) and answers /infill and chat`, async () => {
       const s = await serveOnVulkan(await model());
       try {
         const infill = await ask(s, '/infill', { input_prefix: 'def add(a, b):\n    ', input_suffix: '\n\nprint(add(1, 2))\n', n_predict: 8, temperature: 0 });
         assert.ok(typeof infill.content === 'string' && infill.content.length > 0, JSON.stringify(infill));
         assert.ok((infill.tokens_predicted as number) > 0);
-        const chat = await ask(s, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Write a function that adds two numbers.' }], max_tokens: 8, temperature: 0 });
+        const chat = await ask(s, '/v1/chat/completions', {
+          messages: [{ role: 'user', content: 'Write a function that adds two numbers.' }],
+          max_tokens: 8,
+          temperature: 0,
+        });
         const choice = (chat.choices as Array<{ message: { content: string } }>)[0];
         assert.ok(choice.message.content.length > 0, JSON.stringify(chat));
       } finally {
@@ -113,7 +124,10 @@ describe('llama.cpp Vulkan build on the Vulkan device (lavapipe here)', function
       for (const c of ['weights', 'kv', 'compute'] as const) {
         assert.ok(r.actual[c] > 0, `${k.label}: llama.cpp reported no Vulkan0 ${c} buffer (log format changed?)`);
         const err = relError(r.predicted[c]!, r.actual[c], 0.01 * MiB);
-        if (Math.abs(err) > 0.05) failures.push(`${k.label} ${c}: predicted ${(r.predicted[c]! / MiB).toFixed(2)} MiB, llama.cpp ${(r.actual[c] / MiB).toFixed(2)} MiB (${(err * 100).toFixed(1)} %)`);
+        if (Math.abs(err) > 0.05)
+          failures.push(
+            `${k.label} ${c}: predicted ${(r.predicted[c]! / MiB).toFixed(2)} MiB, llama.cpp ${(r.actual[c] / MiB).toFixed(2)} MiB (${(err * 100).toFixed(1)} %)`,
+          );
       }
     }
     assert.deepStrictEqual(failures, []);
@@ -146,7 +160,12 @@ describe('llama.cpp Vulkan build on the Vulkan device (lavapipe here)', function
       const faster = b.tg > a.tg * 1.03 || (a.tg <= b.tg * 1.03 && b.pp > a.pp) ? 'vulkan' : 'cpu';
       assert.strictEqual(record.defaultBuildId, byBackend[faster].buildId, table);
       assert.strictEqual(defaultBuildForModel(tiny, stateDir), record.defaultBuildId);
-      assert.deepStrictEqual(readBenchStore(stateDir).models[modelKey(tiny)].results.map((r) => r.buildId).sort(), [...ids].sort());
+      assert.deepStrictEqual(
+        readBenchStore(stateDir)
+          .models[modelKey(tiny)].results.map((r) => r.buildId)
+          .sort(),
+        [...ids].sort(),
+      );
       assert.match(table, /<- default/);
     } finally {
       fs.rmSync(stateDir, { recursive: true, force: true });

@@ -52,102 +52,108 @@ describe('CUDA and HIP probes against fake runtimes', function () {
         assert.strictEqual(p.isolated, isolate);
       });
 
-    it('CUDA: names, sm_XY, integrated flag, PCI id, totals; free from NVML, else from a primary context', async () => {
-      const p = await probe({ cudaLib: lib.cuda, nvmlLib: lib.nvml, backends: ['cuda'] });
-      assert.strictEqual(status(p, 'cuda').status, 'ok', JSON.stringify(p.backends));
-      assert.strictEqual(status(p, 'cuda').version, '12.8');
-      assert.strictEqual(status(p, 'cuda').library, lib.cuda);
-      const [h100, gb10] = cuda(p);
-      assert.deepStrictEqual(
-        { ...h100 },
-        {
-          backend: 'cuda',
-          index: 0,
-          name: 'NVIDIA H100 80GB HBM3',
-          architecture: 'sm_90',
-          integrated: false,
-          totalBytes: H100_TOTAL,
-          freeBytes: H100_NVML_FREE,
-          budgetBytes: H100_NVML_FREE,
-          memorySource: 'nvml',
-          pciBusId: '0000:65:00.0',
-          vendorId: '0x10de',
-          driverVersion: '12.8',
-        },
-      );
-      assert.strictEqual(gb10.architecture, 'sm_121');
-      assert.strictEqual(gb10.integrated, true);
-      assert.strictEqual(gb10.pciBusId, '000f:01:00.0');
-      assert.strictEqual(gb10.freeBytes, GB10_CTX_FREE);
-      assert.strictEqual(gb10.memorySource, 'cuda-context');
-    });
+      it('CUDA: names, sm_XY, integrated flag, PCI id, totals; free from NVML, else from a primary context', async () => {
+        const p = await probe({ cudaLib: lib.cuda, nvmlLib: lib.nvml, backends: ['cuda'] });
+        assert.strictEqual(status(p, 'cuda').status, 'ok', JSON.stringify(p.backends));
+        assert.strictEqual(status(p, 'cuda').version, '12.8');
+        assert.strictEqual(status(p, 'cuda').library, lib.cuda);
+        const [h100, gb10] = cuda(p);
+        assert.deepStrictEqual(
+          { ...h100 },
+          {
+            backend: 'cuda',
+            index: 0,
+            name: 'NVIDIA H100 80GB HBM3',
+            architecture: 'sm_90',
+            integrated: false,
+            totalBytes: H100_TOTAL,
+            freeBytes: H100_NVML_FREE,
+            budgetBytes: H100_NVML_FREE,
+            memorySource: 'nvml',
+            pciBusId: '0000:65:00.0',
+            vendorId: '0x10de',
+            driverVersion: '12.8',
+          },
+        );
+        assert.strictEqual(gb10.architecture, 'sm_121');
+        assert.strictEqual(gb10.integrated, true);
+        assert.strictEqual(gb10.pciBusId, '000f:01:00.0');
+        assert.strictEqual(gb10.freeBytes, GB10_CTX_FREE);
+        assert.strictEqual(gb10.memorySource, 'cuda-context');
+      });
 
-    it('CUDA without NVML: every device through its primary context, pushed and popped in balance', async () => {
-      const p = await probe({ cudaLib: lib.cuda, nvmlLib: path.join(dir, 'none', 'libnvidia-ml.so.1'), backends: ['cuda'] });
-      const [h100, gb10] = cuda(p);
-      assert.strictEqual(h100.freeBytes, H100_CTX_FREE);
-      assert.strictEqual(h100.memorySource, 'cuda-context');
-      // The fake refuses a second push before a pop, so a leaked context would fail device 1.
-      assert.strictEqual(gb10.freeBytes, GB10_CTX_FREE);
-    });
+      it('CUDA without NVML: every device through its primary context, pushed and popped in balance', async () => {
+        const p = await probe({ cudaLib: lib.cuda, nvmlLib: path.join(dir, 'none', 'libnvidia-ml.so.1'), backends: ['cuda'] });
+        const [h100, gb10] = cuda(p);
+        assert.strictEqual(h100.freeBytes, H100_CTX_FREE);
+        assert.strictEqual(h100.memorySource, 'cuda-context');
+        // The fake refuses a second push before a pop, so a leaked context would fail device 1.
+        assert.strictEqual(gb10.freeBytes, GB10_CTX_FREE);
+      });
 
-    it('CUDA: no context on a device in exclusive-process mode; free stays unknown and says why', async () => {
-      const p = await probe({ cudaLib: lib.cudaExclusive, nvmlLib: path.join(dir, 'none', 'x.so'), backends: ['cuda'] });
-      const [h100, gb10] = cuda(p);
-      assert.strictEqual(h100.freeBytes, null);
-      assert.strictEqual(h100.budgetBytes, null);
-      assert.strictEqual(h100.totalBytes, H100_TOTAL);
-      assert.match(status(p, 'cuda').detail!, /compute mode/);
-      assert.strictEqual(gb10.freeBytes, GB10_CTX_FREE);
-    });
+      it('CUDA: no context on a device in exclusive-process mode; free stays unknown and says why', async () => {
+        const p = await probe({ cudaLib: lib.cudaExclusive, nvmlLib: path.join(dir, 'none', 'x.so'), backends: ['cuda'] });
+        const [h100, gb10] = cuda(p);
+        assert.strictEqual(h100.freeBytes, null);
+        assert.strictEqual(h100.budgetBytes, null);
+        assert.strictEqual(h100.totalBytes, H100_TOTAL);
+        assert.match(status(p, 'cuda').detail!, /compute mode/);
+        assert.strictEqual(gb10.freeBytes, GB10_CTX_FREE);
+      });
 
-    it('CUDA: "no device" is absent, any other cuInit failure is an error', async () => {
-      const a = await probe({ cudaLib: lib.cudaNoDevice, backends: ['cuda'] });
-      assert.strictEqual(status(a, 'cuda').status, 'absent');
-      assert.strictEqual(cuda(a).length, 0);
-      const b = await probe({ cudaLib: lib.cudaBroken, backends: ['cuda'] });
-      assert.strictEqual(status(b, 'cuda').status, 'error');
-      assert.match(status(b, 'cuda').detail!, /cuInit: CUDA_ERROR_UNKNOWN/);
-    });
+      it('CUDA: "no device" is absent, any other cuInit failure is an error', async () => {
+        const a = await probe({ cudaLib: lib.cudaNoDevice, backends: ['cuda'] });
+        assert.strictEqual(status(a, 'cuda').status, 'absent');
+        assert.strictEqual(cuda(a).length, 0);
+        const b = await probe({ cudaLib: lib.cudaBroken, backends: ['cuda'] });
+        assert.strictEqual(status(b, 'cuda').status, 'error');
+        assert.match(status(b, 'cuda').detail!, /cuInit: CUDA_ERROR_UNKNOWN/);
+      });
 
-    it('HIP (ROCm 6 layout): gcnArchName through hipGetDevicePropertiesR0600, integrated, PCI id, hipMemGetInfo', async () => {
-      const p = await probe({ hipLib: lib.hip6, backends: ['hip'] });
-      assert.strictEqual(status(p, 'hip').status, 'ok', JSON.stringify(p.backends));
-      assert.strictEqual(status(p, 'hip').version, '6.4.43483');
-      const [igpu, dgpu] = p.devices;
-      assert.deepStrictEqual(
-        { ...igpu },
-        {
-          backend: 'hip',
-          index: 0,
-          name: 'Radeon 8060S Graphics',
-          architecture: 'gfx1151',
-          integrated: true,
-          totalBytes: 68719476736,
-          freeBytes: 60000000000,
-          budgetBytes: 60000000000,
-          memorySource: 'hipMemGetInfo',
-          pciBusId: '0000:c5:00.0',
-          vendorId: '0x1002',
-          driverVersion: '6.4.43483',
-        },
-      );
-      assert.strictEqual(dgpu.architecture, 'gfx1100'); // feature suffix dropped
-      assert.strictEqual(dgpu.integrated, false);
-      assert.strictEqual(dgpu.freeBytes, 25000000000);
-    });
+      it('HIP (ROCm 6 layout): gcnArchName through hipGetDevicePropertiesR0600, integrated, PCI id, hipMemGetInfo', async () => {
+        const p = await probe({ hipLib: lib.hip6, backends: ['hip'] });
+        assert.strictEqual(status(p, 'hip').status, 'ok', JSON.stringify(p.backends));
+        assert.strictEqual(status(p, 'hip').version, '6.4.43483');
+        const [igpu, dgpu] = p.devices;
+        assert.deepStrictEqual(
+          { ...igpu },
+          {
+            backend: 'hip',
+            index: 0,
+            name: 'Radeon 8060S Graphics',
+            architecture: 'gfx1151',
+            integrated: true,
+            totalBytes: 68719476736,
+            freeBytes: 60000000000,
+            budgetBytes: 60000000000,
+            memorySource: 'hipMemGetInfo',
+            pciBusId: '0000:c5:00.0',
+            vendorId: '0x1002',
+            driverVersion: '6.4.43483',
+          },
+        );
+        assert.strictEqual(dgpu.architecture, 'gfx1100'); // feature suffix dropped
+        assert.strictEqual(dgpu.integrated, false);
+        assert.strictEqual(dgpu.freeBytes, 25000000000);
+      });
 
-    it('HIP (ROCm 5 layout): the legacy properties call, same answers', async () => {
-      const p = await probe({ hipLib: lib.hip5, backends: ['hip'] });
-      assert.strictEqual(status(p, 'hip').version, '5.7.31921');
-      assert.deepStrictEqual(p.devices.map((d) => [d.architecture, d.integrated]), [['gfx1151', true], ['gfx1100', false]]);
-    });
+      it('HIP (ROCm 5 layout): the legacy properties call, same answers', async () => {
+        const p = await probe({ hipLib: lib.hip5, backends: ['hip'] });
+        assert.strictEqual(status(p, 'hip').version, '5.7.31921');
+        assert.deepStrictEqual(
+          p.devices.map((d) => [d.architecture, d.integrated]),
+          [
+            ['gfx1151', true],
+            ['gfx1100', false],
+          ],
+        );
+      });
 
-    it('HIP: hipErrorNoDevice is an absent backend', async () => {
-      const p = await probe({ hipLib: lib.hipNoDevice, backends: ['hip'] });
-      assert.strictEqual(status(p, 'hip').status, 'absent');
-      assert.match(status(p, 'hip').detail!, /hipErrorNoDevice/);
-    });
+      it('HIP: hipErrorNoDevice is an absent backend', async () => {
+        const p = await probe({ hipLib: lib.hipNoDevice, backends: ['hip'] });
+        assert.strictEqual(status(p, 'hip').status, 'absent');
+        assert.match(status(p, 'hip').detail!, /hipErrorNoDevice/);
+      });
     });
   }
 

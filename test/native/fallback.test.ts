@@ -97,7 +97,10 @@ describe('without the native addon', function () {
     const r = await reapOrphans(pidDir);
     assert.deepStrictEqual(r.killed, [pid]);
     await waitDead(pid, 1000);
-    assert.deepStrictEqual(fs.readdirSync(pidDir).filter((n) => n.endsWith('.json')), []);
+    assert.deepStrictEqual(
+      fs.readdirSync(pidDir).filter((n) => n.endsWith('.json')),
+      [],
+    );
   });
 
   it('a fallback owner that exits normally takes its children along (exit hook)', async function () {
@@ -132,8 +135,11 @@ describe('without the native addon', function () {
     const p = await probeAccelerators({ backends: ['cpu'] });
     assert.deepStrictEqual([p.via, p.isolated, p.nativeError], ['native', false, undefined]);
     // A binary of the wrong format is refused.
-    assert.throws(() => execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'package-native.mjs'), '--target', 'win32-x64', '--from', addonPath(), '--out', out], { stdio: 'pipe' }));
+    assert.throws(() =>
+      execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'package-native.mjs'), '--target', 'win32-x64', '--from', addonPath(), '--out', out], {
+        stdio: 'pipe',
+      }),
+    );
     fs.rmSync(root, { recursive: true, force: true });
   });
 });
-

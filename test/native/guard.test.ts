@@ -106,7 +106,7 @@ describe('guarded children', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('gives stdin, stdout and stderr as streams with \'pipe\' (EOF, a megabyte, no leftovers)', async () => {
+  it("gives stdin, stdout and stderr as streams with 'pipe' (EOF, a megabyte, no leftovers)", async () => {
     const read = (s: NodeJS.ReadableStream) =>
       new Promise<string>((r) => {
         let t = '';
@@ -115,7 +115,11 @@ describe('guarded children', function () {
       });
     const ioDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('strata-io-'));
     const before = ioDirs();
-    const c = spawnGuarded('sh', ['-c', 'read x; echo "got $x"; echo err >&2; head -c 1000000 /dev/zero | tr "\\0" x'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+    const c = spawnGuarded('sh', ['-c', 'read x; echo "got $x"; echo err >&2; head -c 1000000 /dev/zero | tr "\\0" x'], {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
     const [out, err] = [read(c.stdout!), read(c.stderr!)];
     c.stdin!.end('hello\n');
     assert.deepStrictEqual(await c.exited, { code: 0, signal: null });
@@ -156,12 +160,21 @@ describe('guarded children', function () {
   });
 
   it('throws at once, with code and syscall, when the program or cwd does not exist', () => {
-    assert.throws(() => spawnGuarded('strata-no-such-program', []), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
-    assert.throws(() => spawnGuarded('/bin/sh', [], { cwd: '/nonexistent-dir' }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.syscall === 'chdir');
+    assert.throws(
+      () => spawnGuarded('strata-no-such-program', []),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+    );
+    assert.throws(
+      () => spawnGuarded('/bin/sh', [], { cwd: '/nonexistent-dir' }),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.syscall === 'chdir',
+    );
     const dir = tmpDir('guard-noexec');
     const f = path.join(dir, 'script');
     fs.writeFileSync(f, '#!/bin/sh\n', { mode: 0o644 });
-    assert.throws(() => spawnGuarded(f, []), (e: NodeJS.ErrnoException) => e.code === 'ENOENT'); // not executable: no candidate
+    assert.throws(
+      () => spawnGuarded(f, []),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+    ); // not executable: no candidate
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

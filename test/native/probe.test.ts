@@ -48,7 +48,11 @@ describe('native probe (this machine)', function () {
   });
 
   it('treats libraries that are not there as absent backends, not errors', async () => {
-    const p = await probeAccelerators({ cudaLib: '/nonexistent/libcuda.so.1', hipLib: '/nonexistent/libamdhip64.so', vulkanLib: '/nonexistent/libvulkan.so.1' });
+    const p = await probeAccelerators({
+      cudaLib: '/nonexistent/libcuda.so.1',
+      hipLib: '/nonexistent/libamdhip64.so',
+      vulkanLib: '/nonexistent/libvulkan.so.1',
+    });
     for (const b of ['cuda', 'hip', 'vulkan']) {
       const st = p.backends.find((s) => s.backend === b)!;
       assert.strictEqual(st.status, 'absent');
@@ -58,7 +62,10 @@ describe('native probe (this machine)', function () {
 
   it('runs only the backends asked for', async () => {
     const p = await probeAccelerators({ backends: ['cpu'] });
-    assert.deepStrictEqual(p.backends.map((b) => b.backend), ['cpu']);
+    assert.deepStrictEqual(
+      p.backends.map((b) => b.backend),
+      ['cpu'],
+    );
   });
 
   it('the CLI prints the same devices as the addon', async () => {
@@ -67,8 +74,13 @@ describe('native probe (this machine)', function () {
     const out = JSON.parse(execFileSync(cliPath(), { encoding: 'utf8' })) as AcceleratorProbe;
     const strip = (x: AcceleratorProbe) => x.devices.map((d) => ({ ...d, freeBytes: 0, budgetBytes: 0 }));
     assert.deepStrictEqual(strip(out), strip(p));
-    assert.deepStrictEqual(out.backends.map((b) => [b.backend, b.status]), p.backends.map((b) => [b.backend, b.status]));
-    const tsv = execFileSync(cliPath(), ['--tsv', '--backends', 'cpu'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n');
+    assert.deepStrictEqual(
+      out.backends.map((b) => [b.backend, b.status]),
+      p.backends.map((b) => [b.backend, b.status]),
+    );
+    const tsv = execFileSync(cliPath(), ['--tsv', '--backends', 'cpu'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .trim()
+      .split('\n');
     assert.strictEqual(tsv.length, 2);
     assert.match(tsv[1], /^cpu\t0\t-\t\d+\t\d+\t\d+\t/);
   });
@@ -218,4 +230,3 @@ describe('Vulkan probe through Mesa lavapipe (real loader and driver, no GPU)', 
     assert.ok(['VK_EXT_memory_budget', 'vulkan-heaps'].includes(d.memorySource!));
   });
 });
-

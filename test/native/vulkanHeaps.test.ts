@@ -43,8 +43,10 @@ describe('Vulkan heaps of a Strix Halo (RADV) through the probe, the planner and
     return JSON.parse(execFileSync(cliPath(), ['--backends', 'vulkan'], { encoding: 'utf8', env })) as AcceleratorProbe;
   };
   /** The probe as a Strix Halo's /proc/meminfo would go with it. */
-  const onHost = (p: AcceleratorProbe, totalGiB: number, availableGiB: number): AcceleratorProbe =>
-    ({ ...p, system: { totalBytes: totalGiB * GiB, availableBytes: availableGiB * GiB, source: 'synthetic' } });
+  const onHost = (p: AcceleratorProbe, totalGiB: number, availableGiB: number): AcceleratorProbe => ({
+    ...p,
+    system: { totalBytes: totalGiB * GiB, availableBytes: availableGiB * GiB, source: 'synthetic' },
+  });
 
   it('counts the carve-out and the GTT heap of the integrated GPU, and only device-local heaps elsewhere', () => {
     const p = probe(stock);
@@ -68,7 +70,13 @@ describe('Vulkan heaps of a Strix Halo (RADV) through the probe, the planner and
 
   it('lists the devices GGML_VK_VISIBLE_DEVICES names, in its order, software ones included, and refuses a bad index', () => {
     const p = probe(stock, { GGML_VK_VISIBLE_DEVICES: '2,0' });
-    assert.deepStrictEqual(p.devices.map((d) => [d.index, d.name]), [[0, 'llvmpipe (LLVM 15.0.6, 256 bits)'], [1, 'AMD Radeon Graphics (RADV GFX1151)']]);
+    assert.deepStrictEqual(
+      p.devices.map((d) => [d.index, d.name]),
+      [
+        [0, 'llvmpipe (LLVM 15.0.6, 256 bits)'],
+        [1, 'AMD Radeon Graphics (RADV GFX1151)'],
+      ],
+    );
     assert.strictEqual(p.devices[0].totalBytes, 2048 * MiB);
     const bad = probe(stock, { GGML_VK_VISIBLE_DEVICES: '5' });
     assert.strictEqual(bad.backends[0].status, 'error');
@@ -111,7 +119,10 @@ describe('Vulkan heaps of a Strix Halo (RADV) through the probe, the planner and
     const fix = plan.fixes.find((f) => f.kind === 'kernel-gtt');
     assert.ok(fix, JSON.stringify(plan.fixes));
     assert.strictEqual(fix!.value, 'amdgpu.gttsize=126976 ttm.pages_limit=32505856');
-    assert.match(fix!.text, /^set the BIOS UMA frame buffer \(now 96 GiB, which the OS never gets back\) to its minimum \(512 MB\) and add "amdgpu\.gttsize=126976 ttm\.pages_limit=32505856"/);
+    assert.match(
+      fix!.text,
+      /^set the BIOS UMA frame buffer \(now 96 GiB, which the OS never gets back\) to its minimum \(512 MB\) and add "amdgpu\.gttsize=126976 ttm\.pages_limit=32505856"/,
+    );
     assert.match(plan.summary, /does not fit: .*set the BIOS UMA frame buffer/);
     // Too big even for 124.5 GiB: no such advice.
     const huge = planModel({ model: planModelFromArch(presetById('llama-3.3-70b')!.arch, 'Q8_0', 140 * GiB), machine: m, role: 'chat' });

@@ -25,7 +25,8 @@ describe('prerequisites: the README commands on a machine that lacks packages', 
   before(function () {
     if (process.platform !== 'linux') skipBecause(this, 'needs Linux: dpkg and setpriv');
     if (!findOnPath('dpkg-query')) skipBecause(this, 'needs dpkg (Debian/Ubuntu): the check looks packages up there');
-    if (process.getuid!() === 0 && !findOnPath('setpriv')) skipBecause(this, 'setpriv (util-linux) is missing: the tests run as root and need it to drop to an unprivileged user');
+    if (process.getuid!() === 0 && !findOnPath('setpriv'))
+      skipBecause(this, 'setpriv (util-linux) is missing: the tests run as root and need it to drop to an unprivileged user');
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-prereq-home-'));
     fs.chmodSync(home, 0o777);
   });
@@ -76,7 +77,7 @@ describe('prerequisites: the README commands on a machine that lacks packages', 
     assert.doesNotMatch(r.stdout, /building the extension/, 'the build started');
   });
 
-  it('as root with apt-get it tries to install them, saying what and why on one line, then stops with apt\'s error', function () {
+  it("as root with apt-get it tries to install them, saying what and why on one line, then stops with apt's error", function () {
     if (process.getuid!() !== 0 || !findOnPath('apt-get')) skipBecause(this, 'needs root and apt-get (CI has both)');
     this.timeout(300_000);
     const r = spawnSync(process.execPath, ['scripts/prerequisites.mjs', 'test'], {
@@ -97,6 +98,9 @@ describe('prerequisites: the README commands on a machine that lacks packages', 
   it('counts a package dpkg has installed as present, and an unknown one as missing', () => {
     // dpkg itself is installed wherever dpkg-query runs.
     const { missing } = checkPrerequisites('test', { ...process.env, STRATA_PREREQUISITES_EXTRA: `dpkg ${MISSING[0]}` });
-    assert.deepStrictEqual(missing.filter((m) => m.pkg === 'dpkg' || m.pkg === MISSING[0]).map((m) => m.pkg), [MISSING[0]]);
+    assert.deepStrictEqual(
+      missing.filter((m) => m.pkg === 'dpkg' || m.pkg === MISSING[0]).map((m) => m.pkg),
+      [MISSING[0]],
+    );
   });
 });

@@ -67,10 +67,15 @@ describe('test-all: skipped tests are counted, explained and budgeted', function
 
   it('with CI=true, skips the allowlist names (a test, or a whole describe) pass', () => {
     const allow = path.join(tmp, 'allow-all.json');
-    fs.writeFileSync(allow, JSON.stringify({ skips: [
-      { test: 'skip fixture needs another OS', reason: 'needs Windows' },
-      { test: 'skip fixture a guarded block', reason: 'no moon in CI' },
-    ] }));
+    fs.writeFileSync(
+      allow,
+      JSON.stringify({
+        skips: [
+          { test: 'skip fixture needs another OS', reason: 'needs Windows' },
+          { test: 'skip fixture a guarded block', reason: 'no moon in CI' },
+        ],
+      }),
+    );
     const r = testAll({ CI: 'true', STRATA_SKIP_ALLOWLIST: allow });
     assert.strictEqual(r.code, 0, r.out);
     assert.match(r.summary, /\n1 passed, 0 failed, 3 skipped\n$/);
@@ -84,7 +89,7 @@ describe('test-all: skipped tests are counted, explained and budgeted', function
     assert.match(r.out, /every entry needs "test" .* and a "reason"/);
   });
 
-  it('the repository\'s allowlist gives every entry a reason', () => {
+  it("the repository's allowlist gives every entry a reason", () => {
     const list = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'skip-allowlist.json'), 'utf8')) as { skips: { test: string; reason: string }[] };
     for (const e of list.skips) assert.ok(e.test && e.reason?.trim(), JSON.stringify(e));
   });

@@ -15,7 +15,13 @@ import { pickLanguage, SAMPLE_LANGUAGES, sampleFor } from '../../src/vscode/walk
 const root = path.resolve(__dirname, '../..');
 const GiB = 1024 ** 3;
 
-interface Step { id: string; title: string; description: string; media: { markdown?: string }; completionEvents?: string[] }
+interface Step {
+  id: string;
+  title: string;
+  description: string;
+  media: { markdown?: string };
+  completionEvents?: string[];
+}
 
 describe('first run (walkthrough)', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -24,7 +30,10 @@ describe('first run (walkthrough)', () => {
   it('declares the five steps in order, each completed by doing it, each with a button that runs a registered command', () => {
     assert.ok(walkthrough, 'no strata.gettingStarted walkthrough in package.json');
     const steps = walkthrough.steps as Step[];
-    assert.deepStrictEqual(steps.map((s) => s.id), ['machine', 'llamaServer', 'model', 'tryIt', 'ask']);
+    assert.deepStrictEqual(
+      steps.map((s) => s.id),
+      ['machine', 'llamaServer', 'model', 'tryIt', 'ask'],
+    );
     const commands = new Set<string>((pkg.contributes.commands as { command: string }[]).map((c) => c.command));
     const events = /^(onCommand:strata\.[\w.]+|onContext:strata\.[\w.]+|onSettingChanged:strata\.[\w.]+)$/;
     for (const s of steps) {
@@ -35,13 +44,16 @@ describe('first run (walkthrough)', () => {
       for (const b of buttons) assert.ok(commands.has(b), `${s.id}'s button runs ${b}, which package.json does not contribute`);
     }
     // What completes them: the machine check, a llama-server found, a model chosen or ready, a suggestion accepted, an answer.
-    assert.deepStrictEqual(steps.map((s) => s.completionEvents), [
-      ['onCommand:strata.walkthrough.checkMachine'],
-      ['onContext:strata.llamaServerFound'],
-      ['onSettingChanged:strata.model.path', 'onContext:strata.modelReady'],
-      ['onCommand:strata.completion.accepted'],
-      ['onContext:strata.chat.answered'],
-    ]);
+    assert.deepStrictEqual(
+      steps.map((s) => s.completionEvents),
+      [
+        ['onCommand:strata.walkthrough.checkMachine'],
+        ['onContext:strata.llamaServerFound'],
+        ['onSettingChanged:strata.model.path', 'onContext:strata.modelReady'],
+        ['onCommand:strata.completion.accepted'],
+        ['onContext:strata.chat.answered'],
+      ],
+    );
   });
 
   it('each step has markdown media under media/walkthrough/ that ships in the VSIX and loads nothing remote', () => {
@@ -59,16 +71,28 @@ describe('first run (walkthrough)', () => {
   describe('dead ends: one sentence and the way on', () => {
     it('no GPU: check again after installing a driver, or a small model', () => {
       const s = noGpuStep();
-      assert.match(s.text, /^Strata found no GPU, so models run on the CPU, where small ones \(up to about 7B\) answer at a usable speed\. If this machine has a GPU, install its driver/);
+      assert.match(
+        s.text,
+        /^Strata found no GPU, so models run on the CPU, where small ones \(up to about 7B\) answer at a usable speed\. If this machine has a GPU, install its driver/,
+      );
       assert.deepStrictEqual(s.actions, [ACTIONS.checkAgain, ACTIONS.pickModel]);
     });
     it('offline: build here, or choose a llama-server', () => {
       const s = offlineStep('https://api.github.com/repos/ggml-org/llama.cpp/releases/latest', 'ENOTFOUND');
-      assert.strictEqual(s.text, 'Strata could not reach api.github.com to download llama-server (ENOTFOUND); build it for this machine from the llama.cpp source instead, or choose a llama-server you already have.');
+      assert.strictEqual(
+        s.text,
+        'Strata could not reach api.github.com to download llama-server (ENOTFOUND); build it for this machine from the llama.cpp source instead, or choose a llama-server you already have.',
+      );
       assert.deepStrictEqual(s.actions, [ACTIONS.build, ACTIONS.chooseServer]);
     });
-    it('model too big: the planner\'s reason, a button per fix, always another model', () => {
-      const s = tooBigStep({ summary: 'Llama 3.3 70B Q8_0 does not fit: …', fixes: [{ kind: 'kernel-gtt', text: 'add …', value: 'amdgpu.gttsize=126976 ttm.pages_limit=32505856' }, { kind: 'add-peer', text: 'add a LAN peer' }] });
+    it("model too big: the planner's reason, a button per fix, always another model", () => {
+      const s = tooBigStep({
+        summary: 'Llama 3.3 70B Q8_0 does not fit: …',
+        fixes: [
+          { kind: 'kernel-gtt', text: 'add …', value: 'amdgpu.gttsize=126976 ttm.pages_limit=32505856' },
+          { kind: 'add-peer', text: 'add a LAN peer' },
+        ],
+      });
       assert.deepStrictEqual(s.actions, [ACTIONS.copyKernel, ACTIONS.addPeer, ACTIONS.pickAnother]);
       assert.deepStrictEqual(tooBigStep({ summary: 'x', fixes: [] }).actions, [ACTIONS.pickAnother]);
     });
@@ -77,17 +101,42 @@ describe('first run (walkthrough)', () => {
     });
     it('cancelled half way: how far it got, and Resume', () => {
       const s = cancelledStep('Qwen2.5 Coder 32B Instruct Q4_K_M', 4.2e9, 19.85e9);
-      assert.strictEqual(s.text, 'The download of Qwen2.5 Coder 32B Instruct Q4_K_M stopped at 4.2 GB of 20 GB; what arrived is kept, and downloading it again resumes from there.');
+      assert.strictEqual(
+        s.text,
+        'The download of Qwen2.5 Coder 32B Instruct Q4_K_M stopped at 4.2 GB of 20 GB; what arrived is kept, and downloading it again resumes from there.',
+      );
       assert.deepStrictEqual(s.actions, [ACTIONS.resume]);
     });
   });
 
   describe('"Your machine" page', () => {
     const probe: AcceleratorProbe = {
-      schema: 1, via: 'native', backends: [], system: { totalBytes: 124.5 * GiB, availableBytes: 118 * GiB, source: 'test' },
-      devices: [{ backend: 'amdgpu', index: 0, name: 'AMD Radeon 8060S <script>', architecture: 'gfx1151', integrated: true, totalBytes: null, freeBytes: null, budgetBytes: 62 * GiB, memorySource: 'amdgpu-sysfs', pciBusId: '0000:c5:00.0', vram: { totalBytes: 0.5 * GiB, usedBytes: 0.2 * GiB }, gtt: { totalBytes: 62 * GiB, usedBytes: 0.3 * GiB } }],
+      schema: 1,
+      via: 'native',
+      backends: [],
+      system: { totalBytes: 124.5 * GiB, availableBytes: 118 * GiB, source: 'test' },
+      devices: [
+        {
+          backend: 'amdgpu',
+          index: 0,
+          name: 'AMD Radeon 8060S <script>',
+          architecture: 'gfx1151',
+          integrated: true,
+          totalBytes: null,
+          freeBytes: null,
+          budgetBytes: 62 * GiB,
+          memorySource: 'amdgpu-sysfs',
+          pciBusId: '0000:c5:00.0',
+          vram: { totalBytes: 0.5 * GiB, usedBytes: 0.2 * GiB },
+          gtt: { totalBytes: 62 * GiB, usedBytes: 0.3 * GiB },
+        },
+      ],
     };
-    const page = { summary: summarizeMachine({ probe, machine: machineFromProbe(probe), disk: { dir: '/home/u/.cache/strata/models', freeBytes: 812.3e9 } }), server: { path: '/opt/llama/llama-server', kind: 'path', version: 'version: 6123 (abc)', backends: ['ROCm', 'CPU'] }, at: new Date(0) };
+    const page = {
+      summary: summarizeMachine({ probe, machine: machineFromProbe(probe), disk: { dir: '/home/u/.cache/strata/models', freeBytes: 812.3e9 } }),
+      server: { path: '/opt/llama/llama-server', kind: 'path', version: 'version: 6123 (abc)', backends: ['ROCm', 'CPU'] },
+      at: new Date(0),
+    };
     const html = renderMachineHtml(page, { nonce: 'N0nce', cspSource: 'vscode-resource:' });
 
     it('shows the GPU with its carve-out and GTT window, RAM, free disk, llama-server and what the machine runs', () => {
@@ -100,7 +149,10 @@ describe('first run (walkthrough)', () => {
     });
 
     it('offers the kernel parameters with a copy button, escapes what the probe reports, and allows only its own nonce', () => {
-      assert.match(html, /<pre><code>amdgpu\.gttsize=126976 ttm\.pages_limit=32505856<\/code><\/pre><p><button class="primary" data-action="Copy Kernel Parameters" data-value="amdgpu\.gttsize=126976 ttm\.pages_limit=32505856">/);
+      assert.match(
+        html,
+        /<pre><code>amdgpu\.gttsize=126976 ttm\.pages_limit=32505856<\/code><\/pre><p><button class="primary" data-action="Copy Kernel Parameters" data-value="amdgpu\.gttsize=126976 ttm\.pages_limit=32505856">/,
+      );
       assert.ok(!html.includes('8060S <script>'), 'a device name went into the page unescaped');
       assert.match(html, /8060S &lt;script&gt;/);
       assert.match(html, /content="default-src 'none'; style-src 'nonce-N0nce'; script-src 'nonce-N0nce';"/);
@@ -109,8 +161,17 @@ describe('first run (walkthrough)', () => {
     });
 
     it('no GPU and no llama-server: both say what to do, with buttons', () => {
-      const cpu: AcceleratorProbe = { schema: 1, via: 'fallback', backends: [], system: { totalBytes: 16 * GiB, availableBytes: 12 * GiB, source: 'test' }, devices: [] };
-      const h = renderMachineHtml({ summary: summarizeMachine({ probe: cpu, machine: machineFromProbe(cpu) }), server: {}, at: new Date(0) }, { nonce: 'n', cspSource: 'x' });
+      const cpu: AcceleratorProbe = {
+        schema: 1,
+        via: 'fallback',
+        backends: [],
+        system: { totalBytes: 16 * GiB, availableBytes: 12 * GiB, source: 'test' },
+        devices: [],
+      };
+      const h = renderMachineHtml(
+        { summary: summarizeMachine({ probe: cpu, machine: machineFromProbe(cpu) }), server: {}, at: new Date(0) },
+        { nonce: 'n', cspSource: 'x' },
+      );
       assert.match(h, /Strata found no GPU/);
       assert.match(h, /data-action="Check Again"/);
       assert.match(h, /Strata found no llama-server/);
@@ -120,7 +181,7 @@ describe('first run (walkthrough)', () => {
   });
 
   describe('"Try it" sample', () => {
-    it('is in the user\'s language: the active editor\'s, else the workspace\'s most common, else Python', () => {
+    it("is in the user's language: the active editor's, else the workspace's most common, else Python", () => {
       assert.strictEqual(pickLanguage('typescriptreact', ['a.py']), 'typescript');
       assert.strictEqual(pickLanguage('markdown', ['/w/a.go', '/w/b.go', '/w/c.py']), 'go');
       assert.strictEqual(pickLanguage(undefined, ['/w/README.md']), 'python');

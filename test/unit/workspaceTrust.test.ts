@@ -22,13 +22,32 @@ const properties = Object.assign({}, ...[pkg.contributes.configuration].flat().m
  * RESTRICTED_SETTINGS (src/core/workspaceTrust.ts).
  */
 const WORKSPACE_MAY_SET = [
-  'strata.completion.enabled', 'strata.completion.debounceMs', 'strata.completion.maxTokens', 'strata.completion.languages',
-  'strata.completion.triggerMode', 'strata.completion.maxLines', 'strata.completion.maxPredictMs', 'strata.completion.infillSampler',
-  'strata.completion.prefixLines', 'strata.completion.suffixLines', 'strata.completion.extraContext.chunks', 'strata.completion.extraContext.chunkLines',
-  'strata.chat.maxTokens', 'strata.chat.temperature', 'strata.chat.includeActiveFile',
-  'strata.server.contextSize', 'strata.server.gpuLayers', 'strata.server.autoStart', 'strata.sidecar.idleUnloadMinutes',
-  'strata.models.contextSize', 'strata.models.kvCacheType', 'strata.models.slots', 'strata.models.memoryBandwidthGBps', 'strata.models.planner',
-  'strata.models.scanCaches', 'strata.cluster.mode',
+  'strata.completion.enabled',
+  'strata.completion.debounceMs',
+  'strata.completion.maxTokens',
+  'strata.completion.languages',
+  'strata.completion.triggerMode',
+  'strata.completion.maxLines',
+  'strata.completion.maxPredictMs',
+  'strata.completion.infillSampler',
+  'strata.completion.prefixLines',
+  'strata.completion.suffixLines',
+  'strata.completion.extraContext.chunks',
+  'strata.completion.extraContext.chunkLines',
+  'strata.chat.maxTokens',
+  'strata.chat.temperature',
+  'strata.chat.includeActiveFile',
+  'strata.server.contextSize',
+  'strata.server.gpuLayers',
+  'strata.server.autoStart',
+  'strata.sidecar.idleUnloadMinutes',
+  'strata.models.contextSize',
+  'strata.models.kvCacheType',
+  'strata.models.slots',
+  'strata.models.memoryBandwidthGBps',
+  'strata.models.planner',
+  'strata.models.scanCaches',
+  'strata.cluster.mode',
 ];
 
 function sourceFiles(dir: string): string[] {
@@ -48,8 +67,15 @@ describe('workspace trust: which settings a workspace may set', () => {
   it('every contributed setting is either restricted or reviewed as harmless from a workspace', () => {
     const all = Object.keys(properties).sort();
     for (const k of RESTRICTED_SETTINGS) assert.ok(k in properties, `${k} is restricted but not contributed`);
-    assert.deepStrictEqual(all.filter((k) => !isRestrictedSetting(k) && !WORKSPACE_MAY_SET.includes(k)), [], 'settings nobody decided on (restrict them or list them in WORKSPACE_MAY_SET)');
-    assert.deepStrictEqual(WORKSPACE_MAY_SET.filter((k) => isRestrictedSetting(k) || !(k in properties)), []);
+    assert.deepStrictEqual(
+      all.filter((k) => !isRestrictedSetting(k) && !WORKSPACE_MAY_SET.includes(k)),
+      [],
+      'settings nobody decided on (restrict them or list them in WORKSPACE_MAY_SET)',
+    );
+    assert.deepStrictEqual(
+      WORKSPACE_MAY_SET.filter((k) => isRestrictedSetting(k) || !(k in properties)),
+      [],
+    );
   });
 
   it('the peers and placements stay machine-scoped (a workspace never sets them, trusted or not)', () => {
@@ -67,8 +93,11 @@ describe('workspace trust: which settings a workspace may set', () => {
 });
 
 describe('workspace trust: the value an untrusted workspace gets', () => {
-  it('the user\'s value wins over the workspace\'s; without one, the default', () => {
-    assert.strictEqual(trustedValue({ defaultValue: '', globalValue: '/usr/bin/llama-server', workspaceValue: './evil', workspaceFolderValue: './evil2' }, ''), '/usr/bin/llama-server');
+  it("the user's value wins over the workspace's; without one, the default", () => {
+    assert.strictEqual(
+      trustedValue({ defaultValue: '', globalValue: '/usr/bin/llama-server', workspaceValue: './evil', workspaceFolderValue: './evil2' }, ''),
+      '/usr/bin/llama-server',
+    );
     assert.strictEqual(trustedValue({ defaultValue: '', workspaceValue: './evil' }, 'x'), '');
     assert.deepStrictEqual(trustedValue<string[]>({ workspaceFolderValue: ['--rpc', 'h:1'] }, []), []);
     assert.strictEqual(trustedValue({ globalValue: 'a', globalLanguageValue: 'b', workspaceLanguageValue: 'evil' }, ''), 'b');

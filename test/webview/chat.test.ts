@@ -11,7 +11,13 @@ import { clearFromWebview, frames, fromWebview, startWebviewServer, streamText, 
 const user = (id: string, text: string): TurnView => ({ id, role: 'user', text });
 const streaming = (id: string): TurnView => ({ id, role: 'assistant', text: '', status: 'streaming', model: 'tiny-qwen2' });
 const done = (id: string, text: string, extra: Partial<TurnView> = {}): TurnView => ({
-  id, role: 'assistant', text, status: 'done', model: 'tiny-qwen2', stats: { tokens: 120, totalMs: 900, firstTokenMs: 100, tokensPerSecond: 150.2 }, ...extra,
+  id,
+  role: 'assistant',
+  text,
+  status: 'done',
+  model: 'tiny-qwen2',
+  stats: { tokens: 120, totalMs: 900, firstTokenMs: 100, tokensPerSecond: 150.2 },
+  ...extra,
 });
 
 describe('chat webview in Chromium', function () {
@@ -37,10 +43,15 @@ describe('chat webview in Chromium', function () {
     dialogs = [];
     navigations = [];
     requests = [];
-    page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
     page.on('framenavigated', (f) => navigations.push(f.url()));
     page.on('request', (r) => requests.push(r.url()));
-    page.on('popup', (p) => { navigations.push(`popup ${p.url()}`); });
+    page.on('popup', (p) => {
+      navigations.push(`popup ${p.url()}`);
+    });
     await page.addInitScript(() => {
       const w = window as unknown as { __csp: string[] };
       w.__csp = [];
@@ -66,11 +77,19 @@ describe('chat webview in Chromium', function () {
     assert.match(csp ?? '', /script-src 'nonce-[^']+'/);
     assert.ok(!/unsafe-inline|unsafe-eval/.test(csp ?? ''));
     assert.deepStrictEqual(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp), []);
-    assert.ok(requests.every((u) => u.startsWith(server.url)), requests.join('\n'));
+    assert.ok(
+      requests.every((u) => u.startsWith(server.url)),
+      requests.join('\n'),
+    );
     assert.deepStrictEqual(server.strayRequests, []);
     assert.ok(await page.locator('#welcome').isVisible());
     // The codicon font loaded from the extension's own files.
-    assert.ok(await page.evaluate(async () => { await document.fonts.ready; return document.fonts.check('16px codicon'); }));
+    assert.ok(
+      await page.evaluate(async () => {
+        await document.fonts.ready;
+        return document.fonts.check('16px codicon');
+      }),
+    );
   });
 
   it('Enter sends, Shift+Enter makes a new line, empty input sends nothing', async () => {
@@ -101,7 +120,7 @@ describe('chat webview in Chromium', function () {
     await toWebview(page, { type: 'turnEnd', turn: done('a1', answer) }, { type: 'busy', busy: false });
     await frames(page);
     assert.strictEqual(await turn.locator('.code-block').count(), 1, 'no duplicate blocks after the final render');
-    assert.ok(await turn.locator('.hljs-keyword').count() > 0, 'closed code is highlighted');
+    assert.ok((await turn.locator('.hljs-keyword').count()) > 0, 'closed code is highlighted');
     assert.match(await turn.locator('.meta .stats').innerText(), /tiny-qwen2 · 150\.2 tok\/s · 120 tokens/);
     assert.ok(await page.locator('#send').isVisible());
   });
@@ -148,7 +167,10 @@ describe('chat webview in Chromium', function () {
     const root = page.locator('#messages');
     assert.strictEqual(await page.evaluate(() => (window as unknown as { __pwned?: unknown }).__pwned), undefined);
     assert.deepStrictEqual(dialogs, []);
-    assert.strictEqual(await root.locator('script, svg, iframe, img, object, embed, style, form, math, details:not(.thinking), input, link, meta, base').count(), 0);
+    assert.strictEqual(
+      await root.locator('script, svg, iframe, img, object, embed, style, form, math, details:not(.thinking), input, link, meta, base').count(),
+      0,
+    );
     const attrs = await page.evaluate(() => Array.from(document.querySelectorAll('#messages *')).flatMap((el) => Array.from(el.attributes).map((a) => a.name)));
     assert.ok(!attrs.some((a) => /^on/i.test(a) || a === 'style' || a === 'src' || a === 'srcdoc' || a === 'action'), attrs.join(','));
     const hrefs = await root.locator('a[href]').evaluateAll((as) => as.map((a) => a.getAttribute('href')!));
@@ -169,10 +191,17 @@ describe('chat webview in Chromium', function () {
     assert.ok(opened.length >= 2);
     for (const h of opened) assert.match(h, /^https?:\/\//);
     assert.ok(opened.includes('https://example.com/docs?a=1&b=%3Cx%3E'));
-    assert.deepStrictEqual(navigations.filter((u) => u !== server.url), [], 'no navigation or popup');
+    assert.deepStrictEqual(
+      navigations.filter((u) => u !== server.url),
+      [],
+      'no navigation or popup',
+    );
     assert.strictEqual(page.url(), server.url);
     assert.deepStrictEqual(server.strayRequests, [], 'nothing was fetched');
-    assert.ok(requests.every((u) => u.startsWith(server.url)), requests.join('\n'));
+    assert.ok(
+      requests.every((u) => u.startsWith(server.url)),
+      requests.join('\n'),
+    );
 
     // Still usable.
     await page.locator('#input').fill('still works');
@@ -269,7 +298,11 @@ describe('chat webview in Chromium', function () {
     await details.locator('summary').press('Enter');
     assert.notStrictEqual(await details.getAttribute('open'), null, 'opens from the keyboard');
     assert.match(await page.locator('[data-turn-id="a1"] .notice').innerText(), /Cut big\.ts/);
-    await toWebview(page, { type: 'turnEnd', turn: done('a1', 'Answer.', { status: 'error', error: 'Lost the connection to llama-server: check it.' }) }, { type: 'busy', busy: false });
+    await toWebview(
+      page,
+      { type: 'turnEnd', turn: done('a1', 'Answer.', { status: 'error', error: 'Lost the connection to llama-server: check it.' }) },
+      { type: 'busy', busy: false },
+    );
     await frames(page);
     assert.match(await page.locator('[data-turn-id="a1"] [role="alert"]').innerText(), /Lost the connection/);
   });
@@ -301,14 +334,20 @@ describe('chat webview in Chromium', function () {
   });
 
   it('context chips can be removed; "@" opens the picker and is dropped once a file is attached', async () => {
-    await toWebview(page, { type: 'chips', chips: [
-      { id: 'active-file', kind: 'activeFile', label: 'app.ts', detail: 'src/app.ts' },
-      { id: 'selection-1', kind: 'selection', label: 'app.ts:3-9', detail: 'src/app.ts, lines 3-9' },
-    ] });
+    await toWebview(page, {
+      type: 'chips',
+      chips: [
+        { id: 'active-file', kind: 'activeFile', label: 'app.ts', detail: 'src/app.ts' },
+        { id: 'selection-1', kind: 'selection', label: 'app.ts:3-9', detail: 'src/app.ts, lines 3-9' },
+      ],
+    });
     await frames(page);
     assert.deepStrictEqual(await page.locator('#chips .chip-label').allInnerTexts(), ['app.ts', 'app.ts:3-9']);
     await page.locator('#chips button[aria-label="Remove app.ts:3-9"]').click();
-    assert.deepStrictEqual((await waitForHostMessage(page, (m): m is Extract<WebviewToHost, { type: 'removeChip' }> => m.type === 'removeChip')).id, 'selection-1');
+    assert.deepStrictEqual(
+      (await waitForHostMessage(page, (m): m is Extract<WebviewToHost, { type: 'removeChip' }> => m.type === 'removeChip')).id,
+      'selection-1',
+    );
 
     await page.locator('#input').focus();
     await page.keyboard.type('look at @');
@@ -327,16 +366,20 @@ describe('chat webview in Chromium', function () {
     await open([user('u1', 'q'), done('a1', 'See [docs](https://example.com).\n\n```py\nprint(1)\n```')]);
     await toWebview(page, { type: 'chips', chips: [{ id: 'f', kind: 'file', label: 'a.py' }] });
     await frames(page);
-    const unnamed = await page.evaluate(() => Array.from(document.querySelectorAll('button')).filter((b) => !b.hidden && !(b.getAttribute('aria-label') || b.textContent?.trim())).length);
+    const unnamed = await page.evaluate(
+      () => Array.from(document.querySelectorAll('button')).filter((b) => !b.hidden && !(b.getAttribute('aria-label') || b.textContent?.trim())).length,
+    );
     assert.strictEqual(unnamed, 0);
     await page.locator('#messages').focus();
     const reached = new Set<string>();
     for (let i = 0; i < 30; i++) {
       await page.keyboard.press('Tab');
-      reached.add(await page.evaluate(() => {
-        const el = document.activeElement as HTMLElement | null;
-        return el ? (el.dataset.action ?? el.id ?? el.tagName) || el.tagName : '';
-      }));
+      reached.add(
+        await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          return el ? (el.dataset.action ?? el.id ?? el.tagName) || el.tagName : '';
+        }),
+      );
     }
     for (const want of ['copy', 'insert', 'apply', 'save', 'regenerate', 'input', 'send', 'remove-chip', 'add-context']) {
       assert.ok(reached.has(want), `Tab never reached ${want}: ${[...reached].join(', ')}`);

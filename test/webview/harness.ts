@@ -41,12 +41,25 @@ export function buildWebview(): Promise<string> {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-webview-'));
     process.once('exit', () => fs.rmSync(out, { recursive: true, force: true }));
     await esbuild.build({
-      absWorkingDir: REPO_ROOT, bundle: true, platform: 'browser', target: 'es2022', format: 'iife', minify: true, logLevel: 'silent',
-      entryPoints: { chat: 'media/chat.ts' }, outdir: out,
+      absWorkingDir: REPO_ROOT,
+      bundle: true,
+      platform: 'browser',
+      target: 'es2022',
+      format: 'iife',
+      minify: true,
+      logLevel: 'silent',
+      entryPoints: { chat: 'media/chat.ts' },
+      outdir: out,
     });
     await esbuild.build({
-      absWorkingDir: REPO_ROOT, bundle: true, minify: true, logLevel: 'silent',
-      entryPoints: { chat: 'media/chat.css' }, outdir: out, loader: { '.ttf': 'file' }, assetNames: '[name]',
+      absWorkingDir: REPO_ROOT,
+      bundle: true,
+      minify: true,
+      logLevel: 'silent',
+      entryPoints: { chat: 'media/chat.css' },
+      outdir: out,
+      loader: { '.ttf': 'file' },
+      assetNames: '[name]',
     });
     return out;
   })();
@@ -88,13 +101,23 @@ export async function startWebviewServer(opts: { shim?: string } = {}): Promise<
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  return { url: origin + '/', strayRequests, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url: origin + '/',
+    strayRequests,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 // ---- driving the page as the host would ----
 
 export async function toWebview(page: Page, ...messages: HostToWebview[]): Promise<void> {
-  await page.evaluate((ms) => { for (const m of ms) window.postMessage(m, '*'); }, messages);
+  await page.evaluate((ms) => {
+    for (const m of ms) window.postMessage(m, '*');
+  }, messages);
 }
 
 export async function fromWebview(page: Page): Promise<WebviewToHost[]> {
@@ -102,7 +125,9 @@ export async function fromWebview(page: Page): Promise<WebviewToHost[]> {
 }
 
 export async function clearFromWebview(page: Page): Promise<void> {
-  await page.evaluate(() => { (window as unknown as { __toHost: unknown[] }).__toHost.length = 0; });
+  await page.evaluate(() => {
+    (window as unknown as { __toHost: unknown[] }).__toHost.length = 0;
+  });
 }
 
 /** Waits for the page to post a message matching `pred`; returns it. */
@@ -111,7 +136,8 @@ export async function waitForHostMessage<T extends WebviewToHost>(page: Page, pr
   for (;;) {
     const hit = (await fromWebview(page)).find(pred);
     if (hit) return hit;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`the page did not post the expected message in ${timeoutMs} ms; it posted: ${JSON.stringify(await fromWebview(page)).slice(0, 500)}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`the page did not post the expected message in ${timeoutMs} ms; it posted: ${JSON.stringify(await fromWebview(page)).slice(0, 500)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -119,7 +145,9 @@ export async function waitForHostMessage<T extends WebviewToHost>(page: Page, pr
 /** Two animation frames: enough for the page to apply queued deltas. */
 export async function frames(page: Page, n = 2): Promise<void> {
   // A string, not a function: tsx would wrap named inner functions in a helper the page lacks.
-  await page.evaluate(`new Promise((resolve) => { let left = ${n}; const tick = () => (--left <= 0 ? resolve() : requestAnimationFrame(tick)); requestAnimationFrame(tick); })`);
+  await page.evaluate(
+    `new Promise((resolve) => { let left = ${n}; const tick = () => (--left <= 0 ? resolve() : requestAnimationFrame(tick)); requestAnimationFrame(tick); })`,
+  );
 }
 
 /** Streams `text` into turn `turnId` in `chunk`-character deltas, `perMessage` deltas per evaluate. */

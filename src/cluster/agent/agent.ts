@@ -113,7 +113,9 @@ export class PeerAgent {
       this.server.listen(this.o.port, this.o.host, () => {
         this.server.off('error', reject);
         const a = this.server.address() as net.AddressInfo;
-        this.log(`strata-peer ${STRATA_VERSION} (peer protocol ${this.protocolVersion}) listening on ${a.address}:${a.port} (rpc-server: ${this.rpc.state().binary}; direct mode ${this.o.directHost ? `allowed on ${this.o.directHost}:${this.o.directPort ?? 50052}` : 'off'}; placement ${this.o.modelsDir ? `from ${this.o.modelsDir}` : 'off'})`);
+        this.log(
+          `strata-peer ${STRATA_VERSION} (peer protocol ${this.protocolVersion}) listening on ${a.address}:${a.port} (rpc-server: ${this.rpc.state().binary}; direct mode ${this.o.directHost ? `allowed on ${this.o.directHost}:${this.o.directPort ?? 50052}` : 'off'}; placement ${this.o.modelsDir ? `from ${this.o.modelsDir}` : 'off'})`,
+        );
         resolve({ host: a.address, port: a.port });
       });
     });
@@ -210,7 +212,10 @@ export class PeerAgent {
     // A blocked address gets one login at a time: enough to be told for how long, too few to matter.
     // One displaced by a newcomer (pendingLogins.ts) did nothing wrong itself: not counted, not logged.
     let displaced = false;
-    const release = this.pending.take(key, blocked ? 1 : this.o.maxPendingPerAddress ?? DEFAULT_PER_ADDRESS_PENDING, () => { displaced = true; sock.destroy(); });
+    const release = this.pending.take(key, blocked ? 1 : (this.o.maxPendingPerAddress ?? DEFAULT_PER_ADDRESS_PENDING), () => {
+      displaced = true;
+      sock.destroy();
+    });
     if (!release) {
       this.noteDropped(key);
       sock.destroy();
@@ -218,17 +223,31 @@ export class PeerAgent {
     }
     const timeoutMs = this.o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     let timedOut = false;
-    const deadline = setTimeout(() => { timedOut = true; sock.destroy(); }, timeoutMs);
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      sock.destroy();
+    }, timeoutMs);
     let counted = false;
     // Keyed like the slots; a blocked address's failures are not counted again (its block would only grow).
     const gate: AuthGate = {
       admit: () => this.gate.admit(key),
-      failed: (_a, why) => { counted = true; if (!blocked) this.gate.failed(key, why); },
-      succeeded: () => { counted = true; this.gate.succeeded(key); },
+      failed: (_a, why) => {
+        counted = true;
+        if (!blocked) this.gate.failed(key, why);
+      },
+      succeeded: () => {
+        counted = true;
+        this.gate.succeeded(key);
+      },
     };
     try {
       return await serverHandshake(sock, this.key, {
-        gate, seenNonces: this.nonces, heartbeatMs: this.o.heartbeatMs, deadAfterMs: this.o.deadAfterMs, label: from, timeoutMs,
+        gate,
+        seenNonces: this.nonces,
+        heartbeatMs: this.o.heartbeatMs,
+        deadAfterMs: this.o.deadAfterMs,
+        label: from,
+        timeoutMs,
       });
     } catch (e) {
       const err = e as Error;
@@ -266,7 +285,9 @@ export class PeerAgent {
       const req = m as ControlRequest;
       void (async () => {
         try {
-          const result = await this.handle(req, () => { releaseLease ??= this.rpc.lease(); });
+          const result = await this.handle(req, () => {
+            releaseLease ??= this.rpc.lease();
+          });
           writeJsonLine(ch, { id: req.id, ok: true, result });
         } catch (e) {
           writeJsonLine(ch, { id: req.id, ok: false, error: (e as Error).message });
@@ -321,10 +342,15 @@ export class PeerAgent {
     this.log(`${from}: rpc tunnel open`);
     // HELLO request: cmd u8 + size u64 + caps[24]; response: size u64 + version u8×4 + caps[24].
     // Zero caps both ways keep both ends on plain TCP, i.e. inside the tunnel.
-    splice(ch, upstream, (err) => {
-      lease.release();
-      this.log(`${from}: rpc tunnel closed${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ''}`);
-    }, { aToB: zeroRange(9, 9 + RPC_CONN_CAPS_SIZE), bToA: zeroRange(12, 12 + RPC_CONN_CAPS_SIZE) });
+    splice(
+      ch,
+      upstream,
+      (err) => {
+        lease.release();
+        this.log(`${from}: rpc tunnel closed${err ? ` (${(err as NodeJS.ErrnoException).code ?? err.message})` : ''}`);
+      },
+      { aToB: zeroRange(9, 9 + RPC_CONN_CAPS_SIZE), bToA: zeroRange(12, 12 + RPC_CONN_CAPS_SIZE) },
+    );
   }
 
   private async serveServerTunnel(ch: SecureChannel, from: string, role: string): Promise<void> {

@@ -27,7 +27,10 @@ export function findRpcServer(opts: { explicit?: string; env?: NodeJS.ProcessEnv
   if (given) {
     const p = path.resolve(given);
     const problem = checkExecutable(p);
-    if (problem) throw new BinaryNotFoundError(`${p} (from ${opts.explicit ? '--rpc-server' : 'STRATA_RPC_SERVER'}) is ${problem === 'missing' ? 'missing' : problem === 'not-a-file' ? 'not a file' : 'not executable'}: point it at ggml-rpc-server from a llama.cpp build.`);
+    if (problem)
+      throw new BinaryNotFoundError(
+        `${p} (from ${opts.explicit ? '--rpc-server' : 'STRATA_RPC_SERVER'}) is ${problem === 'missing' ? 'missing' : problem === 'not-a-file' ? 'not a file' : 'not executable'}: point it at ggml-rpc-server from a llama.cpp build.`,
+      );
     return { path: p, how: opts.explicit ? 'flag' : 'env' };
   }
   for (const b of preferredBuildOrder(listInstalledBuilds())) {
@@ -42,7 +45,9 @@ export function findRpcServer(opts: { explicit?: string; env?: NodeJS.ProcessEnv
     const p = beside(s, RPC_NAMES);
     if (p) return { path: p, how: 'well-known' };
   }
-  throw new BinaryNotFoundError('No ggml-rpc-server found (not in Strata\'s builds, on PATH or in the usual places): run `strata-peer build --backend <cuda|hip|vulkan|cpu>`, or pass --rpc-server <path>.');
+  throw new BinaryNotFoundError(
+    "No ggml-rpc-server found (not in Strata's builds, on PATH or in the usual places): run `strata-peer build --backend <cuda|hip|vulkan|cpu>`, or pass --rpc-server <path>.",
+  );
 }
 
 /** llama-server for placement mode: flag, environment, beside rpc-server, then the sidecar's search. */
@@ -61,7 +66,10 @@ export function findPeerLlamaServer(opts: { explicit?: string; rpcServerPath?: s
   const managed = preferredBuildOrder(listInstalledBuilds()).map((b) => ({ id: b.id, serverPath: b.serverPath, backend: b.backend }));
   const r = findLlamaServer({ managed, env });
   if (r.found) return { path: r.found.path, how: r.found.kind === 'managed' ? 'managed' : r.found.kind === 'path' ? 'path' : 'well-known' };
-  throw new BinaryNotFoundError(r.problem?.message.replace(/"Strata: [^"]+"/g, '`strata-peer build`').replace('"strata.server.path"', '--llama-server') ?? 'No llama-server found: pass --llama-server <path>.');
+  throw new BinaryNotFoundError(
+    r.problem?.message.replace(/"Strata: [^"]+"/g, '`strata-peer build`').replace('"strata.server.path"', '--llama-server') ??
+      'No llama-server found: pass --llama-server <path>.',
+  );
 }
 
 function beside(file: string, names: string[]): string | undefined {

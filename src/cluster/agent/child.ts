@@ -26,7 +26,9 @@ let guard: LifetimeGuard | undefined | null = null;
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
 }
 
 export function startTied(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; logFile: string; log?: (m: string) => void }): TiedChild {
@@ -49,13 +51,22 @@ export function startTied(cmd: string, args: string[], opts: { env: NodeJS.Proce
   if (guard?.kind === 'spawn') {
     const g = guard.spawn(cmd, args, { env: opts.env, outputFile: opts.logFile });
     let exited = false;
-    const done = g.exited.then((r) => { exited = true; live.delete(child); return r; });
+    const done = g.exited.then((r) => {
+      exited = true;
+      live.delete(child);
+      return r;
+    });
     child = {
       pid: g.pid,
       exited: done,
       hasExited: () => exited,
-      kill: (s = 'SIGTERM') => { if (!exited) g.kill(s); },
-      tail: () => readSince(opts.logFile, startOffset, 1 << 20).split('\n').slice(-40),
+      kill: (s = 'SIGTERM') => {
+        if (!exited) g.kill(s);
+      },
+      tail: () =>
+        readSince(opts.logFile, startOffset, 1 << 20)
+          .split('\n')
+          .slice(-40),
       output: () => readSince(opts.logFile, startOffset, 1 << 20),
     };
   } else {
@@ -72,8 +83,15 @@ export function startTied(cmd: string, args: string[], opts: { env: NodeJS.Proce
     p.stdout!.on('data', onData);
     p.stderr!.on('data', onData);
     const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      p.on('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
-      p.on('error', (e) => { onText(`[spawn error] ${e.message}\n`); live.delete(child); resolve({ code: -1, signal: null }); });
+      p.on('exit', (code, signal) => {
+        live.delete(child);
+        resolve({ code, signal });
+      });
+      p.on('error', (e) => {
+        onText(`[spawn error] ${e.message}\n`);
+        live.delete(child);
+        resolve({ code: -1, signal: null });
+      });
     });
     void done.then(() => out.end());
     child = {
@@ -82,7 +100,15 @@ export function startTied(cmd: string, args: string[], opts: { env: NodeJS.Proce
       hasExited: () => p.exitCode !== null || p.signalCode !== null,
       kill: (s = 'SIGTERM') => {
         if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
-        try { process.kill(-p.pid, s); } catch { try { p.kill(s); } catch { /* gone */ } }
+        try {
+          process.kill(-p.pid, s);
+        } catch {
+          try {
+            p.kill(s);
+          } catch {
+            /* gone */
+          }
+        }
       },
       tail: () => [...ring, ...(partial ? [partial] : [])].slice(-40),
       output: () => text,
@@ -100,4 +126,3 @@ export async function stopTied(c: TiedChild, graceMs = 5000): Promise<void> {
   await c.exited;
   clearTimeout(t);
 }
-

@@ -28,7 +28,10 @@ export function addressKey(address: string | undefined): string {
     const tailGroups = t.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
     groups = [...h, ...new Array<string>(8 - h.length - tailGroups).fill('0'), ...t];
   }
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 interface Pending {

@@ -112,7 +112,8 @@ export class PlacementManager {
     const extra = checkPlacementArgs(args, (n) => this.resolveModel(n));
     const cur = this.placed.get(role);
     // The same model with the same flags joins the running server; other flags (a bigger context) restart it.
-    if (cur && cur.state.model === model && sameArgs(cur.args, extra) && cur.state.phase !== 'failed' && cur.state.phase !== 'stopped' && cur.ready) return cur.ready;
+    if (cur && cur.state.model === model && sameArgs(cur.args, extra) && cur.state.phase !== 'failed' && cur.state.phase !== 'stopped' && cur.ready)
+      return cur.ready;
     await this.stop(role);
     const bin = this.o.findServer();
     const port = await freeLoopbackPort();

@@ -67,7 +67,7 @@ export class RpcServerManager {
       ...(c?.version ? { version: formatVersion(c.version) } : {}),
       ...(this.o.cacheDir ? { cacheDir: this.o.cacheDir } : {}),
       ...(this.probedAt ? { probedAt: this.probedAt } : {}),
-      ...(this.lastError ?? this.o.binaryError ? { error: this.lastError ?? this.o.binaryError } : {}),
+      ...((this.lastError ?? this.o.binaryError) ? { error: this.lastError ?? this.o.binaryError } : {}),
     };
   }
 
@@ -79,7 +79,9 @@ export class RpcServerManager {
   async ensure(mode: TransportMode): Promise<RpcServerState> {
     if (!this.o.binary) throw new Error(this.o.binaryError ?? 'No ggml-rpc-server found on this machine: run `strata-peer build`.');
     if (mode === 'direct' && !this.o.directHost) {
-      throw new Error('This agent does not allow direct mode: restart it with --allow-direct --direct-host <LAN address> (read the risk in docs/cluster.md first), or use the tunnel.');
+      throw new Error(
+        'This agent does not allow direct mode: restart it with --allow-direct --direct-host <LAN address> (read the risk in docs/cluster.md first), or use the tunnel.',
+      );
     }
     if (this.starting) await this.starting.catch(() => undefined);
     const c = this.cur;
@@ -194,7 +196,9 @@ export class RpcServerManager {
     }
     this.lastError = undefined;
     this.lastUse = Date.now();
-    this.o.log(`rpc-server pid ${child.pid} ready (${mode} mode, protocol ${run.version ? formatVersion(run.version) : '?'}): ${this.devices.map((d) => `${d.name} ${mib(d.freeBytes)}/${mib(d.totalBytes)} MiB free`).join(', ')}`);
+    this.o.log(
+      `rpc-server pid ${child.pid} ready (${mode} mode, protocol ${run.version ? formatVersion(run.version) : '?'}): ${this.devices.map((d) => `${d.name} ${mib(d.freeBytes)}/${mib(d.totalBytes)} MiB free`).join(', ')}`,
+    );
     return run;
   }
 

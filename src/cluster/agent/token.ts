@@ -43,7 +43,11 @@ function checkStrength(token: string, source: string, fix: string): string {
 export function loadOrCreateToken(opts: { file?: string; env?: NodeJS.ProcessEnv; rotate?: boolean; create?: boolean } = {}): LoadedToken {
   const env = opts.env ?? process.env;
   if (!opts.file && env.STRATA_PEER_TOKEN && !opts.rotate) {
-    const token = checkStrength(env.STRATA_PEER_TOKEN.trim(), 'STRATA_PEER_TOKEN', 'set it to a token from `strata-peer token` (or `openssl rand -base64 32`), or unset it to use the token file');
+    const token = checkStrength(
+      env.STRATA_PEER_TOKEN.trim(),
+      'STRATA_PEER_TOKEN',
+      'set it to a token from `strata-peer token` (or `openssl rand -base64 32`), or unset it to use the token file',
+    );
     return { token, created: false };
   }
   const file = opts.file ?? defaultTokenFile(env);
@@ -53,7 +57,11 @@ export function loadOrCreateToken(opts: { file?: string; env?: NodeJS.ProcessEnv
       if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
         throw new Error(`${file} is readable by other users (mode ${(st.mode & 0o777).toString(8)}): run "chmod 600 ${file}".`);
       }
-      const token = checkStrength(fs.readFileSync(file, 'utf8').trim(), `The token in ${file}`, `run "strata-peer token --rotate${opts.file ? ` --token-file ${file}` : ''}" to make a new one`);
+      const token = checkStrength(
+        fs.readFileSync(file, 'utf8').trim(),
+        `The token in ${file}`,
+        `run "strata-peer token --rotate${opts.file ? ` --token-file ${file}` : ''}" to make a new one`,
+      );
       return { token, file, created: false };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

@@ -1,9 +1,7 @@
 import { EventEmitter } from 'events';
 import * as os from 'os';
 import * as path from 'path';
-import {
-  samePlan, type ClusterConfig, type ClusterEvent, type ClusterStatus, type ServerPlan, type ServerStatus,
-} from '../../core/protocol';
+import { samePlan, type ClusterConfig, type ClusterEvent, type ClusterStatus, type ServerPlan, type ServerStatus } from '../../core/protocol';
 import { readGgufHeader } from '../../core/models/gguf/reader';
 import { modelLayout } from '../plan/layout';
 import { planSplit, range, SplitDevice, SplitPlan } from '../plan/split';
@@ -150,19 +148,24 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       return;
     }
     const model = path.basename(a.base.modelPath);
-    this.failover = this.failover.then(async () => {
-      try {
-        const plan = await this.preparePlan(a.base);
-        this.record({ kind: 'replanned', message: `${model} restarts because peer ${names.join(', ')} changed in the settings: ${this.active ? this.lastPlan?.summary ?? '' : 'on this machine alone'}` });
-        await host.load(plan, true);
-      } catch (e) {
-        this.record({ kind: 'load-failed', message: `${(e as Error).message} Unloaded it; pick a smaller model or add the peer back.` });
-        this.active = undefined;
-        await host.unload('requested').catch(() => undefined);
-      } finally {
-        await Promise.all(retired.map((t) => t.close()));
-      }
-    }).catch((e: Error) => this.log(`re-plan after a peer change: ${e.message}`));
+    this.failover = this.failover
+      .then(async () => {
+        try {
+          const plan = await this.preparePlan(a.base);
+          this.record({
+            kind: 'replanned',
+            message: `${model} restarts because peer ${names.join(', ')} changed in the settings: ${this.active ? (this.lastPlan?.summary ?? '') : 'on this machine alone'}`,
+          });
+          await host.load(plan, true);
+        } catch (e) {
+          this.record({ kind: 'load-failed', message: `${(e as Error).message} Unloaded it; pick a smaller model or add the peer back.` });
+          this.active = undefined;
+          await host.unload('requested').catch(() => undefined);
+        } finally {
+          await Promise.all(retired.map((t) => t.close()));
+        }
+      })
+      .catch((e: Error) => this.log(`re-plan after a peer change: ${e.message}`));
   }
 
   /** What a window's load of `base` runs: the prepared (split) plan while `base` is the one running. */
@@ -191,9 +194,17 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     return {
       mode: this.cfg.mode ?? 'auto',
       peers: [...this.links.values()].map((l) => ({
-        name: l.cfg.name, host: l.cfg.host, port: l.cfg.port, transport: l.cfg.transport, enabled: l.cfg.enabled !== false,
-        phase: l.phase, since: l.since, devices: l.info?.devices ?? [], inUse: !!this.active?.peers.includes(l.cfg.name),
-        returned: this.dropped.has(l.cfg.name) && l.phase === 'up', servers: l.info?.servers ?? [],
+        name: l.cfg.name,
+        host: l.cfg.host,
+        port: l.cfg.port,
+        transport: l.cfg.transport,
+        enabled: l.cfg.enabled !== false,
+        phase: l.phase,
+        since: l.since,
+        devices: l.info?.devices ?? [],
+        inUse: !!this.active?.peers.includes(l.cfg.name),
+        returned: this.dropped.has(l.cfg.name) && l.phase === 'up',
+        servers: l.info?.servers ?? [],
         ...(l.reason ? { reason: l.reason } : {}),
         ...(l.latencyMs !== undefined ? { latencyMs: Math.round(l.latencyMs * 100) / 100 } : {}),
         ...(l.info ? { agentVersion: l.info.agent.version, hostMemory: { totalBytes: l.info.host.totalMemBytes, freeBytes: l.info.host.freeMemBytes } } : {}),
@@ -210,10 +221,12 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
   /** Fresh latency, devices and memory from every peer that is up (probing rpc-server where idle). */
   async refresh(): Promise<ClusterStatus> {
     for (const l of this.links.values()) l.retryNow();
-    await Promise.all([...this.links.values()].map(async (l) => {
-      await l.settled(this.linkOpts.connectTimeoutMs);
-      await l.refresh(!this.active?.peers.includes(l.cfg.name));
-    }));
+    await Promise.all(
+      [...this.links.values()].map(async (l) => {
+        await l.settled(this.linkOpts.connectTimeoutMs);
+        await l.refresh(!this.active?.peers.includes(l.cfg.name));
+      }),
+    );
     return this.status();
   }
 
@@ -239,13 +252,19 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     const candidates: PeerLink[] = [];
     for (const l of usable) {
       if (l.phase !== 'up') {
-        notes.push(l.phase === 'incompatible' && l.reason ? l.reason : `peer ${l.cfg.name} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'unreachable'} (${l.reason ?? l.phase})`);
+        notes.push(
+          l.phase === 'incompatible' && l.reason
+            ? l.reason
+            : `peer ${l.cfg.name} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'unreachable'} (${l.reason ?? l.phase})`,
+        );
         continue;
       }
       if (!l.info?.devices.length) await l.refresh(true);
       const v = l.info?.rpc.version ? parseVersion(l.info.rpc.version) : undefined;
       if (v && !isCompatible(expect, v)) {
-        notes.push(`peer ${l.cfg.name} runs llama.cpp RPC protocol ${formatVersion(v)} but this llama-server speaks ${formatVersion(expect)}; update llama.cpp so that both match`);
+        notes.push(
+          `peer ${l.cfg.name} runs llama.cpp RPC protocol ${formatVersion(v)} but this llama-server speaks ${formatVersion(expect)}; update llama.cpp so that both match`,
+        );
         continue;
       }
       if (!l.info?.devices.length) {
@@ -258,7 +277,13 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     const layout = modelLayout(header, { ctx: ctxOf(base.args) ?? this.o.defaultCtx ?? 4096 });
     const devices: SplitDevice[] = [];
     for (const l of candidates) {
-      for (const d of l.info!.devices) devices.push({ id: `RPC[${l.cfg.name}]#${d.index}`, host: l.cfg.name, label: `${d.name}${d.description ? ` (${d.description})` : ''}`, freeBytes: d.freeBytes });
+      for (const d of l.info!.devices)
+        devices.push({
+          id: `RPC[${l.cfg.name}]#${d.index}`,
+          host: l.cfg.name,
+          label: `${d.name}${d.description ? ` (${d.description})` : ''}`,
+          freeBytes: d.freeBytes,
+        });
     }
     for (const d of this.cfg.localDevices ?? []) devices.push({ ...d, host: 'local' });
     const split = planSplit({ layout, devices, mode: mode === 'split' ? 'split' : 'auto', hostFreeBytes: this.cfg.hostFreeBytes ?? os.freemem() });
@@ -284,10 +309,20 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     const ts: number[] = [];
     for (const l of used) {
       endpoints.push(await this.endpointFor(l));
-      devices.forEach((d, i) => { if (d.host === l.cfg.name) ts.push(split.tensorSplit[i]); });
+      devices.forEach((d, i) => {
+        if (d.host === l.cfg.name) ts.push(split.tensorSplit[i]);
+      });
     }
-    devices.forEach((d, i) => { if (d.host === 'local') ts.push(split.tensorSplit[i]); });
-    const args = [...stripFlags(base.args, ['--rpc', '-ngl', '--n-gpu-layers', '--gpu-layers', '-ts', '--tensor-split']), '--rpc', endpoints.join(','), '-ngl', String(split.ngl)];
+    devices.forEach((d, i) => {
+      if (d.host === 'local') ts.push(split.tensorSplit[i]);
+    });
+    const args = [
+      ...stripFlags(base.args, ['--rpc', '-ngl', '--n-gpu-layers', '--gpu-layers', '-ts', '--tensor-split']),
+      '--rpc',
+      endpoints.join(','),
+      '-ngl',
+      String(split.ngl),
+    ];
     if (ts.length > 1) args.push('--tensor-split', ts.join(','));
     const prepared: ServerPlan = { ...base, args };
     this.active = { base, prepared, split, peers: split.peersUsed };
@@ -332,11 +367,19 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     }
     let t = this.tunnels.get(l.cfg.name);
     if (!t) {
-      t = new TunnelEndpoint({ host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: l.cfg.name }, { open: 'rpc' }, {
-        heartbeatMs: this.linkOpts.heartbeatMs, deadAfterMs: this.linkOpts.deadAfterMs, log: this.log,
-      });
+      t = new TunnelEndpoint(
+        { host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: l.cfg.name },
+        { open: 'rpc' },
+        {
+          heartbeatMs: this.linkOpts.heartbeatMs,
+          deadAfterMs: this.linkOpts.deadAfterMs,
+          log: this.log,
+        },
+      );
       // An established tunnel that breaks is the same news as the control channel going down.
-      t.on('broken', (e) => { if (this.active?.peers.includes(l.cfg.name)) this.onPeerDown(l.cfg.name, e.message); });
+      t.on('broken', (e) => {
+        if (this.active?.peers.includes(l.cfg.name)) this.onPeerDown(l.cfg.name, e.message);
+      });
       await t.listen();
       this.tunnels.set(l.cfg.name, t);
     }
@@ -347,7 +390,11 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     const a = this.active;
     if (!a || !a.peers.includes(name) || this.dropped.has(name)) return;
     this.dropped.add(name);
-    this.record({ kind: 'peer-down', peer: name, message: `Peer ${name} went away while holding layers of ${path.basename(a.base.modelPath)} (${reason}); a request running on it was cut off. Restarting on the remaining devices.` });
+    this.record({
+      kind: 'peer-down',
+      peer: name,
+      message: `Peer ${name} went away while holding layers of ${path.basename(a.base.modelPath)} (${reason}); a request running on it was cut off. Restarting on the remaining devices.`,
+    });
     this.failover = this.failover.then(() => this.replanWithout(a)).catch((e: Error) => this.log(`failover: ${e.message}`));
   }
 
@@ -366,13 +413,20 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       await this.host.unload('requested').catch(() => undefined);
       return;
     }
-    this.record({ kind: 'replanned', message: `${path.basename(a.base.modelPath)} restarts without ${exclude.join(', ')}: ${this.active ? this.lastPlan?.summary ?? '' : 'on this machine alone'}` });
+    this.record({
+      kind: 'replanned',
+      message: `${path.basename(a.base.modelPath)} restarts without ${exclude.join(', ')}: ${this.active ? (this.lastPlan?.summary ?? '') : 'on this machine alone'}`,
+    });
     await this.host.load(plan, true).catch((e: Error) => this.record({ kind: 'load-failed', message: e.message }));
   }
 
   private onPeerUp(name: string): void {
     if (!this.dropped.has(name)) return;
-    this.record({ kind: 'peer-returned', peer: name, message: `Peer ${name} is back. Use it again ("Strata: Show Cluster" → Use Returned Peers) to spread the model over it.` });
+    this.record({
+      kind: 'peer-returned',
+      peer: name,
+      message: `Peer ${name} is back. Use it again ("Strata: Show Cluster" → Use Returned Peers) to spread the model over it.`,
+    });
   }
 
   private record(e: Omit<ClusterEvent, 'at'>): void {
@@ -388,4 +442,3 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     this.emit('status', this.status());
   }
 }
-

@@ -43,7 +43,10 @@ export class PeerLink extends EventEmitter<LinkEvents> {
   private wasUp = false;
   private connecting?: Promise<void>;
 
-  constructor(public cfg: PeerWithToken, private readonly o: LinkOptions) {
+  constructor(
+    public cfg: PeerWithToken,
+    private readonly o: LinkOptions,
+  ) {
     super();
     this.retryMs = o.retryMinMs;
     if (cfg.enabled === false) this.setPhase('disabled');
@@ -94,9 +97,14 @@ export class PeerLink extends EventEmitter<LinkEvents> {
   private connect(): void {
     this.connecting = (async () => {
       try {
-        const c = await AgentControlClient.connect({ host: this.cfg.host, port: this.cfg.port, token: this.cfg.token, label: this.cfg.name }, {
-          heartbeatMs: this.o.heartbeatMs, deadAfterMs: this.o.deadAfterMs, timeoutMs: this.o.connectTimeoutMs,
-        });
+        const c = await AgentControlClient.connect(
+          { host: this.cfg.host, port: this.cfg.port, token: this.cfg.token, label: this.cfg.name },
+          {
+            heartbeatMs: this.o.heartbeatMs,
+            deadAfterMs: this.o.deadAfterMs,
+            timeoutMs: this.o.connectTimeoutMs,
+          },
+        );
         if (this.closed) {
           c.close();
           return;
@@ -110,7 +118,9 @@ export class PeerLink extends EventEmitter<LinkEvents> {
         const returned = this.wasUp && this.phase !== 'up';
         this.wasUp = true;
         this.setPhase('up');
-        this.o.log(`${this.label}: up (agent ${this.info.agent.version}, rpc-server ${this.info.rpc.version ?? 'not started'}, ${this.latencyMs.toFixed(1)} ms)`);
+        this.o.log(
+          `${this.label}: up (agent ${this.info.agent.version}, rpc-server ${this.info.rpc.version ?? 'not started'}, ${this.latencyMs.toFixed(1)} ms)`,
+        );
         if (returned) this.emit('up');
         clearInterval(this.refreshTimer);
         this.refreshTimer = setInterval(() => void this.refresh(false), this.o.refreshMs);

@@ -58,10 +58,12 @@ export class PeerPlacements {
   reconcile(): void {
     if (this.placeQueued) return;
     this.placeQueued = true;
-    this.placing = this.placing.then(async () => {
-      this.placeQueued = false;
-      await this.placeOnce();
-    }).catch((e: Error) => this.c.log(`placement: ${e.message}`));
+    this.placing = this.placing
+      .then(async () => {
+        this.placeQueued = false;
+        await this.placeOnce();
+      })
+      .catch((e: Error) => this.c.log(`placement: ${e.message}`));
   }
 
   /** A whole llama-server for `role` on a peer; the URL is a loopback tunnel endpoint. */
@@ -72,9 +74,15 @@ export class PeerPlacements {
     const key = `${peer}/server/${role}`;
     let t = this.tunnels.get(key);
     if (!t) {
-      t = new TunnelEndpoint({ host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: peer }, { open: 'server', role }, {
-        heartbeatMs: this.c.heartbeatMs, deadAfterMs: this.c.deadAfterMs, log: this.c.log,
-      });
+      t = new TunnelEndpoint(
+        { host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: peer },
+        { open: 'server', role },
+        {
+          heartbeatMs: this.c.heartbeatMs,
+          deadAfterMs: this.c.deadAfterMs,
+          log: this.c.log,
+        },
+      );
       await t.listen();
       this.tunnels.set(key, t);
     }
@@ -94,10 +102,7 @@ export class PeerPlacements {
     // Do not let a silent peer hold up an exit.
     const placed = [...this.placed.values()].filter((p) => p.phase === 'ready' || p.phase === 'starting');
     this.placed.clear();
-    await Promise.race([
-      Promise.all(placed.map((p) => this.unplace(p.peer, p.role).catch(() => undefined))),
-      new Promise((r) => setTimeout(r, 3000).unref()),
-    ]);
+    await Promise.race([Promise.all(placed.map((p) => this.unplace(p.peer, p.role).catch(() => undefined))), new Promise((r) => setTimeout(r, 3000).unref())]);
     await Promise.all([...this.tunnels.values()].map((t) => t.close()));
     this.tunnels.clear();
   }
@@ -133,7 +138,12 @@ export class PeerPlacements {
         const r = await this.place(w.peer, w.role, w.model, w.args ?? []);
         if (this.c.wishes()?.some((x) => x.role === w.role && x.peer === w.peer && x.model === w.model)) {
           this.setPlaced(w, 'ready', { url: r.url, apiKey: r.apiKey });
-          this.c.record({ kind: 'placed', peer: w.peer, role: w.role, message: `${w.model} serves ${w.role === 'fim' ? 'completions' : 'chat'} from ${w.peer}.` });
+          this.c.record({
+            kind: 'placed',
+            peer: w.peer,
+            role: w.role,
+            message: `${w.model} serves ${w.role === 'fim' ? 'completions' : 'chat'} from ${w.peer}.`,
+          });
         }
       } catch (e) {
         const msg = `${w.model} could not start on ${w.peer} for ${w.role === 'fim' ? 'completions' : 'chat'}: ${(e as Error).message}`;

@@ -31,7 +31,11 @@ export class TunnelEndpoint extends EventEmitter<TunnelEvents> {
   /** Bytes through the tunnel (both directions), for status. */
   bytes = 0;
 
-  constructor(private readonly addr: AgentAddress, private readonly open: OpenRequest, private readonly o: TunnelOptions = {}) {
+  constructor(
+    private readonly addr: AgentAddress,
+    private readonly open: OpenRequest,
+    private readonly o: TunnelOptions = {},
+  ) {
     super();
     this.label = describeAgent(addr);
   }
@@ -74,30 +78,39 @@ export class TunnelEndpoint extends EventEmitter<TunnelEvents> {
     this.conns.add(local);
     local.on('close', () => this.conns.delete(local));
     local.on('error', () => undefined);
-    openAgentChannel(this.addr, this.open, { ...this.o, timeoutMs: this.o.connectTimeoutMs ?? 10_000 }).then((ch) => {
-      if (local.destroyed) {
-        ch.destroy();
-        return;
-      }
-      this.emit('opened');
-      ch.on('data', (b: Buffer) => { this.bytes += b.length; });
-      local.on('data', (b: Buffer) => { this.bytes += b.length; });
-      // Only the channel's errors are the peer's: the local side failing is llama-server going away.
-      let chErr: Error | undefined;
-      ch.on('error', (e) => { chErr ??= e; });
-      splice(local, ch, () => {
-        if (chErr) {
-          const e = peerGone(this.label, chErr, ch.remoteCloseReason);
-          this.o.log?.(`tunnel to ${this.label} broken: ${e.message}`);
-          this.emit('broken', e);
+    openAgentChannel(this.addr, this.open, { ...this.o, timeoutMs: this.o.connectTimeoutMs ?? 10_000 }).then(
+      (ch) => {
+        if (local.destroyed) {
+          ch.destroy();
+          return;
         }
-        this.emit('closed');
-      });
-      local.resume();
-    }, (e: Error) => {
-      this.o.log?.(`tunnel to ${this.label} could not open: ${e.message}`);
-      local.destroy();
-      this.emit('broken', e);
-    });
+        this.emit('opened');
+        ch.on('data', (b: Buffer) => {
+          this.bytes += b.length;
+        });
+        local.on('data', (b: Buffer) => {
+          this.bytes += b.length;
+        });
+        // Only the channel's errors are the peer's: the local side failing is llama-server going away.
+        let chErr: Error | undefined;
+        ch.on('error', (e) => {
+          chErr ??= e;
+        });
+        splice(local, ch, () => {
+          if (chErr) {
+            const e = peerGone(this.label, chErr, ch.remoteCloseReason);
+            this.o.log?.(`tunnel to ${this.label} broken: ${e.message}`);
+            this.emit('broken', e);
+          }
+          this.emit('closed');
+        });
+        local.resume();
+      },
+      (e: Error) => {
+        this.o.log?.(`tunnel to ${this.label} could not open: ${e.message}`);
+        local.destroy();
+        this.emit('broken', e);
+      },
+    );
   }
 }

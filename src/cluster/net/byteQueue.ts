@@ -81,7 +81,10 @@ export class SocketReader {
   private pending?: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout };
   private ended?: Error;
 
-  constructor(sock: Duplex, private readonly describe: () => string) {
+  constructor(
+    sock: Duplex,
+    private readonly describe: () => string,
+  ) {
     sock.on('data', (b: Buffer) => {
       this.q.push(b);
       this.pump();

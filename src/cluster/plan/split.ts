@@ -85,8 +85,14 @@ export function planSplit(req: SplitRequest): SplitPlan {
   const n = L.layerBytes.length;
   const need = [...L.layerBytes.map((b) => b + L.kvBytesPerLayer), L.outputBytes];
   const budgets = req.devices.map((d) => budgetOf(d.freeBytes, req.headroom));
-  const local = req.devices.map((d, i) => ({ d, i })).filter((x) => x.d.host === 'local').map((x) => x.i);
-  const peers = req.devices.map((d, i) => ({ d, i })).filter((x) => x.d.host !== 'local').map((x) => x.i);
+  const local = req.devices
+    .map((d, i) => ({ d, i }))
+    .filter((x) => x.d.host === 'local')
+    .map((x) => x.i);
+  const peers = req.devices
+    .map((d, i) => ({ d, i }))
+    .filter((x) => x.d.host !== 'local')
+    .map((x) => x.i);
   const hostBudget = req.hostFreeBytes !== undefined ? budgetOf(req.hostFreeBytes, req.headroom) : undefined;
 
   let chosen: number[];
@@ -117,7 +123,16 @@ export function planSplit(req: SplitRequest): SplitPlan {
   if (!assignment) {
     const have = chosen.reduce((a, i) => a + budgets[i], 0) + (hostBudget ?? 0);
     return {
-      fits: false, nLayer: n, cpuLayers: 0, cpuBytes: 0, ngl: n + 1, tensorSplit: req.devices.map(() => 0), shares: [], peersUsed: [], args: [], lines: [],
+      fits: false,
+      nLayer: n,
+      cpuLayers: 0,
+      cpuBytes: 0,
+      ngl: n + 1,
+      tensorSplit: req.devices.map(() => 0),
+      shares: [],
+      peersUsed: [],
+      args: [],
+      lines: [],
       summary: `The model needs about ${gib(totalNeed)} GiB (weights, KV cache for this context, compute buffers) but ${req.devices.length ? `the devices offer ${gib(have)} GiB after headroom` : 'no device is available'}: add a peer, use a smaller quantization, or lower the context size.`,
     };
   }
@@ -132,8 +147,13 @@ interface Assignment {
 
 /** Unit counts per device so that each stays within budget; undefined if impossible. */
 function distribute(
-  need: number[], L: ModelLayout, budgets: number[], chosen: number[], how: 'balanced' | 'fill-last',
-  hostBudget: number | undefined, allowCpu = true,
+  need: number[],
+  L: ModelLayout,
+  budgets: number[],
+  chosen: number[],
+  how: 'balanced' | 'fill-last',
+  hostBudget: number | undefined,
+  allowCpu = true,
 ): Assignment | undefined {
   const n = need.length - 1;
   const maxCpu = allowCpu && hostBudget !== undefined ? n : 0;
@@ -219,7 +239,17 @@ function describe(req: SplitRequest, a: Assignment, budgets: number[], n: number
     const weightsBytes = L.layerBytes.slice(from, layersTo).reduce((x, y) => x + y, 0) + (holdsOutput ? L.outputBytes : 0);
     const kvBytes = (layersTo - from) * L.kvBytesPerLayer;
     const computeBytes = L.computeBytes + (holdsOutput ? L.outputComputeBytes : 0);
-    shares.push({ device: req.devices[j], from, to, holdsOutput, weightsBytes, kvBytes, computeBytes, totalBytes: weightsBytes + kvBytes + computeBytes, budgetBytes: budgets[j] });
+    shares.push({
+      device: req.devices[j],
+      from,
+      to,
+      holdsOutput,
+      weightsBytes,
+      kvBytes,
+      computeBytes,
+      totalBytes: weightsBytes + kvBytes + computeBytes,
+      budgetBytes: budgets[j],
+    });
   });
   const ngl = units - a.cpuLayers;
   const peersUsed = [...new Set(shares.map((s) => s.device.host).filter((h) => h !== 'local'))];
@@ -228,14 +258,25 @@ function describe(req: SplitRequest, a: Assignment, budgets: number[], n: number
   const lines: string[] = [];
   if (a.cpuLayers > 0) lines.push(`this machine's CPU: ${range(0, a.cpuLayers, n)} (${gib(a.cpuBytes)} GiB of RAM)`);
   for (const s of shares) {
-    lines.push(`${s.device.host === 'local' ? 'this machine' : `peer ${s.device.host}`} · ${s.device.label}: ${range(s.from, s.to, n)}, ${gib(s.totalBytes)} GiB of ${gib(s.device.freeBytes)} GiB free`);
+    lines.push(
+      `${s.device.host === 'local' ? 'this machine' : `peer ${s.device.host}`} · ${s.device.label}: ${range(s.from, s.to, n)}, ${gib(s.totalBytes)} GiB of ${gib(s.device.freeBytes)} GiB free`,
+    );
   }
   const localToo = a.cpuLayers > 0 || shares.some((s) => s.device.host === 'local');
   const peerText = `${peersUsed.length} peer${peersUsed.length > 1 ? 's' : ''} (${peersUsed.join(', ')})`;
   const where = !peersUsed.length ? 'on this machine alone' : localToo ? `spread over this machine and ${peerText}` : `on ${peerText}, none on this machine`;
   const why = req.mode === 'split' ? 'as asked' : peersUsed.length ? 'because it does not fit here alone' : 'because it fits here';
   return {
-    fits: true, nLayer: n, cpuLayers: a.cpuLayers, cpuBytes: a.cpuBytes, ngl, tensorSplit: a.counts, shares, peersUsed, args, lines,
+    fits: true,
+    nLayer: n,
+    cpuLayers: a.cpuLayers,
+    cpuBytes: a.cpuBytes,
+    ngl,
+    tensorSplit: a.counts,
+    shares,
+    peersUsed,
+    args,
+    lines,
     summary: `${n} layers + output ${where}, ${why}.`,
   };
 }

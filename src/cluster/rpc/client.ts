@@ -2,7 +2,15 @@ import * as net from 'net';
 import { Duplex } from 'stream';
 import { SocketReader } from '../net/byteQueue';
 import {
-  decodeHelloResponse, encodeHello, encodeRequest, formatVersion, HELLO_RSP_SIZE, isCompatible, PINNED_RPC_VERSION, RpcCmd, RpcVersion,
+  decodeHelloResponse,
+  encodeHello,
+  encodeRequest,
+  formatVersion,
+  HELLO_RSP_SIZE,
+  isCompatible,
+  PINNED_RPC_VERSION,
+  RpcCmd,
+  RpcVersion,
 } from './protocol';
 
 // A small client for llama.cpp's rpc-server: hello + version check, device count, free/total
@@ -32,7 +40,12 @@ export type RpcErrorCode = 'refused' | 'unreachable' | 'timeout' | 'closed' | 'p
 /** Every failure with one sentence a user can act on. */
 export class RpcProbeError extends Error {
   override readonly name = 'RpcProbeError';
-  constructor(readonly code: RpcErrorCode, message: string, readonly server?: RpcVersion, readonly client?: RpcVersion) {
+  constructor(
+    readonly code: RpcErrorCode,
+    message: string,
+    readonly server?: RpcVersion,
+    readonly client?: RpcVersion,
+  ) {
     super(message);
   }
 }
@@ -74,14 +87,27 @@ export class RpcConnection {
         size = (await reader.read(8, timeoutMs)).readBigUInt64LE(0);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
-          throw new RpcProbeError('timeout', `rpc-server ${label} accepted the connection but did not answer within ${timeoutMs} ms: it is probably serving another llama-server (it takes one client at a time); stop that one or wait.`);
+          throw new RpcProbeError(
+            'timeout',
+            `rpc-server ${label} accepted the connection but did not answer within ${timeoutMs} ms: it is probably serving another llama-server (it takes one client at a time); stop that one or wait.`,
+          );
         }
         // The server checks the HELLO size before anything else and hangs up on a mismatch:
         // that is what a server of another protocol generation does.
-        throw new RpcProbeError('version-mismatch', `rpc-server ${label} hung up on the RPC hello: it speaks another RPC protocol than ${ours}; install the same llama.cpp release on both machines.`, undefined, expect ?? undefined);
+        throw new RpcProbeError(
+          'version-mismatch',
+          `rpc-server ${label} hung up on the RPC hello: it speaks another RPC protocol than ${ours}; install the same llama.cpp release on both machines.`,
+          undefined,
+          expect ?? undefined,
+        );
       }
       if (size !== BigInt(HELLO_RSP_SIZE)) {
-        throw new RpcProbeError('version-mismatch', `rpc-server ${label} answered the hello with ${size} bytes instead of ${HELLO_RSP_SIZE}: it speaks another RPC protocol than ${ours}; install the same llama.cpp release on both machines.`, undefined, expect ?? undefined);
+        throw new RpcProbeError(
+          'version-mismatch',
+          `rpc-server ${label} answered the hello with ${size} bytes instead of ${HELLO_RSP_SIZE}: it speaks another RPC protocol than ${ours}; install the same llama.cpp release on both machines.`,
+          undefined,
+          expect ?? undefined,
+        );
       }
       const { version } = decodeHelloResponse(await reader.read(HELLO_RSP_SIZE, timeoutMs));
       if (expect && !isCompatible(expect, version)) {
@@ -123,7 +149,8 @@ export class RpcConnection {
     this.sock.write(encodeRequest(cmd, payload));
     try {
       const size = (await this.reader.read(8, this.timeoutMs)).readBigUInt64LE(0);
-      if (size !== BigInt(expectBytes)) throw new RpcProbeError('protocol', `rpc-server ${this.label} answered command ${cmd} with ${size} bytes instead of ${expectBytes}.`);
+      if (size !== BigInt(expectBytes))
+        throw new RpcProbeError('protocol', `rpc-server ${this.label} answered command ${cmd} with ${size} bytes instead of ${expectBytes}.`);
       return await this.reader.read(expectBytes, this.timeoutMs);
     } catch (e) {
       if (e instanceof RpcProbeError) throw e;
@@ -147,8 +174,10 @@ export async function probeRpcServer(opts: RpcConnectOptions): Promise<RpcProbeR
 
 export function versionMismatchMessage(label: string, server: RpcVersion, client: RpcVersion): string {
   const newer = server.major > client.major || (server.major === client.major && server.minor > client.minor);
-  return `rpc-server ${label} speaks RPC protocol ${formatVersion(server)} but this llama-server speaks ${formatVersion(client)}: `
-    + `${newer ? 'update llama.cpp on this machine' : 'update llama.cpp on the peer'} so that both run the same release.`;
+  return (
+    `rpc-server ${label} speaks RPC protocol ${formatVersion(server)} but this llama-server speaks ${formatVersion(client)}: ` +
+    `${newer ? 'update llama.cpp on this machine' : 'update llama.cpp on the peer'} so that both run the same release.`
+  );
 }
 
 function dial(host: string, port: number, timeoutMs: number, label: string): Promise<net.Socket> {
@@ -157,7 +186,12 @@ function dial(host: string, port: number, timeoutMs: number, label: string): Pro
     sock.setNoDelay(true);
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new RpcProbeError('timeout', `rpc-server ${label} did not accept a connection within ${timeoutMs} ms: check that the machine is on and the port is open.`));
+      reject(
+        new RpcProbeError(
+          'timeout',
+          `rpc-server ${label} did not accept a connection within ${timeoutMs} ms: check that the machine is on and the port is open.`,
+        ),
+      );
     }, timeoutMs);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -166,9 +200,14 @@ function dial(host: string, port: number, timeoutMs: number, label: string): Pro
     sock.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const refused = e.code === 'ECONNREFUSED';
-      reject(new RpcProbeError(refused ? 'refused' : 'unreachable', refused
-        ? `Nothing listens on ${label}: start rpc-server (or strata-peer) there.`
-        : `${label} cannot be reached (${e.code ?? e.message}): check the address and the network.`));
+      reject(
+        new RpcProbeError(
+          refused ? 'refused' : 'unreachable',
+          refused
+            ? `Nothing listens on ${label}: start rpc-server (or strata-peer) there.`
+            : `${label} cannot be reached (${e.code ?? e.message}): check the address and the network.`,
+        ),
+      );
     });
   });
 }

@@ -22,7 +22,10 @@ export type AgentErrorCode = 'refused' | 'unreachable' | 'timeout' | 'open-refus
 
 export class AgentConnectError extends Error {
   override readonly name = 'AgentConnectError';
-  constructor(readonly code: AgentErrorCode, message: string) {
+  constructor(
+    readonly code: AgentErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -37,7 +40,12 @@ export function dial(host: string, port: number, timeoutMs: number, label: strin
     sock.setNoDelay(true);
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new AgentConnectError('timeout', `${label} did not accept a connection within ${Math.round(timeoutMs / 1000)} s: check that the machine is on, on the network, and that no firewall drops port ${port}.`));
+      reject(
+        new AgentConnectError(
+          'timeout',
+          `${label} did not accept a connection within ${Math.round(timeoutMs / 1000)} s: check that the machine is on, on the network, and that no firewall drops port ${port}.`,
+        ),
+      );
     }, timeoutMs);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -109,11 +117,16 @@ export class AgentControlClient extends EventEmitter<ControlClientEvents> {
   private closeError?: Error;
   readonly label: string;
 
-  private constructor(readonly channel: SecureChannel, readonly address: AgentAddress) {
+  private constructor(
+    readonly channel: SecureChannel,
+    readonly address: AgentAddress,
+  ) {
     super();
     this.label = describeAgent(address);
     onJsonLines(channel, (m) => this.onMessage(m));
-    channel.on('error', (e) => { this.closeError ??= e; });
+    channel.on('error', (e) => {
+      this.closeError ??= e;
+    });
     channel.on('close', () => {
       const err = this.closedByUs ? undefined : peerGone(this.label, this.closeError, channel.remoteCloseReason);
       for (const p of this.pending.values()) {
@@ -188,7 +201,11 @@ export function peerGone(label: string, err?: Error, reason?: string): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (reason) return new AgentConnectError('closed', `${label} closed the connection: ${reason}`);
   if (code === 'EPEERDEAD') return new AgentConnectError('timeout', `${label} stopped answering (no heartbeat): the machine is off, asleep or unplugged.`);
-  if (code === 'ECONNCUT') return new AgentConnectError('closed', `${label} was cut off without closing the connection (the agent died, or something on the network cut it): check that strata-peer still runs there.`);
+  if (code === 'ECONNCUT')
+    return new AgentConnectError(
+      'closed',
+      `${label} was cut off without closing the connection (the agent died, or something on the network cut it): check that strata-peer still runs there.`,
+    );
   if (code === 'EBADRECORD') return new AgentConnectError('closed', `${label} sent data that failed authentication; the connection was dropped.`);
   return new AgentConnectError('closed', `${label} dropped the connection${code ? ` (${code})` : ''}: the agent stopped or the machine went away.`);
 }

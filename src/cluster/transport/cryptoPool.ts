@@ -107,7 +107,17 @@ export class CryptoPool {
     const ab = own(data);
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject, worker: wi });
-      w.postMessage({ ...msg, id, key: new Uint8Array(msg.key as Buffer), nonce: new Uint8Array(msg.nonce as Buffer), header: new Uint8Array(msg.header as Buffer), data: ab }, [ab]);
+      w.postMessage(
+        {
+          ...msg,
+          id,
+          key: new Uint8Array(msg.key as Buffer),
+          nonce: new Uint8Array(msg.nonce as Buffer),
+          header: new Uint8Array(msg.header as Buffer),
+          data: ab,
+        },
+        [ab],
+      );
     });
   }
 

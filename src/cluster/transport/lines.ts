@@ -27,7 +27,10 @@ export function readLine(stream: Duplex, opts: { timeoutMs: number; maxBytes?: n
     };
     const onError = (e: Error) => done(e);
     const onClose = () => done(new Error(`${opts.what}: connection closed`));
-    const timer = setTimeout(() => done(Object.assign(new Error(`${opts.what}: no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })), opts.timeoutMs);
+    const timer = setTimeout(
+      () => done(Object.assign(new Error(`${opts.what}: no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      opts.timeoutMs,
+    );
     stream.on('data', onData);
     stream.on('error', onError);
     stream.on('close', onClose);

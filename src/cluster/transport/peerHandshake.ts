@@ -29,7 +29,11 @@ export type AuthErrorCode = 'bad-token' | 'rate-limited' | 'not-a-peer' | 'agent
 /** A handshake failure; `message` is one sentence for the user. */
 export class PeerAuthError extends Error {
   override readonly name = 'PeerAuthError';
-  constructor(readonly code: AuthErrorCode, message: string, readonly retryAfterMs?: number) {
+  constructor(
+    readonly code: AuthErrorCode,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -71,16 +75,30 @@ export async function clientHandshake(sock: net.Socket, token: string, opts: Cli
     sock.setNoDelay(true);
     sock.write(Buffer.concat([MAGIC, Buffer.of(PEER_WIRE_VERSION), cN]));
     const hello = await r.read(4 + 1 + 1 + 4 + NONCE_BYTES, 'the Strata peer greeting');
-    if (!hello.subarray(0, 4).equals(MAGIC)) throw new PeerAuthError('not-a-peer', `${label} is not a Strata peer agent (strata-peer): check the host and port.`);
-    if (hello[4] !== PEER_WIRE_VERSION) throw new PeerAuthError('version', `The agent at ${label} speaks peer protocol ${hello[4]}, this Strata ${PEER_WIRE_VERSION}: install the same Strata version on both machines.`);
+    if (!hello.subarray(0, 4).equals(MAGIC))
+      throw new PeerAuthError('not-a-peer', `${label} is not a Strata peer agent (strata-peer): check the host and port.`);
+    if (hello[4] !== PEER_WIRE_VERSION)
+      throw new PeerAuthError(
+        'version',
+        `The agent at ${label} speaks peer protocol ${hello[4]}, this Strata ${PEER_WIRE_VERSION}: install the same Strata version on both machines.`,
+      );
     if (hello[5] === 2) {
       const s = hello.readUInt32BE(6);
-      throw new PeerAuthError('rate-limited', `The agent at ${label} refuses new connections for ${s} s after too many failed logins from this address: wait, then check the token.`, s * 1000);
+      throw new PeerAuthError(
+        'rate-limited',
+        `The agent at ${label} refuses new connections for ${s} s after too many failed logins from this address: wait, then check the token.`,
+        s * 1000,
+      );
     }
     const sN = hello.subarray(10, 10 + NONCE_BYTES);
     sock.write(mac(key, 'strata-peer/1 client\0', cN, sN));
-    const res = await r.read(1 + MAC_BYTES, 'the login answer', () => new PeerAuthError('bad-token', `The agent at ${label} refused the token: copy it again from \`strata-peer token\` on that machine.`));
-    if (res[0] !== 0) throw new PeerAuthError('bad-token', `The agent at ${label} refused the token: copy it again from \`strata-peer token\` on that machine.`);
+    const res = await r.read(
+      1 + MAC_BYTES,
+      'the login answer',
+      () => new PeerAuthError('bad-token', `The agent at ${label} refused the token: copy it again from \`strata-peer token\` on that machine.`),
+    );
+    if (res[0] !== 0)
+      throw new PeerAuthError('bad-token', `The agent at ${label} refused the token: copy it again from \`strata-peer token\` on that machine.`);
     const expected = mac(key, 'strata-peer/1 server\0', cN, sN);
     if (!crypto.timingSafeEqual(res.subarray(1), expected)) {
       throw new PeerAuthError('agent-unverified', `${label} accepted the login but could not prove it knows the token: it is not your agent; do not use it.`);
@@ -178,10 +196,20 @@ class HandshakeReader {
   private readonly q = new ByteQueue();
   private waiting?: () => void;
   private ended = false;
-  private readonly onData = (b: Buffer) => { this.q.push(b); this.waiting?.(); };
-  private readonly onEnd = () => { this.ended = true; this.waiting?.(); };
+  private readonly onData = (b: Buffer) => {
+    this.q.push(b);
+    this.waiting?.();
+  };
+  private readonly onEnd = () => {
+    this.ended = true;
+    this.waiting?.();
+  };
 
-  constructor(private readonly sock: net.Socket, private readonly label: string, private readonly timeoutMs: number) {
+  constructor(
+    private readonly sock: net.Socket,
+    private readonly label: string,
+    private readonly timeoutMs: number,
+  ) {
     sock.on('data', this.onData);
     sock.on('end', this.onEnd);
     sock.on('close', this.onEnd);
@@ -197,10 +225,14 @@ class HandshakeReader {
         throw onClose?.() ?? new PeerAuthError('closed', `${this.label} closed the connection before ${what}: is it a Strata peer agent (strata-peer)?`);
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new PeerAuthError('timeout', `${this.label} did not send ${what} within ${this.timeoutMs} ms: is it a Strata peer agent (strata-peer)?`);
+      if (left <= 0)
+        throw new PeerAuthError('timeout', `${this.label} did not send ${what} within ${this.timeoutMs} ms: is it a Strata peer agent (strata-peer)?`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.waiting = () => { clearTimeout(t); resolve(); };
+        this.waiting = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
       this.waiting = undefined;
     }

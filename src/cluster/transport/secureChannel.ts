@@ -90,7 +90,12 @@ export class SecureChannel extends Duplex {
   remoteCloseReason?: string;
   readonly remoteAddress: string;
 
-  constructor(readonly socket: net.Socket, private readonly keys: SessionKeys, initial: Buffer, opts: ChannelOptions = {}) {
+  constructor(
+    readonly socket: net.Socket,
+    private readonly keys: SessionKeys,
+    initial: Buffer,
+    opts: ChannelOptions = {},
+  ) {
     super({ allowHalfOpen: false, readableHighWaterMark: BUFFER_CAP, writableHighWaterMark: BUFFER_CAP });
     this.label = opts.label ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.remoteAddress = socket.remoteAddress ?? '';
@@ -114,7 +119,7 @@ export class SecureChannel extends Duplex {
     });
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
     this.deadAfterMs = opts.deadAfterMs ?? 10_000;
-    this.pool = opts.cryptoPool === null ? undefined : opts.cryptoPool ?? sharedCryptoPool();
+    this.pool = opts.cryptoPool === null ? undefined : (opts.cryptoPool ?? sharedCryptoPool());
     this.armTimer();
     if (initial.length) this.onData(initial);
   }
@@ -139,7 +144,9 @@ export class SecureChannel extends Duplex {
     this.timer = setInterval(() => {
       const now = Date.now();
       if (this.deadAfterMs > 0 && now - this.lastRecv > this.deadAfterMs) {
-        const e = Object.assign(new Error(`${this.label} stopped answering (nothing for ${Math.round((now - this.lastRecv) / 1000)} s)`), { code: 'EPEERDEAD' });
+        const e = Object.assign(new Error(`${this.label} stopped answering (nothing for ${Math.round((now - this.lastRecv) / 1000)} s)`), {
+          code: 'EPEERDEAD',
+        });
         this.destroy(e);
         return;
       }
@@ -233,10 +240,13 @@ export class SecureChannel extends Duplex {
     const slot: { rec?: Buffer; done?: () => void } = {};
     this.outQ.push(slot);
     this.lastSend = Date.now();
-    this.pool!.seal(this.keys.sendKey, nonce, header, type, payload).then((rec) => {
-      slot.rec = rec;
-      this.flushOut();
-    }, (e: Error) => this.destroy(e));
+    this.pool!.seal(this.keys.sendKey, nonce, header, type, payload).then(
+      (rec) => {
+        slot.rec = rec;
+        this.flushOut();
+      },
+      (e: Error) => this.destroy(e),
+    );
   }
 
   /** Writes what is ready at the head of the queue, in sequence order. */
@@ -274,10 +284,13 @@ export class SecureChannel extends Duplex {
         this.inQ.push(slot);
         // Opened on the pool; delivered in order. Bound what waits there like the readable side.
         if (this.inQ.length * MAX_RECORD >= BUFFER_CAP) this.socket.pause();
-        this.pool.open(this.keys.recvKey, nonce, head, body).then((plain) => {
-          slot.plain = plain;
-          this.drainIn();
-        }, () => this.badRecord());
+        this.pool.open(this.keys.recvKey, nonce, head, body).then(
+          (plain) => {
+            slot.plain = plain;
+            this.drainIn();
+          },
+          () => this.badRecord(),
+        );
         continue;
       }
       let plain: Buffer;
@@ -296,7 +309,9 @@ export class SecureChannel extends Duplex {
   }
 
   private badRecord(): void {
-    this.destroy(Object.assign(new Error(`${this.label} sent a record that fails authentication (tampered, replayed or out of order)`), { code: 'EBADRECORD' }));
+    this.destroy(
+      Object.assign(new Error(`${this.label} sent a record that fails authentication (tampered, replayed or out of order)`), { code: 'EBADRECORD' }),
+    );
   }
 
   private drainIn(): void {
@@ -309,7 +324,11 @@ export class SecureChannel extends Duplex {
   private endIfDrained(): boolean {
     if (!this.gotEnd || this.inQ.length || this.destroyed) return false;
     if (!this.closeReceived) {
-      this.destroy(Object.assign(new Error(`${this.label} cut the connection without closing it (the other end died, or something on the network cut it)`), { code: 'ECONNCUT' }));
+      this.destroy(
+        Object.assign(new Error(`${this.label} cut the connection without closing it (the other end died, or something on the network cut it)`), {
+          code: 'ECONNCUT',
+        }),
+      );
     }
     return true;
   }

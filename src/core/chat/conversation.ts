@@ -98,7 +98,11 @@ export function summarize(c: Conversation): ConversationSummary {
 
 /** A title from the first question: its first line, trimmed to a readable length. */
 export function titleFrom(text: string, max = 60): string {
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'New chat';
+  const line =
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? 'New chat';
   return line.length > max ? line.slice(0, max - 1).trimEnd() + '…' : line;
 }
 

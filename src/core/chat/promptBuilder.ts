@@ -12,7 +12,7 @@ import { estimateTokens, TokenCounter } from './tokenCounter';
 //   4. the middle of the current question.
 
 export const DEFAULT_SYSTEM_PROMPT =
-  'You are Strata, a coding assistant running locally in the user\'s editor. Answer concisely. ' +
+  "You are Strata, a coding assistant running locally in the user's editor. Answer concisely. " +
   'When you propose code, put it in fenced code blocks with a language tag; when you change a file or ' +
   'a selection the user attached, give the complete replacement for it in one block.';
 
@@ -60,10 +60,14 @@ function describeContext(c: ContextSnapshot): string {
   const where = c.path ?? c.label;
   const lines = c.range ? ` (lines ${c.range.startLine + 1}-${c.range.endLine + 1})` : '';
   switch (c.kind) {
-    case 'selection': return `Selected code from ${where}${lines}:`;
-    case 'diagnostics': return `Problems reported by the editor in ${where}:`;
-    case 'activeFile': return `The file open in the editor, ${where}:`;
-    default: return `File ${where}:`;
+    case 'selection':
+      return `Selected code from ${where}${lines}:`;
+    case 'diagnostics':
+      return `Problems reported by the editor in ${where}:`;
+    case 'activeFile':
+      return `The file open in the editor, ${where}:`;
+    default:
+      return `File ${where}:`;
   }
 }
 
@@ -91,9 +95,15 @@ export function cutAround(text: string, maxChars: number, focusLine?: number): {
   // Grow alternately, favouring what comes after the focus (code below the cursor is usually what matters next).
   for (;;) {
     const canDown = hi + 1 < lines.length && size + 1 + lines[hi + 1].length <= maxChars;
-    if (canDown) { hi++; size += 1 + lines[hi].length; }
+    if (canDown) {
+      hi++;
+      size += 1 + lines[hi].length;
+    }
     const canUp = lo > 0 && size + 1 + lines[lo - 1].length <= maxChars;
-    if (canUp) { lo--; size += 1 + lines[lo].length; }
+    if (canUp) {
+      lo--;
+      size += 1 + lines[lo].length;
+    }
     if (!canDown && !canUp) break;
   }
   return { text: lines.slice(lo, hi + 1).join('\n'), omittedBefore: lo, omittedAfter: lines.length - 1 - hi };
@@ -109,12 +119,7 @@ const CONTEXT_PRIORITY: Record<ContextSnapshot['kind'], number> = { file: 0, act
  * Builds the prompt for answering the last user turn of `turns` (which must end with a user turn).
  * Earlier assistant turns that failed are skipped; their thinking is never sent back.
  */
-export async function buildPrompt(
-  turns: Conversation['turns'],
-  counter: TokenCounter,
-  opts: BudgetOptions,
-  signal?: AbortSignal,
-): Promise<BuiltPrompt> {
+export async function buildPrompt(turns: Conversation['turns'], counter: TokenCounter, opts: BudgetOptions, signal?: AbortSignal): Promise<BuiltPrompt> {
   const current = turns[turns.length - 1];
   if (!current || current.role !== 'user') throw new Error('buildPrompt: the conversation must end with a question');
   const budget = opts.contextSize - opts.reserveForAnswer;
@@ -122,7 +127,12 @@ export async function buildPrompt(
   const system = await piece(counter, opts.systemPrompt ?? DEFAULT_SYSTEM_PROMPT, signal);
 
   // Earlier exchanges as (question, answer) pairs; a question without a usable answer is dropped.
-  interface Exchange { user: UserTurn; question: Piece; context: Piece | undefined; answer: Piece }
+  interface Exchange {
+    user: UserTurn;
+    question: Piece;
+    context: Piece | undefined;
+    answer: Piece;
+  }
   const exchanges: Exchange[] = [];
   for (let i = 0; i < turns.length - 1; i++) {
     const u = turns[i];
@@ -148,15 +158,20 @@ export async function buildPrompt(
 
   const exchangeTokens = (e: Exchange) => e.question.tokens + (e.context?.tokens ?? 0) + e.answer.tokens + 2 * PER_MESSAGE_OVERHEAD;
   const contextTokens = () => contexts.reduce((s, c) => s + c.header.tokens + c.body.tokens + 2, 0);
-  const total = () => system.tokens + PER_MESSAGE_OVERHEAD + exchanges.reduce((s, e) => s + exchangeTokens(e), 0) + contextTokens() + question.tokens + PER_MESSAGE_OVERHEAD;
+  const total = () =>
+    system.tokens + PER_MESSAGE_OVERHEAD + exchanges.reduce((s, e) => s + exchangeTokens(e), 0) + contextTokens() + question.tokens + PER_MESSAGE_OVERHEAD;
 
   // 1. attachments of earlier questions.
   let droppedContexts = 0;
   for (const e of exchanges) {
     if (total() <= budget) break;
-    if (e.context) { e.context = undefined; droppedContexts++; }
+    if (e.context) {
+      e.context = undefined;
+      droppedContexts++;
+    }
   }
-  if (droppedContexts) notices.push(`Left out the attachments of ${droppedContexts} earlier question${droppedContexts > 1 ? 's' : ''} to fit the context window.`);
+  if (droppedContexts)
+    notices.push(`Left out the attachments of ${droppedContexts} earlier question${droppedContexts > 1 ? 's' : ''} to fit the context window.`);
 
   // 2. earlier exchanges.
   let droppedExchanges = 0;
@@ -164,7 +179,10 @@ export async function buildPrompt(
     exchanges.shift();
     droppedExchanges++;
   }
-  if (droppedExchanges) notices.push(`Left out the ${droppedExchanges === 1 ? 'earliest exchange' : `${droppedExchanges} earliest exchanges`} of this conversation to fit the context window.`);
+  if (droppedExchanges)
+    notices.push(
+      `Left out the ${droppedExchanges === 1 ? 'earliest exchange' : `${droppedExchanges} earliest exchanges`} of this conversation to fit the context window.`,
+    );
 
   // 3. current attachments, by priority then size.
   if (total() > budget && contexts.length) {
@@ -219,12 +237,7 @@ export async function buildPrompt(
   };
 }
 
-async function shrinkTo(
-  c: { snap: ContextSnapshot; body: Piece },
-  targetTokens: number,
-  counter: TokenCounter,
-  signal?: AbortSignal,
-): Promise<void> {
+async function shrinkTo(c: { snap: ContextSnapshot; body: Piece }, targetTokens: number, counter: TokenCounter, signal?: AbortSignal): Promise<void> {
   if (targetTokens < 32) {
     c.body = { text: '', tokens: 0 };
     return;
@@ -236,7 +249,10 @@ async function shrinkTo(
     const maxChars = Math.floor(targetTokens * ratio * (1 - 0.08 * attempt)) - 80;
     if (maxChars <= 0) break;
     const cut = cutAround(full, maxChars, focus);
-    const marked = (cut.omittedBefore ? `[… ${cut.omittedBefore} lines above left out …]\n` : '') + cut.text + (cut.omittedAfter ? `\n[… ${cut.omittedAfter} lines below left out …]` : '');
+    const marked =
+      (cut.omittedBefore ? `[… ${cut.omittedBefore} lines above left out …]\n` : '') +
+      cut.text +
+      (cut.omittedAfter ? `\n[… ${cut.omittedAfter} lines below left out …]` : '');
     const tokens = await counter.count(marked, signal);
     if (tokens <= targetTokens) {
       c.body = { text: marked, tokens };

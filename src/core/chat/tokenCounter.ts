@@ -50,7 +50,10 @@ export class LlamaTokenCounter implements TokenCounter {
   private readonly client: LlamaClient;
   private failures = 0;
 
-  constructor(conn: Pick<ServerConnection, 'url' | 'apiKey'>, private readonly maxCache = 512) {
+  constructor(
+    conn: Pick<ServerConnection, 'url' | 'apiKey'>,
+    private readonly maxCache = 512,
+  ) {
     this.client = new LlamaClient(conn);
   }
 

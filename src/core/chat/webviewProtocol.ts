@@ -36,7 +36,17 @@ export interface ConversationView {
 /** How the webview shows a turn: the text it renders and the chips' names, not their contents. */
 export function turnView(t: Turn): TurnView {
   if (t.role === 'user') return { id: t.id, role: 'user', text: t.text, context: t.context.map((c) => ({ kind: c.kind, label: c.label })) };
-  return { id: t.id, role: 'assistant', text: t.content, reasoning: t.reasoning, model: t.model, status: t.status, error: t.error, stats: t.stats, notices: t.notices };
+  return {
+    id: t.id,
+    role: 'assistant',
+    text: t.content,
+    reasoning: t.reasoning,
+    model: t.model,
+    status: t.status,
+    error: t.error,
+    stats: t.stats,
+    notices: t.notices,
+  };
 }
 
 export function conversationView(c: Conversation): ConversationView {
@@ -81,7 +91,12 @@ export function parseFromWebview(m: unknown): WebviewToHost | undefined {
   const o = m as Record<string, unknown>;
   const str = (v: unknown, max = MAX_TEXT) => (typeof v === 'string' && v.length <= max ? v : undefined);
   switch (o.type) {
-    case 'ready': case 'stop': case 'regenerate': case 'addContext': case 'newChat': case 'showHistory':
+    case 'ready':
+    case 'stop':
+    case 'regenerate':
+    case 'addContext':
+    case 'newChat':
+    case 'showHistory':
       return { type: o.type };
     case 'send': {
       const text = str(o.text);

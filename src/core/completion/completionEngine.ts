@@ -216,7 +216,13 @@ export class CompletionEngine {
     return this.probe.fimUnsupported;
   }
 
-  private async request(doc: CompletionDocument, cursor: Cursor, kind: RequestKind, signal: AbortSignal | undefined, acc: Attempt): Promise<CompletionResult | undefined> {
+  private async request(
+    doc: CompletionDocument,
+    cursor: Cursor,
+    kind: RequestKind,
+    signal: AbortSignal | undefined,
+    acc: Attempt,
+  ): Promise<CompletionResult | undefined> {
     const t0 = performance.now();
     const s = acc.s;
     // While backing off after a failure, not even the connection file is read.
@@ -234,7 +240,10 @@ export class CompletionEngine {
     const t1 = this.cpuClock();
     const cpu = () => acc.ms + this.cpuClock() - t1;
     const kept = acc.built;
-    const b = kept && kept.version === doc.version && kept.uri === doc.uri && kept.line === cursor.line && kept.character === cursor.character ? kept : this.context(doc, cursor, s);
+    const b =
+      kept && kept.version === doc.version && kept.uri === doc.uri && kept.line === cursor.line && kept.character === cursor.character
+        ? kept
+        : this.context(doc, cursor, s);
     if (!b.fim.ok) {
       this.status.setSkipped(b.fim.reason);
       this.sample(cpu());
@@ -268,8 +277,16 @@ export class CompletionEngine {
 
   /** Sends a new request for `ctx` and makes it the one in flight. */
   private send(
-    client: LlamaClient, doc: CompletionDocument, cursor: Cursor, kind: RequestKind, s: CompletionSettings, ctx: FimContext, key: string,
-    signal: AbortSignal | undefined, t0: number, cpu: () => number,
+    client: LlamaClient,
+    doc: CompletionDocument,
+    cursor: Cursor,
+    kind: RequestKind,
+    s: CompletionSettings,
+    ctx: FimContext,
+    key: string,
+    signal: AbortSignal | undefined,
+    t0: number,
+    cpu: () => number,
   ): Promise<CompletionResult | undefined> {
     const extraBudget = this.probe.extraBudget(s);
     const req = buildInfillRequest(ctx, kind, s, extraBudget > 0 ? this.extra.chunks(extraBudget) : []);
@@ -321,8 +338,15 @@ export class CompletionEngine {
 
   /** The server answered: records it, post-processes the text and remembers the answer. */
   private settle(
-    doc: CompletionDocument, cursor: Cursor, kind: RequestKind, s: CompletionSettings, ctx: FimContext, key: string,
-    res: InfillResponse, latencyMs: number, generation: number,
+    doc: CompletionDocument,
+    cursor: Cursor,
+    kind: RequestKind,
+    s: CompletionSettings,
+    ctx: FimContext,
+    key: string,
+    res: InfillResponse,
+    latencyMs: number,
+    generation: number,
   ): CompletionResult | undefined {
     const timings = res.timings;
     addTimings(this.stats, timings);
@@ -340,10 +364,17 @@ export class CompletionEngine {
     if (s.reuse.clientCache) this.memory.rememberAnswer(key, text);
     if (text !== undefined) this.rememberShown(doc, cursor, ctx, text, s);
     this.status.succeeded({ latencyMs: Math.round(latencyMs), promptTokens: timings?.prompt_n, cachedTokens: timings?.cache_n, source: 'server' });
-    return text === undefined ? undefined : {
-      text, fromCache: false, source: 'server', latencyMs,
-      promptTokens: timings?.prompt_n, cachedTokens: timings?.cache_n, predictedTokens: timings?.predicted_n,
-    };
+    return text === undefined
+      ? undefined
+      : {
+          text,
+          fromCache: false,
+          source: 'server',
+          latencyMs,
+          promptTokens: timings?.prompt_n,
+          cachedTokens: timings?.cache_n,
+          predictedTokens: timings?.predicted_n,
+        };
   }
 
   private safeClient(): LlamaClient | undefined {

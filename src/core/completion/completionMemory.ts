@@ -29,7 +29,13 @@ export class CompletionMemory {
 
   /** A suggestion now on screen at the cursor. */
   shown(doc: CompletionDocument, cursor: Cursor, ctx: FimContext, text: string): void {
-    this.shownSuggestions.remember({ uri: doc.uri, anchor: { ...cursor }, linePrefix: doc.lineAt(cursor.line).slice(0, cursor.character), lineSuffix: ctx.lineSuffix, text });
+    this.shownSuggestions.remember({
+      uri: doc.uri,
+      anchor: { ...cursor },
+      linePrefix: doc.lineAt(cursor.line).slice(0, cursor.character),
+      lineSuffix: ctx.lineSuffix,
+      text,
+    });
   }
 
   /** An accept ends every shown suggestion. */
@@ -45,8 +51,13 @@ export class CompletionMemory {
 
 /** Hash of what decides the answer (extra context left out: it barely changes a completion). */
 export function contextKey(ctx: FimContext, s: CompletionSettings): string {
-  return crypto.createHash('sha1')
-    .update(ctx.inputPrefix).update('\u0001').update(ctx.prompt).update('\u0001').update(ctx.inputSuffix)
+  return crypto
+    .createHash('sha1')
+    .update(ctx.inputPrefix)
+    .update('\u0001')
+    .update(ctx.prompt)
+    .update('\u0001')
+    .update(ctx.inputSuffix)
     .update(`\u0001${s.maxTokens}/${s.maxLines}`)
     .digest('base64');
 }

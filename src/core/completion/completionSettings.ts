@@ -33,11 +33,27 @@ export interface ReuseFeatures {
 }
 
 export const REUSE_ALL: ReuseFeatures = Object.freeze({
-  serverCache: true, clientCache: true, typeThrough: true, stableWindow: true, stableChunks: true, warmUp: true, prefetch: true, joinInFlight: true, adaptiveDebounce: true,
+  serverCache: true,
+  clientCache: true,
+  typeThrough: true,
+  stableWindow: true,
+  stableChunks: true,
+  warmUp: true,
+  prefetch: true,
+  joinInFlight: true,
+  adaptiveDebounce: true,
 });
 
 export const REUSE_NONE: ReuseFeatures = Object.freeze({
-  serverCache: false, clientCache: false, typeThrough: false, stableWindow: false, stableChunks: false, warmUp: false, prefetch: false, joinInFlight: false, adaptiveDebounce: false,
+  serverCache: false,
+  clientCache: false,
+  typeThrough: false,
+  stableWindow: false,
+  stableChunks: false,
+  warmUp: false,
+  prefetch: false,
+  joinInFlight: false,
+  adaptiveDebounce: false,
 });
 
 export interface CompletionSettings {

@@ -34,11 +34,16 @@ export function classifyError(e: unknown): { kind: ErrorKind; message: string } 
     if (err.status === 503) return { kind: 'loading', message: 'llama-server is loading the model; completions start when it is ready.' };
     if (err.status === 401) return { kind: 'unauthorized', message: err.message };
     if (err.status === 501 || /not supported by this model/i.test(err.body)) {
-      return { kind: 'no-fim', message: 'The loaded model has no fill-in-the-middle tokens, so inline completions are off: load a coder model with FIM support (Qwen2.5-Coder, DeepSeek-Coder, CodeLlama, StarCoder2, Codestral).' };
+      return {
+        kind: 'no-fim',
+        message:
+          'The loaded model has no fill-in-the-middle tokens, so inline completions are off: load a coder model with FIM support (Qwen2.5-Coder, DeepSeek-Coder, CodeLlama, StarCoder2, Codestral).',
+      };
     }
     return { kind: 'server-error', message: err.message };
   }
-  if (err?.name === 'TimeoutError') return { kind: 'timeout', message: 'llama-server did not answer a completion in time; it may be overloaded (check the Strata log).' };
+  if (err?.name === 'TimeoutError')
+    return { kind: 'timeout', message: 'llama-server did not answer a completion in time; it may be overloaded (check the Strata log).' };
   if (err?.name === 'AbortError') return { kind: 'aborted', message: '' };
   const loss = describeServerLoss(e);
   if (loss) return { kind: 'down', message: loss };
@@ -105,7 +110,8 @@ export class CompletionStatus {
   reset(): void {
     this.failures = 0;
     this.retryAt = 0;
-    if (this.snap.state !== 'ready' && this.snap.state !== 'idle') this.set({ state: 'idle', message: 'Inline completions: reconnecting to llama-server.', last: this.snap.last });
+    if (this.snap.state !== 'ready' && this.snap.state !== 'idle')
+      this.set({ state: 'idle', message: 'Inline completions: reconnecting to llama-server.', last: this.snap.last });
   }
 
   setSkipped(reason: string | undefined): void {

@@ -27,7 +27,12 @@ export class TextDocumentLines implements CompletionDocument {
   private lines: string[];
   version = 1;
 
-  constructor(text: string, readonly uri = 'untitled:doc', readonly languageId = 'plaintext', readonly fileName = uri) {
+  constructor(
+    text: string,
+    readonly uri = 'untitled:doc',
+    readonly languageId = 'plaintext',
+    readonly fileName = uri,
+  ) {
     this.lines = text.split(/\r\n|\r|\n/);
   }
 

@@ -27,8 +27,20 @@ export interface EngineStats {
 
 export function newEngineStats(): EngineStats {
   return {
-    requests: 0, aborted: 0, answered: 0, failed: 0, warmUps: 0, prefetches: 0, servedFromCache: 0, typedThrough: 0, joined: 0,
-    promptTokens: 0, cachedTokens: 0, predictedTokens: 0, inFlight: 0, maxInFlight: 0,
+    requests: 0,
+    aborted: 0,
+    answered: 0,
+    failed: 0,
+    warmUps: 0,
+    prefetches: 0,
+    servedFromCache: 0,
+    typedThrough: 0,
+    joined: 0,
+    promptTokens: 0,
+    cachedTokens: 0,
+    predictedTokens: 0,
+    inFlight: 0,
+    maxInFlight: 0,
   };
 }
 

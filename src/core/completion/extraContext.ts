@@ -72,7 +72,10 @@ export class ExtraContext {
    */
   pick(filename: string, lines: readonly string[], kind: ChunkKind): boolean {
     if (this.opts.maxChunks <= 0) return false;
-    const text = lines.slice(0, this.opts.chunkLines).map((l) => (l.length > this.opts.maxLineChars ? l.slice(0, this.opts.maxLineChars) : l)).join('\n');
+    const text = lines
+      .slice(0, this.opts.chunkLines)
+      .map((l) => (l.length > this.opts.maxLineChars ? l.slice(0, this.opts.maxLineChars) : l))
+      .join('\n');
     if (text.trim().length < 8 || text.indexOf('\0') >= 0) return false;
     const lineSet = new Set<string>();
     for (const l of text.split('\n')) {
@@ -80,7 +83,13 @@ export class ExtraContext {
       if (t) lineSet.add(t);
     }
     if (lineSet.size < 3) return false;
-    const chunk: Chunk = { filename, text: text.endsWith('\n') ? text : text + '\n', kind, lineSet, tokens: estimateTokens(filename) + 2 + estimateTokens(text) };
+    const chunk: Chunk = {
+      filename,
+      text: text.endsWith('\n') ? text : text + '\n',
+      kind,
+      lineSet,
+      tokens: estimateTokens(filename) + 2 + estimateTokens(text),
+    };
     const near = (c: Chunk) => similarity(c.lineSet, lineSet) >= this.opts.similarity;
     if (!this.opts.stableOrder) {
       // Naive: most recent first, at once; a similar chunk moves to the front.

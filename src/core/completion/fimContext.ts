@@ -206,7 +206,7 @@ export function sliceEnd(s: string, n: number): string {
  * encoding can hold them.
  */
 export function wellFormed(s: string): string {
-  const f = (s as unknown as { isWellFormed?: () => boolean; toWellFormed?: () => string });
+  const f = s as unknown as { isWellFormed?: () => boolean; toWellFormed?: () => string };
   if (f.isWellFormed && f.toWellFormed) return f.isWellFormed() ? s : f.toWellFormed();
   return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }

@@ -55,10 +55,13 @@ export class InFlightSlot<R> {
         resolve(undefined);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      entry.promise.then((r) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(signal.aborted ? undefined : r);
-      }, () => resolve(undefined));
+      entry.promise.then(
+        (r) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(signal.aborted ? undefined : r);
+        },
+        () => resolve(undefined),
+      );
     });
   }
 }

@@ -42,16 +42,24 @@ export function buildInfillRequest(ctx: FimContext, kind: RequestKind, s: Comple
  * client's main-thread time.
  */
 export async function sendInfill(
-  client: LlamaClient, req: InfillRequest, ctx: FimContext, s: CompletionSettings, signal: AbortSignal,
-  meter: { cpuMs: number; clock: () => number }, log: (level: 'debug', msg: string) => void,
+  client: LlamaClient,
+  req: InfillRequest,
+  ctx: FimContext,
+  s: CompletionSettings,
+  signal: AbortSignal,
+  meter: { cpuMs: number; clock: () => number },
+  log: (level: 'debug', msg: string) => void,
 ): Promise<InfillResponse> {
   let seenLines = 1;
-  const onText = req.n_predict === 0 ? undefined : (text: string): boolean => {
-    const lines = countLines(text);
-    if (lines === seenLines) return false;
-    seenLines = lines;
-    return blockComplete(text, ctx, s.maxLines);
-  };
+  const onText =
+    req.n_predict === 0
+      ? undefined
+      : (text: string): boolean => {
+          const lines = countLines(text);
+          if (lines === seenLines) return false;
+          seenLines = lines;
+          return blockComplete(text, ctx, s.maxLines);
+        };
   try {
     return await client.infillStream(req, signal, onText, meter); // runs synchronously up to the send
   } catch (e) {

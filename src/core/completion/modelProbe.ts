@@ -22,7 +22,10 @@ interface ModelInfo {
 export class ModelProbe {
   private model?: ModelInfo;
 
-  constructor(private readonly status: CompletionStatus, private readonly log: (level: 'debug' | 'info' | 'warn', msg: string) => void) {}
+  constructor(
+    private readonly status: CompletionStatus,
+    private readonly log: (level: 'debug' | 'info' | 'warn', msg: string) => void,
+  ) {}
 
   /** Probes `client` unless it was; `onNewServer` runs first when it is another server than the last. */
   async check(client: LlamaClient, s: CompletionSettings, onNewServer: () => void): Promise<void> {
@@ -38,7 +41,10 @@ export class ModelProbe {
         const model = await readServerModel(client, limit);
         m.nCtx = model.contextSize;
         m.modelPath = model.modelPath;
-        await client.infill({ input_prefix: '', input_suffix: '', prompt: '', n_predict: 0, cache_prompt: true, response_fields: ['content'] }, AbortSignal.timeout(limit));
+        await client.infill(
+          { input_prefix: '', input_suffix: '', prompt: '', n_predict: 0, cache_prompt: true, response_fields: ['content'] },
+          AbortSignal.timeout(limit),
+        );
         m.fim = true;
         m.checked = true;
         this.log('info', `completion model ${m.modelPath ?? '?'}: fill-in-the-middle supported, context ${m.nCtx ?? '?'} tokens per slot`);

@@ -80,7 +80,10 @@ function scanBrackets(line: string, stack: string[]): 'ok' | 'unopened' {
       else if (c === quote) quote = '';
       continue;
     }
-    if (c === '"' || c === "'" || c === '`') { quote = c; continue; }
+    if (c === '"' || c === "'" || c === '`') {
+      quote = c;
+      continue;
+    }
     if (c === '/' && line[i + 1] === '/') break;
     if (c === '#' && (i === 0 || line[i - 1] === ' ')) break;
     if (c === '(' || c === '[' || c === '{') stack.push(c);

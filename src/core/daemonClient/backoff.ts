@@ -27,7 +27,10 @@ export function backoffDelay(attempt: number, opts: BackoffOptions, random: () =
 /** Counts attempts; reset() after a success. */
 export class Backoff {
   private attempt = 0;
-  constructor(private readonly opts: BackoffOptions, private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly opts: BackoffOptions,
+    private readonly random: () => number = Math.random,
+  ) {}
 
   /** Delay for the next attempt, advancing the count. */
   next(): number {

@@ -1,8 +1,23 @@
 import { EventEmitter } from 'events';
 import WebSocket from 'ws';
 import {
-  ClusterEvent, CloseCode, decodeDaemonFrame, encodeFrame, LogEvent, MAX_FRAME_BYTES, Method, MetricsResult, ParamsOf, ProgressEvent,
-  PROTOCOL_VERSION, ResultOf, samePlan, ServerEndpoint, ServerPlan, ServerStatus, SidecarStatus,
+  ClusterEvent,
+  CloseCode,
+  decodeDaemonFrame,
+  encodeFrame,
+  LogEvent,
+  MAX_FRAME_BYTES,
+  Method,
+  MetricsResult,
+  ParamsOf,
+  ProgressEvent,
+  PROTOCOL_VERSION,
+  ResultOf,
+  samePlan,
+  ServerEndpoint,
+  ServerPlan,
+  ServerStatus,
+  SidecarStatus,
 } from '../protocol';
 import { Backoff, BackoffOptions } from './backoff';
 import { SidecarError } from './errors';
@@ -101,7 +116,9 @@ export class SidecarClient extends EventEmitter<SidecarClientEvents> {
         await sleep(Math.min(1000, 100 * attempt));
       }
     }
-    throw last instanceof SidecarError ? last : new SidecarError('unreachable', `Could not connect to the Strata sidecar: ${(last as Error)?.message ?? last}; see its log.`);
+    throw last instanceof SidecarError
+      ? last
+      : new SidecarError('unreachable', `Could not connect to the Strata sidecar: ${(last as Error)?.message ?? last}; see its log.`);
   }
 
   // ---- requests ----
@@ -109,7 +126,7 @@ export class SidecarClient extends EventEmitter<SidecarClientEvents> {
   async request<M extends Method>(method: M, params: ParamsOf<M>, opts: { timeoutMs?: number } = {}): Promise<ResultOf<M>> {
     const ws = await this.whenConnected(10_000);
     const id = this.nextId++;
-    const timeoutMs = opts.timeoutMs ?? (LONG_METHODS.has(method) ? 0 : this.opts.requestTimeoutMs ?? 30_000);
+    const timeoutMs = opts.timeoutMs ?? (LONG_METHODS.has(method) ? 0 : (this.opts.requestTimeoutMs ?? 30_000));
     return new Promise<ResultOf<M>>((resolve, reject) => {
       const p: Pending = { resolve: resolve as (v: unknown) => void, reject };
       if (timeoutMs > 0) {
@@ -202,10 +219,13 @@ export class SidecarClient extends EventEmitter<SidecarClientEvents> {
         maxPayload: MAX_FRAME_BYTES,
       });
       let welcomed = false;
-      const timer = setTimeout(() => {
-        ws.terminate();
-        reject(new SidecarError('timeout', `The Strata sidecar (pid ${lock.pid}) did not answer in time.`));
-      }, (this.opts.helloTimeoutMs ?? 5000) + 1000);
+      const timer = setTimeout(
+        () => {
+          ws.terminate();
+          reject(new SidecarError('timeout', `The Strata sidecar (pid ${lock.pid}) did not answer in time.`));
+        },
+        (this.opts.helloTimeoutMs ?? 5000) + 1000,
+      );
       const settle = (e?: Error, status?: SidecarStatus) => {
         clearTimeout(timer);
         if (e) reject(e);
@@ -283,9 +303,12 @@ export class SidecarClient extends EventEmitter<SidecarClientEvents> {
 
   private onDisconnect(code: number, reason: string): void {
     this.ws = undefined;
-    const err = new SidecarError('disconnected', code === CloseCode.ShuttingDown
-      ? 'The Strata sidecar shut down.'
-      : `The connection to the Strata sidecar was lost (code ${code}${reason ? `: ${reason}` : ''}); reconnecting.`);
+    const err = new SidecarError(
+      'disconnected',
+      code === CloseCode.ShuttingDown
+        ? 'The Strata sidecar shut down.'
+        : `The connection to the Strata sidecar was lost (code ${code}${reason ? `: ${reason}` : ''}); reconnecting.`,
+    );
     this.failPending(err);
     if (this.closedByUser) return;
     this.emit('disconnected', err);
@@ -354,8 +377,10 @@ export class SidecarClient extends EventEmitter<SidecarClientEvents> {
 }
 
 function closeError(code: number, reason: string): SidecarError {
-  if (code === CloseCode.Unauthorized) return new SidecarError('unauthorized', 'The Strata sidecar refused this window\'s token (a stale lock file?); retrying.');
-  if (code === CloseCode.IncompatibleProtocol) return new SidecarError('incompatible', `The running Strata sidecar speaks ${reason || 'another protocol'}, this window ${PROTOCOL_VERSION}.`);
+  if (code === CloseCode.Unauthorized)
+    return new SidecarError('unauthorized', "The Strata sidecar refused this window's token (a stale lock file?); retrying.");
+  if (code === CloseCode.IncompatibleProtocol)
+    return new SidecarError('incompatible', `The running Strata sidecar speaks ${reason || 'another protocol'}, this window ${PROTOCOL_VERSION}.`);
   if (code === CloseCode.ShuttingDown) return new SidecarError('unreachable', 'The Strata sidecar is shutting down.');
   return new SidecarError('unreachable', `The Strata sidecar closed the connection (code ${code}).`);
 }

@@ -7,7 +7,11 @@ import { ErrorCode, ErrorInfo } from '../protocol';
 export type ClientErrorCode = ErrorCode | 'disconnected' | 'unauthorized' | 'incompatible' | 'start-failed' | 'unreachable' | 'timeout';
 
 export class SidecarError extends Error {
-  constructor(readonly code: ClientErrorCode, message: string, readonly logTail?: string[]) {
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    readonly logTail?: string[],
+  ) {
     super(message);
     this.name = 'SidecarError';
   }
@@ -19,10 +23,17 @@ export class SidecarError extends Error {
 
 /** A daemon of another protocol version runs and did not make way in time. */
 export class SidecarIncompatibleError extends SidecarError {
-  constructor(readonly daemonPid: number, readonly daemonProtocol: number, ours: number) {
-    super('incompatible', daemonProtocol < ours
-      ? `An older Strata sidecar (pid ${daemonPid}) still serves other VS Code windows: reload those windows, or confirm to replace it now.`
-      : `A newer Strata sidecar (pid ${daemonPid}) serves other VS Code windows: update Strata in this window (or reload it), or confirm to replace that sidecar now.`);
+  constructor(
+    readonly daemonPid: number,
+    readonly daemonProtocol: number,
+    ours: number,
+  ) {
+    super(
+      'incompatible',
+      daemonProtocol < ours
+        ? `An older Strata sidecar (pid ${daemonPid}) still serves other VS Code windows: reload those windows, or confirm to replace it now.`
+        : `A newer Strata sidecar (pid ${daemonPid}) serves other VS Code windows: update Strata in this window (or reload it), or confirm to replace that sidecar now.`,
+    );
     this.name = 'SidecarIncompatibleError';
   }
 }

@@ -8,9 +8,7 @@ import { BackoffOptions } from './backoff';
 import { SidecarClient } from './client';
 import { SidecarError, SidecarIncompatibleError } from './errors';
 import { fileSize, readSince } from '../logTail';
-import {
-  DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, SidecarLock, withStateMutex,
-} from './lockFile';
+import { DAEMON_LOG_NAME, ensureStateDir, isLockLive, readSidecarLock, SidecarLock, withStateMutex } from './lockFile';
 
 // Finding the one daemon of this user, or starting it. Any number of windows may call this at
 // the same moment: the one that takes the start mutex spawns the daemon and waits for its lock
@@ -71,12 +69,17 @@ export async function locateOrStartDaemon(opts: ConnectOrStartOptions & { stateD
       continue;
     }
     if (Date.now() > deadline) throw new SidecarError('start-failed', `The Strata sidecar did not start in time; see ${path.join(stateDir, DAEMON_LOG_NAME)}.`);
-    const found = await withStateMutex(stateDir, 'sidecar.start', async () => {
-      // Whoever held the mutex before us may have started it already.
-      const again = readSidecarLock(stateDir);
-      if (again && isLockLive(again)) return again;
-      return spawnDaemon(opts, deadline);
-    }, { waitMs: Math.max(1000, deadline - Date.now()) });
+    const found = await withStateMutex(
+      stateDir,
+      'sidecar.start',
+      async () => {
+        // Whoever held the mutex before us may have started it already.
+        const again = readSidecarLock(stateDir);
+        if (again && isLockLive(again)) return again;
+        return spawnDaemon(opts, deadline);
+      },
+      { waitMs: Math.max(1000, deadline - Date.now()) },
+    );
     if (found && found.protocolVersion === PROTOCOL_VERSION) return found;
   }
 }
@@ -115,7 +118,10 @@ async function spawnDaemon(opts: ConnectOrStartOptions & { stateDir: string }, d
   child.on('error', (error) => (exit = { code: null, signal: null, error }));
   child.unref();
   const why = () => {
-    const tail = readSince(logFile, offset, 64 * 1024).split('\n').filter((l) => l.trim()).slice(-8);
+    const tail = readSince(logFile, offset, 64 * 1024)
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(-8);
     return tail.length ? tail : undefined;
   };
   while (Date.now() < deadline) {
@@ -125,7 +131,11 @@ async function spawnDaemon(opts: ConnectOrStartOptions & { stateDir: string }, d
       if (exit.code === EXIT_ALREADY_RUNNING) return undefined;
       const detail = exit.error ? exit.error.message : exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
       const tail = why();
-      throw new SidecarError('start-failed', `The Strata sidecar stopped right after starting (${detail})${tail ? `: ${tail[tail.length - 1]}` : ''}; see ${logFile}.`, tail);
+      throw new SidecarError(
+        'start-failed',
+        `The Strata sidecar stopped right after starting (${detail})${tail ? `: ${tail[tail.length - 1]}` : ''}; see ${logFile}.`,
+        tail,
+      );
     }
     await sleep(25);
   }
@@ -144,11 +154,15 @@ async function spawnDaemon(opts: ConnectOrStartOptions & { stateDir: string }, d
  */
 async function retireIncompatible(lock: SidecarLock, opts: ConnectOrStartOptions & { stateDir: string }): Promise<void> {
   const mode = opts.forceReplace ? 'now' : 'when-idle';
-  opts.log?.(`a Strata sidecar of protocol ${lock.protocolVersion} (pid ${lock.pid}) runs; this window speaks ${PROTOCOL_VERSION}: asking it to make way (${mode})`);
+  opts.log?.(
+    `a Strata sidecar of protocol ${lock.protocolVersion} (pid ${lock.pid}) runs; this window speaks ${PROTOCOL_VERSION}: asking it to make way (${mode})`,
+  );
   await new Promise<void>((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${lock.port}/`, { headers: { authorization: `Bearer ${lock.token}` }, handshakeTimeout: 3000 });
     const t = setTimeout(() => ws.terminate(), 3000);
-    ws.on('open', () => ws.send(encodeFrame({ type: 'hello', protocolVersion: PROTOCOL_VERSION, retire: mode, client: { name: opts.clientName ?? 'strata', pid: process.pid } })));
+    ws.on('open', () =>
+      ws.send(encodeFrame({ type: 'hello', protocolVersion: PROTOCOL_VERSION, retire: mode, client: { name: opts.clientName ?? 'strata', pid: process.pid } })),
+    );
     ws.on('error', () => undefined);
     ws.on('close', () => {
       clearTimeout(t);
@@ -162,7 +176,6 @@ async function retireIncompatible(lock: SidecarLock, opts: ConnectOrStartOptions
   }
   throw new SidecarIncompatibleError(lock.pid, lock.protocolVersion, PROTOCOL_VERSION);
 }
-
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

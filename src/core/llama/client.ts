@@ -81,7 +81,11 @@ export interface InfillMeter {
 }
 
 export class LlamaHttpError extends Error {
-  constructor(message: string, readonly status: number, readonly body: string) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body: string,
+  ) {
     super(message);
     this.name = 'LlamaHttpError';
   }
@@ -141,11 +145,15 @@ export class LlamaClient {
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill with something that is not JSON (${JSON.stringify(text.slice(0, 60))}); check that the connection file points at llama-server.`);
+      throw new LlamaProtocolError(
+        `llama-server at ${this.conn.url} answered /infill with something that is not JSON (${JSON.stringify(text.slice(0, 60))}); check that the connection file points at llama-server.`,
+      );
     }
     const r = parsed as Partial<InfillResponse> | null;
     if (!r || typeof r !== 'object' || typeof r.content !== 'string') {
-      throw new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill without a "content" string; check that the connection file points at llama-server.`);
+      throw new LlamaProtocolError(
+        `llama-server at ${this.conn.url} answered /infill without a "content" string; check that the connection file points at llama-server.`,
+      );
     }
     return r as InfillResponse;
   }
@@ -163,23 +171,33 @@ export class LlamaClient {
     let content = '';
     let final: Partial<InfillResponse> | undefined;
     let events = 0;
-    const bad = (what: string) => new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill with ${what}; check that the connection file points at llama-server.`);
-    const stopped = await this.postEvents('/infill', { ...req, stream: true }, signal, (data) => {
-      let chunk: { content?: unknown; stop?: boolean; error?: { message?: string } } & Partial<InfillResponse>;
-      try {
-        chunk = JSON.parse(data);
-      } catch {
-        throw bad(`something that is not JSON (${JSON.stringify(data.slice(0, 60))})`);
-      }
-      if (chunk.error) throw new LlamaHttpError(`llama-server /infill failed: ${chunk.error.message ?? 'error'}`, 500, data);
-      events++;
-      if (typeof chunk.content === 'string') content += chunk.content;
-      if (chunk.stop) {
-        final = chunk;
-        return true;
-      }
-      return onText?.(content) ?? false;
-    }, (n) => { if (n > MAX_INFILL_RESPONSE_BYTES) throw bad(`more than ${MAX_INFILL_RESPONSE_BYTES} bytes`); }, meter);
+    const bad = (what: string) =>
+      new LlamaProtocolError(`llama-server at ${this.conn.url} answered /infill with ${what}; check that the connection file points at llama-server.`);
+    const stopped = await this.postEvents(
+      '/infill',
+      { ...req, stream: true },
+      signal,
+      (data) => {
+        let chunk: { content?: unknown; stop?: boolean; error?: { message?: string } } & Partial<InfillResponse>;
+        try {
+          chunk = JSON.parse(data);
+        } catch {
+          throw bad(`something that is not JSON (${JSON.stringify(data.slice(0, 60))})`);
+        }
+        if (chunk.error) throw new LlamaHttpError(`llama-server /infill failed: ${chunk.error.message ?? 'error'}`, 500, data);
+        events++;
+        if (typeof chunk.content === 'string') content += chunk.content;
+        if (chunk.stop) {
+          final = chunk;
+          return true;
+        }
+        return onText?.(content) ?? false;
+      },
+      (n) => {
+        if (n > MAX_INFILL_RESPONSE_BYTES) throw bad(`more than ${MAX_INFILL_RESPONSE_BYTES} bytes`);
+      },
+      meter,
+    );
     if (final) return { content, stop_type: final.stop_type, timings: final.timings, tokens_cached: final.tokens_cached, truncated: final.truncated };
     if (stopped) return { content, stop_type: 'client' };
     if (events === 0) throw bad('an empty stream');
@@ -190,9 +208,19 @@ export class LlamaClient {
    * POSTs JSON and hands each server-sent event's data to `onEvent` until it returns true (then
    * the connection is closed: resolves true) or the stream ends (resolves false).
    */
-  private postEvents(path: string, body: unknown, signal: AbortSignal | undefined, onEvent: (data: string) => boolean, onBytes: (total: number) => void, meter?: InfillMeter): Promise<boolean> {
+  private postEvents(
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    onEvent: (data: string) => boolean,
+    onBytes: (total: number) => void,
+    meter?: InfillMeter,
+  ): Promise<boolean> {
     const url = new URL(path, this.conn.url);
-    if (url.protocol !== 'http:') return this.post(path, body, signal).then(() => { throw new LlamaProtocolError(`only http:// llama-server URLs are supported for completions (${this.conn.url})`); });
+    if (url.protocol !== 'http:')
+      return this.post(path, body, signal).then(() => {
+        throw new LlamaProtocolError(`only http:// llama-server URLs are supported for completions (${this.conn.url})`);
+      });
     const payload = JSON.stringify(body);
     return new Promise<boolean>((resolve, reject) => {
       let settled = false;
@@ -205,60 +233,67 @@ export class LlamaClient {
       };
       const onAbort = () => {
         const reason = signal?.reason;
-        const err = reason instanceof Error && reason.name === 'TimeoutError' ? reason : Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
+        const err =
+          reason instanceof Error && reason.name === 'TimeoutError' ? reason : Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
         r.destroy();
         finish(err);
       };
       // A fresh loopback connection per stream: llama-server answers "Keep-Alive" but closes the
       // connection after a streamed answer, so a reused socket fails half the time ("socket hang
       // up"). Connecting over loopback costs a fraction of a millisecond, off the main thread.
-      const r = http.request(url, {
-        method: 'POST',
-        agent: false,
-        headers: { ...this.headers(), 'Content-Length': Buffer.byteLength(payload), Accept: 'text/event-stream', Connection: 'close' },
-      }, (res) => {
-        const decoder = new StringDecoder('utf8');
-        let total = 0;
-        if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
-          let text = '';
-          res.on('data', (b: Buffer) => { if (text.length < 65_536) text += decoder.write(b); });
-          res.on('end', () => finish(new LlamaHttpError(describeHttpError(path, res.statusCode ?? 0, text), res.statusCode ?? 0, text)));
-          res.on('error', (e) => finish(e));
-          return;
-        }
-        const events = new ServerSentEventParser();
-        res.on('data', (b: Buffer) => {
-          if (settled) return;
-          const c0 = meter ? meter.clock() : 0;
-          try {
-            total += b.length;
-            onBytes(total);
-            for (const data of events.push(decoder.write(b))) {
-              if (onEvent(data)) {
-                r.destroy();
-                finish(undefined, true);
-                return;
+      const r = http.request(
+        url,
+        {
+          method: 'POST',
+          agent: false,
+          headers: { ...this.headers(), 'Content-Length': Buffer.byteLength(payload), Accept: 'text/event-stream', Connection: 'close' },
+        },
+        (res) => {
+          const decoder = new StringDecoder('utf8');
+          let total = 0;
+          if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
+            let text = '';
+            res.on('data', (b: Buffer) => {
+              if (text.length < 65_536) text += decoder.write(b);
+            });
+            res.on('end', () => finish(new LlamaHttpError(describeHttpError(path, res.statusCode ?? 0, text), res.statusCode ?? 0, text)));
+            res.on('error', (e) => finish(e));
+            return;
+          }
+          const events = new ServerSentEventParser();
+          res.on('data', (b: Buffer) => {
+            if (settled) return;
+            const c0 = meter ? meter.clock() : 0;
+            try {
+              total += b.length;
+              onBytes(total);
+              for (const data of events.push(decoder.write(b))) {
+                if (onEvent(data)) {
+                  r.destroy();
+                  finish(undefined, true);
+                  return;
+                }
               }
+            } catch (e) {
+              r.destroy();
+              finish(e);
+            } finally {
+              if (meter) meter.cpuMs += meter.clock() - c0;
             }
-          } catch (e) {
-            r.destroy();
-            finish(e);
-          } finally {
-            if (meter) meter.cpuMs += meter.clock() - c0;
-          }
-        });
-        res.on('end', () => {
-          try {
-            const last = events.end();
-            if (!settled && last !== undefined && onEvent(last)) return finish(undefined, true);
-            finish(undefined, false);
-          } catch (e) {
-            finish(e);
-          }
-        });
-        res.on('error', (e) => finish(e));
-        res.on('aborted', () => finish(Object.assign(new Error('terminated: the server closed the stream'), { code: 'ECONNRESET' })));
-      });
+          });
+          res.on('end', () => {
+            try {
+              const last = events.end();
+              if (!settled && last !== undefined && onEvent(last)) return finish(undefined, true);
+              finish(undefined, false);
+            } catch (e) {
+              finish(e);
+            }
+          });
+          res.on('error', (e) => finish(e));
+          res.on('aborted', () => finish(Object.assign(new Error('terminated: the server closed the stream'), { code: 'ECONNRESET' })));
+        },
+      );
       r.on('error', (e) => finish(e));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -292,7 +327,9 @@ function describeHttpError(path: string, status: number, body: string): string {
   try {
     const parsed = JSON.parse(body) as { error?: { message?: string } };
     if (parsed.error?.message) detail = parsed.error.message;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return `llama-server ${path} failed (${status}): ${detail}`;
 }
 

@@ -34,7 +34,9 @@ export function readServerConnection(file = defaultConnectionFile()): ServerConn
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new ConnectionFileError(`No Strata server is running (${file} does not exist): run "Strata: Start Server", or start the server that writes this file.`);
+      throw new ConnectionFileError(
+        `No Strata server is running (${file} does not exist): run "Strata: Start Server", or start the server that writes this file.`,
+      );
     }
     throw new ConnectionFileError(`Cannot read the Strata server connection file ${file}: ${(e as Error).message}`);
   }

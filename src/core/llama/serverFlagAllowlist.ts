@@ -11,26 +11,114 @@
 
 /** Flags followed by one value (checked: numbers, cache types, device names, tensor patterns). */
 const VALUE_FLAGS = new Set([
-  '-c', '--ctx-size', '-ngl', '--n-gpu-layers', '--gpu-layers', '-fa', '--flash-attn', '-ctk', '--cache-type-k', '-ctv', '--cache-type-v',
-  '-np', '--parallel', '-b', '--batch-size', '-ub', '--ubatch-size', '-t', '--threads', '-tb', '--threads-batch', '--cache-reuse',
-  '-ts', '--tensor-split', '-sm', '--split-mode', '-mg', '--main-gpu', '-n', '--n-predict', '-lv', '--verbosity',
-  '-cd', '--ctx-size-draft', '-ngld', '--n-gpu-layers-draft', '--gpu-layers-draft', '--draft-max', '--draft-min', '--draft-p-min',
-  '-ctkd', '--cache-type-k-draft', '-ctvd', '--cache-type-v-draft', '-dev', '--device', '-devd', '--device-draft',
-  '-ot', '--override-tensor', '-otd', '--override-tensor-draft', '-ncmoe', '--n-cpu-moe', '-ncmoed', '--n-cpu-moe-draft',
-  '-lm', '--load-mode', '--fit', '-fitt', '--fit-target', '-fitc', '--fit-ctx', '-cram', '--cache-ram', '-ctxcp', '--ctx-checkpoints',
-  '--swa-checkpoints', '--keep', '--reasoning-format', '--reasoning-budget', '--chat-template',
+  '-c',
+  '--ctx-size',
+  '-ngl',
+  '--n-gpu-layers',
+  '--gpu-layers',
+  '-fa',
+  '--flash-attn',
+  '-ctk',
+  '--cache-type-k',
+  '-ctv',
+  '--cache-type-v',
+  '-np',
+  '--parallel',
+  '-b',
+  '--batch-size',
+  '-ub',
+  '--ubatch-size',
+  '-t',
+  '--threads',
+  '-tb',
+  '--threads-batch',
+  '--cache-reuse',
+  '-ts',
+  '--tensor-split',
+  '-sm',
+  '--split-mode',
+  '-mg',
+  '--main-gpu',
+  '-n',
+  '--n-predict',
+  '-lv',
+  '--verbosity',
+  '-cd',
+  '--ctx-size-draft',
+  '-ngld',
+  '--n-gpu-layers-draft',
+  '--gpu-layers-draft',
+  '--draft-max',
+  '--draft-min',
+  '--draft-p-min',
+  '-ctkd',
+  '--cache-type-k-draft',
+  '-ctvd',
+  '--cache-type-v-draft',
+  '-dev',
+  '--device',
+  '-devd',
+  '--device-draft',
+  '-ot',
+  '--override-tensor',
+  '-otd',
+  '--override-tensor-draft',
+  '-ncmoe',
+  '--n-cpu-moe',
+  '-ncmoed',
+  '--n-cpu-moe-draft',
+  '-lm',
+  '--load-mode',
+  '--fit',
+  '-fitt',
+  '--fit-target',
+  '-fitc',
+  '--fit-ctx',
+  '-cram',
+  '--cache-ram',
+  '-ctxcp',
+  '--ctx-checkpoints',
+  '--swa-checkpoints',
+  '--keep',
+  '--reasoning-format',
+  '--reasoning-budget',
+  '--chat-template',
 ]);
 
 /** Flags without a value. */
 const BARE_FLAGS = new Set([
-  '--jinja', '--no-jinja', '--no-mmap', '--mlock', '-cb', '--cont-batching', '-nocb', '--no-cont-batching', '--no-webui', '--no-repack',
-  '--swa-full', '--no-warmup', '-kvu', '--kv-unified', '-no-kvu', '--no-kv-unified', '-nkvo', '--no-kv-offload', '-cmoe', '--cpu-moe',
-  '-cmoed', '--cpu-moe-draft', '--no-context-shift', '--context-shift',
+  '--jinja',
+  '--no-jinja',
+  '--no-mmap',
+  '--mlock',
+  '-cb',
+  '--cont-batching',
+  '-nocb',
+  '--no-cont-batching',
+  '--no-webui',
+  '--no-repack',
+  '--swa-full',
+  '--no-warmup',
+  '-kvu',
+  '--kv-unified',
+  '-no-kvu',
+  '--no-kv-unified',
+  '-nkvo',
+  '--no-kv-offload',
+  '-cmoe',
+  '--cpu-moe',
+  '-cmoed',
+  '--cpu-moe-draft',
+  '--no-context-shift',
+  '--context-shift',
 ]);
 
 /** Why a refused flag is refused, for the error message (families of llama-server's flags; not the check itself). */
 const FAMILIES: Array<{ test: RegExp; why: string }> = [
-  { test: /^(-m|--model|-mu|--model-url|-md|--model-draft|-mv|--model-vocoder|--mmproj(-url)?|--no-mmproj.*|-hf\w*|--hf-[\w-]+|-dr|--docker-repo|--lora[\w-]*|--control-vector[\w-]*|--models-[\w-]+)$/, why: 'it picks or downloads a model' },
+  {
+    test: /^(-m|--model|-mu|--model-url|-md|--model-draft|-mv|--model-vocoder|--mmproj(-url)?|--no-mmproj.*|-hf\w*|--hf-[\w-]+|-dr|--docker-repo|--lora[\w-]*|--control-vector[\w-]*|--models-[\w-]+)$/,
+    why: 'it picks or downloads a model',
+  },
   { test: /^(--api-key[\w-]*|--ssl-[\w-]+)$/, why: "it sets the server's key or certificate" },
   { test: /^(--host|--port|--rpc|--reuse-port|--api-prefix)$/, why: 'it makes llama-server listen or connect elsewhere' },
   { test: /(file|path|dir|cache-(static|dynamic)|^-lc[sd]$|^-o$|^--output$|^-f$|^-bf$)/, why: 'it reads or writes files' },
@@ -38,7 +126,11 @@ const FAMILIES: Array<{ test: RegExp; why: string }> = [
 
 /** A refused flag: `flag` as written, `why` it is refused, and `fix` when the fix is not "leave it out". */
 export class ServerFlagError extends Error {
-  constructor(readonly flag: string, readonly why: string, readonly fix?: string) {
+  constructor(
+    readonly flag: string,
+    readonly why: string,
+    readonly fix?: string,
+  ) {
     super(`llama-server flag ${JSON.stringify(flag)} is not allowed: ${why}`);
     this.name = 'ServerFlagError';
   }
@@ -60,7 +152,9 @@ function refuse(flag: string): ServerFlagError {
     return new ServerFlagError(flag, 'llama-server reads a flag and its value as two items', `write it as "${name}", "${flag.slice(eq + 1)}"`);
   }
   if (!name.startsWith('-')) return new ServerFlagError(flag, 'it is not a flag, and no value flag comes before it');
-  const why = FAMILIES.find((f) => f.test.test(name))?.why ?? 'it is not one of the flags that only tune speed and memory (context, layers, threads, batch, KV cache, flash attention, tensor placement)';
+  const why =
+    FAMILIES.find((f) => f.test.test(name))?.why ??
+    'it is not one of the flags that only tune speed and memory (context, layers, threads, batch, KV cache, flash attention, tensor placement)';
   return new ServerFlagError(flag, why);
 }
 

@@ -27,11 +27,14 @@ export function readServerModel(client: LlamaClient, timeoutMs: number): Promise
   if (k) return Promise.resolve(k);
   let p = reading.get(client);
   if (!p) {
-    p = client.props(AbortSignal.timeout(timeoutMs)).then((props) => {
-      const m: ServerModel = { props, modelPath: props.model_path, contextSize: props.default_generation_settings?.n_ctx };
-      known.set(client, m);
-      return m;
-    }).finally(() => reading.delete(client));
+    p = client
+      .props(AbortSignal.timeout(timeoutMs))
+      .then((props) => {
+        const m: ServerModel = { props, modelPath: props.model_path, contextSize: props.default_generation_settings?.n_ctx };
+        known.set(client, m);
+        return m;
+      })
+      .finally(() => reading.delete(client));
     reading.set(client, p);
   }
   return p;

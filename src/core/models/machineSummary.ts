@@ -107,7 +107,12 @@ export function capacityOf(machine: PlannerMachine, presets: readonly PresetMode
   const list = yardsticks(presets);
   for (let i = 0; i < list.length; i++) {
     const { p, file } = list[i];
-    const plan: ModelPlan = planModel({ model: planModelFromArch(p.arch, file.quant, file.sizeBytes), machine, role: 'chat', label: `${p.displayName} ${file.quant}` });
+    const plan: ModelPlan = planModel({
+      model: planModelFromArch(p.arch, file.quant, file.sizeBytes),
+      machine,
+      role: 'chat',
+      label: `${p.displayName} ${file.quant}`,
+    });
     if (plan.verdict === 'does-not-fit') continue;
     const what = `${sizeLabel(p)} ${quantWord(file.quant)}`;
     if (!cpuOnly && plan.offloadedLayers < p.arch.layers) {
@@ -165,7 +170,10 @@ export function summarizeMachine(input: SummaryInput): MachineSummary {
         copy: a.kernelArgs,
       });
       const extra = a.gpuBytesAfter - now;
-      fixed = { ...machine, devices: machine.devices.map((x, i) => (i === apuIndex ? { ...x, budgetBytes: x.budgetBytes + extra, totalBytes: x.totalBytes + extra } : x)) };
+      fixed = {
+        ...machine,
+        devices: machine.devices.map((x, i) => (i === apuIndex ? { ...x, budgetBytes: x.budgetBytes + extra, totalBytes: x.totalBytes + extra } : x)),
+      };
     }
     // A big carve-out is RAM the CPU never gets back; with GTT raised the GPU does not need it.
     const ramGiB = machine.host.totalBytes / GiB;
@@ -181,7 +189,9 @@ export function summarizeMachine(input: SummaryInput): MachineSummary {
   let capacityAfterFix: Capacity | undefined;
   if (fixed) {
     const after = capacityOf(fixed, input.presets);
-    const better = after.rank !== undefined && (capacity.rank === undefined || after.rank < capacity.rank || (after.rank === capacity.rank && (after.ctx ?? 0) > (capacity.ctx ?? 0)));
+    const better =
+      after.rank !== undefined &&
+      (capacity.rank === undefined || after.rank < capacity.rank || (after.rank === capacity.rank && (after.ctx ?? 0) > (capacity.ctx ?? 0)));
     if (better) capacityAfterFix = after;
   }
   return {

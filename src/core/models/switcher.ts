@@ -41,7 +41,7 @@ export function scanRoots(cfg: ModelsConfig, env: NodeJS.ProcessEnv = process.en
 }
 
 export async function loadCatalog(cfg: ModelsConfig, local?: LocalModelFile[]): Promise<CatalogEntry[]> {
-  return buildCatalog({ local: local ?? await scanLocalModels(scanRoots(cfg)), custom: cfg.custom });
+  return buildCatalog({ local: local ?? (await scanLocalModels(scanRoots(cfg))), custom: cfg.custom });
 }
 
 const infoCache = new Map<string, { key: string; info: ModelInfo }>();
@@ -96,12 +96,17 @@ export function partialBytes(entry: CatalogEntry, downloadDir: string): number {
 export function sortRows(rows: readonly PlannedRow[]): PlannedRow[] {
   const fit = (r: PlannedRow) => (r.plan?.verdict === 'does-not-fit' ? 2 : r.plan ? 0 : 1);
   const verdict = (r: PlannedRow) => (r.plan?.verdict === 'fits' ? 0 : 1);
-  return [...rows].sort((a, b) => fit(a) - fit(b) || Number(b.entry.downloaded) - Number(a.entry.downloaded) || verdict(a) - verdict(b) || a.entry.sizeBytes - b.entry.sizeBytes);
+  return [...rows].sort(
+    (a, b) => fit(a) - fit(b) || Number(b.entry.downloaded) - Number(a.entry.downloaded) || verdict(a) - verdict(b) || a.entry.sizeBytes - b.entry.sizeBytes,
+  );
 }
 
 function requestFor(model: PlanModel, machine: PlannerMachine, cfg: ModelsConfig, role: Role, label: string): PlanRequest {
   return {
-    model, machine, role, label,
+    model,
+    machine,
+    role,
+    label,
     ...(cfg.contextSize > 0 ? { ctx: cfg.contextSize } : {}),
     ...(cfg.slots > 0 ? { slots: cfg.slots } : {}),
     kvType: cfg.kvCacheType,
@@ -168,19 +173,26 @@ export interface RowText {
 export function rowText(r: PlannedRow): RowText {
   const e = r.entry;
   const size = e.sizeBytes ? `${gbText(e.sizeBytes)}${e.sizeSource === 'estimated' ? ' (est.)' : ''}` : 'size unknown';
-  const where = e.downloaded ? '$(check) on disk'
-    : r.partialBytes ? `$(debug-pause) download paused at ${gbText(r.partialBytes)} of ${size}: pick it to resume`
-      : e.incomplete ? '$(warning) incomplete download' : `$(cloud-download) download ${size}`;
+  const where = e.downloaded
+    ? '$(check) on disk'
+    : r.partialBytes
+      ? `$(debug-pause) download paused at ${gbText(r.partialBytes)} of ${size}: pick it to resume`
+      : e.incomplete
+        ? '$(warning) incomplete download'
+        : `$(cloud-download) download ${size}`;
   let badge: string;
   if (!r.plan) badge = `$(question) ${r.error ?? 'cannot plan'}`;
   else if (r.plan.verdict === 'fits') badge = `$(pass) fits · ${ctxLabel(r.plan.ctx)} ctx`;
   else if (r.plan.verdict === 'fits-smaller-context') badge = `$(warning) fits with ${ctxLabel(r.plan.ctx)} ctx`;
-  else badge = `$(error) does not fit${r.plan.fixes[0] ? `: ${r.plan.fixes[0].kind === 'kernel-gtt' ? 'raise GTT' : r.plan.fixes[0].kind === 'smaller-quant' ? `try ${r.plan.fixes[0].value}` : r.plan.fixes[0].kind === 'add-peer' ? 'add a peer' : 'see details'}` : ''}`;
+  else
+    badge = `$(error) does not fit${r.plan.fixes[0] ? `: ${r.plan.fixes[0].kind === 'kernel-gtt' ? 'raise GTT' : r.plan.fixes[0].kind === 'smaller-quant' ? `try ${r.plan.fixes[0].value}` : r.plan.fixes[0].kind === 'add-peer' ? 'add a peer' : 'see details'}` : ''}`;
   const speed = r.plan && r.plan.verdict !== 'does-not-fit' ? speedLabel(r.plan.speed) : '';
   return {
     label: e.label,
     description: [e.quant, size, speed].filter(Boolean).join(' · '),
-    detail: [badge, r.plan ? `${gib(r.plan.totalBytes)} planned` : '', where, e.licence ?? (e.source ? `from ${SOURCE_WORDS[e.source] ?? e.source}` : '')].filter(Boolean).join(' · '),
+    detail: [badge, r.plan ? `${gib(r.plan.totalBytes)} planned` : '', where, e.licence ?? (e.source ? `from ${SOURCE_WORDS[e.source] ?? e.source}` : '')]
+      .filter(Boolean)
+      .join(' · '),
   };
 }
 
@@ -189,8 +201,12 @@ function gbText(n: number): string {
 }
 
 const SOURCE_WORDS: Record<string, string> = {
-  'hf-cache': 'the Hugging Face cache', 'llama.cpp-cache': "llama.cpp's cache", 'lm-studio': 'LM Studio', ollama: 'Ollama',
-  directory: 'your models folder', strata: "Strata's downloads",
+  'hf-cache': 'the Hugging Face cache',
+  'llama.cpp-cache': "llama.cpp's cache",
+  'lm-studio': 'LM Studio',
+  ollama: 'Ollama',
+  directory: 'your models folder',
+  strata: "Strata's downloads",
 };
 
 function ctxLabel(n: number): string {

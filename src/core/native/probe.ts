@@ -99,7 +99,13 @@ export function probeCli(): string | undefined {
 
 function runProbeCli(cli: string, args: { [k: string]: string | boolean | Backend[] | undefined }, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<string> {
   const childEnv: NodeJS.ProcessEnv = { ...env };
-  const vars: Record<string, string> = { cudaLib: 'STRATA_CUDA_LIB', nvmlLib: 'STRATA_NVML_LIB', hipLib: 'STRATA_HIP_LIB', vulkanLib: 'STRATA_VULKAN_LIB', sysfsRoot: 'STRATA_SYSFS_ROOT' };
+  const vars: Record<string, string> = {
+    cudaLib: 'STRATA_CUDA_LIB',
+    nvmlLib: 'STRATA_NVML_LIB',
+    hipLib: 'STRATA_HIP_LIB',
+    vulkanLib: 'STRATA_VULKAN_LIB',
+    sysfsRoot: 'STRATA_SYSFS_ROOT',
+  };
   for (const [k, name] of Object.entries(vars)) {
     const v = args[k];
     if (typeof v === 'string' && v) childEnv[name] = v;

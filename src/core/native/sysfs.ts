@@ -9,7 +9,21 @@ import type { AcceleratorDevice, BackendStatus, MemPool } from './types';
 // capped by MemAvailable because GTT pages are ordinary RAM the CPU side is also using.
 
 /** ISAs that only ever shipped in APUs (gfx942 is left out: MI300A is an APU, MI300X is not). */
-const APU_ISAS = new Set(['gfx801', 'gfx810', 'gfx902', 'gfx909', 'gfx90c', 'gfx1033', 'gfx1035', 'gfx1036', 'gfx1103', 'gfx1150', 'gfx1151', 'gfx1152', 'gfx1153']);
+const APU_ISAS = new Set([
+  'gfx801',
+  'gfx810',
+  'gfx902',
+  'gfx909',
+  'gfx90c',
+  'gfx1033',
+  'gfx1035',
+  'gfx1036',
+  'gfx1103',
+  'gfx1150',
+  'gfx1151',
+  'gfx1152',
+  'gfx1153',
+]);
 
 function readLine(file: string): string {
   try {
@@ -28,7 +42,10 @@ function readNum(file: string): number | undefined {
 
 function list(dir: string): string[] {
   try {
-    return fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+    return fs
+      .readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort();
   } catch {
     return [];
   }

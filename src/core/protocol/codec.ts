@@ -1,7 +1,5 @@
 import type { ClusterConfig } from './cluster';
-import {
-  ClientFrame, DaemonFrame, ErrorInfo, EVENTS, EventName, HelloFrame, Method, METHODS, ServerPlan,
-} from './messages';
+import { ClientFrame, DaemonFrame, ErrorInfo, EVENTS, EventName, HelloFrame, Method, METHODS, ServerPlan } from './messages';
 
 // Frames are JSON text. Both ends check shape before trusting a frame: the daemon because a
 // local process that guessed nothing may still send anything, the client because a daemon of
@@ -148,14 +146,22 @@ export function validateClusterConfig(v: unknown): ClusterConfig {
   const names = new Set<string>();
   const peers = v.peers.map((p, i) => {
     if (!isObj(p)) throw new ProtocolError(`cluster.peers[${i}] must be an object`);
-    if (typeof p.name !== 'string' || !PEER_NAME.test(p.name)) throw new ProtocolError(`cluster.peers[${i}].name must be 1-40 letters, digits, dots, dashes or underscores`);
+    if (typeof p.name !== 'string' || !PEER_NAME.test(p.name))
+      throw new ProtocolError(`cluster.peers[${i}].name must be 1-40 letters, digits, dots, dashes or underscores`);
     if (names.has(p.name)) throw new ProtocolError(`two peers are named ${p.name}`);
     names.add(p.name);
     if (typeof p.host !== 'string' || !p.host || p.host.length > 253) throw new ProtocolError(`peer ${p.name}: host must be a host name or address`);
     if (!Number.isInteger(p.port) || (p.port as number) < 1 || (p.port as number) > 65535) throw new ProtocolError(`peer ${p.name}: port must be 1..65535`);
     if (typeof p.token !== 'string' || p.token.length < 16) throw new ProtocolError(`peer ${p.name}: token missing or too short`);
     if (p.transport !== 'tunnel' && p.transport !== 'direct') throw new ProtocolError(`peer ${p.name}: transport must be "tunnel" or "direct"`);
-    return { name: p.name, host: p.host, port: p.port as number, token: p.token, transport: p.transport as 'tunnel' | 'direct', ...(p.enabled === false ? { enabled: false } : {}) };
+    return {
+      name: p.name,
+      host: p.host,
+      port: p.port as number,
+      token: p.token,
+      transport: p.transport as 'tunnel' | 'direct',
+      ...(p.enabled === false ? { enabled: false } : {}),
+    };
   });
   const cfg: ClusterConfig = { peers };
   if (v.mode !== undefined) {
@@ -183,9 +189,11 @@ export function validateClusterConfig(v: unknown): ClusterConfig {
       if (w.role !== 'fim' && w.role !== 'chat') throw new ProtocolError(`cluster.placements[${i}].role must be "fim" or "chat"`);
       if (roles.has(w.role)) throw new ProtocolError(`two placements for role ${w.role}`);
       roles.add(w.role);
-      if (typeof w.peer !== 'string' || !names.has(w.peer)) throw new ProtocolError(`placement ${w.role}: peer ${JSON.stringify(w.peer)} is not one of the configured peers`);
+      if (typeof w.peer !== 'string' || !names.has(w.peer))
+        throw new ProtocolError(`placement ${w.role}: peer ${JSON.stringify(w.peer)} is not one of the configured peers`);
       if (typeof w.model !== 'string' || !w.model) throw new ProtocolError(`placement ${w.role}: model must name a GGUF file in the peer's models folder`);
-      if (w.args !== undefined && (!Array.isArray(w.args) || !w.args.every((a) => typeof a === 'string'))) throw new ProtocolError(`placement ${w.role}: args must be an array of strings`);
+      if (w.args !== undefined && (!Array.isArray(w.args) || !w.args.every((a) => typeof a === 'string')))
+        throw new ProtocolError(`placement ${w.role}: args must be an array of strings`);
       return { role: w.role, peer: w.peer, model: w.model, ...(w.args ? { args: [...(w.args as string[])] } : {}) };
     });
   }

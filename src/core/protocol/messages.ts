@@ -228,9 +228,7 @@ export interface RequestFrame<M extends Method = Method> {
   params: ParamsOf<M>;
 }
 
-export type ResponseFrame =
-  | { type: 'res'; id: number; ok: true; result: unknown }
-  | { type: 'res'; id: number; ok: false; error: ErrorInfo };
+export type ResponseFrame = { type: 'res'; id: number; ok: true; result: unknown } | { type: 'res'; id: number; ok: false; error: ErrorInfo };
 
 export interface EventFrame<E extends EventName = EventName> {
   type: 'event';
@@ -243,6 +241,17 @@ export type DaemonFrame = WelcomeFrame | ResponseFrame | EventFrame;
 export type Frame = ClientFrame | DaemonFrame;
 
 export const METHODS: readonly Method[] = [
-  'status', 'load', 'switch', 'unload', 'restart', 'logs', 'subscribeLogs', 'metrics', 'shutdown', 'cluster.configure', 'cluster.status', 'cluster.useReturned',
+  'status',
+  'load',
+  'switch',
+  'unload',
+  'restart',
+  'logs',
+  'subscribeLogs',
+  'metrics',
+  'shutdown',
+  'cluster.configure',
+  'cluster.status',
+  'cluster.useReturned',
 ];
 export const EVENTS: readonly EventName[] = ['status', 'progress', 'log', 'cluster'];

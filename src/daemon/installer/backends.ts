@@ -177,7 +177,19 @@ export interface BenchRunOptions {
 }
 
 export async function runLlamaBench(benchPath: string, modelPath: string, opts: BenchRunOptions = {}): Promise<BenchFigures> {
-  const args = ['-m', modelPath, '-p', String(opts.nPrompt ?? 512), '-n', String(opts.nGen ?? 128), '-r', String(opts.repetitions ?? 3), '-o', 'json', ...(opts.args ?? [])];
+  const args = [
+    '-m',
+    modelPath,
+    '-p',
+    String(opts.nPrompt ?? 512),
+    '-n',
+    String(opts.nGen ?? 128),
+    '-r',
+    String(opts.repetitions ?? 3),
+    '-o',
+    'json',
+    ...(opts.args ?? []),
+  ];
   if (!args.includes('-ngl') && !args.includes('--n-gpu-layers')) args.push('-ngl', '99');
   const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
   delete env.ELECTRON_RUN_AS_NODE;
@@ -194,7 +206,10 @@ export async function runLlamaBench(benchPath: string, modelPath: string, opts: 
  * llama-bench for a Strata build made before llama-bench was one of its targets: build that
  * one target in the existing cmake dir (incremental: the libraries are there already).
  */
-export async function ensureBenchBinary(build: InstalledBuild, opts: { signal?: AbortSignal; onLine?: (l: string) => void; jobs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string | undefined> {
+export async function ensureBenchBinary(
+  build: InstalledBuild,
+  opts: { signal?: AbortSignal; onLine?: (l: string) => void; jobs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<string | undefined> {
   if (build.benchPath && fs.existsSync(build.benchPath)) return build.benchPath;
   if (build.source !== 'build' || !build.cmakeDir || !fs.existsSync(path.join(build.cmakeDir, 'CMakeCache.txt'))) return undefined;
   const env = opts.env ?? process.env;
@@ -204,7 +219,8 @@ export async function ensureBenchBinary(build: InstalledBuild, opts: { signal?: 
   const dir = build.cmakeDir;
   // The same lock as ensureLlamaBuild: never two cmake runs in one build dir.
   const r = await withLock(dir, { what: 'The llama-bench build', signal: opts.signal }, (signal) =>
-    runProcess(cmake, ['--build', dir, '--config', 'Release', '-j', String(jobs), '--target', 'llama-bench'], { env, signal, cwd: dir, onLine: opts.onLine }));
+    runProcess(cmake, ['--build', dir, '--config', 'Release', '-j', String(jobs), '--target', 'llama-bench'], { env, signal, cwd: dir, onLine: opts.onLine }),
+  );
   if (r.code !== 0) return undefined;
   for (const rel of [path.join('bin', exeName('llama-bench')), path.join('bin', 'Release', exeName('llama-bench'))]) {
     const p = path.join(build.cmakeDir, rel);
@@ -254,7 +270,11 @@ export function modelKey(modelPath: string): string {
   } catch {
     /* gone: key on the path alone */
   }
-  return crypto.createHash('sha256').update(`${path.resolve(modelPath)}\0${size}`).digest('hex').slice(0, 24);
+  return crypto
+    .createHash('sha256')
+    .update(`${path.resolve(modelPath)}\0${size}`)
+    .digest('hex')
+    .slice(0, 24);
 }
 
 export function readBenchStore(stateDir = strataStateDir()): BenchStore {
@@ -353,9 +373,11 @@ export function formatBenchTable(record: ModelBenchRecord): string {
   const lines = [`Backends for ${path.basename(record.modelPath)} (llama-bench, tokens/s):`];
   for (const r of record.results) {
     const star = r.buildId === record.defaultBuildId ? ' <- default' : '';
-    lines.push(r.figures
-      ? `  ${r.buildId} [${r.backend}]  prefill ${r.figures.pp.toFixed(1)}  generation ${r.figures.tg.toFixed(1)}${star}`
-      : `  ${r.buildId} [${r.backend}]  failed: ${r.error}`);
+    lines.push(
+      r.figures
+        ? `  ${r.buildId} [${r.backend}]  prefill ${r.figures.pp.toFixed(1)}  generation ${r.figures.tg.toFixed(1)}${star}`
+        : `  ${r.buildId} [${r.backend}]  failed: ${r.error}`,
+    );
   }
   return lines.join('\n');
 }

@@ -27,11 +27,11 @@ const KNOWN_CAUSES: readonly { test: RegExp; fix: string }[] = [
   },
   {
     test: /'VkPhysicalDeviceCooperativeMatrix\w*KHR' (was not declared|does not name a type)/,
-    fix: "the Vulkan headers are older than the glslc in use (they lack VK_KHR_cooperative_matrix): install the headers of the same Vulkan SDK as glslc (libvulkan-dev of the same release, or the LunarG SDK), point VULKAN_SDK at it and retry",
+    fix: 'the Vulkan headers are older than the glslc in use (they lack VK_KHR_cooperative_matrix): install the headers of the same Vulkan SDK as glslc (libvulkan-dev of the same release, or the LunarG SDK), point VULKAN_SDK at it and retry',
   },
   {
     test: /package configuration file provided by\s+"(hipblas|rocblas|hip)"|hipblas-config\.cmake|rocblas-config\.cmake/,
-    fix: 'ROCm lacks hipBLAS/rocBLAS, which llama.cpp\'s HIP backend needs: install them (ROCm apt repo: sudo apt-get install hipblas-dev rocblas-dev) and retry',
+    fix: "ROCm lacks hipBLAS/rocBLAS, which llama.cpp's HIP backend needs: install them (ROCm apt repo: sudo apt-get install hipblas-dev rocblas-dev) and retry",
   },
   {
     test: /No CMAKE_HIP_COMPILER could be found/,
@@ -63,6 +63,10 @@ export function buildFailureMessage(
   const at = firstError ? ` at "${firstError.length > 160 ? firstError.slice(0, 157) + '...' : firstError}"` : ` (cmake exit ${code})`;
   if (oom) return `${what} ran out of memory${at}: retry with fewer parallel jobs (--jobs 1); the full log is ${logPath}.`;
   const resume =
-    step !== 'compile' ? '' : resumedIn ? ` (it resumed an earlier build; if it fails the same way again, delete ${resumedIn} to start clean)` : ' (the build resumes where it stopped)';
+    step !== 'compile'
+      ? ''
+      : resumedIn
+        ? ` (it resumed an earlier build; if it fails the same way again, delete ${resumedIn} to start clean)`
+        : ' (the build resumes where it stopped)';
   return `${what} failed${at}: read ${logPath} for the full output, fix the cause and retry${resume}.`;
 }

@@ -6,7 +6,6 @@ import { exeName } from './findLlamaServer';
 // The files that say what a build dir holds: the stamp, written last, that vouches for a
 // finished build (so finding one costs a stat per binary), the configure mark, and the log.
 
-
 export interface BinaryFacts {
   rel: string;
   size: number;
@@ -89,4 +88,3 @@ export function readCompletedBuild(buildDir: string, commit: string, backend: Ll
     built: false,
   };
 }
-

@@ -46,7 +46,7 @@ export function checkToolchain(backend: LlamaBackend, probe: ToolProbe): Toolcha
   // On Windows the Visual Studio generator finds MSVC without PATH, so cmake reports it there.
   if (probe.platform !== 'win32') {
     const cxx = probe.env.CXX?.trim().split(/\s+/)[0];
-    const found = cxx ? probe.which(cxx) : (['c++', 'g++', 'clang++'].map((c) => probe.which(c)).find(Boolean));
+    const found = cxx ? probe.which(cxx) : ['c++', 'g++', 'clang++'].map((c) => probe.which(c)).find(Boolean);
     if (!found) return missing('TOOL_MISSING', toolMissingMessage('c++', probe.platform));
   }
   const env: Record<string, string> = {};
@@ -58,10 +58,7 @@ export function checkToolchain(backend: LlamaBackend, probe: ToolProbe): Toolcha
     case 'vulkan': {
       const sdk = probe.env.VULKAN_SDK;
       if (!probe.which('glslc') && !(sdk && probe.exists(join(sdk, 'bin', `glslc${exe}`)))) {
-        const hint =
-          probe.platform === 'linux'
-            ? 'Debian/Ubuntu: sudo apt-get install libvulkan-dev glslc'
-            : 'https://vulkan.lunarg.com/sdk/home';
+        const hint = probe.platform === 'linux' ? 'Debian/Ubuntu: sudo apt-get install libvulkan-dev glslc' : 'https://vulkan.lunarg.com/sdk/home';
         return missing(
           'TOOLCHAIN_MISSING',
           `The Vulkan SDK's shader compiler glslc was not found on PATH or in $VULKAN_SDK/bin: install the Vulkan SDK (${hint}) and retry.`,

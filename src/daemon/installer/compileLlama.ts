@@ -58,7 +58,7 @@ export async function compileLlama(a: CompileJob): Promise<LlamaBuild> {
   const env = { ...a.env, ...a.extraEnv };
   const defines = llamaCmakeDefines(backend, gpuTargets);
   const configureArgs = llamaConfigureArgs(a.source.srcDir, buildDir, defines);
-  const jobs = Math.max(1, Math.floor(a.jobs ?? (os.availableParallelism?.() ?? os.cpus().length)));
+  const jobs = Math.max(1, Math.floor(a.jobs ?? os.availableParallelism?.() ?? os.cpus().length));
   try {
     logLine(`# Strata llama.cpp build ${new Date().toISOString()} commit ${a.source.commit} backend ${label} jobs ${jobs}`);
     if (Object.keys(a.extraEnv).length) logLine(`# env ${JSON.stringify(a.extraEnv)}`);
@@ -206,8 +206,10 @@ async function verifyBinary(bin: string, args: string[], a: CompileJob, log: fs.
     );
   }
   // llama-server prints its version to stderr, after a log line or two.
-  return r.tail
-    .split('\n')
-    .filter((l) => /^version:|^built with/.test(l.trim()))
-    .join('\n') || r.tail.trim().split('\n').slice(-2).join('\n');
+  return (
+    r.tail
+      .split('\n')
+      .filter((l) => /^version:|^built with/.test(l.trim()))
+      .join('\n') || r.tail.trim().split('\n').slice(-2).join('\n')
+  );
 }

@@ -122,9 +122,18 @@ function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
       zip.off('end', onEnd);
       zip.off('error', onError);
     };
-    const onEntry = (e: yauzl.Entry) => { done(); resolve(e); };
-    const onEnd = () => { done(); resolve(undefined); };
-    const onError = (err: Error) => { done(); reject(err); };
+    const onEntry = (e: yauzl.Entry) => {
+      done();
+      resolve(e);
+    };
+    const onEnd = () => {
+      done();
+      resolve(undefined);
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
     zip.on('entry', onEntry);
     zip.on('end', onEnd);
     zip.on('error', onError);
@@ -157,6 +166,15 @@ async function readEntry(zip: yauzl.ZipFile, e: yauzl.Entry, max: number): Promi
   if (e.uncompressedSize > max) throw new ArchiveError(`The zip archive's link "${e.fileName}" is ${e.uncompressedSize} bytes long: refusing to unpack it.`);
   const [src, check] = await entryStream(zip, e);
   const chunks: Buffer[] = [];
-  await pipeline(src, check, new Writable({ write: (c: Buffer, _enc, cb) => { chunks.push(c); cb(); } }));
+  await pipeline(
+    src,
+    check,
+    new Writable({
+      write: (c: Buffer, _enc, cb) => {
+        chunks.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(chunks);
 }

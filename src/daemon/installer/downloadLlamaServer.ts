@@ -21,7 +21,8 @@ export const INSTALL_MANIFEST = 'strata-install.json';
 
 export class LlamaDownloadError extends Error {
   constructor(
-    readonly code: 'UNREACHABLE' | 'RELEASE_METADATA' | 'NO_ASSET' | 'NO_CHECKSUM' | 'HTTP' | 'TRUNCATED' | 'CHECKSUM' | 'UNPACK' | 'NO_BINARY' | 'VERIFY' | 'ABORTED',
+    readonly code:
+      'UNREACHABLE' | 'RELEASE_METADATA' | 'NO_ASSET' | 'NO_CHECKSUM' | 'HTTP' | 'TRUNCATED' | 'CHECKSUM' | 'UNPACK' | 'NO_BINARY' | 'VERIFY' | 'ABORTED',
     message: string,
   ) {
     super(message);
@@ -80,7 +81,14 @@ export function classifyAsset(name: string): AssetFacts | undefined {
   if (!m) return undefined;
   const [, tag, osName, variant = '', arch, ext] = m;
   const v = variant === 'cpu' ? '' : variant;
-  return { tag, os: osName, variant: v, arch: arch === 'aarch64' ? 'arm64' : arch === 'x86_64' ? 'x64' : arch, kind: ext as 'tar.gz' | 'zip', backend: backendOfVariant(osName, v, arch) };
+  return {
+    tag,
+    os: osName,
+    variant: v,
+    arch: arch === 'aarch64' ? 'arm64' : arch === 'x86_64' ? 'x64' : arch,
+    kind: ext as 'tar.gz' | 'zip',
+    backend: backendOfVariant(osName, v, arch),
+  };
 }
 
 export function backendOfVariant(osName: string, variant: string, arch: string): string {
@@ -100,7 +108,10 @@ export function platformAssetArch(arch: string = process.arch): string {
 }
 
 /** Assets for this platform, the preferred backend first, then GPU variants before CPU. */
-export function assetsForPlatform(release: ReleaseInfo, opts: { platform?: NodeJS.Platform; arch?: string; prefer?: string[] } = {}): (ReleaseAsset & { facts: AssetFacts })[] {
+export function assetsForPlatform(
+  release: ReleaseInfo,
+  opts: { platform?: NodeJS.Platform; arch?: string; prefer?: string[] } = {},
+): (ReleaseAsset & { facts: AssetFacts })[] {
   const os_ = platformAssetOs(opts.platform);
   const arch = platformAssetArch(opts.arch);
   const prefer = opts.prefer ?? [];
@@ -128,9 +139,13 @@ export async function fetchRelease(url: string, opts: { signal?: AbortSignal; fe
   } catch (e) {
     if (opts.signal?.aborted) throw new LlamaDownloadError('ABORTED', 'The llama-server download was cancelled.');
     // No answer at all (offline, DNS, refused): the caller offers a build instead.
-    throw new LlamaDownloadError('UNREACHABLE', `Cannot reach ${url} (${networkCause(e)}): check the network, or build llama-server instead ("Strata: Build llama-server for This Machine").`);
+    throw new LlamaDownloadError(
+      'UNREACHABLE',
+      `Cannot reach ${url} (${networkCause(e)}): check the network, or build llama-server instead ("Strata: Build llama-server for This Machine").`,
+    );
   }
-  if (!res.ok) throw new LlamaDownloadError('RELEASE_METADATA', `${url} answered HTTP ${res.status}: check "strata.server.releaseUrl", or build llama-server instead.`);
+  if (!res.ok)
+    throw new LlamaDownloadError('RELEASE_METADATA', `${url} answered HTTP ${res.status}: check "strata.server.releaseUrl", or build llama-server instead.`);
   let json: unknown;
   try {
     json = await res.json();
@@ -162,7 +177,8 @@ export async function downloadToFile(
     if (opts.signal?.aborted) throw aborted();
     throw new LlamaDownloadError('UNREACHABLE', `Downloading ${url} failed (${networkCause(e)}): check the network and retry.`);
   }
-  if (!res.ok || !res.body) throw new LlamaDownloadError('HTTP', `Downloading ${url} failed with HTTP ${res.status}: retry later, or build llama-server instead.`);
+  if (!res.ok || !res.body)
+    throw new LlamaDownloadError('HTTP', `Downloading ${url} failed with HTTP ${res.status}: retry later, or build llama-server instead.`);
   const header = Number(res.headers.get('content-length'));
   const total = Number.isFinite(header) && header > 0 ? header : opts.expectedSize;
   const hash = crypto.createHash('sha256');
@@ -180,14 +196,23 @@ export async function downloadToFile(
     }
   } catch (e) {
     if (opts.signal?.aborted) throw aborted();
-    throw new LlamaDownloadError('TRUNCATED', `The download of ${path.basename(file)} broke off after ${bytes} bytes (${(e as Error).message}): nothing was installed; retry.`);
+    throw new LlamaDownloadError(
+      'TRUNCATED',
+      `The download of ${path.basename(file)} broke off after ${bytes} bytes (${(e as Error).message}): nothing was installed; retry.`,
+    );
   } finally {
     await new Promise<void>((r) => out.end(() => r()));
   }
   if (opts.signal?.aborted) throw aborted();
-  for (const [what, want] of [['the server said', header], ['the release lists', opts.expectedSize]] as const) {
+  for (const [what, want] of [
+    ['the server said', header],
+    ['the release lists', opts.expectedSize],
+  ] as const) {
     if (want && Number.isFinite(want) && want > 0 && bytes !== want) {
-      throw new LlamaDownloadError('TRUNCATED', `The download of ${path.basename(file)} is ${bytes} bytes but ${what} ${want}: it is truncated; nothing was installed; retry.`);
+      throw new LlamaDownloadError(
+        'TRUNCATED',
+        `The download of ${path.basename(file)} is ${bytes} bytes but ${what} ${want}: it is truncated; nothing was installed; retry.`,
+      );
     }
   }
   return { bytes, sha256: hash.digest('hex') };
@@ -279,14 +304,24 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
   const candidates = assetsForPlatform(release, { platform, arch: opts.arch, prefer: opts.prefer });
   const asset = opts.assetName ? candidates.find((a) => a.name === opts.assetName) : candidates[0];
   if (!asset) {
-    const names = release.assets.map((a) => a.name).filter((n) => classifyAsset(n)).join(', ') || 'none';
-    throw new LlamaDownloadError('NO_ASSET', opts.assetName
-      ? `llama.cpp ${release.tag} has no asset ${opts.assetName} for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): pick another or build llama-server instead.`
-      : `llama.cpp ${release.tag} publishes no archive for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): build llama-server instead ("Strata: Build llama-server for This Machine").`);
+    const names =
+      release.assets
+        .map((a) => a.name)
+        .filter((n) => classifyAsset(n))
+        .join(', ') || 'none';
+    throw new LlamaDownloadError(
+      'NO_ASSET',
+      opts.assetName
+        ? `llama.cpp ${release.tag} has no asset ${opts.assetName} for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): pick another or build llama-server instead.`
+        : `llama.cpp ${release.tag} publishes no archive for ${platformAssetOs(platform)}-${platformAssetArch(opts.arch)} (it has: ${names}): build llama-server instead ("Strata: Build llama-server for This Machine").`,
+    );
   }
   const want = (opts.sha256 ?? asset.sha256)?.toLowerCase();
   if (!want || !/^[0-9a-f]{64}$/.test(want)) {
-    throw new LlamaDownloadError('NO_CHECKSUM', `llama.cpp ${release.tag} publishes no SHA-256 for ${asset.name}, so Strata cannot verify it: give the checksum yourself or build llama-server instead.`);
+    throw new LlamaDownloadError(
+      'NO_CHECKSUM',
+      `llama.cpp ${release.tag} publishes no SHA-256 for ${asset.name}, so Strata cannot verify it: give the checksum yourself or build llama-server instead.`,
+    );
   }
   const cacheDir = opts.cacheDir ?? strataCacheDir();
   const root = downloadsRoot(cacheDir);
@@ -296,7 +331,14 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
   return withLock(finalDir, { what: 'The llama-server download', signal: opts.signal }, async (signal) => {
     const existing = readInstallManifest(finalDir);
     if (existing && existing.sha256 === want) {
-      return { id, dir: finalDir, serverPath: path.join(finalDir, existing.serverRel), benchPath: existing.benchRel ? path.join(finalDir, existing.benchRel) : undefined, manifest: existing, installed: false };
+      return {
+        id,
+        dir: finalDir,
+        serverPath: path.join(finalDir, existing.serverRel),
+        benchPath: existing.benchRel ? path.join(finalDir, existing.benchRel) : undefined,
+        manifest: existing,
+        installed: false,
+      };
     }
     const tmp = await fsp.mkdtemp(path.join(root, `.tmp-${id}-`));
     try {
@@ -313,13 +355,20 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
           const pct = Math.floor((100 * n) / total);
           if (pct !== lastPct) {
             lastPct = pct;
-            progress({ phase: 'download', message: `Downloading ${asset.name} (${(n / 1048576).toFixed(0)} of ${(total / 1048576).toFixed(0)} MB)`, percent: pct });
+            progress({
+              phase: 'download',
+              message: `Downloading ${asset.name} (${(n / 1048576).toFixed(0)} of ${(total / 1048576).toFixed(0)} MB)`,
+              percent: pct,
+            });
           }
         },
       });
       progress({ phase: 'verify', message: `Checking the SHA-256 of ${asset.name}` });
       if (got.sha256 !== want) {
-        throw new LlamaDownloadError('CHECKSUM', `${asset.name} does not match its published SHA-256 (got ${got.sha256.slice(0, 12)}…, expected ${want.slice(0, 12)}…): it was corrupted or tampered with on the way, so it was deleted and nothing was installed; retry, or build llama-server instead.`);
+        throw new LlamaDownloadError(
+          'CHECKSUM',
+          `${asset.name} does not match its published SHA-256 (got ${got.sha256.slice(0, 12)}…, expected ${want.slice(0, 12)}…): it was corrupted or tampered with on the way, so it was deleted and nothing was installed; retry, or build llama-server instead.`,
+        );
       }
       progress({ phase: 'unpack', message: `Unpacking ${asset.name}` });
       const unpacked = path.join(tmp, 'x');
@@ -330,19 +379,37 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
         throw new LlamaDownloadError('UNPACK', `${asset.name} could not be unpacked: ${(e as Error).message}`);
       }
       const server = await findFile(unpacked, exeName('llama-server', platform));
-      if (!server) throw new LlamaDownloadError('NO_BINARY', `${asset.name} holds no ${exeName('llama-server', platform)}: pick another archive or build llama-server instead.`);
+      if (!server)
+        throw new LlamaDownloadError(
+          'NO_BINARY',
+          `${asset.name} holds no ${exeName('llama-server', platform)}: pick another archive or build llama-server instead.`,
+        );
       const bench = await findFile(path.dirname(server), exeName('llama-bench', platform));
       let version = '';
       if (opts.verify !== false) {
         progress({ phase: 'check', message: 'Checking that the downloaded llama-server runs' });
         const env = { ...process.env };
         delete env.ELECTRON_RUN_AS_NODE;
-        const r = await runProcess(server, ['--version'], { env, signal, timeoutMs: 30_000 }).catch((e: Error) => ({ code: -1, tail: e.message, signal: null, aborted: false, timedOut: false, stdout: '' }));
+        const r = await runProcess(server, ['--version'], { env, signal, timeoutMs: 30_000 }).catch((e: Error) => ({
+          code: -1,
+          tail: e.message,
+          signal: null,
+          aborted: false,
+          timedOut: false,
+          stdout: '',
+        }));
         if (signal.aborted) throw new LlamaDownloadError('ABORTED', 'The llama-server download was cancelled; nothing was installed.');
         if (r.code !== 0) {
-          throw new LlamaDownloadError('VERIFY', `The downloaded llama-server does not run on this machine (${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.tail.trim().split('\n').pop() ?? ''}): it was not installed; pick another archive or build llama-server instead.`);
+          throw new LlamaDownloadError(
+            'VERIFY',
+            `The downloaded llama-server does not run on this machine (${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.tail.trim().split('\n').pop() ?? ''}): it was not installed; pick another archive or build llama-server instead.`,
+          );
         }
-        version = r.tail.split('\n').filter((l) => /version:|built with/.test(l)).map((l) => l.replace(/^.*?(version:|built with)/, '$1').trim()).join('\n');
+        version = r.tail
+          .split('\n')
+          .filter((l) => /version:|built with/.test(l))
+          .map((l) => l.replace(/^.*?(version:|built with)/, '$1').trim())
+          .join('\n');
       }
       const manifest: InstallManifest = {
         schema: 1,
@@ -367,7 +434,14 @@ export async function installLlamaRelease(opts: InstallReleaseOptions = {}): Pro
       }
       await fsp.rename(unpacked, finalDir);
       progress({ phase: 'done', message: `llama-server ${release.tag} (${asset.facts.backend}) is installed in ${finalDir}`, percent: 100 });
-      return { id, dir: finalDir, serverPath: path.join(finalDir, manifest.serverRel), benchPath: manifest.benchRel ? path.join(finalDir, manifest.benchRel) : undefined, manifest, installed: true };
+      return {
+        id,
+        dir: finalDir,
+        serverPath: path.join(finalDir, manifest.serverRel),
+        benchPath: manifest.benchRel ? path.join(finalDir, manifest.benchRel) : undefined,
+        manifest,
+        installed: true,
+      };
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }

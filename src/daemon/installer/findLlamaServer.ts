@@ -68,13 +68,9 @@ export function wellKnownServerPaths(platform: NodeJS.Platform = process.platfor
       j(env.ProgramFiles ?? 'C:\\Program Files', 'llama.cpp', exe),
     ];
   }
-  const unix = [
-    '/usr/local/bin/llama-server',
-    '/usr/bin/llama-server',
-    j(home, '.local', 'bin', 'llama-server'),
-    ...inHome,
-  ];
-  if (platform === 'darwin') return ['/opt/homebrew/bin/llama-server', '/opt/homebrew/opt/llama.cpp/bin/llama-server', '/usr/local/opt/llama.cpp/bin/llama-server', ...unix];
+  const unix = ['/usr/local/bin/llama-server', '/usr/bin/llama-server', j(home, '.local', 'bin', 'llama-server'), ...inHome];
+  if (platform === 'darwin')
+    return ['/opt/homebrew/bin/llama-server', '/opt/homebrew/opt/llama.cpp/bin/llama-server', '/usr/local/opt/llama.cpp/bin/llama-server', ...unix];
   return [...unix, '/home/linuxbrew/.linuxbrew/bin/llama-server', '/opt/llama.cpp/bin/llama-server'];
 }
 
@@ -119,11 +115,12 @@ export function findLlamaServer(opts: FindOptions = {}): FindResult {
     const problem = checkExecutable(p, platform);
     searched.push({ path: p, kind: 'setting', problem });
     if (!problem) return { found: { path: p, kind: 'setting' }, searched };
-    const message = problem === 'not-executable'
-      ? `"strata.server.path" points to ${p}, which is not executable: run "chmod +x ${p}", or clear the setting to let Strata find or install llama-server.`
-      : problem === 'not-a-file'
-        ? `"strata.server.path" points to ${p}, which is not a file: set it to the llama-server executable, or clear it to let Strata find or install one.`
-        : `"strata.server.path" points to ${p}, which does not exist: fix the setting, or clear it to let Strata find or install llama-server.`;
+    const message =
+      problem === 'not-executable'
+        ? `"strata.server.path" points to ${p}, which is not executable: run "chmod +x ${p}", or clear the setting to let Strata find or install llama-server.`
+        : problem === 'not-a-file'
+          ? `"strata.server.path" points to ${p}, which is not a file: set it to the llama-server executable, or clear it to let Strata find or install one.`
+          : `"strata.server.path" points to ${p}, which does not exist: fix the setting, or clear it to let Strata find or install llama-server.`;
     return { searched, problem: { code: problem === 'not-executable' ? 'not-executable' : 'setting-invalid', message } };
   }
   const tryPath = (p: string, kind: ServerSourceKind, extra: Partial<ServerCandidate> = {}): ServerCandidate | undefined => {
@@ -159,7 +156,8 @@ export function findLlamaServer(opts: FindOptions = {}): FindResult {
     searched,
     problem: {
       code: 'not-found',
-      message: 'No llama-server found (not in Strata\'s installs, on PATH or in the usual places): run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server", or set "strata.server.path".',
+      message:
+        'No llama-server found (not in Strata\'s installs, on PATH or in the usual places): run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server", or set "strata.server.path".',
     },
   };
 }
@@ -196,7 +194,10 @@ export interface LlamaServerInfo {
 export function parseVersionOutput(text: string): Pick<LlamaServerInfo, 'version' | 'build' | 'commit' | 'builtWith'> {
   const lines = text.split(/\r?\n/).map((l) => l.replace(/^.*?\bversion:/, 'version:').trim());
   const version = lines.find((l) => l.startsWith('version:'));
-  const builtWith = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l.startsWith('built with'));
+  const builtWith = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l.startsWith('built with'));
   const out: Pick<LlamaServerInfo, 'version' | 'build' | 'commit' | 'builtWith'> = {};
   if (version) {
     out.version = version;
@@ -242,7 +243,10 @@ const infoCache = new Map<string, { key: string; info: LlamaServerInfo }>();
  * Runs `--version` and `--list-devices` (both exit at once; --list-devices loads the GPU
  * backends, so it can take a second). Cached per path, size and mtime.
  */
-export async function inspectLlamaServer(bin: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<LlamaServerInfo> {
+export async function inspectLlamaServer(
+  bin: string,
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
+): Promise<LlamaServerInfo> {
   let key = '';
   try {
     const st = fs.statSync(bin);
@@ -280,5 +284,10 @@ export async function inspectLlamaServer(bin: string, opts: { timeoutMs?: number
 export function describeDevices(info: LlamaServerInfo): string {
   const gpus = info.devices.filter((d) => d.backend !== 'RPC');
   if (!gpus.length) return 'CPU only';
-  return gpus.map((d) => `${d.name} ${d.description}${d.freeMiB !== undefined ? ` (${Math.round(d.freeMiB / 1024)} of ${Math.round((d.totalMiB ?? 0) / 1024)} GiB free)` : ''}`).join('; ');
+  return gpus
+    .map(
+      (d) =>
+        `${d.name} ${d.description}${d.freeMiB !== undefined ? ` (${Math.round(d.freeMiB / 1024)} of ${Math.round((d.totalMiB ?? 0) / 1024)} GiB free)` : ''}`,
+    )
+    .join('; ');
 }

@@ -2,15 +2,7 @@
 // on, shared by the source download, the build, and the lock they both take.
 
 export type InstallErrorCode =
-  | 'TOOL_MISSING'
-  | 'TOOLCHAIN_MISSING'
-  | 'SOURCE_FAILED'
-  | 'CONFIGURE_FAILED'
-  | 'BUILD_FAILED'
-  | 'VERIFY_FAILED'
-  | 'LOCK_LOST'
-  | 'ABORTED'
-  | 'BAD_OPTIONS';
+  'TOOL_MISSING' | 'TOOLCHAIN_MISSING' | 'SOURCE_FAILED' | 'CONFIGURE_FAILED' | 'BUILD_FAILED' | 'VERIFY_FAILED' | 'LOCK_LOST' | 'ABORTED' | 'BAD_OPTIONS';
 
 /** Every failure a user can meet; `message` is one actionable sentence. */
 export class LlamaInstallError extends Error {

@@ -7,9 +7,7 @@ import { withLock } from './cacheLock';
 import { compileLlama } from './compileLlama';
 import { LlamaInstallError } from './installError';
 import { killLeftoverBuild } from './leftoverBuild';
-import {
-  InstallProgress, LlamaSource, LlamaSourceOptions, ensureLlamaSource, llamaCacheRoot, readCachedLlamaSource,
-} from './llamaSource';
+import { InstallProgress, LlamaSource, LlamaSourceOptions, ensureLlamaSource, llamaCacheRoot, readCachedLlamaSource } from './llamaSource';
 
 // Builds llama-server and ggml-rpc-server from the cached llama.cpp source for one backend.
 //
@@ -101,8 +99,19 @@ export async function ensureLlamaBuild(opts: LlamaBuildOptions): Promise<LlamaBu
       if (done) return done;
       await killLeftoverBuild(buildDir);
       return compileLlama({
-        backend, gpuTargets, label, source, buildDir, env, extraEnv, signal,
-        userSignal: !!opts.signal, jobs: opts.jobs, verify: opts.verify, onLog: opts.onLog, progress,
+        backend,
+        gpuTargets,
+        label,
+        source,
+        buildDir,
+        env,
+        extraEnv,
+        signal,
+        userSignal: !!opts.signal,
+        jobs: opts.jobs,
+        verify: opts.verify,
+        onLog: opts.onLog,
+        progress,
       });
     },
   );

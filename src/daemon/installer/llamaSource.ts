@@ -255,13 +255,21 @@ async function gitOrThrow(git: string, args: string[], o: RunOptions, what: stri
   const r = await runProcess(git, args, o);
   if (r.aborted) throw abortedError('Getting the llama.cpp source');
   if (r.code !== 0) {
-    throw new LlamaInstallError('SOURCE_FAILED', `${what} failed (exit ${r.code}): ${lastLine(r.tail)}; delete the partial cache and retry.`, undefined, r.tail);
+    throw new LlamaInstallError(
+      'SOURCE_FAILED',
+      `${what} failed (exit ${r.code}): ${lastLine(r.tail)}; delete the partial cache and retry.`,
+      undefined,
+      r.tail,
+    );
   }
   return r.stdout;
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines[lines.length - 1] ?? 'no output';
 }
 
@@ -298,11 +306,12 @@ async function obtainTarball(
   // sit at the final name.
   const dest = await fsp.mkdtemp(path.join(layout.npmDir, packPrefix(version)));
   try {
-    const r = await runProcess(
-      npm,
-      ['pack', `node-llama-cpp@${version}`, '--ignore-scripts', '--json', '--pack-destination', dest],
-      { cwd: dest, env, signal, shell: process.platform === 'win32' },
-    );
+    const r = await runProcess(npm, ['pack', `node-llama-cpp@${version}`, '--ignore-scripts', '--json', '--pack-destination', dest], {
+      cwd: dest,
+      env,
+      signal,
+      shell: process.platform === 'win32',
+    });
     if (r.aborted) throw abortedError('Getting the llama.cpp source');
     const file = (await fsp.readdir(dest)).find((f) => f.endsWith('.tgz'));
     if (r.code !== 0 || !file) {

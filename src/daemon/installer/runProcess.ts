@@ -10,8 +10,7 @@ import * as path from 'path';
 export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const isWin = process.platform === 'win32';
   const exts = isWin ? (env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').filter(Boolean) : [''];
-  const candidates = (dir: string): string[] =>
-    isWin && !path.extname(cmd) ? exts.map((e) => path.join(dir, cmd + e)) : [path.join(dir, cmd)];
+  const candidates = (dir: string): string[] => (isWin && !path.extname(cmd) ? exts.map((e) => path.join(dir, cmd + e)) : [path.join(dir, cmd)]);
   const executable = (p: string): boolean => {
     try {
       const st = fs.statSync(p);

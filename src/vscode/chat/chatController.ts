@@ -1,6 +1,15 @@
 import * as vscode from 'vscode';
 import {
-  AssistantTurn, ContextSnapshot, Conversation, lastTurn, lastUserTurnIndex, newConversation, newId, titleFrom, Turn, UserTurn,
+  AssistantTurn,
+  ContextSnapshot,
+  Conversation,
+  lastTurn,
+  lastUserTurnIndex,
+  newConversation,
+  newId,
+  titleFrom,
+  Turn,
+  UserTurn,
 } from '../../core/chat/conversation';
 import { HistoryStore } from '../../core/chat/historyStore';
 import { conversationView, HostToWebview, isSafeExternalLink, turnView, WebviewToHost } from '../../core/chat/webviewProtocol';
@@ -123,14 +132,30 @@ export class ChatController implements vscode.Disposable {
 
   async onMessage(m: WebviewToHost): Promise<void> {
     switch (m.type) {
-      case 'ready': this.pushAll(); break;
-      case 'send': await this.send(m.text, { replaceLast: m.replaceLast }); break;
-      case 'stop': this.stop(); break;
-      case 'regenerate': await this.regenerate(); break;
-      case 'removeChip': this.chips.remove(m.id); break;
-      case 'addContext': await this.pickContext(); break;
-      case 'newChat': await this.newChat(); break;
-      case 'showHistory': await vscode.commands.executeCommand('strata.chat.showHistory'); break;
+      case 'ready':
+        this.pushAll();
+        break;
+      case 'send':
+        await this.send(m.text, { replaceLast: m.replaceLast });
+        break;
+      case 'stop':
+        this.stop();
+        break;
+      case 'regenerate':
+        await this.regenerate();
+        break;
+      case 'removeChip':
+        this.chips.remove(m.id);
+        break;
+      case 'addContext':
+        await this.pickContext();
+        break;
+      case 'newChat':
+        await this.newChat();
+        break;
+      case 'showHistory':
+        await vscode.commands.executeCommand('strata.chat.showHistory');
+        break;
       case 'openLink':
         if (isSafeExternalLink(m.href)) await vscode.env.openExternal(vscode.Uri.parse(m.href, true));
         else this.log.warn(`chat: refused to open a non-http(s) link from the chat view: ${m.href.slice(0, 200)}`);
@@ -175,7 +200,11 @@ export class ChatController implements vscode.Disposable {
     if (deletedIds.includes(this.conversation.id)) await this.newChat();
     else {
       const c = await this.saved.load(this.conversation.id);
-      if (c && !this.running) { this.conversation.title = c.title; this.conversation.titleSetByUser = c.titleSetByUser; this.pushConversation(); }
+      if (c && !this.running) {
+        this.conversation.title = c.title;
+        this.conversation.titleSetByUser = c.titleSetByUser;
+        this.pushConversation();
+      }
     }
   }
 
@@ -192,7 +221,7 @@ export class ChatController implements vscode.Disposable {
     if (!text.trim()) return undefined;
     this.pendingInput = undefined;
     const c = this.conversation;
-    let context = opts.context ?? await this.chips.takeSnapshots();
+    let context = opts.context ?? (await this.chips.takeSnapshots());
     if (opts.replaceLast) {
       const i = lastUserTurnIndex(c);
       if (i >= 0) {
@@ -231,7 +260,9 @@ export class ChatController implements vscode.Disposable {
     const turn: AssistantTurn = { id: newId(), role: 'assistant', content: '', status: 'streaming', at: Date.now() };
     const abort = new AbortController();
     let resolveDone!: (t: AssistantTurn) => void;
-    const done = new Promise<AssistantTurn>((r) => { resolveDone = r; });
+    const done = new Promise<AssistantTurn>((r) => {
+      resolveDone = r;
+    });
     this.running = { abort, turn, done };
     this.busyChanged.fire(true);
     void vscode.commands.executeCommand('setContext', 'strata.chat.busy', true);
@@ -266,7 +297,10 @@ export class ChatController implements vscode.Disposable {
     // The walkthrough's "Ask" step is done once the chat has answered something.
     if (turn.status === 'done' && turn.content.trim()) void vscode.commands.executeCommand('setContext', 'strata.chat.answered', true);
     if (turn.status === 'error') this.log.warn(`chat: ${turn.error}`);
-    else this.log.info(`chat: answer ${turn.status}, ${turn.stats?.tokens ?? 0} tokens, ${turn.stats?.tokensPerSecond ?? '?'} tok/s, prompt ${turn.stats?.promptTokens ?? '?'} tokens`);
+    else
+      this.log.info(
+        `chat: answer ${turn.status}, ${turn.stats?.tokens ?? 0} tokens, ${turn.stats?.tokensPerSecond ?? '?'} tok/s, prompt ${turn.stats?.promptTokens ?? '?'} tokens`,
+      );
     resolveDone(turn);
     return turn;
   }

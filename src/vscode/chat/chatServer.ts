@@ -34,11 +34,13 @@ export class ChatServer implements vscode.Disposable {
     private readonly source: ServerConnectionSource,
     private readonly log: vscode.LogOutputChannel,
   ) {
-    this.disposables.push(source.onDidChangeServer((c) => {
-      if (c.role !== 'chat') return;
-      this.cached = undefined;
-      this.changed.fire();
-    }));
+    this.disposables.push(
+      source.onDidChangeServer((c) => {
+        if (c.role !== 'chat') return;
+        this.cached = undefined;
+        this.changed.fire();
+      }),
+    );
   }
 
   /** The chat's server and what /props says of it; throws an actionable error when there is no server. */
@@ -48,7 +50,9 @@ export class ChatServer implements vscode.Disposable {
     // A failed /props is not kept: a server still loading is asked again on the next question.
     if (cached && cached.client === client && cached.contextSize !== undefined) return cached;
     const info: ChatServerInfo = {
-      client, conn, at: Date.now(),
+      client,
+      conn,
+      at: Date.now(),
       counter: cached && cached.client === client ? cached.counter : new LlamaTokenCounter(conn),
       model: modelDisplayName(conn.model),
     };

@@ -79,7 +79,10 @@ export class ProposalManager implements vscode.TextDocumentContentProvider, vsco
     const choice = await vscode.window.showInformationMessage(`Apply Strata's change to ${name} (${description})?`, 'Accept', 'Reject');
     if (!this.proposals.has(id)) return 'dismissed'; // decided through the editor title buttons meanwhile
     if (choice === 'Accept') return (await this.accept(p)) ? 'accepted' : 'dismissed';
-    if (choice === 'Reject') { await this.reject(p); return 'rejected'; }
+    if (choice === 'Reject') {
+      await this.reject(p);
+      return 'rejected';
+    }
     return 'dismissed'; // notification closed: the diff stays open with its title buttons
   }
 
@@ -88,7 +91,9 @@ export class ProposalManager implements vscode.TextDocumentContentProvider, vsco
     const doc = await vscode.workspace.openTextDocument(p.target);
     if (doc.version !== p.versionAtProposal) {
       await this.close(p);
-      void vscode.window.showWarningMessage(`${path.posix.basename(p.target.path)} changed after Strata proposed its edit: apply the code block again to see a fresh diff.`);
+      void vscode.window.showWarningMessage(
+        `${path.posix.basename(p.target.path)} changed after Strata proposed its edit: apply the code block again to see a fresh diff.`,
+      );
       return false;
     }
     const edit = new vscode.WorkspaceEdit();
@@ -111,7 +116,9 @@ export class ProposalManager implements vscode.TextDocumentContentProvider, vsco
 
   private async close(p: Proposal): Promise<void> {
     this.proposals.delete(p.id);
-    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.toString() === p.proposalUri.toString());
+    const tabs = vscode.window.tabGroups.all
+      .flatMap((g) => g.tabs)
+      .filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.toString() === p.proposalUri.toString());
     if (tabs.length) await vscode.window.tabGroups.close(tabs);
   }
 
@@ -158,10 +165,44 @@ export async function insertAtCursor(code: string): Promise<boolean> {
 }
 
 const EXTENSIONS: Record<string, string> = {
-  typescript: 'ts', ts: 'ts', tsx: 'tsx', javascript: 'js', js: 'js', jsx: 'jsx', python: 'py', py: 'py', rust: 'rs', rs: 'rs',
-  go: 'go', java: 'java', c: 'c', cpp: 'cpp', 'c++': 'cpp', csharp: 'cs', cs: 'cs', json: 'json', yaml: 'yaml', yml: 'yaml',
-  bash: 'sh', sh: 'sh', shell: 'sh', html: 'html', css: 'css', scss: 'scss', markdown: 'md', md: 'md', sql: 'sql', ruby: 'rb',
-  php: 'php', swift: 'swift', kotlin: 'kt', lua: 'lua', toml: 'toml', xml: 'xml', dockerfile: 'Dockerfile', makefile: 'Makefile',
+  typescript: 'ts',
+  ts: 'ts',
+  tsx: 'tsx',
+  javascript: 'js',
+  js: 'js',
+  jsx: 'jsx',
+  python: 'py',
+  py: 'py',
+  rust: 'rs',
+  rs: 'rs',
+  go: 'go',
+  java: 'java',
+  c: 'c',
+  cpp: 'cpp',
+  'c++': 'cpp',
+  csharp: 'cs',
+  cs: 'cs',
+  json: 'json',
+  yaml: 'yaml',
+  yml: 'yaml',
+  bash: 'sh',
+  sh: 'sh',
+  shell: 'sh',
+  html: 'html',
+  css: 'css',
+  scss: 'scss',
+  markdown: 'md',
+  md: 'md',
+  sql: 'sql',
+  ruby: 'rb',
+  php: 'php',
+  swift: 'swift',
+  kotlin: 'kt',
+  lua: 'lua',
+  toml: 'toml',
+  xml: 'xml',
+  dockerfile: 'Dockerfile',
+  makefile: 'Makefile',
 };
 
 export async function saveAsNewFile(code: string, lang: string): Promise<vscode.Uri | undefined> {
@@ -190,7 +231,10 @@ export async function runCodeAction(action: CodeAction, code: string, lang: stri
     case 'apply': {
       const editor = targetEditor();
       if (!editor) {
-        const choice = await vscode.window.showWarningMessage('Strata: open the file the code should go into, then use Apply again, or save the code as a new file.', 'Save as New File');
+        const choice = await vscode.window.showWarningMessage(
+          'Strata: open the file the code should go into, then use Apply again, or save the code as a new file.',
+          'Save as New File',
+        );
         if (choice) await saveAsNewFile(code, lang);
         return;
       }

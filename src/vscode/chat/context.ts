@@ -50,7 +50,13 @@ export function selectionChip(editor: vscode.TextEditor, range?: vscode.Range): 
     focusLine: 0,
     text: capped(doc.getText(r)),
   };
-  return { id: nextId('selection'), kind: 'selection', label: snap.label, detail: `${snap.path}, lines ${r.start.line + 1}-${r.end.line + 1}`, snapshot: async () => snap };
+  return {
+    id: nextId('selection'),
+    kind: 'selection',
+    label: snap.label,
+    detail: `${snap.path}, lines ${r.start.line + 1}-${r.end.line + 1}`,
+    snapshot: async () => snap,
+  };
 }
 
 async function readDocumentText(uri: vscode.Uri): Promise<{ text: string; languageId?: string; version?: number } | undefined> {
@@ -72,7 +78,15 @@ export function fileChip(uri: vscode.Uri): Chip {
     snapshot: async () => {
       const doc = await readDocumentText(uri);
       if (!doc) return undefined;
-      return { kind: 'file', label, path: workspacePath(uri), uri: uri.toString(), languageId: doc.languageId, documentVersion: doc.version, text: capped(doc.text) };
+      return {
+        kind: 'file',
+        label,
+        path: workspacePath(uri),
+        uri: uri.toString(),
+        languageId: doc.languageId,
+        documentVersion: doc.version,
+        text: capped(doc.text),
+      };
     },
   };
 }
@@ -90,8 +104,14 @@ export function activeFileChip(editor: vscode.TextEditor): Chip {
       const doc = editor.document;
       if (doc.isClosed) return undefined;
       return {
-        kind: 'activeFile', label, path: workspacePath(uri), uri: uri.toString(), languageId: doc.languageId, documentVersion: doc.version,
-        focusLine: editor.selection.active.line, text: capped(doc.getText()),
+        kind: 'activeFile',
+        label,
+        path: workspacePath(uri),
+        uri: uri.toString(),
+        languageId: doc.languageId,
+        documentVersion: doc.version,
+        focusLine: editor.selection.active.line,
+        text: capped(doc.getText()),
       };
     },
   };
@@ -103,7 +123,9 @@ const SEVERITY = ['error', 'warning', 'info', 'hint'];
 export function diagnosticsAt(editor: vscode.TextEditor): vscode.Diagnostic[] {
   const all = vscode.languages.getDiagnostics(editor.document.uri);
   const sel = editor.selection;
-  const hit = all.filter((d) => (sel.isEmpty ? d.range.contains(sel.active) || d.range.start.line === sel.active.line : d.range.intersection(sel) !== undefined));
+  const hit = all.filter((d) =>
+    sel.isEmpty ? d.range.contains(sel.active) || d.range.start.line === sel.active.line : d.range.intersection(sel) !== undefined,
+  );
   return hit.sort((a, b) => a.severity - b.severity);
 }
 
@@ -127,7 +149,10 @@ export function rangeAroundDiagnostics(doc: vscode.TextDocument, diags: vscode.D
   return new vscode.Range(start, 0, end, doc.lineAt(end).text.length);
 }
 
-interface FileItem extends vscode.QuickPickItem { uri?: vscode.Uri; active?: boolean }
+interface FileItem extends vscode.QuickPickItem {
+  uri?: vscode.Uri;
+  active?: boolean;
+}
 
 /** The `@` picker: open editors first, then workspace files, filtered as the user types. */
 export async function pickFiles(activeUri: vscode.Uri | undefined): Promise<{ uris: vscode.Uri[]; active: boolean } | undefined> {
@@ -141,7 +166,8 @@ export async function pickFiles(activeUri: vscode.Uri | undefined): Promise<{ ur
   if (activeUri) {
     items.push({ label: `$(go-to-file) ${baseName(activeUri)}`, description: 'active editor (follows the editor)', active: true, alwaysShow: true });
   }
-  const openDocs = vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+  const openDocs = vscode.window.tabGroups.all
+    .flatMap((g) => g.tabs)
     .map((t) => (t.input instanceof vscode.TabInputText ? t.input.uri : undefined))
     .filter((u): u is vscode.Uri => !!u);
   const push = (uri: vscode.Uri, description: string) => {
@@ -154,12 +180,17 @@ export async function pickFiles(activeUri: vscode.Uri | undefined): Promise<{ ur
   qp.items = items;
   qp.busy = true;
   qp.show();
-  void vscode.workspace.findFiles('**/*', '**/{node_modules,.git,dist,out,build,target,.venv,__pycache__}/**', 5000).then((found) => {
-    found.sort((a, b) => a.path.localeCompare(b.path));
-    for (const u of found) push(u, '');
-    qp.items = items;
-    qp.busy = false;
-  }, () => { qp.busy = false; });
+  void vscode.workspace.findFiles('**/*', '**/{node_modules,.git,dist,out,build,target,.venv,__pycache__}/**', 5000).then(
+    (found) => {
+      found.sort((a, b) => a.path.localeCompare(b.path));
+      for (const u of found) push(u, '');
+      qp.items = items;
+      qp.busy = false;
+    },
+    () => {
+      qp.busy = false;
+    },
+  );
   return new Promise((resolve) => {
     let done = false;
     qp.onDidAccept(() => {

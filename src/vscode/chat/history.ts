@@ -4,7 +4,9 @@ import { HistoryStore } from '../../core/chat/historyStore';
 
 // The history list: a QuickPick (native, keyboard-first) with rename and delete buttons per item.
 
-interface Item extends vscode.QuickPickItem { summary: ConversationSummary }
+interface Item extends vscode.QuickPickItem {
+  summary: ConversationSummary;
+}
 
 const RENAME: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('edit'), tooltip: 'Rename' };
 const DELETE: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('trash'), tooltip: 'Delete' };
@@ -45,7 +47,12 @@ export async function showHistory(store: HistoryStore, currentId: string): Promi
         await refresh();
       } else if (e.button === RENAME) {
         inDialog = true;
-        const title = await vscode.window.showInputBox({ title: 'Rename conversation', value: s.title, valueSelection: [0, s.title.length], validateInput: (v) => (v.trim() ? undefined : 'A title cannot be empty') });
+        const title = await vscode.window.showInputBox({
+          title: 'Rename conversation',
+          value: s.title,
+          valueSelection: [0, s.title.length],
+          validateInput: (v) => (v.trim() ? undefined : 'A title cannot be empty'),
+        });
         inDialog = false;
         if (title?.trim()) {
           await store.rename(s.id, title);

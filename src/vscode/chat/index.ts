@@ -60,36 +60,44 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
         return controller.conversation.id;
       },
 
-      'strata.chat.askAboutSelection': () => withEditor('ask about it', async (editor) => {
-        const chip = selectionChip(editor);
-        if (chip) controller.addChip(chip);
-        await provider.reveal(true);
-      }),
+      'strata.chat.askAboutSelection': () =>
+        withEditor('ask about it', async (editor) => {
+          const chip = selectionChip(editor);
+          if (chip) controller.addChip(chip);
+          await provider.reveal(true);
+        }),
 
-      'strata.chat.explain': () => withEditor('explain code', async (editor) => {
-        const chip = selectionChip(editor);
-        await provider.reveal(false);
-        if (chip) {
-          const snap = await chip.snapshot();
-          return controller.send('Explain what this code does, how it works, and anything surprising in it.', { context: snap ? [snap] : [] });
-        }
-        const line = editor.selection.active.line + 1;
-        const snap = await activeFileChip(editor).snapshot();
-        return controller.send(`Explain the code around line ${line} of ${path.posix.basename(editor.document.uri.path)}.`, { context: snap ? [snap] : [] });
-      }),
+      'strata.chat.explain': () =>
+        withEditor('explain code', async (editor) => {
+          const chip = selectionChip(editor);
+          await provider.reveal(false);
+          if (chip) {
+            const snap = await chip.snapshot();
+            return controller.send('Explain what this code does, how it works, and anything surprising in it.', { context: snap ? [snap] : [] });
+          }
+          const line = editor.selection.active.line + 1;
+          const snap = await activeFileChip(editor).snapshot();
+          return controller.send(`Explain the code around line ${line} of ${path.posix.basename(editor.document.uri.path)}.`, { context: snap ? [snap] : [] });
+        }),
 
-      'strata.chat.fixProblem': () => withEditor('fix a problem', async (editor) => {
-        const diags = diagnosticsAt(editor);
-        if (diags.length === 0) {
-          void vscode.window.showInformationMessage('Strata: there is no problem at the cursor; put the cursor on a squiggle (or select the lines) and run Fix Problem again.');
-          return undefined;
-        }
-        const range = editor.selection.isEmpty ? rangeAroundDiagnostics(editor.document, diags) : editor.selection;
-        const sel = selectionChip(editor, range);
-        const snaps = [await diagnosticsChip(editor, diags).snapshot(), sel && await sel.snapshot()].filter((s) => !!s);
-        await provider.reveal(false);
-        return controller.send('Fix the problems listed above. Reply with the corrected version of the selected lines in one code block, then explain the fix in a sentence or two.', { context: snaps as NonNullable<typeof snaps[number]>[] });
-      }),
+      'strata.chat.fixProblem': () =>
+        withEditor('fix a problem', async (editor) => {
+          const diags = diagnosticsAt(editor);
+          if (diags.length === 0) {
+            void vscode.window.showInformationMessage(
+              'Strata: there is no problem at the cursor; put the cursor on a squiggle (or select the lines) and run Fix Problem again.',
+            );
+            return undefined;
+          }
+          const range = editor.selection.isEmpty ? rangeAroundDiagnostics(editor.document, diags) : editor.selection;
+          const sel = selectionChip(editor, range);
+          const snaps = [await diagnosticsChip(editor, diags).snapshot(), sel && (await sel.snapshot())].filter((s) => !!s);
+          await provider.reveal(false);
+          return controller.send(
+            'Fix the problems listed above. Reply with the corrected version of the selected lines in one code block, then explain the fix in a sentence or two.',
+            { context: snaps as NonNullable<(typeof snaps)[number]>[] },
+          );
+        }),
 
       'strata.chat.addFile': async () => {
         await provider.reveal(false);
@@ -114,7 +122,11 @@ export function registerChat(context: vscode.ExtensionContext, deps: ChatDeps): 
           void vscode.window.showInformationMessage('Strata: the chat history is already empty.');
           return 0;
         }
-        const ok = await vscode.window.showWarningMessage(`Delete all ${n} Strata conversation${n > 1 ? 's' : ''} of this workspace? This cannot be undone.`, { modal: true }, 'Delete All');
+        const ok = await vscode.window.showWarningMessage(
+          `Delete all ${n} Strata conversation${n > 1 ? 's' : ''} of this workspace? This cannot be undone.`,
+          { modal: true },
+          'Delete All',
+        );
         if (ok !== 'Delete All') return 0;
         const ids = (await store.list()).map((s) => s.id);
         await store.clear();

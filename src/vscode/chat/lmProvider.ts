@@ -33,14 +33,22 @@ interface LmRequestMessage {
 export interface LmProvider {
   onDidChangeLanguageModelChatInformation?: vscode.Event<void>;
   provideLanguageModelChatInformation(options: unknown, token: vscode.CancellationToken): Promise<LmChatInformation[]>;
-  provideLanguageModelChatResponse(model: LmChatInformation, messages: readonly LmRequestMessage[], options: unknown, progress: vscode.Progress<unknown>, token: vscode.CancellationToken): Promise<void>;
+  provideLanguageModelChatResponse(
+    model: LmChatInformation,
+    messages: readonly LmRequestMessage[],
+    options: unknown,
+    progress: vscode.Progress<unknown>,
+    token: vscode.CancellationToken,
+  ): Promise<void>;
   provideTokenCount(model: LmChatInformation, text: string | LmRequestMessage, token: vscode.CancellationToken): Promise<number>;
 }
 
 type Register = (vendor: string, provider: LmProvider) => vscode.Disposable;
 
 function textOf(m: LmRequestMessage): string {
-  return m.content.map((p) => (p && typeof p === 'object' && 'value' in p && typeof (p as { value: unknown }).value === 'string' ? (p as { value: string }).value : '')).join('');
+  return m.content
+    .map((p) => (p && typeof p === 'object' && 'value' in p && typeof (p as { value: unknown }).value === 'string' ? (p as { value: string }).value : ''))
+    .join('');
 }
 
 function toChatMessages(messages: readonly LmRequestMessage[]): ChatMessage[] {
@@ -54,7 +62,13 @@ function toChatMessages(messages: readonly LmRequestMessage[]): ChatMessage[] {
 export function languageModelProvider(source: ServerConnectionSource, TextPart: new (value: string) => unknown): LmProvider {
   let counter: { key: string; counter: LlamaTokenCounter } | undefined;
   const onChange: vscode.Event<void> = (listener, thisArgs, disposables) =>
-    source.onDidChangeServer((c) => { if (c.role === 'chat') listener.call(thisArgs); }, undefined, disposables);
+    source.onDidChangeServer(
+      (c) => {
+        if (c.role === 'chat') listener.call(thisArgs);
+      },
+      undefined,
+      disposables,
+    );
   return {
     onDidChangeLanguageModelChatInformation: onChange,
     async provideLanguageModelChatInformation() {
@@ -68,17 +82,19 @@ export function languageModelProvider(source: ServerConnectionSource, TextPart: 
       const model = await readServerModel(client, 3000).catch(() => undefined);
       const name = modelDisplayName(model?.modelPath ?? conn.model) ?? 'local model';
       const ctx = contextSizeOf(model);
-      return [{
-        id: 'strata-local',
-        name: `${name} (Strata)`,
-        family: 'strata-llama.cpp',
-        version: '1',
-        maxInputTokens: Math.max(256, ctx - Math.min(2048, Math.floor(ctx / 4))),
-        maxOutputTokens: Math.min(2048, Math.floor(ctx / 4)),
-        tooltip: `Runs locally in llama-server at ${conn.url}`,
-        detail: 'local',
-        capabilities: { imageInput: false, toolCalling: false },
-      }];
+      return [
+        {
+          id: 'strata-local',
+          name: `${name} (Strata)`,
+          family: 'strata-llama.cpp',
+          version: '1',
+          maxInputTokens: Math.max(256, ctx - Math.min(2048, Math.floor(ctx / 4))),
+          maxOutputTokens: Math.min(2048, Math.floor(ctx / 4)),
+          tooltip: `Runs locally in llama-server at ${conn.url}`,
+          detail: 'local',
+          capabilities: { imageInput: false, toolCalling: false },
+        },
+      ];
     },
     async provideLanguageModelChatResponse(model, messages, _options, progress, token) {
       const { client } = source.current('chat');

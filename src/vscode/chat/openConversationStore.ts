@@ -43,7 +43,9 @@ export class OpenConversationStore {
       if (this.isOpen(c)) await this.setOpen(c.id);
     } catch (e) {
       this.log.error(`chat: could not save the conversation: ${(e as Error).message}`);
-      void vscode.window.showErrorMessage(`Strata could not save the chat history (${(e as Error).message}): check free disk space and permissions of ${this.store.dir}.`);
+      void vscode.window.showErrorMessage(
+        `Strata could not save the chat history (${(e as Error).message}): check free disk space and permissions of ${this.store.dir}.`,
+      );
     }
   }
 }

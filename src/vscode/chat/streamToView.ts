@@ -31,13 +31,21 @@ export async function streamToView(c: Conversation, info: ChatServerInfo, turn: 
   const reserve = Math.min(settings.maxTokens, Math.floor(contextSize / 4));
   let prompt;
   try {
-    prompt = await buildPrompt(c.turns.slice(0, -1), info.counter, {
-      contextSize,
-      reserveForAnswer: reserve,
-      systemPrompt: settings.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
-    }, abort.signal);
+    prompt = await buildPrompt(
+      c.turns.slice(0, -1),
+      info.counter,
+      {
+        contextSize,
+        reserveForAnswer: reserve,
+        systemPrompt: settings.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+      },
+      abort.signal,
+    );
   } catch (e) {
-    if (abort.signal.aborted) { turn.status = 'stopped'; return; }
+    if (abort.signal.aborted) {
+      turn.status = 'stopped';
+      return;
+    }
     turn.status = 'error';
     turn.error = (e as Error).message;
     return;
@@ -74,7 +82,10 @@ class DeltaThrottle {
   private timer: NodeJS.Timeout | undefined;
   private lastSave = Date.now();
 
-  constructor(private readonly turnId: string, private readonly target: StreamTarget) {}
+  constructor(
+    private readonly turnId: string,
+    private readonly target: StreamTarget,
+  ) {}
 
   add(content: string, reasoning: string): void {
     this.content += content;

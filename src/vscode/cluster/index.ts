@@ -47,7 +47,9 @@ const SECRET_PREFIX = 'strata.cluster.peerToken.';
 export function readPeerSettings(): PeerSetting[] {
   const raw = strataSettings('strata.cluster').get<unknown>('peers', []);
   if (!Array.isArray(raw)) return [];
-  return raw.filter((p): p is PeerSetting => !!p && typeof p === 'object' && typeof (p as PeerSetting).name === 'string' && typeof (p as PeerSetting).host === 'string');
+  return raw.filter(
+    (p): p is PeerSetting => !!p && typeof p === 'object' && typeof (p as PeerSetting).name === 'string' && typeof (p as PeerSetting).host === 'string',
+  );
 }
 
 /** `strata.cluster.placement`: { fim?: {peer, model, args?}, chat?: {...} } → wishes for the daemon. */
@@ -69,10 +71,16 @@ function clusterMode(): ClusterMode {
 }
 
 async function peersWithTokens(secrets: vscode.SecretStorage): Promise<PeerEntry[]> {
-  return Promise.all(readPeerSettings().map(async (p) => ({
-    name: p.name, host: p.host, port: p.port ?? DEFAULT_AGENT_PORT, transport: p.transport ?? 'tunnel', enabled: p.enabled !== false,
-    token: await secrets.get(SECRET_PREFIX + p.name),
-  })));
+  return Promise.all(
+    readPeerSettings().map(async (p) => ({
+      name: p.name,
+      host: p.host,
+      port: p.port ?? DEFAULT_AGENT_PORT,
+      transport: p.transport ?? 'tunnel',
+      enabled: p.enabled !== false,
+      token: await secrets.get(SECRET_PREFIX + p.name),
+    })),
+  );
 }
 
 export interface ClusterHandle {
@@ -92,7 +100,11 @@ export function registerCluster(context: vscode.ExtensionContext, deps: ClusterD
     // A placement on a peer that is not (or no longer) configured would be refused as a whole.
     const placements = readPlacements().filter((w) => peers.some((p) => p.name === w.peer));
     try {
-      await deps.sidecar.configure({ peers: peers.map((p) => ({ name: p.name, host: p.host, port: p.port, transport: p.transport, enabled: p.enabled, token: p.token })), mode: clusterMode(), placements });
+      await deps.sidecar.configure({
+        peers: peers.map((p) => ({ name: p.name, host: p.host, port: p.port, transport: p.transport, enabled: p.enabled, token: p.token })),
+        mode: clusterMode(),
+        placements,
+      });
     } catch (e) {
       log.warn(`cluster: could not hand the peers to the sidecar: ${(e as Error).message}`);
     }
@@ -100,12 +112,24 @@ export function registerCluster(context: vscode.ExtensionContext, deps: ClusterD
 
   context.subscriptions.push(
     ...registerCommands('cluster', {
-      'strata.cluster.addPeer': () => addPeer(secrets, log).then(async (r) => { if (r) await push(); return r?.peer.name; }),
-      'strata.cluster.removePeer': (name?: string) => removePeer(secrets, log, name).then(async (r) => { await push(); return r; }),
+      'strata.cluster.addPeer': () =>
+        addPeer(secrets, log).then(async (r) => {
+          if (r) await push();
+          return r?.peer.name;
+        }),
+      'strata.cluster.removePeer': (name?: string) =>
+        removePeer(secrets, log, name).then(async (r) => {
+          await push();
+          return r;
+        }),
       'strata.cluster.show': () => showCluster(secrets, deps),
     }),
-    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('strata.cluster')) void push(); }),
-    secrets.onDidChange((e) => { if (e.key.startsWith(SECRET_PREFIX)) void push(); }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('strata.cluster')) void push();
+    }),
+    secrets.onDidChange((e) => {
+      if (e.key.startsWith(SECRET_PREFIX)) void push();
+    }),
   );
   if (deps.sidecar) {
     context.subscriptions.push(deps.sidecar.onEvent((e) => void announce(e, deps)));
@@ -147,12 +171,17 @@ async function addPeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChann
     // The first label of a host name; nothing to suggest for an IP address.
     value: /^[\d.]+$|:/.test(hp.host) ? '' : hp.host.split('.')[0] || hp.host,
     ignoreFocusOut: true,
-    validateInput: (v) => (!/^[\w.-]{1,40}$/.test(v) ? 'Letters, digits, dots, dashes and underscores' : existing.some((p) => p.name === v && p.host !== hp.host) ? 'Another peer has this name' : undefined),
+    validateInput: (v) =>
+      !/^[\w.-]{1,40}$/.test(v)
+        ? 'Letters, digits, dots, dashes and underscores'
+        : existing.some((p) => p.name === v && p.host !== hp.host)
+          ? 'Another peer has this name'
+          : undefined,
   });
   if (!name) return undefined;
   const token = await vscode.window.showInputBox({
     title: 'Strata: Add Peer (3/3)',
-    prompt: 'The peer\'s token: run `strata-peer token` on that machine and paste what it prints',
+    prompt: "The peer's token: run `strata-peer token` on that machine and paste what it prints",
     password: true,
     ignoreFocusOut: true,
     validateInput: (v) => (v.trim().length >= 16 ? undefined : 'A token is at least 16 characters (strata-peer tokens start with sp1_)'),
@@ -172,15 +201,30 @@ async function addPeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChann
     if (pick !== 'Save Anyway') return undefined;
   }
   if (report.info?.agent.directAllowed) {
-    const pick = await vscode.window.showQuickPick([
-      { label: 'Tunnel', description: 'recommended', detail: 'Authenticated and encrypted; rpc-server stays on the peer\'s loopback.', mode: 'tunnel' as const },
-      { label: 'Direct', description: 'trusted, isolated networks only', detail: 'llama-server talks to rpc-server on the LAN with no authentication and no encryption: anyone on the network can read or alter the computation and crash the peer.', mode: 'direct' as const },
-    ], { title: `How should ${name} be reached?`, ignoreFocusOut: true });
+    const pick = await vscode.window.showQuickPick(
+      [
+        {
+          label: 'Tunnel',
+          description: 'recommended',
+          detail: "Authenticated and encrypted; rpc-server stays on the peer's loopback.",
+          mode: 'tunnel' as const,
+        },
+        {
+          label: 'Direct',
+          description: 'trusted, isolated networks only',
+          detail:
+            'llama-server talks to rpc-server on the LAN with no authentication and no encryption: anyone on the network can read or alter the computation and crash the peer.',
+          mode: 'direct' as const,
+        },
+      ],
+      { title: `How should ${name} be reached?`, ignoreFocusOut: true },
+    );
     if (!pick) return undefined;
     if (pick.mode === 'direct') {
       const ok = await vscode.window.showWarningMessage(
         `Direct mode sends model weights and activations to ${name} unencrypted, and its rpc-server accepts anyone on the network. Use it only on a network you fully trust.`,
-        { modal: true }, 'Use Direct Mode',
+        { modal: true },
+        'Use Direct Mode',
       );
       if (ok !== 'Use Direct Mode') return undefined;
       entry.transport = 'direct';
@@ -193,20 +237,37 @@ async function addPeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChann
   const devices = report.info?.devices.map((d) => `${d.name} ${(d.freeBytes / 1024 ** 3).toFixed(1)} GiB free`).join(', ');
   log.info(`cluster: added peer ${name} (${hp.host}:${hp.port}, ${entry.transport})${devices ? `: ${devices}` : ''}`);
   // A model already running here keeps running as planned; a restart plans it again with this peer.
-  void vscode.window.showInformationMessage(report.reachable
-    ? `Strata: ${name} added${devices ? ` (${devices})` : ''}. A model already loaded uses it after "Restart Server".`
-    : `Strata: ${name} saved; it is not reachable now (${report.problem}).`, 'Restart Server', 'Show Cluster').then((p) => {
-    if (p === 'Restart Server') void vscode.commands.executeCommand('strata.server.restart');
-    else if (p) void vscode.commands.executeCommand('strata.cluster.show');
-  });
+  void vscode.window
+    .showInformationMessage(
+      report.reachable
+        ? `Strata: ${name} added${devices ? ` (${devices})` : ''}. A model already loaded uses it after "Restart Server".`
+        : `Strata: ${name} saved; it is not reachable now (${report.problem}).`,
+      'Restart Server',
+      'Show Cluster',
+    )
+    .then((p) => {
+      if (p === 'Restart Server') void vscode.commands.executeCommand('strata.server.restart');
+      else if (p) void vscode.commands.executeCommand('strata.cluster.show');
+    });
   return { ...report, peer: { ...entry, token: undefined } };
 }
 
 async function removePeer(secrets: vscode.SecretStorage, log: vscode.LogOutputChannel, name?: string): Promise<string | undefined> {
   const peers = readPeerSettings();
-  const pick = name ?? (await vscode.window.showQuickPick(peers.map((p) => ({ label: p.name, description: `${p.host}:${p.port ?? DEFAULT_AGENT_PORT}` })), { title: 'Strata: Remove Peer' }))?.label;
+  const pick =
+    name ??
+    (
+      await vscode.window.showQuickPick(
+        peers.map((p) => ({ label: p.name, description: `${p.host}:${p.port ?? DEFAULT_AGENT_PORT}` })),
+        { title: 'Strata: Remove Peer' },
+      )
+    )?.label;
   if (!pick) return undefined;
-  await strataSettings('strata.cluster').update('peers', peers.filter((p) => p.name !== pick), vscode.ConfigurationTarget.Global);
+  await strataSettings('strata.cluster').update(
+    'peers',
+    peers.filter((p) => p.name !== pick),
+    vscode.ConfigurationTarget.Global,
+  );
   await secrets.delete(SECRET_PREFIX + pick);
   log.info(`cluster: removed peer ${pick}`);
   return pick;
@@ -217,7 +278,10 @@ type ClusterItem = vscode.QuickPickItem & { action?: 'add' | 'use-returned' | 's
 async function showCluster(secrets: vscode.SecretStorage, deps: ClusterDeps): Promise<string[]> {
   const peers = await peersWithTokens(secrets);
   if (!peers.length) {
-    const pick = await vscode.window.showInformationMessage('Strata: no peers yet. A peer is another machine running `strata-peer` that lends its accelerators.', 'Add Peer');
+    const pick = await vscode.window.showInformationMessage(
+      'Strata: no peers yet. A peer is another machine running `strata-peer` that lends its accelerators.',
+      'Add Peer',
+    );
     if (pick) await vscode.commands.executeCommand('strata.cluster.addPeer');
     return [];
   }
@@ -226,14 +290,17 @@ async function showCluster(secrets: vscode.SecretStorage, deps: ClusterDeps): Pr
   const mode = clusterMode();
   const got = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Strata: asking the peers…', cancellable: true },
-    async (_p, cancel) => Promise.race([
-      Promise.all([
-        deps.localDevices?.().then((localDevices) => collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto', localDevices }))
-          ?? collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto' }),
-        deps.sidecar?.status().catch(() => undefined),
-      ] as const),
-      new Promise<undefined>((res) => cancel.onCancellationRequested(() => res(undefined))),
-    ]),
+    async (_p, cancel) =>
+      Promise.race([
+        Promise.all([
+          deps
+            .localDevices?.()
+            .then((localDevices) => collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto', localDevices })) ??
+            collectClusterReport(peers, { modelPath, ctx, mode: mode === 'split' ? 'split' : 'auto' }),
+          deps.sidecar?.status().catch(() => undefined),
+        ] as const),
+        new Promise<undefined>((res) => cancel.onCancellationRequested(() => res(undefined))),
+      ]),
   );
   if (!got) return [];
   const [report, sidecar] = got;
@@ -242,18 +309,26 @@ async function showCluster(secrets: vscode.SecretStorage, deps: ClusterDeps): Pr
   const GiB = 1024 ** 3;
   const items: ClusterItem[] = [];
   const summary = report.plan ? report.plan.summary : report.planProblem;
-  if (summary) items.push({ label: report.model ?? 'No model', kind: vscode.QuickPickItemKind.Separator }, { label: `$(layers) ${summary}`, detail: report.plan?.lines.join(' · ') });
+  if (summary)
+    items.push(
+      { label: report.model ?? 'No model', kind: vscode.QuickPickItemKind.Separator },
+      { label: `$(layers) ${summary}`, detail: report.plan?.lines.join(' · ') },
+    );
   items.push({ label: 'Peers', kind: vscode.QuickPickItemKind.Separator });
   for (const p of report.peers) {
     const live = sidecar?.peers.find((x) => x.name === p.peer.name);
     const icon = !p.reachable ? '$(error)' : p.problem ? '$(warning)' : live?.inUse ? '$(vm-running)' : '$(vm)';
     const desc = [
-      `${p.peer.host}:${p.peer.port}`, p.peer.transport,
+      `${p.peer.host}:${p.peer.port}`,
+      p.peer.transport,
       p.latencyMs !== undefined ? `${p.latencyMs.toFixed(1)} ms` : undefined,
       p.info ? `agent ${p.info.agent.version}` : undefined,
       p.info?.rpc.version ? `RPC ${p.info.rpc.version}` : undefined,
-      live?.inUse ? 'in use' : undefined, live?.returned ? 'back: offered' : undefined,
-    ].filter(Boolean).join(' · ');
+      live?.inUse ? 'in use' : undefined,
+      live?.returned ? 'back: offered' : undefined,
+    ]
+      .filter(Boolean)
+      .join(' · ');
     const devs = p.info?.devices.map((d) => `${d.name} ${(d.freeBytes / GiB).toFixed(1)}/${(d.totalBytes / GiB).toFixed(1)} GiB free`).join(', ');
     const detail = p.reachable ? [devs, p.layers ? `would hold ${p.layers}` : 'no layers in this plan', p.problem].filter(Boolean).join(' · ') : p.problem;
     items.push({ label: `${icon} ${p.peer.name}`, description: desc, detail, peer: p.peer.name });

@@ -32,14 +32,20 @@ export class ContextTracker implements vscode.Disposable {
   private idleAbort?: AbortController;
   private idleBusy = false;
 
-  constructor(private readonly engine: CompletionEngine, private readonly settings: () => CompletionSettings, private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly engine: CompletionEngine,
+    private readonly settings: () => CompletionSettings,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
     this.disposables.push(
       vscode.workspace.onDidChangeTextDocument((e) => this.onEdit(e)),
       vscode.window.onDidChangeActiveTextEditor((ed) => this.onActiveEditor(ed)),
       vscode.window.onDidChangeVisibleTextEditors((eds) => this.onVisibleEditors(eds)),
       vscode.window.onDidChangeTextEditorSelection((e) => this.onSelection(e)),
       vscode.window.onDidChangeTextEditorVisibleRanges((e) => this.onVisibleRanges(e)),
-      vscode.workspace.onDidCloseTextDocument((d) => { if (this.lastEdit?.uri === d.uri.toString()) this.lastEdit = undefined; }),
+      vscode.workspace.onDidCloseTextDocument((d) => {
+        if (this.lastEdit?.uri === d.uri.toString()) this.lastEdit = undefined;
+      }),
     );
     this.idleTimer = setInterval(() => void this.onIdleTick(), 500);
     this.idleTimer.unref?.();

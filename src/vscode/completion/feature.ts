@@ -19,7 +19,12 @@ import { CompletionStatusItem } from './statusItem';
  * By scheme, not by a '**' pattern: in a remote extension host (code-server, SSH) a
  * pattern-only selector never matches and the provider is silently never called.
  */
-export const COMPLETION_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }, { scheme: 'vscode-remote' }];
+export const COMPLETION_SELECTOR: vscode.DocumentSelector = [
+  { scheme: 'file' },
+  { scheme: 'untitled' },
+  { scheme: 'vscode-notebook-cell' },
+  { scheme: 'vscode-remote' },
+];
 
 export interface CompletionFeatureDeps {
   source: ServerConnectionSource;
@@ -119,7 +124,11 @@ export class CompletionFeature implements vscode.Disposable {
       `This session: ${st.requests} requests (${st.aborted} cancelled), ${st.servedFromCache + st.typedThrough + st.joined} answered from memory, ${this.engine.extra.size} context chunks.`,
     ].filter(Boolean);
     this.log.info(lines.join(' '));
-    const pick = await vscode.window.showInformationMessage(`Strata completions: ${lines.join(' ')}`, 'Show Log', strataConfig().completion.enabled ? 'Turn Off' : 'Turn On');
+    const pick = await vscode.window.showInformationMessage(
+      `Strata completions: ${lines.join(' ')}`,
+      'Show Log',
+      strataConfig().completion.enabled ? 'Turn Off' : 'Turn On',
+    );
     if (pick === 'Show Log') this.log.show(true);
     else if (pick) await vscode.commands.executeCommand('strata.toggleCompletions');
   }

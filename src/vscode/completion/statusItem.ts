@@ -58,7 +58,9 @@ export class CompletionStatusItem implements vscode.Disposable {
         }
     }
     this.item.text = text;
-    this.item.tooltip = new vscode.MarkdownString(`**Strata inline completions**\n\n${escape(tip)}\n\n${s.state !== 'ready' && s.state !== 'idle' ? escape(last) + '\n\n' : ''}${escape(KEYS)}`);
+    this.item.tooltip = new vscode.MarkdownString(
+      `**Strata inline completions**\n\n${escape(tip)}\n\n${s.state !== 'ready' && s.state !== 'idle' ? escape(last) + '\n\n' : ''}${escape(KEYS)}`,
+    );
     this.item.backgroundColor = warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.item.show();
   }

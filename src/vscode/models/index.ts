@@ -14,7 +14,10 @@ export { createPlannerPlanProvider } from './planProvider';
 //   registerModels(context, { controller, log, planner: planner.state });
 // (Without `planner`, registerModels installs the provider itself through setPlanProvider.)
 
-export function registerModels(context: vscode.ExtensionContext, deps: { controller: SidecarController; log: vscode.LogOutputChannel; planner?: PlannerState }): PlannerState {
+export function registerModels(
+  context: vscode.ExtensionContext,
+  deps: { controller: SidecarController; log: vscode.LogOutputChannel; planner?: PlannerState },
+): PlannerState {
   let state = deps.planner;
   if (!state) {
     const made = createPlannerPlanProvider(deps.log);

@@ -20,7 +20,9 @@ export function plannerMachine(binaryPath: string | undefined, bandwidthGBps?: n
     return machineFromProbe(probe, { listed: info && !info.error ? info.devices : undefined, bandwidthGBps });
   })();
   cached = { key, at: Date.now(), machine };
-  machine.catch(() => { cached = undefined; });
+  machine.catch(() => {
+    cached = undefined;
+  });
   return machine;
 }
 

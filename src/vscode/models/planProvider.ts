@@ -66,7 +66,16 @@ export function createPlannerPlanProvider(log: vscode.LogOutputChannel): { provi
       const info = await inspectCached(modelPath);
       plan = (await planForFile(modelPath, machine, cfg, MAIN_ROLE)).plan;
       if (reserved) {
-        plan = planModel({ model: info, machine, role: MAIN_ROLE, reserved, kvType: cfg.kvCacheType, ...(cfg.contextSize ? { ctx: cfg.contextSize } : {}), ...(cfg.slots ? { slots: cfg.slots } : {}), label: `${info.name ?? path.basename(modelPath)} ${info.quantLabel}` });
+        plan = planModel({
+          model: info,
+          machine,
+          role: MAIN_ROLE,
+          reserved,
+          kvType: cfg.kvCacheType,
+          ...(cfg.contextSize ? { ctx: cfg.contextSize } : {}),
+          ...(cfg.slots ? { slots: cfg.slots } : {}),
+          label: `${info.name ?? path.basename(modelPath)} ${info.quantLabel}`,
+        });
       }
       if (!info.hasChatTemplate) log.warn(`${path.basename(modelPath)} has no chat template: chat uses llama-server's default format.`);
       if (!info.hasFim) log.warn(`${path.basename(modelPath)} declares no FIM tokens: inline completions will not work with it.`);

@@ -22,7 +22,11 @@ export function readModelsConfig(): ModelsConfig {
   return {
     directories: Array.isArray(dirs) ? dirs.filter((d): d is string => typeof d === 'string' && !!d.trim()).map((d) => path.resolve(expandHome(d.trim()))) : [],
     downloadDir: dl ? path.resolve(expandHome(dl)) : path.join(strataCacheDir(), 'models'),
-    custom: Array.isArray(custom) ? custom.filter((x): x is CustomModel => !!x && typeof x === 'object' && typeof (x as CustomModel).repo === 'string' && typeof (x as CustomModel).file === 'string') : [],
+    custom: Array.isArray(custom)
+      ? custom.filter(
+          (x): x is CustomModel => !!x && typeof x === 'object' && typeof (x as CustomModel).repo === 'string' && typeof (x as CustomModel).file === 'string',
+        )
+      : [],
     contextSize: Math.max(0, Math.floor(c.get<number>('contextSize', 0) || 0)),
     kvCacheType: kv === 'auto' || (KV_CACHE_TYPES as readonly string[]).includes(kv) ? (kv as KvCacheType | 'auto') : 'auto',
     slots: Math.max(0, Math.floor(c.get<number>('slots', 0) || 0)),

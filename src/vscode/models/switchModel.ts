@@ -77,8 +77,15 @@ async function pickRow(deps: SwitchDeps): Promise<PlannedRow | undefined> {
       all.push(sep, ...items);
       if (fits.length) fitting.push(sep, ...fits);
     }
-    const where = machine.devices.length ? machine.devices.map((d) => `${d.name} (${gib(d.budgetBytes)} usable)`).join(', ') : `the CPU (${gib(machine.host.availableBytes)} RAM free)`;
-    const more: RowItem[] = hidden ? [{ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: `$(eye) Show ${hidden} more that do not fit this machine`, showAll: true, alwaysShow: true }] : [];
+    const where = machine.devices.length
+      ? machine.devices.map((d) => `${d.name} (${gib(d.budgetBytes)} usable)`).join(', ')
+      : `the CPU (${gib(machine.host.availableBytes)} RAM free)`;
+    const more: RowItem[] = hidden
+      ? [
+          { label: '', kind: vscode.QuickPickItemKind.Separator },
+          { label: `$(eye) Show ${hidden} more that do not fit this machine`, showAll: true, alwaysShow: true },
+        ]
+      : [];
     qp.items = fitting.length ? [...fitting, ...more] : all;
     qp.placeholder = fitting.length ? `Models that fit ${where}; those on disk first` : `Nothing fits ${where}: each row says what would make it fit`;
     qp.busy = false;
@@ -145,48 +152,55 @@ async function applyChoice(row: PlannedRow, deps: SwitchDeps): Promise<'done' | 
   // Roll back: the previous model is what worked.
   deps.log.warn(`switching to ${path.basename(file)} failed (${ok}); going back to ${previous ? path.basename(previous) : 'no model'}`);
   await cfg.update(settingKey, previous || undefined, vscode.ConfigurationTarget.Global);
-  const pick = await vscode.window.showErrorMessage(`Strata: ${path.basename(file)} could not be loaded (${ok}); switched back to ${previous ? path.basename(previous) : 'no model'}.`, ACTIONS.pickAnother, 'Show Logs');
+  const pick = await vscode.window.showErrorMessage(
+    `Strata: ${path.basename(file)} could not be loaded (${ok}); switched back to ${previous ? path.basename(previous) : 'no model'}.`,
+    ACTIONS.pickAnother,
+    'Show Logs',
+  );
   if (pick === 'Show Logs') await vscode.commands.executeCommand('strata.server.showLogs');
   return pick === ACTIONS.pickAnother ? 'pick-another' : 'done';
 }
 
 /** Follows the sidecar while the controller loads the new setting; 'ready', 'cancelled', or why it failed. */
 function waitForLoad(deps: SwitchDeps, file: string, label: string): Thenable<string> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Strata: switching to ${label}`, cancellable: true }, (progress, token) =>
-    new Promise<string>((resolve) => {
-      const t0 = Date.now();
-      let last = 0;
-      const client = deps.controller.sidecarClient;
-      const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
-        if (p.kind !== 'load' || p.fraction === undefined) return;
-        const pct = Math.floor(p.fraction * 100);
-        progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
-        last = Math.max(last, pct);
-      };
-      client?.on('progress', onProgress);
-      const done = (r: string) => {
-        clearInterval(timer);
-        sub.dispose();
-        cancel.dispose();
-        client?.off('progress', onProgress);
-        resolve(r);
-      };
-      const check = () => {
-        if (deps.planner.modelPath === file && deps.planner.error) return done(deps.planner.error);
-        const sv = deps.controller.status?.server;
-        if (sv?.plan?.modelPath !== file) {
-          // The plan may still be made; give up only when nothing happens for a long time.
-          if (Date.now() - t0 > 60_000) done('the sidecar did not start loading it');
-          return;
-        }
-        if (sv.phase === 'ready') done('ready');
-        else if (sv.phase === 'failed') done(sv.error?.message ?? 'llama-server failed to load it');
-      };
-      const sub = deps.controller.onDidChange(check);
-      const timer = setInterval(check, 250);
-      const cancel = token.onCancellationRequested(() => {
-        void deps.controller.stopServer();
-        done('cancelled');
-      });
-    }));
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Strata: switching to ${label}`, cancellable: true },
+    (progress, token) =>
+      new Promise<string>((resolve) => {
+        const t0 = Date.now();
+        let last = 0;
+        const client = deps.controller.sidecarClient;
+        const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
+          if (p.kind !== 'load' || p.fraction === undefined) return;
+          const pct = Math.floor(p.fraction * 100);
+          progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
+          last = Math.max(last, pct);
+        };
+        client?.on('progress', onProgress);
+        const done = (r: string) => {
+          clearInterval(timer);
+          sub.dispose();
+          cancel.dispose();
+          client?.off('progress', onProgress);
+          resolve(r);
+        };
+        const check = () => {
+          if (deps.planner.modelPath === file && deps.planner.error) return done(deps.planner.error);
+          const sv = deps.controller.status?.server;
+          if (sv?.plan?.modelPath !== file) {
+            // The plan may still be made; give up only when nothing happens for a long time.
+            if (Date.now() - t0 > 60_000) done('the sidecar did not start loading it');
+            return;
+          }
+          if (sv.phase === 'ready') done('ready');
+          else if (sv.phase === 'failed') done(sv.error?.message ?? 'llama-server failed to load it');
+        };
+        const sub = deps.controller.onDidChange(check);
+        const timer = setInterval(check, 250);
+        const cancel = token.onCancellationRequested(() => {
+          void deps.controller.stopServer();
+          done('cancelled');
+        });
+      }),
+  );
 }

@@ -45,7 +45,9 @@ export class BinaryInspector {
     const b = this.binary;
     if (!info || b?.path !== p) return;
     this.answer = info;
-    this.log.info(`llama-server ${p} (${b.kind}${b.buildId ? ` ${b.buildId}` : ''}): ${info.version ?? '?'}; ${describeDevices(info)}${info.error ? `; ${info.error}` : ''}`);
+    this.log.info(
+      `llama-server ${p} (${b.kind}${b.buildId ? ` ${b.buildId}` : ''}): ${info.version ?? '?'}; ${describeDevices(info)}${info.error ? `; ${info.error}` : ''}`,
+    );
     this.onInspected();
   }
 }

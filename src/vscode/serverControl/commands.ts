@@ -37,10 +37,13 @@ export async function showServerStatus(deps: ServerCommandDeps): Promise<ServerS
     if (sc.binary) {
       log.info(`  binary: ${sc.binary.path} (${sc.binary.kind})`);
       if (sc.binary.version) log.info(`  ${sc.binary.version}${sc.binary.builtWith ? `; ${sc.binary.builtWith}` : ''}`);
-      log.info(`  devices: ${sc.binary.devices.length ? sc.binary.devices.map((d) => `${d.name} ${d.description}${d.totalMiB !== undefined ? ` (${d.freeMiB} of ${d.totalMiB} MiB free)` : ''}`).join('; ') : 'none besides the CPU'}`);
+      log.info(
+        `  devices: ${sc.binary.devices.length ? sc.binary.devices.map((d) => `${d.name} ${d.description}${d.totalMiB !== undefined ? ` (${d.freeMiB} of ${d.totalMiB} MiB free)` : ''}`).join('; ') : 'none besides the CPU'}`,
+      );
       if (sc.binary.error) log.warn(`  ${sc.binary.error}`);
     }
-    if (sc.installedBuilds?.length) log.info(`  installed builds: ${sc.installedBuilds.map((b) => `${b.id} [${b.backend}, ${b.source}${b.hasBench ? ', llama-bench' : ''}]`).join(', ')}`);
+    if (sc.installedBuilds?.length)
+      log.info(`  installed builds: ${sc.installedBuilds.map((b) => `${b.id} [${b.backend}, ${b.source}${b.hasBench ? ', llama-bench' : ''}]`).join(', ')}`);
     if (sc.wanted) log.info(`  this window's plan: ${sc.wanted.binaryPath} -m ${sc.wanted.modelPath} ${sc.wanted.args.join(' ')}`);
     for (const l of sc.logTail ?? []) log.info(`  | ${l}`);
   }
@@ -77,7 +80,8 @@ export function registerServerCommands(deps: ServerCommandDeps): vscode.Disposab
     'strata.server.showLogs': () => showLogs(controller, log),
     'strata.server.build': (backend?: string) => buildForThisMachine(ui, typeof backend === 'string' ? backend : undefined),
     'strata.server.download': (o?: { assetName?: string; releaseUrl?: string }) => downloadRelease(ui, options(o)),
-    'strata.server.benchmarkBackends': (o?: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number }) => benchmarkInstalledBackends(ui, options(o)),
+    'strata.server.benchmarkBackends': (o?: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number }) =>
+      benchmarkInstalledBackends(ui, options(o)),
   });
 }
 
@@ -91,9 +95,11 @@ function showLogs(controller: SidecarController, log: vscode.LogOutputChannel): 
     if (fs.existsSync(f)) void vscode.window.showTextDocument(vscode.Uri.file(f), { preview: true });
     else void vscode.window.showWarningMessage(`Strata: ${f} does not exist yet (nothing has run).`);
   };
-  void vscode.window.showInformationMessage('Strata: the log files are linked in the Strata output.', 'Open llama-server Log', 'Open Sidecar Log').then((pick) => {
-    if (pick === 'Open llama-server Log') open(files.serverLog);
-    else if (pick === 'Open Sidecar Log') open(files.daemonLog);
-  });
+  void vscode.window
+    .showInformationMessage('Strata: the log files are linked in the Strata output.', 'Open llama-server Log', 'Open Sidecar Log')
+    .then((pick) => {
+      if (pick === 'Open llama-server Log') open(files.serverLog);
+      else if (pick === 'Open Sidecar Log') open(files.daemonLog);
+    });
   return files;
 }

@@ -16,7 +16,9 @@ export class ConnectionFeed {
 
   update(s: SidecarStatus): void {
     const sv = s.server;
-    this.source.setLive(sv.phase === 'ready' && sv.endpoint ? { url: sv.endpoint.url, apiKey: sv.endpoint.apiKey, model: sv.endpoint.model, pid: sv.endpoint.pid } : undefined);
+    this.source.setLive(
+      sv.phase === 'ready' && sv.endpoint ? { url: sv.endpoint.url, apiKey: sv.endpoint.apiKey, model: sv.endpoint.model, pid: sv.endpoint.pid } : undefined,
+    );
     this.followPlacements(s);
   }
 

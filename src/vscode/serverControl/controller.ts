@@ -70,7 +70,10 @@ export class SidecarController implements vscode.Disposable {
     this.problem = new WindowProblem(log);
     this.feed = new ConnectionFeed(source, log);
     this.phaseLog = new ServerPhaseLog(log);
-    this.metrics = new MetricsPoller(() => this.client, () => this.render());
+    this.metrics = new MetricsPoller(
+      () => this.client,
+      () => this.render(),
+    );
     this.inspector = new BinaryInspector(log, () => this.render());
     this.connection = new DaemonConnection({
       context: opts.context,
@@ -182,7 +185,13 @@ export class SidecarController implements vscode.Disposable {
   private async onSettingsChanged(): Promise<void> {
     const old = this.want.plan;
     await this.refreshPlan();
-    const reaction = reactToSettings({ old, plan: this.want.plan, running: this.status?.server, userStopped: this.userStopped, autoStart: this.want.settings.autoStart });
+    const reaction = reactToSettings({
+      old,
+      plan: this.want.plan,
+      running: this.status?.server,
+      userStopped: this.userStopped,
+      autoStart: this.want.settings.autoStart,
+    });
     if (reaction === 'unload') this.opts.log.info('the model setting was cleared: unloading the model this window had loaded');
     if (reaction === 'switch') this.opts.log.info(`settings changed: switching llama-server to ${this.want.plan?.label ?? this.want.plan?.modelPath}`);
     await this.carryOut(reaction);
@@ -196,7 +205,15 @@ export class SidecarController implements vscode.Disposable {
   async replanAndReload(opts: { load?: boolean } = {}): Promise<void> {
     const old = this.want.plan;
     await this.refreshPlan();
-    await this.carryOut(reactToReplan({ old, plan: this.want.plan, running: this.status?.server, userStopped: this.userStopped, wantLoad: opts.load ?? this.want.settings.autoStart }));
+    await this.carryOut(
+      reactToReplan({
+        old,
+        plan: this.want.plan,
+        running: this.status?.server,
+        userStopped: this.userStopped,
+        wantLoad: opts.load ?? this.want.settings.autoStart,
+      }),
+    );
   }
 
   private async carryOut(reaction: PlanReaction): Promise<void> {
@@ -319,7 +336,13 @@ export class SidecarController implements vscode.Disposable {
 
   /** What the ServerConnectionSource throws when there is no server; may start a load. */
   private demand(): Error | undefined {
-    const a = answerDemand({ problem: this.problem.now, server: this.status?.server, userStopped: this.userStopped, loading: this.loader.loading, plan: this.want.plan });
+    const a = answerDemand({
+      problem: this.problem.now,
+      server: this.status?.server,
+      userStopped: this.userStopped,
+      loading: this.loader.loading,
+      plan: this.want.plan,
+    });
     if (a.load) void this.load();
     return a.error;
   }
@@ -327,7 +350,15 @@ export class SidecarController implements vscode.Disposable {
   async report(): Promise<SidecarReport> {
     const binaryInfo = await this.inspector.ensure();
     const { plan, binary } = this.want;
-    return sidecarReport({ status: this.status, plan, binary, binaryInfo, problem: this.problem.now, lastError: this.lastError, tokPerSec: this.metrics.tokPerSec });
+    return sidecarReport({
+      status: this.status,
+      plan,
+      binary,
+      binaryInfo,
+      problem: this.problem.now,
+      lastError: this.lastError,
+      tokPerSec: this.metrics.tokPerSec,
+    });
   }
 
   render(): void {

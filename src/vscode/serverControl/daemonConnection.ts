@@ -84,7 +84,10 @@ export class DaemonConnection {
             return this.connect(startIfNeeded, true);
           }
         }
-        const msg = e instanceof SidecarError ? e.message : `The Strata sidecar could not be started: ${(e as Error).message}; see ${path.join(stateDir, 'sidecar.log')}.`;
+        const msg =
+          e instanceof SidecarError
+            ? e.message
+            : `The Strata sidecar could not be started: ${(e as Error).message}; see ${path.join(stateDir, 'sidecar.log')}.`;
         this.opts.events.attempted(msg);
         log.error(msg);
         return undefined;

@@ -3,8 +3,20 @@ import * as vscode from 'vscode';
 import { strataCacheDir } from '../../core/paths';
 import { loadNative, probeAccelerators } from '../../core/native';
 import {
-  assetsForPlatform, benchmarkBackends, DEFAULT_RELEASE_API, ensureLlamaBuild, fetchRelease, formatBenchTable, installLlamaRelease, InstalledRelease,
-  listInstalledBuilds, LLAMA_BACKENDS, LlamaBackend, LlamaBuild, ModelBenchRecord, recommendedBackends,
+  assetsForPlatform,
+  benchmarkBackends,
+  DEFAULT_RELEASE_API,
+  ensureLlamaBuild,
+  fetchRelease,
+  formatBenchTable,
+  installLlamaRelease,
+  InstalledRelease,
+  listInstalledBuilds,
+  LLAMA_BACKENDS,
+  LlamaBackend,
+  LlamaBuild,
+  ModelBenchRecord,
+  recommendedBackends,
 } from '../../daemon/installer';
 import { chooseServerBinary, saidLlamaServerFound } from '../walkthrough/choosers';
 import { ACTIONS, NextStep, offlineStep } from '../walkthrough/nextSteps';
@@ -167,7 +179,9 @@ export async function downloadRelease(d: InstallerUiDeps, opts: { assetName?: st
         });
       },
     );
-    d.log.info(`llama-server ${installed.manifest.tag} (${installed.manifest.backend}) ${installed.installed ? 'installed' : 'was already installed'} in ${installed.dir}`);
+    d.log.info(
+      `llama-server ${installed.manifest.tag} (${installed.manifest.backend}) ${installed.installed ? 'installed' : 'was already installed'} in ${installed.dir}`,
+    );
     void vscode.window.showInformationMessage(`Strata: llama-server ${installed.manifest.tag} (${installed.manifest.backend}) is installed.`);
     saidLlamaServerFound();
     d.controller.setActivity(undefined);
@@ -194,7 +208,10 @@ async function offerInstead(step: NextStep): Promise<void> {
 }
 
 /** "Strata: Benchmark Backends": llama-bench on every installed build for the current model. */
-export async function benchmarkInstalledBackends(d: InstallerUiDeps, opts: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number } = {}): Promise<ModelBenchRecord | undefined> {
+export async function benchmarkInstalledBackends(
+  d: InstallerUiDeps,
+  opts: { benchArgs?: string[]; nPrompt?: number; nGen?: number; repetitions?: number } = {},
+): Promise<ModelBenchRecord | undefined> {
   const plan = d.controller.currentPlan;
   if (!plan) {
     void vscode.window.showWarningMessage('Strata: Benchmark Backends needs a model: pick one first.', ACTIONS.pickModel).then((p) => {
@@ -204,7 +221,9 @@ export async function benchmarkInstalledBackends(d: InstallerUiDeps, opts: { ben
   }
   const builds = listInstalledBuilds(strataCacheDir());
   if (!builds.length) {
-    void vscode.window.showWarningMessage('Strata: no llama.cpp builds are installed to compare: run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server" first.');
+    void vscode.window.showWarningMessage(
+      'Strata: no llama.cpp builds are installed to compare: run "Strata: Build llama-server for This Machine" or "Strata: Download llama-server" first.',
+    );
     return undefined;
   }
   d.controller.setActivity({ kind: 'benchmark', message: `benchmarking ${builds.length} build(s) on ${path.basename(plan.modelPath)}` });
@@ -236,7 +255,9 @@ export async function benchmarkInstalledBackends(d: InstallerUiDeps, opts: { ben
     d.log.show(true);
     const winner = record.results.find((r) => r.buildId === record.defaultBuildId);
     if (winner?.figures) {
-      void vscode.window.showInformationMessage(`Strata: ${winner.buildId} (${winner.backend}) is fastest for ${path.basename(plan.modelPath)}: ${winner.figures.tg.toFixed(1)} tok/s generation, ${winner.figures.pp.toFixed(0)} tok/s prefill. It is now this model's default${d.controller.settingsNow.serverPath ? ', but "strata.server.path" is set and wins: clear it to use the default' : ''}.`);
+      void vscode.window.showInformationMessage(
+        `Strata: ${winner.buildId} (${winner.backend}) is fastest for ${path.basename(plan.modelPath)}: ${winner.figures.tg.toFixed(1)} tok/s generation, ${winner.figures.pp.toFixed(0)} tok/s prefill. It is now this model's default${d.controller.settingsNow.serverPath ? ', but "strata.server.path" is set and wins: clear it to use the default' : ''}.`,
+      );
     } else {
       void vscode.window.showWarningMessage('Strata: no build could run llama-bench on this model; see the Strata log.');
     }

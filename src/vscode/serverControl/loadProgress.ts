@@ -5,24 +5,26 @@ import { SidecarClient } from '../../core/daemonClient';
 // its Cancel stops the load (every long operation has a cancel button).
 
 export function withLoadProgress(label: string, client: SidecarClient | undefined, onCancel: () => void, run: () => Promise<void>): Promise<void> {
-  return Promise.resolve(vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Strata: loading ${label}`, cancellable: true },
-    async (progress, token) => {
-      let last = 0;
-      const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
-        if (p.kind !== 'load' || p.fraction === undefined) return;
-        const pct = Math.floor(p.fraction * 100);
-        progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
-        last = Math.max(last, pct);
-      };
-      client?.on('progress', onProgress);
-      const cancel = token.onCancellationRequested(onCancel);
-      try {
-        await run();
-      } finally {
-        client?.off('progress', onProgress);
-        cancel.dispose();
-      }
-    },
-  ));
+  return Promise.resolve(
+    vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Strata: loading ${label}`, cancellable: true },
+      async (progress, token) => {
+        let last = 0;
+        const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
+          if (p.kind !== 'load' || p.fraction === undefined) return;
+          const pct = Math.floor(p.fraction * 100);
+          progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
+          last = Math.max(last, pct);
+        };
+        client?.on('progress', onProgress);
+        const cancel = token.onCancellationRequested(onCancel);
+        try {
+          await run();
+        } finally {
+          client?.off('progress', onProgress);
+          cancel.dispose();
+        }
+      },
+    ),
+  );
 }

@@ -81,7 +81,9 @@ export function checkedExtraArgs(extraArgs: readonly string[]): string[] {
     return checkServerFlags(extraArgs);
   } catch (e) {
     if (!(e instanceof ServerFlagError)) throw e;
-    throw new ModelSettingError(`"strata.server.extraArgs" has the llama-server flag ${JSON.stringify(e.flag)}, which Strata does not pass on because ${e.why}: ${e.fix ?? 'remove it from the setting (Strata sets the model, host, port, key, log and peers itself)'}.`);
+    throw new ModelSettingError(
+      `"strata.server.extraArgs" has the llama-server flag ${JSON.stringify(e.flag)}, which Strata does not pass on because ${e.why}: ${e.fix ?? 'remove it from the setting (Strata sets the model, host, port, key, log and peers itself)'}.`,
+    );
   }
 }
 

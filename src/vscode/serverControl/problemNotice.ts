@@ -16,10 +16,18 @@ export interface Explanation {
 }
 
 /** A load the daemon refused or that failed: `busy` is a Problem, a cancel is a log line, the rest an error with llama-server's last lines. */
-export function problemOfLoadError(e: Error, plan: ServerPlan, otherLabel: string | undefined, log: vscode.LogOutputChannel): { problem?: Problem; error?: string } {
+export function problemOfLoadError(
+  e: Error,
+  plan: ServerPlan,
+  otherLabel: string | undefined,
+  log: vscode.LogOutputChannel,
+): { problem?: Problem; error?: string } {
   const code = (e as SidecarError).code;
   if (code === 'busy') {
-    const problem: Problem = { kind: 'busy', message: `${otherLabel ?? 'Another model'} is loaded for another window; "Strata: Start Server" switches every window to ${plan.label ?? path.basename(plan.modelPath)}.` };
+    const problem: Problem = {
+      kind: 'busy',
+      message: `${otherLabel ?? 'Another model'} is loaded for another window; "Strata: Start Server" switches every window to ${plan.label ?? path.basename(plan.modelPath)}.`,
+    };
     log.warn(problem.message);
     return { problem };
   }

@@ -95,7 +95,10 @@ export function describeView(v: ViewInput): ViewModel {
   const c = v.cluster;
   if (c?.split) add('Split', `${c.split.summary} (peers: ${c.split.peers.join(', ')})`);
   for (const pl of c?.placements ?? []) {
-    add(pl.role === 'fim' ? 'Completions' : 'Chat', pl.phase === 'ready' ? `${pl.model} on ${pl.peer}` : `${pl.model} on ${pl.peer}: ${pl.phase}${pl.error ? ` (${pl.error})` : ''}`);
+    add(
+      pl.role === 'fim' ? 'Completions' : 'Chat',
+      pl.phase === 'ready' ? `${pl.model} on ${pl.peer}` : `${pl.model} on ${pl.peer}: ${pl.phase}${pl.error ? ` (${pl.error})` : ''}`,
+    );
   }
   if (c && c.peers.total > 0) add('Peers', `${c.peers.up} of ${c.peers.total} reachable`);
   if (v.lastCompletion) add('Last completion', v.lastCompletion);
@@ -120,13 +123,19 @@ export function describeView(v: ViewInput): ViewModel {
         // A server this window did not start answers it: say which model, not "no model".
         const placed = c?.placements?.find((pl) => pl.phase === 'ready');
         if (placed) {
-          return { text: `$(sparkle) Strata · ${shortLabel(placed.model)} on ${placed.peer}`, tooltip: tooltip(`completions and chat use ${placed.model} on the peer ${placed.peer}; this window has no model of its own`), command: SHOW_STATUS };
+          return {
+            text: `$(sparkle) Strata · ${shortLabel(placed.model)} on ${placed.peer}`,
+            tooltip: tooltip(`completions and chat use ${placed.model} on the peer ${placed.peer}; this window has no model of its own`),
+            command: SHOW_STATUS,
+          };
         }
         if (v.external) {
           const e = v.external;
           return {
             text: `$(sparkle) Strata · ${shortLabel(e.model ?? 'llama-server')}`,
-            tooltip: tooltip(`this window uses the llama-server at ${e.url}${e.model ? ` (${e.model})` : ''}, announced in ${e.via}; it has no model of its own ("Strata: Switch Model" picks one)`),
+            tooltip: tooltip(
+              `this window uses the llama-server at ${e.url}${e.model ? ` (${e.model})` : ''}, announced in ${e.via}; it has no model of its own ("Strata: Switch Model" picks one)`,
+            ),
             command: SHOW_STATUS,
           };
         }
@@ -135,7 +144,12 @@ export function describeView(v: ViewInput): ViewModel {
       case 'bad-setting':
         return { text: '$(warning) Strata: check settings', tooltip: tooltip(p.message), command: SERVER_SETTING, severity: 'warning' };
       case 'no-binary':
-        return { text: '$(warning) Strata: no llama-server', tooltip: tooltip(`${p.message} Click for the options.`), command: SHOW_STATUS, severity: 'warning' };
+        return {
+          text: '$(warning) Strata: no llama-server',
+          tooltip: tooltip(`${p.message} Click for the options.`),
+          command: SHOW_STATUS,
+          severity: 'warning',
+        };
       case 'sidecar':
         return { text: '$(error) Strata: sidecar error', tooltip: tooltip(p.message), command: SHOW_STATUS, severity: 'error' };
       case 'busy':
@@ -149,7 +163,11 @@ export function describeView(v: ViewInput): ViewModel {
   const off = v.completionsEnabled ? '' : ' (off)';
   if (!s) {
     if (v.lastError) return { text: '$(error) Strata: error', tooltip: tooltip(v.lastError), command: SHOW_STATUS, severity: 'error' };
-    return { text: `$(debug-stop) Strata: stopped${off}`, tooltip: tooltip('the server is not running. Click to see the status; "Strata: Start Server" starts it.'), command: SHOW_STATUS };
+    return {
+      text: `$(debug-stop) Strata: stopped${off}`,
+      tooltip: tooltip('the server is not running. Click to see the status; "Strata: Start Server" starts it.'),
+      command: SHOW_STATUS,
+    };
   }
   switch (s.phase) {
     case 'ready': {
@@ -159,13 +177,25 @@ export function describeView(v: ViewInput): ViewModel {
       return { text: `${icon} Strata · ${shortLabel(label)}${peers}${speed}`, tooltip: tooltip(`ready at ${s.endpoint?.url ?? '?'}`), command: SHOW_STATUS };
     }
     case 'loading':
-      return { text: `$(sync~spin) Strata: loading${pct(s.progress !== undefined ? s.progress * 100 : undefined)}`, tooltip: tooltip(`loading ${label ?? 'the model'}${s.stage ? ` (${s.stage})` : ''}`), command: SHOW_STATUS };
+      return {
+        text: `$(sync~spin) Strata: loading${pct(s.progress !== undefined ? s.progress * 100 : undefined)}`,
+        tooltip: tooltip(`loading ${label ?? 'the model'}${s.stage ? ` (${s.stage})` : ''}`),
+        command: SHOW_STATUS,
+      };
     case 'restarting':
-      return { text: '$(sync~spin) Strata: restarting', tooltip: tooltip(`llama-server stopped unexpectedly (${s.crashes} time${s.crashes === 1 ? '' : 's'}); restarting it`), command: SHOW_STATUS, severity: 'warning' };
+      return {
+        text: '$(sync~spin) Strata: restarting',
+        tooltip: tooltip(`llama-server stopped unexpectedly (${s.crashes} time${s.crashes === 1 ? '' : 's'}); restarting it`),
+        command: SHOW_STATUS,
+        severity: 'warning',
+      };
     case 'stopping':
       return { text: '$(sync~spin) Strata: stopping', tooltip: tooltip('stopping llama-server'), command: SHOW_STATUS };
     case 'failed': {
-      const tail = s.error?.logTail?.slice(-5).map((l) => `\`${l.replace(/`/g, "'")}\``).join('  \n');
+      const tail = s.error?.logTail
+        ?.slice(-5)
+        .map((l) => `\`${l.replace(/`/g, "'")}\``)
+        .join('  \n');
       return {
         text: '$(error) Strata: error',
         tooltip: [tooltip(s.error?.message ?? 'llama-server failed'), tail ? `Last lines:  \n${tail}` : ''].filter(Boolean).join('\n\n'),
@@ -175,8 +205,17 @@ export function describeView(v: ViewInput): ViewModel {
     }
     case 'stopped': {
       if (v.lastError) return { text: '$(error) Strata: error', tooltip: tooltip(v.lastError), command: SHOW_STATUS, severity: 'error' };
-      const why = s.stoppedReason === 'idle' ? 'unloaded after idle time; the next completion loads it again' : v.userStopped ? 'stopped; "Strata: Start Server" starts it' : 'not running';
-      return { text: `$(debug-stop) Strata: ${s.stoppedReason === 'idle' ? 'idle' : 'stopped'}${off}`, tooltip: tooltip(why), command: s.stoppedReason === 'idle' ? SHOW_STATUS : START };
+      const why =
+        s.stoppedReason === 'idle'
+          ? 'unloaded after idle time; the next completion loads it again'
+          : v.userStopped
+            ? 'stopped; "Strata: Start Server" starts it'
+            : 'not running';
+      return {
+        text: `$(debug-stop) Strata: ${s.stoppedReason === 'idle' ? 'idle' : 'stopped'}${off}`,
+        tooltip: tooltip(why),
+        command: s.stoppedReason === 'idle' ? SHOW_STATUS : START,
+      };
     }
   }
 }

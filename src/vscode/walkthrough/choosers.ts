@@ -30,9 +30,11 @@ export async function chooseServerBinary(): Promise<string | undefined> {
   const problem = checkExecutable(file);
   if (problem) {
     const why = problem === 'not-executable' ? `is not executable (run "chmod +x ${file}")` : problem === 'not-a-file' ? 'is not a file' : 'does not exist';
-    void vscode.window.showErrorMessage(`Strata: ${file} ${why}; choose the llama-server executable itself (usually in llama.cpp's build/bin).`, 'Choose Again').then((p) => {
-      if (p) void chooseServerBinary();
-    });
+    void vscode.window
+      .showErrorMessage(`Strata: ${file} ${why}; choose the llama-server executable itself (usually in llama.cpp's build/bin).`, 'Choose Again')
+      .then((p) => {
+        if (p) void chooseServerBinary();
+      });
     return undefined;
   }
   await strataSettings('strata').update('server.path', file, vscode.ConfigurationTarget.Global);

@@ -73,13 +73,19 @@ export function registerWalkthrough(context: vscode.ExtensionContext, deps: Walk
 /** "Ask": about the sample when it is open, else about the file in front of the user. */
 async function askAboutFile(deps: WalkthroughDeps, sample: { uri: vscode.Uri; sample: Sample } | undefined): Promise<void> {
   const open = vscode.window.visibleTextEditors.map((e) => e.document);
-  const doc = (sample && open.find((d) => d.uri.toString() === sample.uri.toString())) ?? vscode.window.activeTextEditor?.document ?? open.find((d) => d.uri.scheme === 'file');
+  const doc =
+    (sample && open.find((d) => d.uri.toString() === sample.uri.toString())) ??
+    vscode.window.activeTextEditor?.document ??
+    open.find((d) => d.uri.scheme === 'file');
   if (!doc) {
     const pick = await vscode.window.showInformationMessage('Strata: open a file to ask about (or the sample of the step before).', 'Open the Sample');
     if (pick) await vscode.commands.executeCommand('strata.walkthrough.tryIt');
     return;
   }
-  const question = sample && doc.uri.toString() === sample.uri.toString() ? sample.sample.question : `What does ${path.basename(doc.uri.path)} do, and what would you improve in it?`;
+  const question =
+    sample && doc.uri.toString() === sample.uri.toString()
+      ? sample.sample.question
+      : `What does ${path.basename(doc.uri.path)} do, and what would you improve in it?`;
   await deps.chat.ask(question, doc.uri);
 }
 
@@ -90,7 +96,7 @@ async function findServer(deps: WalkthroughDeps, setKey: (k: string, v: boolean)
   setKey(LLAMA_SERVER_FOUND_KEY, !!r.found);
   if (!r.found) {
     const step = noServerStep();
-    const problem = r.problem?.code === 'not-found' ? step.text : r.problem?.message ?? step.text;
+    const problem = r.problem?.code === 'not-found' ? step.text : (r.problem?.message ?? step.text);
     const pick = await vscode.window.showWarningMessage(`Strata: ${problem}`, ...step.actions);
     if (pick === ACTIONS.download) await vscode.commands.executeCommand('strata.server.download');
     else if (pick === ACTIONS.build) await vscode.commands.executeCommand('strata.server.build');
@@ -98,7 +104,14 @@ async function findServer(deps: WalkthroughDeps, setKey: (k: string, v: boolean)
     return undefined;
   }
   const info = await inspectLlamaServer(r.found.path).catch(() => undefined);
-  const where = r.found.kind === 'managed' ? `Strata's ${r.found.backend ?? ''} build ${r.found.buildId ?? ''}`.replace(/\s+/g, ' ') : r.found.kind === 'setting' ? '"strata.server.path"' : r.found.kind === 'path' ? 'PATH' : 'a usual install place';
+  const where =
+    r.found.kind === 'managed'
+      ? `Strata's ${r.found.backend ?? ''} build ${r.found.buildId ?? ''}`.replace(/\s+/g, ' ')
+      : r.found.kind === 'setting'
+        ? '"strata.server.path"'
+        : r.found.kind === 'path'
+          ? 'PATH'
+          : 'a usual install place';
   const version = info?.version?.replace(/^version:\s*/, '') ?? 'version unknown';
   const text = `Strata runs llama-server ${version} from ${where}: ${r.found.path}. Backends: ${info?.backends.join(', ') || 'unknown'}${info ? `; ${describeDevices(info)}` : ''}.`;
   deps.log.info(text);
@@ -110,7 +123,12 @@ async function findServer(deps: WalkthroughDeps, setKey: (k: string, v: boolean)
 /** Writes the sample for the user's language to Strata's storage (fresh each time) and opens it beside, cursor in place. */
 async function openSample(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<{ uri: vscode.Uri; sample: Sample } | undefined> {
   const active = vscode.window.activeTextEditor?.document;
-  const files = await vscode.workspace.findFiles('**/*.{py,js,mjs,cjs,jsx,ts,tsx,go,rs,c,h,cc,cpp,hpp,java}', '**/{node_modules,.git,dist,build,out,target,vendor,.venv,venv}/**', 500).then((u) => u.map((x) => x.path), () => []);
+  const files = await vscode.workspace
+    .findFiles('**/*.{py,js,mjs,cjs,jsx,ts,tsx,go,rs,c,h,cc,cpp,hpp,java}', '**/{node_modules,.git,dist,build,out,target,vendor,.venv,venv}/**', 500)
+    .then(
+      (u) => u.map((x) => x.path),
+      () => [],
+    );
   const sample = sampleFor(pickLanguage(active?.uri.scheme === 'file' ? active.languageId : undefined, files));
   const dir = vscode.Uri.joinPath(context.globalStorageUri, 'walkthrough');
   const uri = vscode.Uri.joinPath(dir, sample.fileName);
@@ -118,7 +136,9 @@ async function openSample(context: vscode.ExtensionContext, log: vscode.LogOutpu
     await vscode.workspace.fs.createDirectory(dir);
     await vscode.workspace.fs.writeFile(uri, Buffer.from(sample.text, 'utf8'));
   } catch (e) {
-    void vscode.window.showErrorMessage(`Strata could not write the sample file ${uri.fsPath} (${(e as Error).message}): check the permissions of that folder.`);
+    void vscode.window.showErrorMessage(
+      `Strata could not write the sample file ${uri.fsPath} (${(e as Error).message}): check the permissions of that folder.`,
+    );
     return undefined;
   }
   const doc = await vscode.workspace.openTextDocument(uri);
@@ -154,19 +174,25 @@ async function triggerWhenReady(deps: WalkthroughDeps): Promise<void> {
       await deps.controller.explainProblem();
       return;
     }
-    const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Strata: waiting for the model to load', cancellable: true }, (_p, token) =>
-      new Promise<boolean>((resolve) => {
-        const t0 = Date.now();
-        const timer = setInterval(() => {
-          const failed = deps.controller.status?.server.phase === 'failed';
-          if (ready() || failed || token.isCancellationRequested || Date.now() - t0 > 300_000) {
-            clearInterval(timer);
-            resolve(ready());
-          }
-        }, 250);
-      }));
+    const ok = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Strata: waiting for the model to load', cancellable: true },
+      (_p, token) =>
+        new Promise<boolean>((resolve) => {
+          const t0 = Date.now();
+          const timer = setInterval(() => {
+            const failed = deps.controller.status?.server.phase === 'failed';
+            if (ready() || failed || token.isCancellationRequested || Date.now() - t0 > 300_000) {
+              clearInterval(timer);
+              resolve(ready());
+            }
+          }, 250);
+        }),
+    );
     if (!ok) {
-      const pick = await vscode.window.showWarningMessage('Strata: the model is not ready, so there is no suggestion yet; see the server status, then run "Try It" again.', 'Show Server Status');
+      const pick = await vscode.window.showWarningMessage(
+        'Strata: the model is not ready, so there is no suggestion yet; see the server status, then run "Try It" again.',
+        'Show Server Status',
+      );
       if (pick) await vscode.commands.executeCommand('strata.showServerStatus');
       return;
     }

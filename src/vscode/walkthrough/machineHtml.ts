@@ -48,13 +48,19 @@ function row(label: string, value: string): string {
 
 function gpuRows(s: MachineSummary): string {
   if (!s.gpus.length) return row('GPU', '<span class="warn">none found</span>');
-  return s.gpus.map((g, i) => {
-    const arch = g.architecture ? ` <span class="dim">(${escapeHtml(g.architecture)})</span>` : '';
-    const mem = g.gttBytes !== undefined
-      ? `unified memory: ${gib(g.vramBytes ?? 0)} BIOS carve-out + ${gib(g.gttBytes)} GTT window into system RAM; ${gib(g.budgetBytes)} usable now`
-      : `${gib(g.totalBytes)} ${g.integrated ? 'shared' : 'VRAM'}; ${gib(g.budgetBytes)} usable now`;
-    return row(s.gpus.length > 1 ? `GPU ${i}` : 'GPU', `${escapeHtml(g.name)}${arch}<br><span class="dim">${escapeHtml(mem)} · seen by ${escapeHtml(g.backends.join(', '))}</span>`);
-  }).join('');
+  return s.gpus
+    .map((g, i) => {
+      const arch = g.architecture ? ` <span class="dim">(${escapeHtml(g.architecture)})</span>` : '';
+      const mem =
+        g.gttBytes !== undefined
+          ? `unified memory: ${gib(g.vramBytes ?? 0)} BIOS carve-out + ${gib(g.gttBytes)} GTT window into system RAM; ${gib(g.budgetBytes)} usable now`
+          : `${gib(g.totalBytes)} ${g.integrated ? 'shared' : 'VRAM'}; ${gib(g.budgetBytes)} usable now`;
+      return row(
+        s.gpus.length > 1 ? `GPU ${i}` : 'GPU',
+        `${escapeHtml(g.name)}${arch}<br><span class="dim">${escapeHtml(mem)} · seen by ${escapeHtml(g.backends.join(', '))}</span>`,
+      );
+    })
+    .join('');
 }
 
 function serverBlock(f: ServerFacts): string {
@@ -64,7 +70,12 @@ function serverBlock(f: ServerFacts): string {
   }
   const rows = [
     row('Path', `<code>${escapeHtml(f.path)}</code>`),
-    row('Build', escapeHtml([f.version?.replace(/^version:\s*/, ''), f.kind ? KIND_WORDS[f.kind] ?? f.kind : undefined, f.buildId].filter(Boolean).join(' · ') || 'unknown')),
+    row(
+      'Build',
+      escapeHtml(
+        [f.version?.replace(/^version:\s*/, ''), f.kind ? (KIND_WORDS[f.kind] ?? f.kind) : undefined, f.buildId].filter(Boolean).join(' · ') || 'unknown',
+      ),
+    ),
     row('Backends', escapeHtml(f.backends?.length ? f.backends.join(', ') : 'not known yet')),
   ];
   const err = f.error ? `<p class="warn">${escapeHtml(f.error)}</p>` : '';
@@ -80,15 +91,22 @@ export function renderMachineHtml(page: MachinePage, csp: { nonce: string; cspSo
   if (s.forCompletions) means.push(`<p>For completions as you type (${FAST_TOKS} tok/s or more): <strong>${escapeHtml(s.forCompletions)}</strong>.</p>`);
   if (s.capacityAfterFix) means.push(`<p>With the fix below: <strong>${escapeHtml(s.capacityAfterFix.headline)}</strong>.</p>`);
 
-  const held = s.heldBack.map((h) => `<div class="fix"><p>${escapeHtml(h.text)}</p>${h.copy ? `<pre><code>${escapeHtml(h.copy)}</code></pre><p>${button(ACTIONS.copyKernel, true, h.copy)}</p>` : ''}</div>`);
-  const noGpu = s.noGpu ? (() => {
-    const step = noGpuStep();
-    return `<div class="fix" id="no-gpu"><p>${escapeHtml(step.text)}</p><p>${step.actions.map((a, i) => button(a, i === 1)).join(' ')}</p></div>`;
-  })() : '';
+  const held = s.heldBack.map(
+    (h) =>
+      `<div class="fix"><p>${escapeHtml(h.text)}</p>${h.copy ? `<pre><code>${escapeHtml(h.copy)}</code></pre><p>${button(ACTIONS.copyKernel, true, h.copy)}</p>` : ''}</div>`,
+  );
+  const noGpu = s.noGpu
+    ? (() => {
+        const step = noGpuStep();
+        return `<div class="fix" id="no-gpu"><p>${escapeHtml(step.text)}</p><p>${step.actions.map((a, i) => button(a, i === 1)).join(' ')}</p></div>`;
+      })()
+    : '';
   const facts = [
     gpuRows(s),
     row('RAM', escapeHtml(`${gib(s.ram.totalBytes)} total, ${gib(s.ram.availableBytes)} available now`)),
-    ...(s.disk ? [row('Free disk', `${escapeHtml(`${(s.disk.freeBytes / 1e9).toFixed(1)} GB`)} <span class="dim">in ${escapeHtml(s.disk.dir)} (model downloads)</span>`)] : []),
+    ...(s.disk
+      ? [row('Free disk', `${escapeHtml(`${(s.disk.freeBytes / 1e9).toFixed(1)} GB`)} <span class="dim">in ${escapeHtml(s.disk.dir)} (model downloads)</span>`)]
+      : []),
   ];
   const probeNote = s.fallbackProbe
     ? '<p class="dim">GPU runtimes (CUDA, HIP, Vulkan) were not asked: the native probe is not available here, so only the kernel\'s view (amdgpu sysfs) and /proc were read.</p>'

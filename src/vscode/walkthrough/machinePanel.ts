@@ -30,9 +30,17 @@ export async function showMachinePanel(deps: MachinePanelDeps): Promise<MachineP
     current.panel.reveal(vscode.ViewColumn.Beside, false);
     return current.refresh();
   }
-  const panel = vscode.window.createWebviewPanel('strata.machine', 'Your Machine', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, {
-    enableScripts: true, enableCommandUris: false, enableForms: false, localResourceRoots: [],
-  });
+  const panel = vscode.window.createWebviewPanel(
+    'strata.machine',
+    'Your Machine',
+    { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
+    {
+      enableScripts: true,
+      enableCommandUris: false,
+      enableForms: false,
+      localResourceRoots: [],
+    },
+  );
   panel.iconPath = vscode.Uri.file(path.join(deps.extensionPath, 'media', 'strata.svg'));
   let last: MachinePage | undefined;
   const refresh = async (): Promise<MachinePage | undefined> => {
@@ -41,11 +49,16 @@ export async function showMachinePanel(deps: MachinePanelDeps): Promise<MachineP
     try {
       last = await machinePage(deps);
       panel.webview.html = renderMachineHtml(last, { nonce, cspSource: panel.webview.cspSource });
-      deps.log.info(`your machine: ${last.summary.gpus.map((g) => g.name).join(', ') || 'no GPU'}; runs ${last.summary.capacity.headline}${last.summary.heldBack.length ? `; held back: ${last.summary.heldBack.map((h) => h.kind).join(', ')}` : ''}`);
+      deps.log.info(
+        `your machine: ${last.summary.gpus.map((g) => g.name).join(', ') || 'no GPU'}; runs ${last.summary.capacity.headline}${last.summary.heldBack.length ? `; held back: ${last.summary.heldBack.map((h) => h.kind).join(', ')}` : ''}`,
+      );
       return last;
     } catch (e) {
       deps.log.error(`checking this machine failed: ${(e as Error).stack ?? e}`);
-      panel.webview.html = checkingHtml(nonce, `Strata could not check this machine (${(e as Error).message}); see the Strata log, then run "Strata: Check My Machine" again.`);
+      panel.webview.html = checkingHtml(
+        nonce,
+        `Strata could not check this machine (${(e as Error).message}); see the Strata log, then run "Strata: Check My Machine" again.`,
+      );
       return undefined;
     }
   };
@@ -63,7 +76,9 @@ export async function showMachinePanel(deps: MachinePanelDeps): Promise<MachineP
       const allowed = last?.summary.heldBack.some((h) => h.copy === value);
       if (!allowed || !value) return;
       await vscode.env.clipboard.writeText(value);
-      void vscode.window.showInformationMessage(`Strata: copied "${value}". Add it to GRUB_CMDLINE_LINUX in /etc/default/grub, run "sudo update-grub" and reboot; then press Check Again.`);
+      void vscode.window.showInformationMessage(
+        `Strata: copied "${value}". Add it to GRUB_CMDLINE_LINUX in /etc/default/grub, run "sudo update-grub" and reboot; then press Check Again.`,
+      );
       return;
     }
     const run: Record<string, () => Thenable<unknown>> = {
@@ -105,13 +120,13 @@ export async function machinePage(deps: MachinePanelDeps): Promise<MachinePage> 
   const summary = summarizeMachine({ probe, machine, ...(disk ? { disk } : {}) });
   const server: ServerFacts = bin
     ? {
-      path: bin.path,
-      kind: bin.kind,
-      ...(bin.buildId ? { buildId: bin.buildId } : {}),
-      ...(info?.version ? { version: info.version } : {}),
-      backends: info?.backends ?? [],
-      ...(info?.error ? { error: info.error } : {}),
-    }
+        path: bin.path,
+        kind: bin.kind,
+        ...(bin.buildId ? { buildId: bin.buildId } : {}),
+        ...(info?.version ? { version: info.version } : {}),
+        backends: info?.backends ?? [],
+        ...(info?.error ? { error: info.error } : {}),
+      }
     : {};
   if (info) deps.log.info(`llama-server ${bin!.path}: ${describeDevices(info)}`);
   return { summary, server, at: new Date() };

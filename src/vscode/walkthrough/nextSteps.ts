@@ -26,7 +26,7 @@ export const ACTIONS = {
 /** No accelerator: models run on the CPU, which is fine for small ones; a missing driver is the usual cause. */
 export function noGpuStep(): NextStep {
   return {
-    text: 'Strata found no GPU, so models run on the CPU, where small ones (up to about 7B) answer at a usable speed. If this machine has a GPU, install its driver (NVIDIA: the CUDA driver; AMD: ROCm or Mesa\'s Vulkan driver; Intel: Mesa\'s Vulkan driver) and check again.',
+    text: "Strata found no GPU, so models run on the CPU, where small ones (up to about 7B) answer at a usable speed. If this machine has a GPU, install its driver (NVIDIA: the CUDA driver; AMD: ROCm or Mesa's Vulkan driver; Intel: Mesa's Vulkan driver) and check again.",
     actions: [ACTIONS.checkAgain, ACTIONS.pickModel],
   };
 }

@@ -143,12 +143,35 @@ public class Sample {
 
 /** File extensions of the languages with a sample, and a few aliases. */
 const BY_EXT: Record<string, string> = {
-  py: 'python', pyi: 'python', js: 'javascript', mjs: 'javascript', cjs: 'javascript', jsx: 'javascript',
-  ts: 'typescript', tsx: 'typescript', mts: 'typescript', cts: 'typescript', go: 'go', rs: 'rust',
-  c: 'c', h: 'c', cc: 'cpp', cpp: 'cpp', cxx: 'cpp', hpp: 'cpp', hh: 'cpp', java: 'java',
+  py: 'python',
+  pyi: 'python',
+  js: 'javascript',
+  mjs: 'javascript',
+  cjs: 'javascript',
+  jsx: 'javascript',
+  ts: 'typescript',
+  tsx: 'typescript',
+  mts: 'typescript',
+  cts: 'typescript',
+  go: 'go',
+  rs: 'rust',
+  c: 'c',
+  h: 'c',
+  cc: 'cpp',
+  cpp: 'cpp',
+  cxx: 'cpp',
+  hpp: 'cpp',
+  hh: 'cpp',
+  java: 'java',
 };
 
-const ALIASES: Record<string, string> = { typescriptreact: 'typescript', javascriptreact: 'javascript', 'objective-c': 'c', 'objective-cpp': 'cpp', cuda: 'cpp' };
+const ALIASES: Record<string, string> = {
+  typescriptreact: 'typescript',
+  javascriptreact: 'javascript',
+  'objective-c': 'c',
+  'objective-cpp': 'cpp',
+  cuda: 'cpp',
+};
 
 export const SAMPLE_LANGUAGES = Object.keys(TEMPLATES);
 
@@ -159,7 +182,7 @@ export function languageOfFile(name: string): string | undefined {
 
 /** The active editor's language when there is a sample for it; else the workspace's most common; else Python. */
 export function pickLanguage(activeLanguageId: string | undefined, workspaceFiles: readonly string[]): string {
-  const active = activeLanguageId ? ALIASES[activeLanguageId] ?? activeLanguageId : undefined;
+  const active = activeLanguageId ? (ALIASES[activeLanguageId] ?? activeLanguageId) : undefined;
   if (active && TEMPLATES[active]) return active;
   const counts = new Map<string, number>();
   for (const f of workspaceFiles) {

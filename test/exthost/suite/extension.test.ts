@@ -70,7 +70,11 @@ describe('Strata extension in a real extension host', () => {
       const { ensureTinyModel } = await import('../../fixtures/models');
       await cfg().update('server.autoStart', false, vscode.ConfigurationTarget.Global);
       await cfg().update('model.path', await ensureTinyModel(), vscode.ConfigurationTarget.Global);
-      await waitFor(() => /Strata: stopped$/.test(statusBar()), 10_000, () => statusBar());
+      await waitFor(
+        () => /Strata: stopped$/.test(statusBar()),
+        10_000,
+        () => statusBar(),
+      );
     });
     afterEach(async () => {
       await cfg().update('completion.enabled', undefined, vscode.ConfigurationTarget.Global);
@@ -78,7 +82,11 @@ describe('Strata extension in a real extension host', () => {
     after(async () => {
       await cfg().update('model.path', undefined, vscode.ConfigurationTarget.Global);
       await cfg().update('server.autoStart', undefined, vscode.ConfigurationTarget.Global);
-      await waitFor(() => /no model/.test(statusBar()), 10_000, () => statusBar());
+      await waitFor(
+        () => /no model/.test(statusBar()),
+        10_000,
+        () => statusBar(),
+      );
     });
 
     it('defaults to on, and the status bar does not say "(off)"', () => {

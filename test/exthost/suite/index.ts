@@ -50,7 +50,10 @@ function describeHost(): { host: string; vscodeVersion: string } {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazily, in a try: a host without `vscode` still runs the suites and reports 'unknown'
     const vscode = require('vscode') as typeof import('vscode');
-    return { host: `${vscode.env.appName} (${vscode.env.appHost}, ${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI)`, vscodeVersion: vscode.version };
+    return {
+      host: `${vscode.env.appName} (${vscode.env.appHost}, ${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'} UI)`,
+      vscodeVersion: vscode.version,
+    };
   } catch {
     return { host: 'unknown', vscodeVersion: 'unknown' };
   }

@@ -34,10 +34,28 @@ describe('server lifetime: a daemon-reported server reaches chat status and the 
     const port = await pickFreePort();
     const apiKey = 'lifetime-test-key';
     const keyFile = writeSecretFile(apiKey);
-    const proc = startProcess(build.serverPath, ['-m', await ensureTinyModel(), '--host', '127.0.0.1', '--port', String(port), '--api-key-file', keyFile.path, '-c', String(CTX), '--no-repack', '-t', '2', '--no-webui']);
+    const proc = startProcess(build.serverPath, [
+      '-m',
+      await ensureTinyModel(),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--api-key-file',
+      keyFile.path,
+      '-c',
+      String(CTX),
+      '--no-repack',
+      '-t',
+      '2',
+      '--no-webui',
+    ]);
     void proc.exited.then(() => keyFile.remove());
     const url = `http://127.0.0.1:${port}`;
-    await until('llama-server readiness', async () => ((await fetch(`${url}/health`).catch(() => undefined))?.status === 200 ? true : undefined), { timeoutMs: 120_000, proc });
+    await until('llama-server readiness', async () => ((await fetch(`${url}/health`).catch(() => undefined))?.status === 200 ? true : undefined), {
+      timeoutMs: 120_000,
+      proc,
+    });
     llama = { url, apiKey, stop: () => proc.stop() };
   });
 
@@ -56,7 +74,12 @@ describe('server lifetime: a daemon-reported server reaches chat status and the 
     const chat = new ChatController(server, log, store, proposals, memento);
     const posted: HostToWebview[] = [];
     chat.attach({ post: (m) => posted.push(m), reveal: async () => undefined, setDescription: () => undefined });
-    const lm = languageModelProvider(source, class { constructor(readonly value: string) {} });
+    const lm = languageModelProvider(
+      source,
+      class {
+        constructor(readonly value: string) {}
+      },
+    );
     let lmChanged = 0;
     const changes: ServerChange[] = [];
     const subs = [lm.onDidChangeLanguageModelChatInformation!(() => lmChanged++), source.onDidChangeServer((c) => changes.push(c))];
@@ -68,8 +91,16 @@ describe('server lifetime: a daemon-reported server reaches chat status and the 
 
       // What SidecarController does when the daemon says chat is served by a peer's model.
       source.setPlaced('chat', { url: llama.url, apiKey: llama.apiKey, model: 'tiny on box2' });
-      await waitFor(() => posted.some((m) => m.type === 'status' && m.contextSize === CTX), 15_000, () => `chat status never showed the placed server: ${JSON.stringify(posted)}`);
-      await waitFor(() => lmChanged > 0, 5000, () => 'the language-model provider was not told that the chat model changed');
+      await waitFor(
+        () => posted.some((m) => m.type === 'status' && m.contextSize === CTX),
+        15_000,
+        () => `chat status never showed the placed server: ${JSON.stringify(posted)}`,
+      );
+      await waitFor(
+        () => lmChanged > 0,
+        5000,
+        () => 'the language-model provider was not told that the chat model changed',
+      );
       const status = posted.find((m) => m.type === 'status' && m.contextSize === CTX);
       assert.ok(status?.type === 'status' && /^tiny-qwen2/.test(status.model ?? '') && !status.error, JSON.stringify(status));
       const [info] = await lm.provideLanguageModelChatInformation({}, token);
@@ -87,7 +118,11 @@ describe('server lifetime: a daemon-reported server reaches chat status and the 
       const before = lmChanged;
       posted.length = 0;
       source.setPlaced('chat', undefined);
-      await waitFor(() => posted.some((m) => m.type === 'status' && !!m.error), 5000, () => `chat status did not say the server went: ${JSON.stringify(posted)}`);
+      await waitFor(
+        () => posted.some((m) => m.type === 'status' && !!m.error),
+        5000,
+        () => `chat status did not say the server went: ${JSON.stringify(posted)}`,
+      );
       assert.ok(lmChanged > before, 'the language-model provider was not told that the model went');
       assert.deepStrictEqual(await lm.provideLanguageModelChatInformation({}, token), []);
       assert.ok(!fs.existsSync(serverJson));

@@ -39,7 +39,16 @@ describe('Strata server commands (no model configured)', () => {
 
   it('contributes the server commands and settings', async () => {
     const all = new Set(await vscode.commands.getCommands(true));
-    for (const id of ['strata.server.start', 'strata.server.stop', 'strata.server.restart', 'strata.server.showLogs', 'strata.showServerStatus', 'strata.server.build', 'strata.server.download', 'strata.server.benchmarkBackends']) {
+    for (const id of [
+      'strata.server.start',
+      'strata.server.stop',
+      'strata.server.restart',
+      'strata.server.showLogs',
+      'strata.showServerStatus',
+      'strata.server.build',
+      'strata.server.download',
+      'strata.server.benchmarkBackends',
+    ]) {
       assert.ok(all.has(id), `${id} is not registered`);
     }
     const cfg = vscode.workspace.getConfiguration('strata');
@@ -74,7 +83,7 @@ describe('Strata server commands (no model configured)', () => {
     assert.match(problem, /strata\.model\.path/);
     const explained: Explanation = { severity: 'warning', text: `Strata: ${problem}`, actions: ['Pick a Model'] };
     api.sidecar.lastExplanation = undefined;
-    assert.strictEqual((await vscode.commands.executeCommand('strata.server.start')), undefined, 'Start returned a server');
+    assert.strictEqual(await vscode.commands.executeCommand('strata.server.start'), undefined, 'Start returned a server');
     assert.deepStrictEqual(api.sidecar.lastExplanation, explained);
     api.sidecar.lastExplanation = undefined;
     await vscode.commands.executeCommand('strata.server.stop');
@@ -148,7 +157,10 @@ describe('Strata installer commands in the extension host', function () {
     const ok = record.results.filter((r) => r.figures);
     assert.ok(ok.length >= 1, `no build could run llama-bench: ${record.results.map((r) => r.error).join('; ')}`);
     assert.ok(record.defaultBuildId && ok.some((r) => r.buildId === record!.defaultBuildId));
-    assert.ok(seen.some((t) => /benchmarking/.test(t)), `the status bar never said "benchmarking": ${[...new Set(seen)].join(' | ')}`);
+    assert.ok(
+      seen.some((t) => /benchmarking/.test(t)),
+      `the status bar never said "benchmarking": ${[...new Set(seen)].join(' | ')}`,
+    );
     const stored = JSON.parse(fs.readFileSync(path.join(process.env.STRATA_STATE_DIR!, 'backend-benchmarks.json'), 'utf8'));
     assert.ok(Object.values(stored.models).some((m) => (m as { defaultBuildId?: string }).defaultBuildId === record!.defaultBuildId));
     assert.ok(!fs.existsSync(path.join(process.env.STRATA_STATE_DIR!, 'sidecar.lock')), 'the benchmark started a sidecar');

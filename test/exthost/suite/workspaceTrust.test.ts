@@ -85,7 +85,7 @@ function assertReaders(expectHostile: (key: string) => boolean): void {
   }
 }
 
-describe('Workspace trust: a repository\'s settings wait until the workspace is trusted', function () {
+describe("Workspace trust: a repository's settings wait until the workspace is trusted", function () {
   this.timeout(90_000);
   const trustedAtStart = vscode.workspace.isTrusted;
 
@@ -108,23 +108,32 @@ describe('Workspace trust: a repository\'s settings wait until the workspace is 
     await waitFor('the workspace settings to go', () => !workspaceSettingsRead(), 20_000).catch(() => undefined);
   });
 
-  (trustedAtStart ? it.skip : it)('Restricted Mode: each workspace value is ignored by VS Code and by Strata, and the user\'s own applies', async () => {
+  (trustedAtStart ? it.skip : it)("Restricted Mode: each workspace value is ignored by VS Code and by Strata, and the user's own applies", async () => {
     assert.strictEqual(vscode.workspace.isTrusted, false);
     for (const key of RESTRICTED_SETTINGS) {
       const [section, k] = split(key);
       const seen = vscode.workspace.getConfiguration(section).get(k);
-      assert.ok(!hostile(seen), `VS Code handed the extension the workspace's ${key} (${JSON.stringify(seen)}): is it in package.json's restrictedConfigurations?`);
+      assert.ok(
+        !hostile(seen),
+        `VS Code handed the extension the workspace's ${key} (${JSON.stringify(seen)}): is it in package.json's restrictedConfigurations?`,
+      );
     }
     assertReaders(() => false);
   });
 
-  (trustedAtStart ? it.skip : it)('Restricted Mode: the repository\'s strata.server.path script never runs, and Strata still resolves its own llama-server', async () => {
-    await replan();
-    await new Promise((r) => setTimeout(r, 3000));
-    const report = await vscode.commands.executeCommand<{ sidecar?: { binary?: { path: string } } }>('strata.showServerStatus');
-    assert.notStrictEqual(report.sidecar?.binary?.path, evilServerPath(ws));
-    assert.ok(!fs.existsSync(attackMarker(ws)), `the workspace's script ran: ${fs.existsSync(attackMarker(ws)) ? fs.readFileSync(attackMarker(ws), 'utf8') : ''}`);
-  });
+  (trustedAtStart ? it.skip : it)(
+    "Restricted Mode: the repository's strata.server.path script never runs, and Strata still resolves its own llama-server",
+    async () => {
+      await replan();
+      await new Promise((r) => setTimeout(r, 3000));
+      const report = await vscode.commands.executeCommand<{ sidecar?: { binary?: { path: string } } }>('strata.showServerStatus');
+      assert.notStrictEqual(report.sidecar?.binary?.path, evilServerPath(ws));
+      assert.ok(
+        !fs.existsSync(attackMarker(ws)),
+        `the workspace's script ran: ${fs.existsSync(attackMarker(ws)) ? fs.readFileSync(attackMarker(ws), 'utf8') : ''}`,
+      );
+    },
+  );
 
   (trustedAtStart ? it.skip : it)('Restricted Mode: Strata names the settings it held back', async () => {
     const api = vscode.extensions.getExtension<StrataApi>('strata.strata-coder')!.exports;
@@ -136,14 +145,14 @@ describe('Workspace trust: a repository\'s settings wait until the workspace is 
     await vscode.commands.executeCommand('workbench.trust.manage');
     await Promise.race([granted, new Promise((_, reject) => setTimeout(() => reject(new Error('the runner did not click "Trust" within 30 s')), 30_000))]);
     assert.strictEqual(vscode.workspace.isTrusted, true);
-    await waitFor('the workspace\'s script to run once trusted', () => fs.existsSync(attackMarker(ws)), 20_000);
+    await waitFor("the workspace's script to run once trusted", () => fs.existsSync(attackMarker(ws)), 20_000);
     assertReaders((key) => !MACHINE_SCOPED.has(key));
   });
 
-  (trustedAtStart ? it : it.skip)('a trusted workspace\'s values apply (machine-scoped ones excepted), its script included', async () => {
+  (trustedAtStart ? it : it.skip)("a trusted workspace's values apply (machine-scoped ones excepted), its script included", async () => {
     assertReaders((key) => !MACHINE_SCOPED.has(key));
     await replan();
-    await waitFor('the workspace\'s script to run', () => fs.existsSync(attackMarker(ws)), 20_000);
+    await waitFor("the workspace's script to run", () => fs.existsSync(attackMarker(ws)), 20_000);
     const api = vscode.extensions.getExtension<StrataApi>('strata.strata-coder')!.exports;
     assert.deepStrictEqual(await api.workspaceSettingsHeldBack(), []);
   });

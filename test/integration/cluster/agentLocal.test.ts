@@ -28,8 +28,17 @@ describe('cluster: peer agent on loopback', function () {
     const bins = await getLlamaBinaries();
     await ensureTinyModel();
     agent = new PeerAgent({
-      host: '127.0.0.1', port: 0, token, stateDir: dir, rpcServer: bins.rpcServerPath, llamaServer: bins.serverPath, threads: 1,
-      cacheDir, idleStopMs: 1500, modelsDir: testModelsDir(), log: (m) => logs.push(m),
+      host: '127.0.0.1',
+      port: 0,
+      token,
+      stateDir: dir,
+      rpcServer: bins.rpcServerPath,
+      llamaServer: bins.serverPath,
+      threads: 1,
+      cacheDir,
+      idleStopMs: 1500,
+      modelsDir: testModelsDir(),
+      log: (m) => logs.push(m),
     });
     port = (await agent.listen()).port;
   });
@@ -49,7 +58,10 @@ describe('cluster: peer agent on loopback', function () {
     assert.ok(agent!.rpc.state().running, 'stopped although a control channel holds it');
     c.close();
     await waitFor('idle stop', async () => (agent!.rpc.state().running ? undefined : true), { timeoutMs: 10_000 });
-    assert.ok(logs.some((l) => /stopping rpc-server pid \d+ \(idle for 2 s\)/.test(l)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => /stopping rpc-server pid \d+ \(idle for 2 s\)/.test(l)),
+      logs.join('\n'),
+    );
   });
 
   it('refuses direct mode unless the owner allowed it', async () => {
@@ -74,7 +86,9 @@ describe('cluster: peer agent on loopback', function () {
       const second = await startLlamaServer({ model, ctx: 256, extraArgs: ['--rpc', t.endpoint, '-ngl', '99', '-t', '1'] });
       await second.stop();
       const secondBytes = t.bytes - firstBytes;
-      process.stdout.write(`      (through the tunnel: first load ${(firstBytes / 1048576).toFixed(1)} MiB, cached reload ${(secondBytes / 1048576).toFixed(1)} MiB)\n`);
+      process.stdout.write(
+        `      (through the tunnel: first load ${(firstBytes / 1048576).toFixed(1)} MiB, cached reload ${(secondBytes / 1048576).toFixed(1)} MiB)\n`,
+      );
       assert.ok(secondBytes < firstBytes / 2, `reload sent ${secondBytes} of ${firstBytes} bytes`);
     } finally {
       await t.close();
@@ -86,14 +100,18 @@ describe('cluster: peer agent on loopback', function () {
     const c = await AgentControlClient.connect(addr());
     try {
       await assert.rejects(c.request('server.start', { role: 'fim', model: '../../etc/passwd' }), /outside the agent's models folder/);
-      await assert.rejects(c.request('server.start', { role: 'fim', model, args: ['--log-file', '/tmp/x'] }), /flag "--log-file" is not allowed in placement mode/);
+      await assert.rejects(
+        c.request('server.start', { role: 'fim', model, args: ['--log-file', '/tmp/x'] }),
+        /flag "--log-file" is not allowed in placement mode/,
+      );
       const st = await c.request('server.start', { role: 'fim', model, args: ['-c', '256', '-t', '1', '--no-repack'] }, 120_000);
       assert.strictEqual(st.phase, 'ready');
       const t = new TunnelEndpoint(addr(), { open: 'server', role: 'fim' });
       await t.listen();
       try {
         const res = await fetch(`http://${t.endpoint}/infill`, {
-          method: 'POST', headers: { Authorization: `Bearer ${st.apiKey}`, 'Content-Type': 'application/json' },
+          method: 'POST',
+          headers: { Authorization: `Bearer ${st.apiKey}`, 'Content-Type': 'application/json' },
           body: JSON.stringify({ input_prefix: 'def add(a, b):\n    return ', input_suffix: '\n', n_predict: 4, temperature: 0 }),
         });
         assert.strictEqual(res.status, 200, await res.clone().text());
@@ -111,7 +129,10 @@ describe('cluster: peer agent on loopback', function () {
       assert.strictEqual((await c.request('server.stop', { role: 'fim' })).phase, 'stopped');
       // The placed servers' keys are in no log file the agent wrote.
       const logs = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.log'));
-      assert.ok(logs.some((e) => e.name === 'llama-server-fim.log'), logs.map((e) => e.name).join(', '));
+      assert.ok(
+        logs.some((e) => e.name === 'llama-server-fim.log'),
+        logs.map((e) => e.name).join(', '),
+      );
       for (const e of logs) {
         const text = fs.readFileSync(path.join(e.parentPath ?? e.path, e.name), 'utf8');
         for (const key of [st.apiKey!, bigger.apiKey!]) assert.ok(!text.includes(key), `${e.name} holds a placed server's API key`);

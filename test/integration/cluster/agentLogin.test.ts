@@ -34,7 +34,12 @@ async function silentSockets(n: number, from: string, port: number): Promise<Hel
     s.on('error', () => undefined);
     sockets.push(s);
     closed.push(new Promise((r) => s.once('close', () => r())));
-    connected.push(new Promise((r) => { s.once('connect', () => r()); s.once('close', () => r()); }));
+    connected.push(
+      new Promise((r) => {
+        s.once('connect', () => r());
+        s.once('close', () => r());
+      }),
+    );
   }
   await Promise.all(connected);
   return { sockets, allClosed: Promise.all(closed).then(() => undefined) };
@@ -81,9 +86,18 @@ describe('cluster: the agent before login (pre-auth limits)', function () {
     await attack.allClosed;
     assert.ok(Date.now() - closedIn < 4000, 'silent sockets outlived the login deadline');
     // ...and counts their silence like wrong tokens: the attacker is blocked, the other host is not.
-    assert.ok(logs.some((l) => /^auth: blocking 127\.0\.0\.2 for 60 s/.test(l)), logs.join('\n'));
-    assert.ok(logs.some((l) => /^auth: dropping new connections from 127\.0\.0\.2 while 16 of its connections are still logging in/.test(l)), logs.join('\n'));
-    assert.ok(logs.some((l) => /^auth: refused 127\.0\.0\.2:\d+: not logged in within 1500 ms/.test(l)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => /^auth: blocking 127\.0\.0\.2 for 60 s/.test(l)),
+      logs.join('\n'),
+    );
+    assert.ok(
+      logs.some((l) => /^auth: dropping new connections from 127\.0\.0\.2 while 16 of its connections are still logging in/.test(l)),
+      logs.join('\n'),
+    );
+    assert.ok(
+      logs.some((l) => /^auth: refused 127\.0\.0\.2:\d+: not logged in within 1500 ms/.test(l)),
+      logs.join('\n'),
+    );
 
     // Blocked, it still cannot take more than one slot; the other host still gets in.
     const again = await silentSockets(50, '127.0.0.2', port);
@@ -137,12 +151,27 @@ describe('cluster: peer protocol versions, both directions, on both sides', func
     agent = a.agent;
     const { port } = await agent.listen();
     const err = await AgentControlClient.connect({ host: VICTIM, port, token: a.token, label: 'box2' }, { protocolVersion: NEWER }).then(
-      (c) => { c.close(); return undefined; }, (e: Error) => e);
+      (c) => {
+        c.close();
+        return undefined;
+      },
+      (e: Error) => e,
+    );
     assert.ok(err instanceof AgentConnectError && err.code === 'version', `not refused for the version: ${String(err)}`);
-    assert.match(err.message, new RegExp(`^${box2} runs strata-peer ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\), older than this Strata ${v} \\(peer protocol ${NEWER}\\): copy the agent from this machine to that one \\(scp .*dist/peer\\.js HOST:strata-peer\\.js\\) and restart strata-peer there\\.$`));
-    await waitFor('the agent\'s message', async () => (logs.some((l) => /runs Strata/.test(l)) ? true : undefined), { timeoutMs: 5000 });
+    assert.match(
+      err.message,
+      new RegExp(
+        `^${box2} runs strata-peer ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\), older than this Strata ${v} \\(peer protocol ${NEWER}\\): copy the agent from this machine to that one \\(scp .*dist/peer\\.js HOST:strata-peer\\.js\\) and restart strata-peer there\\.$`,
+      ),
+    );
+    await waitFor("the agent's message", async () => (logs.some((l) => /runs Strata/.test(l)) ? true : undefined), { timeoutMs: 5000 });
     const line = logs.find((l) => /runs Strata/.test(l))!;
-    assert.match(line, new RegExp(`^127\\.0\\.0\\.1:\\d+ runs Strata ${v} \\(peer protocol ${NEWER}\\), newer than this strata-peer ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\): copy the agent from that machine here .* and restart strata-peer\\.$`));
+    assert.match(
+      line,
+      new RegExp(
+        `^127\\.0\\.0\\.1:\\d+ runs Strata ${v} \\(peer protocol ${NEWER}\\), newer than this strata-peer ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\): copy the agent from that machine here .* and restart strata-peer\\.$`,
+      ),
+    );
   });
 
   it('an older Strata meeting a newer agent: the client is told to update Strata, the agent logs the same; the sidecar marks the peer incompatible', async () => {
@@ -151,15 +180,41 @@ describe('cluster: peer protocol versions, both directions, on both sides', func
     agent = a.agent;
     const { port } = await agent.listen();
     const err = await AgentControlClient.connect({ host: VICTIM, port, token: a.token, label: 'box2' }).then(
-      (c) => { c.close(); return undefined; }, (e: Error) => e);
+      (c) => {
+        c.close();
+        return undefined;
+      },
+      (e: Error) => e,
+    );
     assert.ok(err instanceof AgentConnectError && err.code === 'version', `not refused for the version: ${String(err)}`);
-    assert.match(err.message, new RegExp(`^${box2} runs strata-peer ${v} \\(peer protocol ${NEWER}\\), newer than this Strata ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\): update Strata Coder on this machine, or run there the strata-peer that came with this Strata\\.$`));
-    assert.ok(logs.some((l) => new RegExp(`runs Strata ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\), older than this strata-peer ${v} \\(peer protocol ${NEWER}\\): update Strata Coder on that machine`).test(l)), logs.join('\n'));
+    assert.match(
+      err.message,
+      new RegExp(
+        `^${box2} runs strata-peer ${v} \\(peer protocol ${NEWER}\\), newer than this Strata ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\): update Strata Coder on this machine, or run there the strata-peer that came with this Strata\\.$`,
+      ),
+    );
+    assert.ok(
+      logs.some((l) =>
+        new RegExp(
+          `runs Strata ${v} \\(peer protocol ${PEER_PROTOCOL_VERSION}\\), older than this strata-peer ${v} \\(peer protocol ${NEWER}\\): update Strata Coder on that machine`,
+        ).test(l),
+      ),
+      logs.join('\n'),
+    );
 
     // The sidecar's standing link: "incompatible" with that sentence, not "down" and retried every second.
-    const link = new PeerLink({ name: 'box2', host: VICTIM, port, token: a.token, transport: 'tunnel' }, {
-      heartbeatMs: 500, deadAfterMs: 3000, connectTimeoutMs: 5000, retryMinMs: 200, retryMaxMs: 1000, refreshMs: 60_000, log: () => undefined,
-    });
+    const link = new PeerLink(
+      { name: 'box2', host: VICTIM, port, token: a.token, transport: 'tunnel' },
+      {
+        heartbeatMs: 500,
+        deadAfterMs: 3000,
+        connectTimeoutMs: 5000,
+        retryMinMs: 200,
+        retryMaxMs: 1000,
+        refreshMs: 60_000,
+        log: () => undefined,
+      },
+    );
     try {
       await waitFor('the link to give up', async () => (link.phase === 'connecting' ? undefined : true), { timeoutMs: 10_000 });
       assert.strictEqual(link.phase, 'incompatible');
@@ -188,9 +243,19 @@ describe('cluster: peer protocol versions, both directions, on both sides', func
     try {
       const port = (server.address() as net.AddressInfo).port;
       const err = await AgentControlClient.connect({ host: VICTIM, port, token, label: 'box2' }, { protocolVersion: NEWER }).then(
-        (c) => { c.close(); return undefined; }, (e: Error) => e);
+        (c) => {
+          c.close();
+          return undefined;
+        },
+        (e: Error) => e,
+      );
       assert.ok(err instanceof AgentConnectError && err.code === 'version', `not refused for the version: ${String(err)}`);
-      assert.match(err.message, new RegExp(`^${box2} runs strata-peer from an older Strata \\(peer protocol 1\\), older than this Strata ${v} \\(peer protocol ${NEWER}\\): copy the agent`));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^${box2} runs strata-peer from an older Strata \\(peer protocol 1\\), older than this Strata ${v} \\(peer protocol ${NEWER}\\): copy the agent`,
+        ),
+      );
       // The same agent and a Strata of its own protocol: no complaint.
       const ok = await AgentControlClient.connect({ host: VICTIM, port, token, label: 'box2' }, { protocolVersion: 1 });
       ok.close();

@@ -36,30 +36,58 @@ describe('cluster: no secret on a command line (strata-peer and its placed llama
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('the token travels in the environment, the placed server\'s API key in a 0600 file that is gone when the server stops', async () => {
+  it("the token travels in the environment, the placed server's API key in a 0600 file that is gone when the server stops", async () => {
     const bins = await getLlamaBinaries();
     const model = await ensureTinyModel();
     const token = newToken();
     const env = { ...baseEnv, STRATA_PEER_TOKEN: token };
-    const agent = startProcess(process.execPath, [
-      peerJs, 'serve', '--listen', '127.0.0.1:0', '--state-dir', path.join(dir, 'state'), '--rpc-server', bins.rpcServerPath,
-      '--llama-server', bins.serverPath, '--models-dir', testModelsDir(), '--threads', '1',
-    ], { env });
+    const agent = startProcess(
+      process.execPath,
+      [
+        peerJs,
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--state-dir',
+        path.join(dir, 'state'),
+        '--rpc-server',
+        bins.rpcServerPath,
+        '--llama-server',
+        bins.serverPath,
+        '--models-dir',
+        testModelsDir(),
+        '--threads',
+        '1',
+      ],
+      { env },
+    );
     let place: ReturnType<typeof startProcess> | undefined;
     try {
       await waitFor('strata-peer ready', async () => (agent.logText().includes('strata-peer ready') ? true : undefined), { timeoutMs: 20_000, proc: agent });
       const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(agent.logText())![1]);
-      place = startProcess(process.execPath, [
-        peerJs, 'place', '--peer', `127.0.0.1:${port}`, '--role', 'fim', '--model', path.basename(model), '--', '-c', '256', '-t', '1', '--no-repack',
-      ], { env });
-      const placed = await waitFor('the placed server', async () => {
-        const m = /^(\{"role".*\})$/m.exec(place!.logText());
-        return m ? (JSON.parse(m[1]) as { url: string; apiKey: string }) : undefined;
-      }, { timeoutMs: 120_000, proc: place });
+      place = startProcess(
+        process.execPath,
+        [peerJs, 'place', '--peer', `127.0.0.1:${port}`, '--role', 'fim', '--model', path.basename(model), '--', '-c', '256', '-t', '1', '--no-repack'],
+        { env },
+      );
+      const placed = await waitFor(
+        'the placed server',
+        async () => {
+          const m = /^(\{"role".*\})$/m.exec(place!.logText());
+          return m ? (JSON.parse(m[1]) as { url: string; apiKey: string }) : undefined;
+        },
+        { timeoutMs: 120_000, proc: place },
+      );
 
       // Nothing any user can list holds the token or the key...
-      assert.deepStrictEqual(cmdlinesContaining(token).map((p) => p.argv.join(' ')), []);
-      assert.deepStrictEqual(cmdlinesContaining(placed.apiKey).map((p) => p.argv.join(' ')), []);
+      assert.deepStrictEqual(
+        cmdlinesContaining(token).map((p) => p.argv.join(' ')),
+        [],
+      );
+      assert.deepStrictEqual(
+        cmdlinesContaining(placed.apiKey).map((p) => p.argv.join(' ')),
+        [],
+      );
       // ...while the llama-server that checks the key is there, pointed at its key file.
       const server = allCmdlines().find((p) => p.argv.includes('--api-key-file') && p.argv.includes(fs.realpathSync(model)));
       assert.ok(server, 'no placed llama-server with --api-key-file among the processes');
@@ -88,14 +116,22 @@ describe('cluster: no secret on a command line (strata-peer and its placed llama
   it('refuses a token on the command line, in one sentence', async () => {
     const flag = await runPeer(peerJs, ['info', '--peer', '127.0.0.1:9', '--token', newToken()], baseEnv);
     assert.strictEqual(flag.code, 2, flag.stderr);
-    assert.strictEqual(flag.stderr.trim(), 'strata-peer: --token is not accepted because every user of this machine can read a command line: put the token in STRATA_PEER_TOKEN or in a 0600 file given with --token-file.');
+    assert.strictEqual(
+      flag.stderr.trim(),
+      'strata-peer: --token is not accepted because every user of this machine can read a command line: put the token in STRATA_PEER_TOKEN or in a 0600 file given with --token-file.',
+    );
   });
 
   it('refuses a STRATA_PEER_TOKEN under 128 bits, in one sentence, and takes one of 128', async () => {
-    const short = await runPeer(peerJs, ['serve', '--listen', '127.0.0.1:0', '--state-dir', path.join(dir, 'state2'), '--rpc-server', path.join(dir, 'none')],
-      { ...baseEnv, STRATA_PEER_TOKEN: 'correct-horse-battery' });
+    const short = await runPeer(peerJs, ['serve', '--listen', '127.0.0.1:0', '--state-dir', path.join(dir, 'state2'), '--rpc-server', path.join(dir, 'none')], {
+      ...baseEnv,
+      STRATA_PEER_TOKEN: 'correct-horse-battery',
+    });
     assert.strictEqual(short.code, 2, short.stderr);
-    assert.match(short.stderr.trim(), /^strata-peer: STRATA_PEER_TOKEN carries at most 126 bits, fewer than the 128 a peer token needs: set it to a token from `strata-peer token` \(or `openssl rand -base64 32`\), or unset it to use the token file\.$/);
+    assert.match(
+      short.stderr.trim(),
+      /^strata-peer: STRATA_PEER_TOKEN carries at most 126 bits, fewer than the 128 a peer token needs: set it to a token from `strata-peer token` \(or `openssl rand -base64 32`\), or unset it to use the token file\.$/,
+    );
 
     // 32 hex digits are 128 bits: enough.
     const hex = 'a3'.repeat(16);

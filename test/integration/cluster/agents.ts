@@ -18,8 +18,14 @@ export function bundlePeer(): Promise<string> {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'strata-peer-bundle-')), 'peer.js');
     await esbuild.build({
       entryPoints: [path.resolve(__dirname, '../../../src/cluster/peerMain.ts')],
-      bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: out, logLevel: 'warning',
-      banner: { js: '#!/usr/bin/env node' }, external: ['vscode'],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'warning',
+      banner: { js: '#!/usr/bin/env node' },
+      external: ['vscode'],
     });
     return out;
   })();
@@ -55,17 +61,38 @@ export async function startAgent(host: PeerHost, opts: AgentStartOptions = {}): 
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `strata-peer-${host.index}-`));
   const token = newToken();
   const args = [
-    peerJs, 'serve', '--listen', `${host.bindAddr}:${port}`, '--state-dir', stateDir, '--rpc-server', bins.rpcServerPath,
-    '--threads', '1', '--idle-stop', String(opts.idleStopMin ?? 10),
-    '--heartbeat-ms', String(opts.heartbeatMs ?? 500), '--dead-after-ms', String(opts.deadAfterMs ?? 3000),
+    peerJs,
+    'serve',
+    '--listen',
+    `${host.bindAddr}:${port}`,
+    '--state-dir',
+    stateDir,
+    '--rpc-server',
+    bins.rpcServerPath,
+    '--threads',
+    '1',
+    '--idle-stop',
+    String(opts.idleStopMin ?? 10),
+    '--heartbeat-ms',
+    String(opts.heartbeatMs ?? 500),
+    '--dead-after-ms',
+    String(opts.deadAfterMs ?? 3000),
     ...(opts.direct ? ['--allow-direct', '--direct-host', host.bindAddr, '--direct-port', String(directPort)] : []),
     ...(opts.extra ?? []),
   ];
   const proc = host.exec(process.execPath, args, { env: { ...process.env, STRATA_PEER_TOKEN: token, HOME: stateDir } });
-  await waitFor(`strata-peer in ${host.ns}`, async () => (proc.logText().includes('strata-peer ready') ? true : undefined), { timeoutMs: 20_000, proc, intervalMs: 50 });
+  await waitFor(`strata-peer in ${host.ns}`, async () => (proc.logText().includes('strata-peer ready') ? true : undefined), {
+    timeoutMs: 20_000,
+    proc,
+    intervalMs: 50,
+  });
   await host.expose(opts.direct ? [port, directPort] : [port]);
   return {
-    host, token, port, proc, stateDir,
+    host,
+    token,
+    port,
+    proc,
+    stateDir,
     logText: () => `${proc.logText()}\n--- rpc-server.log ---\n${readOr(path.join(stateDir, 'rpc-server.log'))}`,
     stop: () => proc.stop(3000),
   };

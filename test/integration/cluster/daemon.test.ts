@@ -52,9 +52,16 @@ describe('cluster: through the sidecar daemon', function () {
     return waitUntil(what, async () => pred(await c.status()), timeoutMs, 100).then(() => c.status());
   }
 
-  async function complete(url: string, apiKey: string, route = '/completion', body: object = { prompt: 'def main():', n_predict: 6, temperature: 0 }): Promise<number> {
+  async function complete(
+    url: string,
+    apiKey: string,
+    route = '/completion',
+    body: object = { prompt: 'def main():', n_predict: 6, temperature: 0 },
+  ): Promise<number> {
     const res = await fetch(`${url}${route}`, {
-      method: 'POST', headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      method: 'POST',
+      headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
     });
     assert.strictEqual(res.status, 200, await res.clone().text());
     return ((await res.json()) as { timings: { predicted_n: number } }).timings.predicted_n;
@@ -73,14 +80,17 @@ describe('cluster: through the sidecar daemon', function () {
     assert.strictEqual((await c.request('cluster.status', {})).peers.length, 0);
   });
 
-  it('spreads a window\'s model over the peers once restarted after they were added; windows see the plan they asked for, and a second window joins it', async () => {
+  it("spreads a window's model over the peers once restarted after they were added; windows see the plan they asked for, and a second window joins it", async () => {
     const a = await window();
     // Loaded before any peer is known: it runs here alone.
     const alone = await a.load(plan);
     assert.strictEqual(alone.phase, 'ready');
     assert.strictEqual((await a.status()).cluster, undefined);
     const cs = await a.request('cluster.configure', { peers: peers(), mode: 'split' });
-    assert.deepStrictEqual(cs.peers.map((p) => p.name), ['box0', 'box1']);
+    assert.deepStrictEqual(
+      cs.peers.map((p) => p.name),
+      ['box0', 'box1'],
+    );
     assert.strictEqual((await a.status()).server.pid, alone.pid, 'adding peers must not reload a running model by itself');
     // A restart plans afresh, with the peers.
     const st = await a.restart();
@@ -98,7 +108,7 @@ describe('cluster: through the sidecar daemon', function () {
       assert.ok(m && Number(m[1]) > 0, `no layers behind ${p.name} (${p.endpoint})`);
       assert.ok(p.layers, `no layers shown for ${p.name}`);
     }
-    assert.ok(await complete(st.endpoint!.url, st.endpoint!.apiKey) > 0);
+    assert.ok((await complete(st.endpoint!.url, st.endpoint!.apiKey)) > 0);
 
     const b = await window();
     const joined = await b.load(plan);
@@ -107,15 +117,32 @@ describe('cluster: through the sidecar daemon', function () {
 
   it('placement: a whole model on a peer answers completions through the tunnel', async () => {
     const a = clients[clients.length - 1];
-    await a.request('cluster.configure', { peers: peers(), mode: 'split', placements: [{ role: 'fim', peer: 'box0', model: path.basename(model), args: ['-c', '256', '-t', '1', '--no-repack'] }] });
-    const s = await waitStatus(a, 'the fim placement to be ready', (x) => x.cluster?.placements.some((p) => p.role === 'fim' && p.phase === 'ready') ?? false, 120_000);
+    await a.request('cluster.configure', {
+      peers: peers(),
+      mode: 'split',
+      placements: [{ role: 'fim', peer: 'box0', model: path.basename(model), args: ['-c', '256', '-t', '1', '--no-repack'] }],
+    });
+    const s = await waitStatus(
+      a,
+      'the fim placement to be ready',
+      (x) => x.cluster?.placements.some((p) => p.role === 'fim' && p.phase === 'ready') ?? false,
+      120_000,
+    );
     const fim = s.cluster!.placements.find((p) => p.role === 'fim')!;
-    assert.match(fim.url!, /^http:\/\/127\.0\.0\.1:\d+$/, 'windows reach a placed server on this machine\'s loopback only');
-    const n = await complete(fim.url!, fim.apiKey!, '/infill', { input_prefix: 'def add(a, b):\n    return ', input_suffix: '\n', n_predict: 4, temperature: 0 });
+    assert.match(fim.url!, /^http:\/\/127\.0\.0\.1:\d+$/, "windows reach a placed server on this machine's loopback only");
+    const n = await complete(fim.url!, fim.apiKey!, '/infill', {
+      input_prefix: 'def add(a, b):\n    return ',
+      input_suffix: '\n',
+      n_predict: 4,
+      temperature: 0,
+    });
     assert.ok(n > 0);
     const res = await fetch(`${fim.url}/completion`, { method: 'POST', body: '{"prompt":"x","n_predict":1}' });
     assert.strictEqual(res.status, 401, 'the placed server must want its key');
-    assert.ok(events.some((e) => e.kind === 'placed' && e.peer === 'box0'), JSON.stringify(events));
+    assert.ok(
+      events.some((e) => e.kind === 'placed' && e.peer === 'box0'),
+      JSON.stringify(events),
+    );
   });
 
   it('a peer going away: its placement is marked down, the split model restarts without it, and windows keep working', async () => {
@@ -125,19 +152,38 @@ describe('cluster: through the sidecar daemon', function () {
     // Mode split spreads over every reachable peer, so box0 holds layers as well as the placed model.
     assert.ok(before.cluster?.split?.peers.includes('box0'), JSON.stringify(before.cluster));
     await agents[0].host.killAll();
-    const s = await waitStatus(a, 'the fim placement to be marked down', (x) => x.cluster?.placements.some((p) => p.role === 'fim' && p.phase === 'down') ?? false, 30_000);
+    const s = await waitStatus(
+      a,
+      'the fim placement to be marked down',
+      (x) => x.cluster?.placements.some((p) => p.role === 'fim' && p.phase === 'down') ?? false,
+      30_000,
+    );
     assert.match(s.cluster!.placements.find((p) => p.role === 'fim')!.error ?? '', /box0 is not reachable.*the local server answers completions meanwhile/);
-    assert.ok(events.some((e) => e.kind === 'placement-down' && e.role === 'fim' && e.peer === 'box0'), JSON.stringify(events.map((e) => e.kind)));
+    assert.ok(
+      events.some((e) => e.kind === 'placement-down' && e.role === 'fim' && e.peer === 'box0'),
+      JSON.stringify(events.map((e) => e.kind)),
+    );
     {
-      const ready = await waitStatus(a, 'the model to be ready again without box0', (x) => x.server.phase === 'ready' && x.server.pid !== pidBefore && !(x.cluster?.split?.peers.includes('box0') ?? false), 120_000);
+      const ready = await waitStatus(
+        a,
+        'the model to be ready again without box0',
+        (x) => x.server.phase === 'ready' && x.server.pid !== pidBefore && !(x.cluster?.split?.peers.includes('box0') ?? false),
+        120_000,
+      );
       assert.deepStrictEqual(ready.server.plan?.args, plan.args);
-      assert.ok(events.some((e) => e.kind === 'peer-down' && e.peer === 'box0'), JSON.stringify(events));
-      assert.ok(events.some((e) => e.kind === 'replanned'), JSON.stringify(events));
+      assert.ok(
+        events.some((e) => e.kind === 'peer-down' && e.peer === 'box0'),
+        JSON.stringify(events),
+      );
+      assert.ok(
+        events.some((e) => e.kind === 'replanned'),
+        JSON.stringify(events),
+      );
     }
     const now = await a.status();
     assert.strictEqual(now.server.phase, 'ready');
     assert.deepStrictEqual(now.cluster?.peers, { up: 1, total: 2 });
-    assert.ok(await complete(now.server.endpoint!.url, now.server.endpoint!.apiKey) > 0);
+    assert.ok((await complete(now.server.endpoint!.url, now.server.endpoint!.apiKey)) > 0);
   });
 
   it('removing the peer in use from the settings restarts the model here alone, without a crash loop', async () => {
@@ -145,10 +191,18 @@ describe('cluster: through the sidecar daemon', function () {
     const before = await a.status();
     assert.ok(before.cluster?.split?.peers.includes('box1'), JSON.stringify(before.cluster));
     await a.request('cluster.configure', { peers: [], mode: 'split' });
-    const s = await waitStatus(a, 'the model to run here alone', (x) => x.server.phase === 'ready' && x.server.pid !== before.server.pid && !x.cluster, 120_000);
+    const s = await waitStatus(
+      a,
+      'the model to run here alone',
+      (x) => x.server.phase === 'ready' && x.server.pid !== before.server.pid && !x.cluster,
+      120_000,
+    );
     assert.strictEqual(s.server.crashes, 0, 'llama-server must be switched over, not crash on a closed tunnel');
     assert.deepStrictEqual(s.server.plan?.args, plan.args);
-    assert.ok(await complete(s.server.endpoint!.url, s.server.endpoint!.apiKey) > 0);
-    assert.ok(events.some((e) => e.kind === 'replanned' && /peer box0, box1 changed in the settings|peer box1 changed in the settings/.test(e.message)), JSON.stringify(events.map((e) => e.message)));
+    assert.ok((await complete(s.server.endpoint!.url, s.server.endpoint!.apiKey)) > 0);
+    assert.ok(
+      events.some((e) => e.kind === 'replanned' && /peer box0, box1 changed in the settings|peer box1 changed in the settings/.test(e.message)),
+      JSON.stringify(events.map((e) => e.message)),
+    );
   });
 });

@@ -37,9 +37,15 @@ describe('cluster: failover with the sidecar supervisor', function () {
       connectionFile: path.join(stateDir, 'server.json'),
       log: () => undefined,
       restart: { initialMs: 300, maxMs: 2000, factor: 2, jitter: 0 },
-      maxCrashes: 5, stableMs: 60_000, stopGraceMs: 3000, activityPollMs: 60_000, healthPollMs: 100,
+      maxCrashes: 5,
+      stableMs: 60_000,
+      stopGraceMs: 3000,
+      activityPollMs: 60_000,
+      healthPollMs: 100,
       hangCheck: { intervalMs: 60_000, timeoutMs: 10_000, failures: 0 },
-      defaultReadyTimeoutMs: 120_000, watchdog: false, routerMode: false,
+      defaultReadyTimeoutMs: 120_000,
+      watchdog: false,
+      routerMode: false,
     });
     cluster = new ClusterManager({ heartbeatMs: 500, deadAfterMs: 3000, retryMinMs: 500, retryMaxMs: 2000, connectTimeoutMs: 3000 });
     cluster.attach(sup);
@@ -56,7 +62,11 @@ describe('cluster: failover with the sidecar supervisor', function () {
   });
 
   const peerCfg = (a: RunningAgent, i: number) => ({
-    name: `box${i}`, host: a.host.addr, port: a.port, token: a.token, transport: (i === 2 ? 'direct' : 'tunnel') as 'direct' | 'tunnel',
+    name: `box${i}`,
+    host: a.host.addr,
+    port: a.port,
+    token: a.token,
+    transport: (i === 2 ? 'direct' : 'tunnel') as 'direct' | 'tunnel',
   });
 
   /** llama-server's output since its last start. */
@@ -73,7 +83,8 @@ describe('cluster: failover with the sidecar supervisor', function () {
 
   async function complete(st: ServerStatus, n = 8): Promise<number> {
     const res = await fetch(`${st.endpoint!.url}/completion`, {
-      method: 'POST', headers: { Authorization: `Bearer ${st.endpoint!.apiKey}`, 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { Authorization: `Bearer ${st.endpoint!.apiKey}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ prompt: 'def main():', n_predict: n, temperature: 0 }),
     });
     assert.strictEqual(res.status, 200, await res.clone().text());
@@ -81,7 +92,14 @@ describe('cluster: failover with the sidecar supervisor', function () {
   }
 
   function waitCluster(what: string, pred: (s: ClusterStatus) => boolean, timeoutMs = 30_000): Promise<ClusterStatus> {
-    return waitFor(what, async () => { const s = cluster!.status(); return pred(s) ? s : undefined; }, { timeoutMs, intervalMs: 100 });
+    return waitFor(
+      what,
+      async () => {
+        const s = cluster!.status();
+        return pred(s) ? s : undefined;
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
   }
 
   it('spreads over the peers (one in direct mode), leaving out one that cannot be reached, and answers', async () => {
@@ -89,7 +107,12 @@ describe('cluster: failover with the sidecar supervisor', function () {
       mode: 'split',
       // The direct peer first: with this tiny model the first device takes the (small) layers and
       // the second the (large) output, so both transports carry layers.
-      peers: [peerCfg(agents[2], 2), peerCfg(agents[0], 0), peerCfg(agents[1], 1), { name: 'ghost', host: agents[0].host.addr, port: 7390, token: 'sp1_whatever-whatever-whatever', transport: 'tunnel' }],
+      peers: [
+        peerCfg(agents[2], 2),
+        peerCfg(agents[0], 0),
+        peerCfg(agents[1], 1),
+        { name: 'ghost', host: agents[0].host.addr, port: 7390, token: 'sp1_whatever-whatever-whatever', transport: 'tunnel' },
+      ],
     });
     const plan = await cluster!.preparePlan(base);
     const st = await sup!.load(plan);
@@ -98,7 +121,10 @@ describe('cluster: failover with the sidecar supervisor', function () {
     assert.ok(cs.plan!.peersUsed.length >= 2, `peers used: ${cs.plan!.peersUsed}`);
     const ghost = cs.peers.find((p) => p.name === 'ghost')!;
     assert.strictEqual(ghost.phase, 'down');
-    assert.ok(cs.events.some((e) => e.kind === 'peer-excluded' && /without it: peer ghost is unreachable \(Nothing listens on peer "ghost"/.test(e.message)), JSON.stringify(cs.events));
+    assert.ok(
+      cs.events.some((e) => e.kind === 'peer-excluded' && /without it: peer ghost is unreachable \(Nothing listens on peer "ghost"/.test(e.message)),
+      JSON.stringify(cs.events),
+    );
     const log = serverLog();
     for (const p of cs.peers.filter((x) => x.inUse)) {
       assert.ok(bufferOn(p.endpoint!, log) > 0, `no model buffer on ${p.name} (${p.endpoint})`);
@@ -106,7 +132,7 @@ describe('cluster: failover with the sidecar supervisor', function () {
     }
     const direct = cs.peers.find((p) => p.name === 'box2')!;
     assert.strictEqual(direct.endpoint, `${agents[2].host.addr}:50052`, 'the direct peer is reached on its own address');
-    assert.ok(await complete(st) > 0);
+    assert.ok((await complete(st)) > 0);
     process.stdout.write(`      (${cs.plan!.summary}\n       ${cs.plan!.lines.join('\n       ')})\n`);
   });
 
@@ -116,7 +142,8 @@ describe('cluster: failover with the sidecar supervisor', function () {
     const host = agents[Number(victim.name.slice(3))].host;
     const st = sup!.status();
     const res = await fetch(`${st.endpoint!.url}/completion`, {
-      method: 'POST', headers: { Authorization: `Bearer ${st.endpoint!.apiKey}`, 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { Authorization: `Bearer ${st.endpoint!.apiKey}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ prompt: 'def main():', n_predict: 100_000, temperature: 0, stream: true, ignore_eos: true }),
     });
     const reader = res.body!.getReader();
@@ -143,13 +170,22 @@ describe('cluster: failover with the sidecar supervisor', function () {
     const down = await waitCluster('peer marked down', (s) => s.peers.some((p) => p.name === victim.name && p.phase === 'down'));
     const ev = down.events.find((e) => e.kind === 'peer-down' && e.peer === victim.name);
     assert.ok(ev, JSON.stringify(down.events));
-    assert.match(ev.message, new RegExp(`^Peer ${victim.name} went away while holding layers of tiny-qwen2-\\w+\\.gguf \\(.+\\); a request running on it was cut off\\. Restarting on the remaining devices\\.$`));
-    const ready = await waitFor('restart on the remaining peers', async () => {
-      const s = sup!.status();
-      return s.phase === 'ready' && !s.plan!.args.join(' ').includes(victim.endpoint!) ? s : undefined;
-    }, { timeoutMs: 60_000 });
+    assert.match(
+      ev.message,
+      new RegExp(
+        `^Peer ${victim.name} went away while holding layers of tiny-qwen2-\\w+\\.gguf \\(.+\\); a request running on it was cut off\\. Restarting on the remaining devices\\.$`,
+      ),
+    );
+    const ready = await waitFor(
+      'restart on the remaining peers',
+      async () => {
+        const s = sup!.status();
+        return s.phase === 'ready' && !s.plan!.args.join(' ').includes(victim.endpoint!) ? s : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     assert.strictEqual(bufferOn(victim.endpoint!), 0);
-    assert.ok(await complete(ready) > 0);
+    assert.ok((await complete(ready)) > 0);
     const after = cluster!.status();
     assert.ok(!after.plan!.peersUsed.includes(victim.name));
     assert.ok(after.events.some((e) => e.kind === 'replanned'));
@@ -170,11 +206,15 @@ describe('cluster: failover with the sidecar supervisor', function () {
       await waitCluster('unplugged peer marked down', (s) => s.peers.some((p) => p.name === target.name && p.phase === 'down'), 20_000);
       const noticed = Date.now() - t0;
       process.stdout.write(`      (unplugged ${target.name} noticed after ${noticed} ms)\n`);
-      const ready = await waitFor('restart without the unplugged peer', async () => {
-        const s = sup!.status();
-        return s.phase === 'ready' && !s.plan!.args.join(' ').includes(target.endpoint!) ? s : undefined;
-      }, { timeoutMs: 60_000 });
-      assert.ok(await complete(ready) > 0);
+      const ready = await waitFor(
+        'restart without the unplugged peer',
+        async () => {
+          const s = sup!.status();
+          return s.phase === 'ready' && !s.plan!.args.join(' ').includes(target.endpoint!) ? s : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.ok((await complete(ready)) > 0);
     } finally {
       await host.setLink(true);
     }
@@ -183,11 +223,15 @@ describe('cluster: failover with the sidecar supervisor', function () {
     assert.ok(back.events.some((e) => e.kind === 'peer-returned' && e.peer === target.name && /is back/.test(e.message)));
     assert.ok(!sup!.status().plan!.args.join(' ').includes(target.endpoint!));
     await cluster!.useReturnedPeers();
-    const st = await waitFor('reloaded with the returned peer', async () => {
-      const s = sup!.status();
-      return s.phase === 'ready' && s.plan!.args.join(' ').includes(target.endpoint!) ? s : undefined;
-    }, { timeoutMs: 60_000 });
+    const st = await waitFor(
+      'reloaded with the returned peer',
+      async () => {
+        const s = sup!.status();
+        return s.phase === 'ready' && s.plan!.args.join(' ').includes(target.endpoint!) ? s : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     assert.ok(bufferOn(target.endpoint!) > 0 || !cluster!.status().plan!.peersUsed.includes(target.name));
-    assert.ok(await complete(st) > 0);
+    assert.ok((await complete(st)) > 0);
   });
 });

@@ -25,11 +25,7 @@ describe('cluster: peers in network namespaces', function () {
     lab = await labOrSkip(this);
     const stale = await cleanupStaleNamespaces();
     if (stale.length) process.stdout.write(`      (removed namespaces of a crashed run: ${stale.join(', ')})\n`);
-    const hosts = await lab.addHosts([
-      { delayMs: 0.2 },
-      { delayMs: 2, lossPercent: 0.5 },
-      { delayMs: 0.2, lossPercent: 0.2 },
-    ]);
+    const hosts = await lab.addHosts([{ delayMs: 0.2 }, { delayMs: 2, lossPercent: 0.5 }, { delayMs: 0.2, lossPercent: 0.2 }]);
     agents = await Promise.all(hosts.map((h) => startAgent(h)));
   });
 
@@ -65,19 +61,24 @@ describe('cluster: peers in network namespaces', function () {
         c.close();
       }
     }
-    process.stdout.write(`      (control round trips: ${rtts.map((r) => `${r.toFixed(2)} ms`).join(', ')}; links delay ${agents.map((a) => `${a.host.conditions.delayMs} ms by ${a.host.delayBy}`).join(', ')})\n`);
+    process.stdout.write(
+      `      (control round trips: ${rtts.map((r) => `${r.toFixed(2)} ms`).join(', ')}; links delay ${agents.map((a) => `${a.host.conditions.delayMs} ms by ${a.host.delayBy}`).join(', ')})\n`,
+    );
     // 2 ms each way on peer 1: at least 4 ms there (the others depend on how busy this machine is).
     assert.ok(rtts[1] >= 4, `peer1 round trip ${rtts[1]} ms`);
   });
 
-  it('refuses a direct connection to a tunnelled peer\'s rpc-server (it listens on that host\'s loopback only)', async () => {
+  it("refuses a direct connection to a tunnelled peer's rpc-server (it listens on that host's loopback only)", async () => {
     for (const a of agents) {
       const c = await AgentControlClient.connect(addr(a));
       const rpcPort = (await c.info()).rpc.port!;
       c.close();
       for (const target of new Set([a.host.addr, a.host.bindAddr])) {
         const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-          const s = net.connect({ host: target, port: rpcPort }, () => { s.destroy(); resolve(undefined); });
+          const s = net.connect({ host: target, port: rpcPort }, () => {
+            s.destroy();
+            resolve(undefined);
+          });
           s.on('error', (e) => resolve(e));
         });
         assert.strictEqual(err?.code, 'ECONNREFUSED', `${target}:${rpcPort} accepted a connection`);
@@ -94,7 +95,11 @@ describe('cluster: peers in network namespaces', function () {
       assert.match(e.message, /peer "peer0" \(10\.213\.\d+\.2:7399\) refused the token/);
       return true;
     });
-    await waitFor('the refusal in the agent log', async () => (/auth: refused 10\.213\.\d+\.\d+:\d+: presented a wrong token/.test(a.logText()) ? true : undefined), { timeoutMs: 5000 });
+    await waitFor(
+      'the refusal in the agent log',
+      async () => (/auth: refused 10\.213\.\d+\.\d+:\d+: presented a wrong token/.test(a.logText()) ? true : undefined),
+      { timeoutMs: 5000 },
+    );
   });
 
   it('refuses a replayed handshake recorded on the wire', async () => {
@@ -103,7 +108,10 @@ describe('cluster: peers in network namespaces', function () {
     const recorded: Buffer[] = [];
     const tap = net.createServer((down) => {
       const up = net.connect({ host: a.host.addr, port: a.port });
-      down.on('data', (b: Buffer) => { recorded.push(Buffer.from(b)); up.write(b); });
+      down.on('data', (b: Buffer) => {
+        recorded.push(Buffer.from(b));
+        up.write(b);
+      });
       up.on('data', (b: Buffer) => down.write(b));
       up.on('close', () => down.destroy());
       down.on('close', () => up.destroy());
@@ -148,7 +156,13 @@ describe('cluster: peers in network namespaces', function () {
     const log = server.logText();
     for (const t of tunnels) {
       const m = new RegExp(`RPC\\d+\\[${t.endpoint.replace(/\./g, '\\.')}\\] model buffer size =\\s+([\\d.]+) MiB`).exec(log);
-      assert.ok(m && Number(m[1]) > 0, `no model buffer through ${t.label} (${t.endpoint}):\n${log.split('\n').filter((l) => /buffer|RPC/.test(l)).join('\n')}`);
+      assert.ok(
+        m && Number(m[1]) > 0,
+        `no model buffer through ${t.label} (${t.endpoint}):\n${log
+          .split('\n')
+          .filter((l) => /buffer|RPC/.test(l))
+          .join('\n')}`,
+      );
     }
     assert.match(log, /offloaded 5\/5 layers to GPU/);
     const res = await fetch(`${server.url}/completion`, {
@@ -159,7 +173,9 @@ describe('cluster: peers in network namespaces', function () {
     assert.strictEqual(res.status, 200, await res.clone().text());
     const body = (await res.json()) as { timings: { predicted_n: number; predicted_per_second: number } };
     assert.ok(body.timings.predicted_n > 0);
-    process.stdout.write(`      (load ${loadMs} ms, ${body.timings.predicted_per_second.toFixed(1)} tok/s over 3 tunnelled peers; ${tunnels.map((t) => `${t.label} ${(t.bytes / 1048576).toFixed(1)} MiB`).join(', ')})\n`);
+    process.stdout.write(
+      `      (load ${loadMs} ms, ${body.timings.predicted_per_second.toFixed(1)} tok/s over 3 tunnelled peers; ${tunnels.map((t) => `${t.label} ${(t.bytes / 1048576).toFixed(1)} MiB`).join(', ')})\n`,
+    );
     for (const a of agents) assert.match(a.logText(), /rpc tunnel open/);
   });
 });

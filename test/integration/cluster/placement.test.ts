@@ -27,7 +27,17 @@ describe('cluster: placement retries', function () {
     fs.mkdirSync(modelsDir);
     const bins = await getLlamaBinaries();
     await ensureTinyModel();
-    agent = new PeerAgent({ host: '127.0.0.1', port: 0, token, stateDir: path.join(dir, 'agent'), rpcServer: bins.rpcServerPath, llamaServer: bins.serverPath, threads: 1, modelsDir, log: () => undefined });
+    agent = new PeerAgent({
+      host: '127.0.0.1',
+      port: 0,
+      token,
+      stateDir: path.join(dir, 'agent'),
+      rpcServer: bins.rpcServerPath,
+      llamaServer: bins.serverPath,
+      threads: 1,
+      modelsDir,
+      log: () => undefined,
+    });
     const { port } = await agent.listen();
     cluster = new ClusterManager({ heartbeatMs: 500, deadAfterMs: 3000, retryMinMs: 300, retryMaxMs: 1000, refreshMs: 300, placementRetryMs: 1000 });
     cluster.on('event', (e) => events.push(e));
@@ -44,18 +54,28 @@ describe('cluster: placement retries', function () {
   });
 
   it('a model not on the peer yet: failed once (one event), placed by itself when the file arrives', async () => {
-    const failed = await waitFor('the placement to fail', async () => cluster!.status().placements.find((p) => p.phase === 'failed'), { timeoutMs: 30_000, intervalMs: 50 });
+    const failed = await waitFor('the placement to fail', async () => cluster!.status().placements.find((p) => p.phase === 'failed'), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     assert.match(failed.error ?? '', /coder\.gguf could not start on box for completions: coder\.gguf is not in the agent's models folder/);
     // Two retry periods pass: it is tried again, fails the same way, and says nothing new.
     await new Promise((r) => setTimeout(r, 2500));
     assert.strictEqual(events.filter((e) => e.kind === 'placement-failed').length, 1, JSON.stringify(events));
     fs.copyFileSync(await ensureTinyModel(), path.join(modelsDir, 'coder.gguf'));
-    const ready = await waitFor('the placement to be ready', async () => cluster!.status().placements.find((p) => p.phase === 'ready'), { timeoutMs: 90_000, intervalMs: 100 });
+    const ready = await waitFor('the placement to be ready', async () => cluster!.status().placements.find((p) => p.phase === 'ready'), {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+    });
     const res = await fetch(`${ready.url}/infill`, {
-      method: 'POST', headers: { Authorization: `Bearer ${ready.apiKey}`, 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ready.apiKey}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ input_prefix: 'def add(a, b):\n    return ', input_suffix: '\n', n_predict: 3, temperature: 0 }),
     });
     assert.strictEqual(res.status, 200, await res.clone().text());
-    assert.ok(events.some((e) => e.kind === 'placed' && e.role === 'fim'), JSON.stringify(events));
+    assert.ok(
+      events.some((e) => e.kind === 'placed' && e.role === 'fim'),
+      JSON.stringify(events),
+    );
   });
 });

@@ -28,12 +28,15 @@ describe('sidecar: the llama-server API key stays off the command line', functio
     await cleanupStateDir(stateDir, clients.splice(0));
   });
 
-  it('is in a 0600 file in a 0700 folder, on no process\'s command line, and gone once the server stops', async () => {
+  it("is in a 0600 file in a 0700 folder, on no process's command line, and gone once the server stops", async () => {
     const c = await connectTestSidecar(stateDir);
     clients.push(c);
     const ep = (await c.load(plan)).endpoint!;
 
-    assert.deepStrictEqual(cmdlinesContaining(ep.apiKey).map((p) => `${p.pid}: ${p.argv.join(' ')}`), []);
+    assert.deepStrictEqual(
+      cmdlinesContaining(ep.apiKey).map((p) => `${p.pid}: ${p.argv.join(' ')}`),
+      [],
+    );
     const server = allCmdlines().find((p) => p.pid === ep.pid);
     assert.ok(server, `llama-server pid ${ep.pid} is not running`);
     const keyFile = flagValue(server, '--api-key-file');
@@ -56,7 +59,12 @@ describe('sidecar: the llama-server API key stays off the command line', functio
     const c = await connectTestSidecar(stateDir);
     clients.push(c);
     const ep = (await c.load(plan)).endpoint!;
-    const keyDir = path.dirname(flagValue(allCmdlines().find((p) => p.pid === ep.pid)!, '--api-key-file')!);
+    const keyDir = path.dirname(
+      flagValue(
+        allCmdlines().find((p) => p.pid === ep.pid)!,
+        '--api-key-file',
+      )!,
+    );
     const daemonPid = c.lastKnownStatus!.daemon.pid;
     process.kill(daemonPid, 'SIGKILL');
     await waitUntil('the daemon and its llama-server to die', () => !isPidAlive(daemonPid) && !isPidAlive(ep.pid), 10_000);

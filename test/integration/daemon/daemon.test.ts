@@ -57,7 +57,7 @@ function rawConnect(port: number, opts: { headers?: Record<string, string>; hell
 
 describe('sidecar daemon', function () {
   this.timeout(120_000);
-  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
+  linuxOnly("the sidecar daemon's process handling (process groups, /proc)");
   let stateDir: string;
   const clients: SidecarClient[] = [];
   const extraProcs: ChildProcess[] = [];
@@ -66,7 +66,12 @@ describe('sidecar daemon', function () {
     stateDir = makeStateDir();
   });
   afterEach(async () => {
-    for (const p of extraProcs.splice(0)) try { p.kill('SIGKILL'); } catch { /* gone */ }
+    for (const p of extraProcs.splice(0))
+      try {
+        p.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
     await cleanupStateDir(stateDir, clients.splice(0));
   });
 
@@ -155,20 +160,29 @@ describe('sidecar daemon', function () {
     const upgrade = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\n\r\n`;
     const t0 = Date.now();
     const closedAt: number[] = [];
-    const silent = await Promise.all(Array.from({ length: 300 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        if (i % 10 === 0) s.write(upgrade);
-        resolve(s);
-      });
-      s.on('data', () => undefined);
-      s.on('error', () => undefined);
-      s.once('error', reject);
-      s.on('close', () => closedAt.push(Date.now() - t0));
-    })));
+    const silent = await Promise.all(
+      Array.from(
+        { length: 300 },
+        (_, i) =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect({ host: '127.0.0.1', port }, () => {
+              if (i % 10 === 0) s.write(upgrade);
+              resolve(s);
+            });
+            s.on('data', () => undefined);
+            s.on('error', () => undefined);
+            s.once('error', reject);
+            s.on('close', () => closedAt.push(Date.now() - t0));
+          }),
+      ),
+    );
     try {
       await new Promise((r) => setTimeout(r, 300));
       const held = fds() - before;
-      assert.ok(held <= maxPending + 4, `the daemon holds ${held} more descriptors with ${silent.length} silent sockets open (at most ${maxPending} may wait for a hello)`);
+      assert.ok(
+        held <= maxPending + 4,
+        `the daemon holds ${held} more descriptors with ${silent.length} silent sockets open (at most ${maxPending} may wait for a hello)`,
+      );
       const c = await connect();
       assert.strictEqual((await c.status()).daemon.clients, 2, 'a window with the token must get in during the flood');
       await waitUntil('every silent socket to be cut', () => closedAt.length === silent.length, helloTimeoutMs + 3000);
@@ -213,19 +227,24 @@ describe('sidecar daemon', function () {
   describe('another protocol version', () => {
     /** A daemon that claims protocol 0, as an older Strata would have started. */
     const startOldDaemon = async (): Promise<number> => {
-      const p = spawn(process.execPath, [await sidecarBundle(), '--state-dir', stateDir, '--config', JSON.stringify({ ...TEST_DAEMON_CONFIG, protocolVersion: 0 })], { stdio: 'ignore', detached: true });
+      const p = spawn(
+        process.execPath,
+        [await sidecarBundle(), '--state-dir', stateDir, '--config', JSON.stringify({ ...TEST_DAEMON_CONFIG, protocolVersion: 0 })],
+        { stdio: 'ignore', detached: true },
+      );
       extraProcs.push(p);
       await waitUntil('the old daemon', () => readSidecarLock(stateDir)?.pid === p.pid, 30_000);
       return p.pid!;
     };
     /** An old window, connected to the old daemon with its own protocol. */
-    const oldClient = (): Promise<WebSocket> => new Promise((resolve, reject) => {
-      const { port, token } = readSidecarLock(stateDir)!;
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { authorization: `Bearer ${token}` } });
-      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocolVersion: 0 })));
-      ws.once('message', () => resolve(ws));
-      ws.on('error', reject);
-    });
+    const oldClient = (): Promise<WebSocket> =>
+      new Promise((resolve, reject) => {
+        const { port, token } = readSidecarLock(stateDir)!;
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { authorization: `Bearer ${token}` } });
+        ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocolVersion: 0 })));
+        ws.once('message', () => resolve(ws));
+        ws.on('error', reject);
+      });
 
     it('is replaced at once when nobody uses it', async () => {
       const old = await startOldDaemon();
@@ -259,4 +278,3 @@ describe('sidecar daemon', function () {
     });
   });
 });
-

@@ -25,7 +25,7 @@ async function failure(p: Promise<unknown>): Promise<SidecarError> {
 
 describe('sidecar faults', function () {
   this.timeout(240_000);
-  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
+  linuxOnly("the sidecar daemon's process handling (process groups, /proc)");
   let stateDir: string;
   let plan: ServerPlan;
   let c: SidecarClient;

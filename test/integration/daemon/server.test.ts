@@ -54,7 +54,7 @@ async function fimWorks(ep: { url: string; apiKey: string }): Promise<void> {
 
 describe('sidecar with llama-server', function () {
   this.timeout(240_000);
-  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
+  linuxOnly("the sidecar daemon's process handling (process groups, /proc)");
   let model: string;
   let plan: ServerPlan;
   let stateDir: string;
@@ -87,7 +87,11 @@ describe('sidecar with llama-server', function () {
     assert.strictEqual(st.phase, 'ready');
     const ep = st.endpoint!;
     assert.ok(fractions.length >= 2 && fractions.some((f) => f > 0 && f < 1), `progress: ${fractions.join(', ')}`);
-    assert.deepStrictEqual([...fractions].sort((x, y) => x - y), fractions, 'progress must not go backwards');
+    assert.deepStrictEqual(
+      [...fractions].sort((x, y) => x - y),
+      fractions,
+      'progress must not go backwards',
+    );
 
     const b = await connect({ clientName: 'window B' });
     assert.strictEqual(b.lastKnownStatus!.daemon.pid, a.lastKnownStatus!.daemon.pid);
@@ -174,14 +178,18 @@ describe('sidecar with llama-server', function () {
   ];
   for (const [what, cfg, env] of defences) {
     it(`kill -9 of the daemon: no llama-server remains within 2 s — ${what}; the window recovers`, async function () {
-      if (env?.STRATA_NATIVE_ADDON && !fs.existsSync(env.STRATA_NATIVE_ADDON)) skipBecause(this, `the native addon ${env.STRATA_NATIVE_ADDON} is not built (npm run build:native)`);
+      if (env?.STRATA_NATIVE_ADDON && !fs.existsSync(env.STRATA_NATIVE_ADDON))
+        skipBecause(this, `the native addon ${env.STRATA_NATIVE_ADDON} is not built (npm run build:native)`);
       const c = await connect({ daemonConfig: cfg, ...(env ? { env } : {}) });
       const st = await c.load(plan);
       const pid = st.endpoint!.pid;
       const daemon = c.lastKnownStatus!.daemon.pid;
       if (cfg.guard === 'native') {
         assert.match((await c.logs('daemon', 50)).lines.join('\n'), /guard: native/);
-        assert.ok((await c.logs('server', 500)).lines.some((l) => /model loaded/.test(l)), 'the tailed output reaches the log ring');
+        assert.ok(
+          (await c.logs('server', 500)).lines.some((l) => /model loaded/.test(l)),
+          'the tailed output reaches the log ring',
+        );
       }
       const recovered = nextStatus(c, (s) => s.daemon.pid !== daemon && s.server.phase === 'ready', 60_000);
       const t0 = Date.now();
@@ -267,7 +275,10 @@ describe('sidecar with llama-server', function () {
   it('a load cancelled by an unload fails with "cancelled"', async () => {
     const c = await connect();
     // Settled at once so that the rejection is handled when it comes.
-    const loading = c.load(plan).then(() => undefined, (e: unknown) => e);
+    const loading = c.load(plan).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await nextStatus(c, (s) => s.server.phase === 'loading' && s.server.pid !== undefined, 30_000);
     await c.unload();
     const err = await loading;

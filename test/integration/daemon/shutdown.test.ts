@@ -37,8 +37,15 @@ function llamaServersOf(stateDir: string): number[] {
 /** Counts this state dir's llama-servers every 20 ms: the most that ever ran at once. */
 function watchLlamaServers(stateDir: string): { readonly most: number; stop(): void } {
   let most = 0;
-  const t = setInterval(() => { most = Math.max(most, llamaServersOf(stateDir).length); }, 20);
-  return { get most() { return most; }, stop: () => clearInterval(t) };
+  const t = setInterval(() => {
+    most = Math.max(most, llamaServersOf(stateDir).length);
+  }, 20);
+  return {
+    get most() {
+      return most;
+    },
+    stop: () => clearInterval(t),
+  };
 }
 
 function daemonLog(stateDir: string): string {
@@ -49,18 +56,19 @@ function daemonLog(stateDir: string): string {
   }
 }
 
-const backOn = (c: SidecarClient, not: number) => new Promise<number>((resolve) => {
-  const on = (s: { daemon: { pid: number } }) => {
-    if (s.daemon.pid === not) return;
-    c.off('connected', on);
-    resolve(s.daemon.pid);
-  };
-  c.on('connected', on);
-});
+const backOn = (c: SidecarClient, not: number) =>
+  new Promise<number>((resolve) => {
+    const on = (s: { daemon: { pid: number } }) => {
+      if (s.daemon.pid === not) return;
+      c.off('connected', on);
+      resolve(s.daemon.pid);
+    };
+    c.on('connected', on);
+  });
 
 describe('sidecar shutdown: one llama-server at a time', function () {
   this.timeout(180_000);
-  linuxOnly('the sidecar daemon\'s process handling (process groups, /proc)');
+  linuxOnly("the sidecar daemon's process handling (process groups, /proc)");
   let plan: ServerPlan;
   let stateDir: string;
   const clients: SidecarClient[] = [];

@@ -64,9 +64,30 @@ describe('installer: archives cannot write outside their folder', () => {
     it(`${kind}: links and names that leave the folder are refused`, async () => {
       await refused(kind, [{ name: 'lib/' }, { name: 'lib/out', symlink: '../../etc' }], /link "lib\/out" points outside its folder/);
       await refused(kind, [{ name: 'abs', symlink: '/etc/passwd' }], /points outside its folder/);
-      await refused(kind, [{ name: 'a', symlink: 'b/..' }, { name: 'b', symlink: '.' }], /link "a" points outside its folder/);
-      await refused(kind, [{ name: 'd1/d2/up', symlink: '../..' }, { name: 'up2', symlink: 'd1/d2/up/..' }], /link "up2" points outside its folder/);
-      await refused(kind, [{ name: 'loop1', symlink: 'loop2' }, { name: 'loop2', symlink: 'loop1' }], /points outside its folder|loop/);
+      await refused(
+        kind,
+        [
+          { name: 'a', symlink: 'b/..' },
+          { name: 'b', symlink: '.' },
+        ],
+        /link "a" points outside its folder/,
+      );
+      await refused(
+        kind,
+        [
+          { name: 'd1/d2/up', symlink: '../..' },
+          { name: 'up2', symlink: 'd1/d2/up/..' },
+        ],
+        /link "up2" points outside its folder/,
+      );
+      await refused(
+        kind,
+        [
+          { name: 'loop1', symlink: 'loop2' },
+          { name: 'loop2', symlink: 'loop1' },
+        ],
+        /points outside its folder|loop/,
+      );
       await refused(kind, [{ name: '../escaped', data: Buffer.from('x') }], /unsafe path|refusing/);
     });
 
@@ -86,7 +107,10 @@ describe('installer: archives cannot write outside their folder', () => {
       assert.strictEqual(fs.readFileSync(path.join(dest, 'bin', 'libggml.so.0'), 'utf8'), 'ELF?');
       assert.ok(fs.statSync(path.join(dest, 'bin', 'llama-server')).mode & 0o100, 'lost its exec bit');
       if (kind === 'tar.gz') assert.strictEqual(fs.readFileSync(path.join(dest, 'bin', 'llama-cli'), 'utf8'), '#!/bin/sh\n');
-      assert.deepStrictEqual(listTree(scratch).filter((p) => !p.startsWith('x/') && p !== 'x'), [path.basename(file)]);
+      assert.deepStrictEqual(
+        listTree(scratch).filter((p) => !p.startsWith('x/') && p !== 'x'),
+        [path.basename(file)],
+      );
     });
   }
 
@@ -98,11 +122,22 @@ describe('installer: archives cannot write outside their folder', () => {
       writeTarGz(archive, [{ name: 'x/llama-server', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 }]);
       const name = 'llama-b1-bin-ubuntu-/../../../../../pwned-x64.tar.gz';
       const digest = crypto.createHash('sha256').update(fs.readFileSync(archive)).digest('hex');
-      http.routes.set('/releases/latest', { json: { tag_name: 'b1', assets: [{ name, browser_download_url: `${http.url}/dl/a.tar.gz`, size: fs.statSync(archive).size, digest: `sha256:${digest}` }] } });
+      http.routes.set('/releases/latest', {
+        json: {
+          tag_name: 'b1',
+          assets: [{ name, browser_download_url: `${http.url}/dl/a.tar.gz`, size: fs.statSync(archive).size, digest: `sha256:${digest}` }],
+        },
+      });
       http.routes.set('/dl/a.tar.gz', { file: archive });
       const cacheDir = path.join(scratch, 'cache');
-      const err = await installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'linux', arch: 'x64', verify: false }).catch((e: Error) => e);
-      assert.deepStrictEqual(listTree(scratch).filter((p) => /pwned/.test(p)), [], 'the archive was written outside the temp folder');
+      const err = await installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'linux', arch: 'x64', verify: false }).catch(
+        (e: Error) => e,
+      );
+      assert.deepStrictEqual(
+        listTree(scratch).filter((p) => /pwned/.test(p)),
+        [],
+        'the archive was written outside the temp folder',
+      );
       assert.ok(err instanceof LlamaDownloadError && err.code === 'NO_ASSET', String(err));
       assert.ok(!http.hits.includes('/dl/a.tar.gz'), 'the asset was downloaded');
     } finally {

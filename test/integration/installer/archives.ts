@@ -32,7 +32,14 @@ function tarHeader(name: string, size: number, mode: number, type: string, link 
   h.write('0000000\0', 108, 8, 'latin1');
   h.write('0000000\0', 116, 8, 'latin1');
   h.write(size.toString(8).padStart(11, '0') + '\0', 124, 12, 'latin1');
-  h.write(Math.floor(Date.now() / 1000).toString(8).padStart(11, '0') + '\0', 136, 12, 'latin1');
+  h.write(
+    Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0') + '\0',
+    136,
+    12,
+    'latin1',
+  );
   h.write('        ', 148, 8, 'latin1');
   h.write(type, 156, 1, 'latin1');
   h.write(link, 157, 100, 'utf8');
@@ -153,7 +160,10 @@ export async function startHttpServer(): Promise<TestHttpServer> {
       return;
     }
     const body = r.json !== undefined ? Buffer.from(JSON.stringify(r.json)) : r.file ? fs.readFileSync(r.file) : Buffer.from(r.body ?? '');
-    res.writeHead(r.status ?? 200, { 'content-length': String(body.length), 'content-type': r.json !== undefined ? 'application/json' : 'application/octet-stream' });
+    res.writeHead(r.status ?? 200, {
+      'content-length': String(body.length),
+      'content-type': r.json !== undefined ? 'application/json' : 'application/octet-stream',
+    });
     if (r.cutAfter !== undefined) {
       res.write(body.subarray(0, r.cutAfter), () => setTimeout(() => req.socket.destroy(), 20));
       return;
@@ -166,10 +176,11 @@ export async function startHttpServer(): Promise<TestHttpServer> {
     url: `http://127.0.0.1:${port}`,
     routes,
     hits,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -60,7 +60,10 @@ describe('installer: release download with SHA-256 verification', function () {
     tarGz = path.join(tmp, 'llama-bTEST-bin-ubuntu-x64.tar.gz');
     writeTarGz(tarGz, files);
     zip = path.join(tmp, 'llama-bZIP-bin-ubuntu-vulkan-x64.zip');
-    writeZip(zip, files.map((f) => ({ ...f, name: f.name.replace('llama-bTEST/', 'build/bin/') })));
+    writeZip(
+      zip,
+      files.map((f) => ({ ...f, name: f.name.replace('llama-bTEST/', 'build/bin/') })),
+    );
   });
 
   after(async () => {
@@ -74,7 +77,13 @@ describe('installer: release download with SHA-256 verification', function () {
     http.routes.set('/releases/latest', { json: release('bTEST', [{ name: path.basename(tarGz), file: tarGz }]) });
     serve('bTEST', path.basename(tarGz), { file: tarGz });
     const phases: string[] = [];
-    const r = await installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'linux', arch: 'x64', onProgress: (p) => phases.push(p.phase) });
+    const r = await installLlamaRelease({
+      releaseUrl: `${http.url}/releases/latest`,
+      cacheDir,
+      platform: 'linux',
+      arch: 'x64',
+      onProgress: (p) => phases.push(p.phase),
+    });
     assert.strictEqual(r.installed, true);
     assert.strictEqual(r.id, 'bTEST-ubuntu-x64');
     assert.strictEqual(r.manifest.backend, 'cpu');
@@ -89,7 +98,10 @@ describe('installer: release download with SHA-256 verification', function () {
     const listed = listInstalledBuilds(cacheDir).find((b) => b.id === r.id);
     assert.ok(listed, 'the download is not listed as an installed build');
     assert.strictEqual(listed.source, 'download');
-    assert.strictEqual(!!listed.benchPath, files.some((f) => f.name.endsWith('llama-bench')));
+    assert.strictEqual(
+      !!listed.benchPath,
+      files.some((f) => f.name.endsWith('llama-bench')),
+    );
 
     const hits = http.hits.length;
     const again = await installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'linux', arch: 'x64' });
@@ -130,7 +142,10 @@ describe('installer: release download with SHA-256 verification', function () {
   });
 
   it('refuses a truncated archive even when its checksum matches (a bad upload), and leaves nothing', async () => {
-    for (const [src, name] of [[tarGz, 'llama-bCUT-bin-ubuntu-x64.tar.gz'], [zip, 'llama-bCUT-bin-ubuntu-vulkan-x64.zip']] as const) {
+    for (const [src, name] of [
+      [tarGz, 'llama-bCUT-bin-ubuntu-x64.tar.gz'],
+      [zip, 'llama-bCUT-bin-ubuntu-vulkan-x64.zip'],
+    ] as const) {
       const cut = path.join(tmp, name);
       fs.writeFileSync(cut, fs.readFileSync(src).subarray(0, Math.floor(fs.statSync(src).size * 0.6)));
       http.routes.set('/releases/cut-archive', { json: release('bCUT', [{ name, file: cut }]) });
@@ -159,7 +174,9 @@ describe('installer: release download with SHA-256 verification', function () {
 
   it('refuses a llama-server that does not run here, and one that is not in the archive', async () => {
     const broken = path.join(tmp, 'llama-bBRK-bin-ubuntu-x64.tar.gz');
-    writeTarGz(broken, [{ name: 'x/llama-server', data: Buffer.from('#!/bin/sh\necho "error while loading shared libraries: libcuda.so.1" >&2\nexit 127\n'), mode: 0o755 }]);
+    writeTarGz(broken, [
+      { name: 'x/llama-server', data: Buffer.from('#!/bin/sh\necho "error while loading shared libraries: libcuda.so.1" >&2\nexit 127\n'), mode: 0o755 },
+    ]);
     const empty = path.join(tmp, 'llama-bEMP-bin-ubuntu-x64.tar.gz');
     writeTarGz(empty, [{ name: 'x/README', data: Buffer.from('hi') }]);
     http.routes.set('/releases/brk', { json: release('bBRK', [{ name: path.basename(broken), file: broken }]) });
@@ -182,7 +199,16 @@ describe('installer: release download with SHA-256 verification', function () {
     serve('bTEST', path.basename(tarGz), { file: tarGz });
     const abort = new AbortController();
     await assert.rejects(
-      installLlamaRelease({ releaseUrl: `${http.url}/releases/latest`, cacheDir, platform: 'linux', arch: 'x64', signal: abort.signal, onProgress: (p) => { if (p.phase === 'download' && (p.percent ?? 0) > 0) abort.abort(); } }),
+      installLlamaRelease({
+        releaseUrl: `${http.url}/releases/latest`,
+        cacheDir,
+        platform: 'linux',
+        arch: 'x64',
+        signal: abort.signal,
+        onProgress: (p) => {
+          if (p.phase === 'download' && (p.percent ?? 0) > 0) abort.abort();
+        },
+      }),
       (e: Error) => e instanceof LlamaDownloadError && e.code === 'ABORTED',
     );
     assertNothingHalfInstalled();
@@ -200,7 +226,10 @@ describe('installer: release download with SHA-256 verification', function () {
     await new Promise<void>((r) => srv.close(() => r()));
     await assert.rejects(
       fetchRelease(`http://127.0.0.1:${port}/repos/ggml-org/llama.cpp/releases/latest`),
-      (e: Error) => e instanceof LlamaDownloadError && e.code === 'UNREACHABLE' && /^Cannot reach http:\/\/127\.0\.0\.1:\d+\/\S+ \(ECONNREFUSED\): check the network, or build llama-server instead/.test(e.message),
+      (e: Error) =>
+        e instanceof LlamaDownloadError &&
+        e.code === 'UNREACHABLE' &&
+        /^Cannot reach http:\/\/127\.0\.0\.1:\d+\/\S+ \(ECONNREFUSED\): check the network, or build llama-server instead/.test(e.message),
     );
   });
 });

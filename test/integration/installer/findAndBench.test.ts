@@ -4,7 +4,15 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  BENCH_FILE, benchmarkBackends, defaultBuildForModel, ensureBenchBinary, formatBenchTable, listInstalledBuilds, readBenchStore, writeBenchStore, modelKey,
+  BENCH_FILE,
+  benchmarkBackends,
+  defaultBuildForModel,
+  ensureBenchBinary,
+  formatBenchTable,
+  listInstalledBuilds,
+  readBenchStore,
+  writeBenchStore,
+  modelKey,
 } from '../../../src/daemon/installer/backends';
 import { installLlamaRelease } from '../../../src/daemon/installer/downloadLlamaServer';
 import { findLlamaServer, inspectLlamaServer } from '../../../src/daemon/installer/findLlamaServer';
@@ -44,7 +52,12 @@ describe('installer: finding llama-server and benchmarking builds', function () 
     const managed = [{ id: 'build-x-cpu', serverPath: bins.serverPath, backend: 'cpu' }];
     const env = { PATH: path.dirname(onPath) };
     assert.deepStrictEqual(findLlamaServer({ settingPath: onPath, managed, env, homeDir: home }).found, { path: onPath, kind: 'setting' });
-    assert.deepStrictEqual(findLlamaServer({ managed, env, homeDir: home }).found, { path: bins.serverPath, kind: 'managed', buildId: 'build-x-cpu', backend: 'cpu' });
+    assert.deepStrictEqual(findLlamaServer({ managed, env, homeDir: home }).found, {
+      path: bins.serverPath,
+      kind: 'managed',
+      buildId: 'build-x-cpu',
+      backend: 'cpu',
+    });
     assert.strictEqual(findLlamaServer({ env, homeDir: home }).found?.kind, 'path');
     const wk = findLlamaServer({ env: { PATH: '' }, homeDir: home }).found;
     assert.strictEqual(wk?.path, wellKnown);
@@ -62,7 +75,11 @@ describe('installer: finding llama-server and benchmarking builds', function () 
     const notExec = findLlamaServer({ settingPath: noExec, homeDir: home });
     assert.strictEqual(notExec.problem?.code, 'not-executable');
     assert.match(notExec.problem!.message, /chmod \+x/);
-    const onPathNotExec = findLlamaServer({ env: { PATH: path.dirname(noExec) }, homeDir: home, managed: [{ id: 'gone', serverPath: path.join(tmp, 'gone') }] });
+    const onPathNotExec = findLlamaServer({
+      env: { PATH: path.dirname(noExec) },
+      homeDir: home,
+      managed: [{ id: 'gone', serverPath: path.join(tmp, 'gone') }],
+    });
     // findOnPath skips non-executables, so nothing is found at all: the "build or download" message.
     assert.strictEqual(onPathNotExec.found, undefined);
     assert.match(onPathNotExec.problem!.message, /Build llama-server|Download llama-server/);
@@ -107,7 +124,9 @@ describe('installer: finding llama-server and benchmarking builds', function () 
         ...(fs.existsSync(bench) ? [{ name: 'llama-bSIDE/llama-bench', from: bench, mode: 0o755 }] : []),
       ]);
       const digest = crypto.createHash('sha256').update(fs.readFileSync(archive)).digest('hex');
-      http.routes.set('/rel', { json: { tag_name: 'bSIDE', assets: [{ name: path.basename(archive), browser_download_url: `${http.url}/a`, digest: `sha256:${digest}` }] } });
+      http.routes.set('/rel', {
+        json: { tag_name: 'bSIDE', assets: [{ name: path.basename(archive), browser_download_url: `${http.url}/a`, digest: `sha256:${digest}` }] },
+      });
       http.routes.set('/a', { file: archive });
       await installLlamaRelease({ releaseUrl: `${http.url}/rel`, cacheDir, platform: 'linux', arch: 'x64' });
     });

@@ -54,8 +54,15 @@ const infoCache = new Map<string, Promise<ModelInfo>>();
 
 export function predictCpu(info: ModelInfo, c: AccuracyCase): Components {
   const est = estimateMemory(info, [], {
-    ctx: c.ctx, slots: c.slots, unified: c.unified ?? true, typeK: c.kv ?? 'f16', typeV: c.kv ?? 'f16',
-    flashAttn: c.flashAttn, ngl: 0, nBatch: 2048, nUbatch: c.nUbatch ?? 512,
+    ctx: c.ctx,
+    slots: c.slots,
+    unified: c.unified ?? true,
+    typeK: c.kv ?? 'f16',
+    typeV: c.kv ?? 'f16',
+    flashAttn: c.flashAttn,
+    ngl: 0,
+    nBatch: 2048,
+    nUbatch: c.nUbatch ?? 512,
   });
   return { weights: est.host.weights, kv: est.host.kv, compute: est.host.compute, output: logitsBytes(info, c.slots) };
 }
@@ -63,8 +70,15 @@ export function predictCpu(info: ModelInfo, c: AccuracyCase): Components {
 /** The planner's numbers for the case's GPU device (all layers and the output on it). */
 export function predictGpu(info: ModelInfo, c: AccuracyCase & { gpu: NonNullable<AccuracyCase['gpu']> }): Components {
   const est = estimateMemory(info, [c.gpu.device], {
-    ctx: c.ctx, slots: c.slots, unified: c.unified ?? true, typeK: c.kv ?? 'f16', typeV: c.kv ?? 'f16',
-    flashAttn: c.flashAttn, ngl: info.layers + 1, nBatch: 2048, nUbatch: c.nUbatch ?? 512,
+    ctx: c.ctx,
+    slots: c.slots,
+    unified: c.unified ?? true,
+    typeK: c.kv ?? 'f16',
+    typeV: c.kv ?? 'f16',
+    flashAttn: c.flashAttn,
+    ngl: info.layers + 1,
+    nBatch: 2048,
+    nUbatch: c.nUbatch ?? 512,
   });
   const [d] = est.devices;
   return { weights: d.weights, kv: d.kv, compute: d.compute };
@@ -73,8 +87,18 @@ export function predictGpu(info: ModelInfo, c: AccuracyCase & { gpu: NonNullable
 /** The flags the planner would give llama-server for this case (CPU only, or all layers on the case's GPU). */
 export function caseArgs(c: AccuracyCase, layers = 0): string[] {
   const plan = {
-    ctx: c.ctx, slots: c.slots, unified: c.unified ?? true, gpuLayers: c.gpu ? layers + 1 : 0, devices: [], flashAttn: c.flashAttn,
-    typeK: c.kv ?? 'f16', typeV: c.kv ?? 'f16', nBatch: 2048, nUbatch: c.nUbatch ?? 512, mmap: true, cacheRamMiB: 0,
+    ctx: c.ctx,
+    slots: c.slots,
+    unified: c.unified ?? true,
+    gpuLayers: c.gpu ? layers + 1 : 0,
+    devices: [],
+    flashAttn: c.flashAttn,
+    typeK: c.kv ?? 'f16',
+    typeV: c.kv ?? 'f16',
+    nBatch: 2048,
+    nUbatch: c.nUbatch ?? 512,
+    mmap: true,
+    cacheRamMiB: 0,
   } as unknown as ModelPlan;
   const args = planArgs(plan).filter((a, i, all) => !(a === '--fit' || all[i - 1] === '--fit'));
   if (c.unified === false) args.push('--no-kv-unified');
@@ -94,15 +118,31 @@ async function askLlamaCpp(c: AccuracyCase, layers: number): Promise<Components>
   const serverPath = c.gpu?.serverPath ?? (await getLlamaBinaries()).serverPath;
   const port = await pickFreePort();
   const args = [
-    '-m', c.model, '--host', '127.0.0.1', '--port', String(port), '--no-webui', '-t', '2', '--no-repack', '--no-warmup',
-    '-lv', '4', ...caseArgs(c, layers), '--fit', c.mode === 'fit' ? 'on' : 'off',
+    '-m',
+    c.model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--no-webui',
+    '-t',
+    '2',
+    '--no-repack',
+    '--no-warmup',
+    '-lv',
+    '4',
+    ...caseArgs(c, layers),
+    '--fit',
+    c.mode === 'fit' ? 'on' : 'off',
   ];
   const proc = startProcess(serverPath, args, c.gpu ? { env: { ...process.env, ...c.gpu.env } } : {});
   const done = c.mode === 'fit' ? /common_memory_breakdown_print: \|\s+- Host/ : /sched_reserve: graph/;
   try {
     const deadline = Date.now() + 120_000;
     let exited = false;
-    void proc.exited.then(() => { exited = true; });
+    void proc.exited.then(() => {
+      exited = true;
+    });
     while (!done.test(proc.logText())) {
       if (exited) throw new Error(`llama-server exited before reporting memory:\n${tail(proc.logText())}`);
       if (Date.now() > deadline) throw new Error(`llama-server did not report memory within 120 s:\n${tail(proc.logText())}`);

@@ -22,10 +22,19 @@ describe('model downloads (local hub emulation)', function () {
   this.timeout(60_000);
   let hub: FakeHub;
   let dir: string;
-  before(async () => { hub = await startFakeHub(); });
-  after(async () => { await hub.close(); });
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-dl-')); hub.requests.length = 0; });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  before(async () => {
+    hub = await startFakeHub();
+  });
+  after(async () => {
+    await hub.close();
+  });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-dl-'));
+    hub.requests.length = 0;
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   const url = (repo: string, file: string) => resolveUrl(hub.endpoint, repo, file);
 
@@ -33,7 +42,11 @@ describe('model downloads (local hub emulation)', function () {
     const content = randomBytes(3 * MiB);
     hub.add({ repo: 'org/model-GGUF', path: 'model-Q4_K_M.gguf', content });
     const seen: string[] = [];
-    const r = await downloadFile({ url: url('org/model-GGUF', 'model-Q4_K_M.gguf'), dest: path.join(dir, 'model-Q4_K_M.gguf'), onProgress: (p) => seen.push(p.phase) });
+    const r = await downloadFile({
+      url: url('org/model-GGUF', 'model-Q4_K_M.gguf'),
+      dest: path.join(dir, 'model-Q4_K_M.gguf'),
+      onProgress: (p) => seen.push(p.phase),
+    });
     assert.strictEqual(r.verification, 'matched');
     assert.strictEqual(r.sha256, sha(content));
     assert.ok(fs.readFileSync(r.path).equals(content));
@@ -52,7 +65,10 @@ describe('model downloads (local hub emulation)', function () {
     assert.ok(partial > 0 && partial <= 1_500_000, `kept ${partial} bytes`);
     const r = await downloadFile({ url: url('org/big', 'big.gguf'), dest });
     assert.strictEqual(r.resumedFrom, partial);
-    assert.ok(hub.requests.some((q) => q.range === `bytes=${partial}-`), 'asked for the rest only');
+    assert.ok(
+      hub.requests.some((q) => q.range === `bytes=${partial}-`),
+      'asked for the rest only',
+    );
     assert.strictEqual(r.sha256, sha(content));
     assert.ok(fs.readFileSync(dest).equals(content));
     assert.ok(!fs.existsSync(`${dest}.part`) && !fs.existsSync(`${dest}.part.json`));
@@ -73,7 +89,9 @@ describe('model downloads (local hub emulation)', function () {
     hub.add({ repo: 'org/evil', path: 'evil.gguf', content, advertisedSha256: 'ab'.repeat(32) });
     const dest = path.join(dir, 'evil.gguf');
     let err: DownloadError | undefined;
-    await downloadFile({ url: url('org/evil', 'evil.gguf'), dest }).catch((e: DownloadError) => { err = e; });
+    await downloadFile({ url: url('org/evil', 'evil.gguf'), dest }).catch((e: DownloadError) => {
+      err = e;
+    });
     assert.strictEqual(err?.code, 'checksum');
     assert.match(err!.message, /evil\.gguf failed its checksum .* not used and was moved to/);
     assert.ok(!fs.existsSync(dest) && !fs.existsSync(`${dest}.part`));
@@ -88,7 +106,10 @@ describe('model downloads (local hub emulation)', function () {
     assert.strictEqual(r1.verification, 'recorded');
     const r2 = await downloadFile({ url: url('org/mirror', 'm.gguf'), dest: path.join(dir, 'b.gguf'), sha256: sha(content) });
     assert.strictEqual(r2.verification, 'matched');
-    await assert.rejects(downloadFile({ url: url('org/mirror', 'm.gguf'), dest: path.join(dir, 'c.gguf'), sha256: '0'.repeat(64) }), (e: DownloadError) => e.code === 'checksum');
+    await assert.rejects(
+      downloadFile({ url: url('org/mirror', 'm.gguf'), dest: path.join(dir, 'c.gguf'), sha256: '0'.repeat(64) }),
+      (e: DownloadError) => e.code === 'checksum',
+    );
   });
 
   it('cancels cleanly and resumes later', async () => {
@@ -96,7 +117,14 @@ describe('model downloads (local hub emulation)', function () {
     hub.add({ repo: 'org/slow', path: 's.gguf', content, throttle: 64 * 1024 });
     const dest = path.join(dir, 's.gguf');
     const ac = new AbortController();
-    const p = downloadFile({ url: url('org/slow', 's.gguf'), dest, signal: ac.signal, onProgress: (x) => { if (x.bytes > 300_000) ac.abort(); } });
+    const p = downloadFile({
+      url: url('org/slow', 's.gguf'),
+      dest,
+      signal: ac.signal,
+      onProgress: (x) => {
+        if (x.bytes > 300_000) ac.abort();
+      },
+    });
     await assert.rejects(p, (e: DownloadError) => e.code === 'cancelled');
     assert.ok(!fs.existsSync(dest));
     hub.add({ repo: 'org/slow', path: 's.gguf', content });
@@ -107,8 +135,14 @@ describe('model downloads (local hub emulation)', function () {
 
   it('names missing and gated files plainly', async () => {
     hub.add({ repo: 'org/gated', path: 'g.gguf', content: Buffer.alloc(10), status: 401 });
-    await assert.rejects(downloadFile({ url: url('org/none', 'x.gguf'), dest: path.join(dir, 'x.gguf') }), (e: DownloadError) => e.code === 'not-found' && /x\.gguf is not on the server/.test(e.message));
-    await assert.rejects(downloadFile({ url: url('org/gated', 'g.gguf'), dest: path.join(dir, 'g.gguf') }), (e: DownloadError) => e.code === 'unauthorized' && /HF_TOKEN/.test(e.message));
+    await assert.rejects(
+      downloadFile({ url: url('org/none', 'x.gguf'), dest: path.join(dir, 'x.gguf') }),
+      (e: DownloadError) => e.code === 'not-found' && /x\.gguf is not on the server/.test(e.message),
+    );
+    await assert.rejects(
+      downloadFile({ url: url('org/gated', 'g.gguf'), dest: path.join(dir, 'g.gguf') }),
+      (e: DownloadError) => e.code === 'unauthorized' && /HF_TOKEN/.test(e.message),
+    );
   });
 
   it('downloads every part of a split model, remembers the hashes, and skips verified parts', async () => {
@@ -116,9 +150,18 @@ describe('model downloads (local hub emulation)', function () {
     const files = ['Big-Q8_0/Big-Q8_0-00001-of-00002.gguf', 'Big-Q8_0/Big-Q8_0-00002-of-00002.gguf'];
     files.forEach((f, i) => hub.add({ repo: 'org/Big-GGUF', path: f, content: parts[i] }));
     const progress: number[] = [];
-    const r = await downloadModel({ endpoint: hub.endpoint, repo: 'org/Big-GGUF', files, downloadDir: dir, onProgress: (p) => progress.push(p.bytes / p.total) });
+    const r = await downloadModel({
+      endpoint: hub.endpoint,
+      repo: 'org/Big-GGUF',
+      files,
+      downloadDir: dir,
+      onProgress: (p) => progress.push(p.bytes / p.total),
+    });
     assert.strictEqual(r.path, modelDestination(dir, 'org/Big-GGUF', files[0]));
-    assert.deepStrictEqual(r.parts.map((p) => p.sha256), parts.map(sha));
+    assert.deepStrictEqual(
+      r.parts.map((p) => p.sha256),
+      parts.map(sha),
+    );
     assert.ok(progress[progress.length - 1] === 1 && progress.every((x, i) => i === 0 || x >= progress[i - 1] - 1e-9));
     const store = JSON.parse(fs.readFileSync(path.join(dir, '.strata-sha256.json'), 'utf8'));
     assert.strictEqual(store[`org/Big-GGUF/${files[1]}`], sha(parts[1]));
@@ -152,16 +195,25 @@ describe('model downloads (local hub emulation)', function () {
     });
     after(() => {
       if (!mnt) return;
-      try { execFileSync('umount', [mnt], { stdio: 'ignore' }); } catch { /* busy: leave it */ }
+      try {
+        execFileSync('umount', [mnt], { stdio: 'ignore' });
+      } catch {
+        /* busy: leave it */
+      }
       fs.rmSync(mnt, { recursive: true, force: true });
     });
 
     it('refuses up front with the sizes in the message, writing nothing', async () => {
       hub.add({ repo: 'org/huge', path: 'h.gguf', content: randomBytes(6 * MiB) });
       const dest = path.join(mnt!, 'h.gguf');
-      await assert.rejects(downloadFile({ url: url('org/huge', 'h.gguf'), dest, reserveBytes: 0 }),
-        (e: DownloadError) => e.code === 'disk-full' && /Not enough disk space for h\.gguf: it needs 6\.3 GB|it needs 6 MB|it needs \d+ MB/.test(e.message));
-      assert.deepStrictEqual(fs.readdirSync(mnt!).filter((f) => f.startsWith('h.gguf') && !f.endsWith('.json')), []);
+      await assert.rejects(
+        downloadFile({ url: url('org/huge', 'h.gguf'), dest, reserveBytes: 0 }),
+        (e: DownloadError) => e.code === 'disk-full' && /Not enough disk space for h\.gguf: it needs 6\.3 GB|it needs 6 MB|it needs \d+ MB/.test(e.message),
+      );
+      assert.deepStrictEqual(
+        fs.readdirSync(mnt!).filter((f) => f.startsWith('h.gguf') && !f.endsWith('.json')),
+        [],
+      );
     });
 
     it('stops with a clear error when the disk fills mid-file, leaving no finished-looking file', async () => {

@@ -22,15 +22,21 @@ describe('model downloads stay in their folder and their origin', function () {
   let hub: FakeHub;
   let scratch: string;
   let downloads: string;
-  before(async () => { hub = await startFakeHub(); });
-  after(async () => { await hub.close(); });
+  before(async () => {
+    hub = await startFakeHub();
+  });
+  after(async () => {
+    await hub.close();
+  });
   beforeEach(() => {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-dlsafe-'));
     downloads = path.join(scratch, 'models');
     fs.mkdirSync(downloads);
     hub.requests.length = 0;
   });
-  afterEach(() => { fs.rmSync(scratch, { recursive: true, force: true }); });
+  afterEach(() => {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
 
   const outsideDownloads = () => listTree(scratch).filter((p) => p !== 'models' && !p.startsWith('models/'));
 
@@ -39,8 +45,10 @@ describe('model downloads stay in their folder and their origin', function () {
     const evil = '../../../escape.gguf';
     const content = Buffer.from('export EVIL=1\n');
     hub.addAt(new URL(resolveUrl(hub.endpoint, 'org/m', evil)).pathname, { repo: 'org/m', path: evil, content });
-    await assert.rejects(downloadModel({ endpoint: hub.endpoint, repo: 'org/m', files: [evil], downloadDir: downloads }),
-      (e: DownloadError) => e.code === 'unsafe-name' && /will not download .*escape\.gguf.*strata\.models\.custom/.test(e.message));
+    await assert.rejects(
+      downloadModel({ endpoint: hub.endpoint, repo: 'org/m', files: [evil], downloadDir: downloads }),
+      (e: DownloadError) => e.code === 'unsafe-name' && /will not download .*escape\.gguf.*strata\.models\.custom/.test(e.message),
+    );
     assert.deepStrictEqual(outsideDownloads(), []);
     assert.deepStrictEqual(listTree(downloads), []);
     assert.deepStrictEqual(hub.requests, [], 'asked the hub for it anyway');
@@ -48,15 +56,34 @@ describe('model downloads stay in their folder and their origin', function () {
 
   it('refuses odd repository and file names before any request', async () => {
     const bad: Array<[string, string]> = [
-      ['org/m', '/etc/passwd'], ['org/m', 'a/../../x.gguf'], ['org/m', '..'], ['org/m', '.bashrc'], ['org/m', 'a\\..\\x.gguf'],
-      ['org/m', 'a\u0000.gguf'], ['org/m', 'a\n.gguf'], ['org/m', 'C:x.gguf'], ['org/m', 'a//b.gguf'], ['org/m', ''],
-      ['../..', 'x.gguf'], ['org', 'x.gguf'], ['org/m/extra', 'x.gguf'], ['/abs/m', 'x.gguf'], ['org/..', 'x.gguf'], ['org/m\\..', 'x.gguf'],
+      ['org/m', '/etc/passwd'],
+      ['org/m', 'a/../../x.gguf'],
+      ['org/m', '..'],
+      ['org/m', '.bashrc'],
+      ['org/m', 'a\\..\\x.gguf'],
+      ['org/m', 'a\u0000.gguf'],
+      ['org/m', 'a\n.gguf'],
+      ['org/m', 'C:x.gguf'],
+      ['org/m', 'a//b.gguf'],
+      ['org/m', ''],
+      ['../..', 'x.gguf'],
+      ['org', 'x.gguf'],
+      ['org/m/extra', 'x.gguf'],
+      ['/abs/m', 'x.gguf'],
+      ['org/..', 'x.gguf'],
+      ['org/m\\..', 'x.gguf'],
     ];
     for (const [repo, file] of bad) {
-      assert.throws(() => modelDestination(downloads, repo, file), (e: DownloadError) => e.code === 'unsafe-name', `${repo} ${JSON.stringify(file)}`);
+      assert.throws(
+        () => modelDestination(downloads, repo, file),
+        (e: DownloadError) => e.code === 'unsafe-name',
+        `${repo} ${JSON.stringify(file)}`,
+      );
     }
-    assert.strictEqual(modelDestination(downloads, 'bartowski/Qwen2.5-Coder-7B-Instruct-GGUF', 'Q8_0/Qwen2.5-Coder-7B-Instruct-Q8_0-00001-of-00002.gguf'),
-      path.join(downloads, 'bartowski', 'Qwen2.5-Coder-7B-Instruct-GGUF', 'Q8_0', 'Qwen2.5-Coder-7B-Instruct-Q8_0-00001-of-00002.gguf'));
+    assert.strictEqual(
+      modelDestination(downloads, 'bartowski/Qwen2.5-Coder-7B-Instruct-GGUF', 'Q8_0/Qwen2.5-Coder-7B-Instruct-Q8_0-00001-of-00002.gguf'),
+      path.join(downloads, 'bartowski', 'Qwen2.5-Coder-7B-Instruct-GGUF', 'Q8_0', 'Qwen2.5-Coder-7B-Instruct-Q8_0-00001-of-00002.gguf'),
+    );
   });
 
   it('refuses a download folder whose subfolder is a link leading outside it', async () => {
@@ -64,8 +91,10 @@ describe('model downloads stay in their folder and their origin', function () {
     fs.mkdirSync(elsewhere);
     fs.symlinkSync(elsewhere, path.join(downloads, 'org'));
     hub.add({ repo: 'org/m', path: 'm.gguf', content: randomBytes(1024) });
-    await assert.rejects(downloadModel({ endpoint: hub.endpoint, repo: 'org/m', files: ['m.gguf'], downloadDir: downloads }),
-      (e: DownloadError) => e.code === 'unsafe-name' && /leads outside .* through a link/.test(e.message));
+    await assert.rejects(
+      downloadModel({ endpoint: hub.endpoint, repo: 'org/m', files: ['m.gguf'], downloadDir: downloads }),
+      (e: DownloadError) => e.code === 'unsafe-name' && /leads outside .* through a link/.test(e.message),
+    );
     assert.deepStrictEqual(fs.readdirSync(elsewhere), []);
   });
 
@@ -78,7 +107,10 @@ describe('model downloads stay in their folder and their origin', function () {
       const r = await downloadModel({ endpoint: hub2.endpoint, repo: 'org/gated', files: ['g.gguf'], downloadDir: downloads, token: 'hf_secret' });
       assert.ok(fs.readFileSync(r.path).equals(content));
       assert.ok(hub2.requests.length > 0 && hub2.requests.every((q) => q.authorization === 'Bearer hf_secret'), 'the hub itself gets the token');
-      assert.ok(cdn.requests.some((q) => q.method === 'GET'), 'the bytes came from the other origin');
+      assert.ok(
+        cdn.requests.some((q) => q.method === 'GET'),
+        'the bytes came from the other origin',
+      );
       assert.deepStrictEqual(cdn.requests.map((q) => q.authorization).filter(Boolean), [], 'the token followed the redirect to another origin');
       // Another port on the same address is another origin too.
       const otherPort = await startFakeHub();
@@ -97,7 +129,7 @@ describe('model downloads stay in their folder and their origin', function () {
     }
   });
 
-  it('keeps the token on a redirect within the hub\'s own origin', async () => {
+  it("keeps the token on a redirect within the hub's own origin", async () => {
     hub.add({ repo: 'org/gated', path: 'same.gguf', content: randomBytes(1024) });
     await downloadFile({ url: resolveUrl(hub.endpoint, 'org/gated', 'same.gguf'), dest: path.join(downloads, 'same.gguf'), token: 'hf_secret' });
     const cdnHits = hub.requests.filter((q) => q.url.startsWith('/cdn/'));
@@ -129,7 +161,10 @@ describe('model downloads stay in their folder and their origin', function () {
       const dest = await cutFirst('b.gguf');
       hub.add({ repo: 'org/changing', path: 'b.gguf', content: v1, noHash: true, replaceOnRangedGet: v2 });
       const r = await downloadFile({ url: resolveUrl(hub.endpoint, 'org/changing', 'b.gguf'), dest });
-      assert.ok(hub.requests.some((q) => q.range && q.ifRange), 'the resume sent no If-Range');
+      assert.ok(
+        hub.requests.some((q) => q.range && q.ifRange),
+        'the resume sent no If-Range',
+      );
       assert.strictEqual(r.resumedFrom, 0);
       assert.strictEqual(sha(fs.readFileSync(dest)), sha(v2));
       assert.strictEqual(r.sha256, sha(v2));

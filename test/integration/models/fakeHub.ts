@@ -64,7 +64,13 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     return v;
   };
   const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? 'GET', url: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, authorization: req.headers.authorization });
+    requests.push({
+      method: req.method ?? 'GET',
+      url: req.url ?? '',
+      range: req.headers.range,
+      ifRange: req.headers['if-range'] as string | undefined,
+      authorization: req.headers.authorization,
+    });
     const url = decodeURIComponent((req.url ?? '').split('?')[0]);
     const m = /^\/(.+?\/.+?)\/resolve\/[^/]+\/(.+)$/.exec(url);
     const direct = raw.get(url);
@@ -94,7 +100,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     const sameVersion = !ifRange || (f.noValidators ? false : ifRange === v.etag || ifRange === v.modified);
     let start = 0;
     if (range && !f.ignoreRange && sameVersion) start = Number(range[1]);
-    const sent = Math.max(0, start - (start > 0 ? f.rangeOffBy ?? 0 : 0));
+    const sent = Math.max(0, start - (start > 0 ? (f.rangeOffBy ?? 0) : 0));
     const body = f.content.subarray(sent);
     const headers: Record<string, string> = { 'Content-Length': String(body.length), 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' };
     if (!f.noValidators) Object.assign(headers, { ETag: v.etag, 'Last-Modified': v.modified });
@@ -136,6 +142,10 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       raw.set(pathname, f);
       files.set(`${f.repo}/${f.path}`, f);
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

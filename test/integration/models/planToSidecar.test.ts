@@ -16,8 +16,12 @@ import { cleanupStateDir, connectTestSidecar, makeStateDir } from '../../harness
 describe('planned flags through the sidecar', function () {
   this.timeout(180_000);
   let state: string;
-  before(() => { state = makeStateDir(); });
-  after(async () => { await cleanupStateDir(state); });
+  before(() => {
+    state = makeStateDir();
+  });
+  after(async () => {
+    await cleanupStateDir(state);
+  });
 
   it('loads with the planned context and slots, then switches to a second planned model', async () => {
     const bins = await getLlamaBinaries();
@@ -28,13 +32,20 @@ describe('planned flags through the sidecar', function () {
     const b = await ensureTinyModel({ embd: 128, heads: 2, kvHeads: 1, ffn: 384 });
     const planA = await planForFile(a, machine, cfg, 'both');
     assert.strictEqual(planA.plan.verdict, 'fits');
-    const serverPlan = (file: string, args: string[]) => ({ binaryPath: bins.serverPath, modelPath: file, args: [...args, '-t', '2', '--no-repack', '--no-webui'] });
+    const serverPlan = (file: string, args: string[]) => ({
+      binaryPath: bins.serverPath,
+      modelPath: file,
+      args: [...args, '-t', '2', '--no-repack', '--no-webui'],
+    });
 
     const client = await connectTestSidecar(state);
     try {
       const st = await client.load(serverPlan(a, planArgs(planA.plan, flags)));
       assert.strictEqual(st.phase, 'ready');
-      const props = await (await fetch(`${st.endpoint!.url}/props`, { headers: { Authorization: `Bearer ${st.endpoint!.apiKey}` } })).json() as { default_generation_settings?: { n_ctx?: number }; total_slots?: number };
+      const props = (await (await fetch(`${st.endpoint!.url}/props`, { headers: { Authorization: `Bearer ${st.endpoint!.apiKey}` } })).json()) as {
+        default_generation_settings?: { n_ctx?: number };
+        total_slots?: number;
+      };
       assert.strictEqual(props.total_slots, planA.plan.slots);
       assert.strictEqual(props.default_generation_settings?.n_ctx, planA.plan.ctx);
 

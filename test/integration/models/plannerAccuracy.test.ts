@@ -42,9 +42,16 @@ describe('memory planner vs llama.cpp (CPU)', function () {
   ];
 
   // Labels are known before the models exist (they are made in before()).
-  const labels = ['tiny, FA, 2k ctx, 1 slot', 'tiny, no FA, 4k ctx, 1 slot', 'tiny, FA, 8k ctx, 4 slots unified',
-    'tiny, no FA, 8k ctx, 2 slots split', 'tiny, FA, ub 1024', 'tiny head 64, FA, q8_0 KV', 'tiny head 64, FA, q4_0 KV',
-    'tiny untied, 6 layers, no FA'];
+  const labels = [
+    'tiny, FA, 2k ctx, 1 slot',
+    'tiny, no FA, 4k ctx, 1 slot',
+    'tiny, FA, 8k ctx, 4 slots unified',
+    'tiny, no FA, 8k ctx, 2 slots split',
+    'tiny, FA, ub 1024',
+    'tiny head 64, FA, q8_0 KV',
+    'tiny head 64, FA, q4_0 KV',
+    'tiny untied, 6 layers, no FA',
+  ];
   cases.forEach((make, i) => {
     it(`matches within 5 %: ${labels[i]}`, async () => {
       const r = await measureCase(make());
@@ -56,17 +63,54 @@ describe('memory planner vs llama.cpp (CPU)', function () {
         assert.ok(a > 0 || p === 0, `${k}: llama.cpp reported nothing (log format changed?)`);
         // The log prints MiB with 2 decimals: allow that rounding on tiny buffers.
         const err = relError(p, a, 0.01 * MiB);
-        assert.ok(Math.abs(err) <= TOLERANCE, `${k}: predicted ${(p / MiB).toFixed(2)} MiB, llama.cpp ${(a / MiB).toFixed(2)} MiB (${(err * 100).toFixed(1)} %)`);
+        assert.ok(
+          Math.abs(err) <= TOLERANCE,
+          `${k}: predicted ${(p / MiB).toFixed(2)} MiB, llama.cpp ${(a / MiB).toFixed(2)} MiB (${(err * 100).toFixed(1)} %)`,
+        );
       }
     });
   });
 
   // Shapes of the real 32B / 70B models: weights and KV are the bulk of what a user plans for.
   const shapeCases: Array<[string, () => Promise<AccuracyCase>]> = [
-    ['Qwen2.5-Coder-32B Q4_K_M, FA, 16k ctx, 2 slots', async () => ({ label: '32B Q4_K_M FA 16k np2', model: await ensureShapeModel('qwen2.5-coder-32b', 'Q4_K_M'), ctx: 16384, slots: 2, flashAttn: true, mode: 'fit' })],
-    ['Llama-3.3-70B Q8_0, no FA, 8k ctx, 1 slot', async () => ({ label: '70B Q8_0 noFA 8k np1', model: await ensureShapeModel('llama-3.3-70b', 'Q8_0'), ctx: 8192, slots: 1, flashAttn: false, mode: 'fit' })],
-    ['Qwen3-Coder-30B-A3B (MoE) Q4_K_M, FA, 16k ctx, 2 slots', async () => ({ label: '30B-A3B MoE Q4_K_M FA 16k np2', model: await ensureMoeShapeModel('Q4_K_M'), ctx: 16384, slots: 2, flashAttn: true, mode: 'fit' })],
-    ['Llama-3.3-70B Q4_K_M, FA, q8_0 KV, 32k ctx', async () => ({ label: '70B Q4_K_M FA q8_0-KV 32k', model: await ensureShapeModel('llama-3.3-70b', 'Q4_K_M'), ctx: 32768, slots: 1, flashAttn: true, kv: 'q8_0', mode: 'fit' })],
+    [
+      'Qwen2.5-Coder-32B Q4_K_M, FA, 16k ctx, 2 slots',
+      async () => ({
+        label: '32B Q4_K_M FA 16k np2',
+        model: await ensureShapeModel('qwen2.5-coder-32b', 'Q4_K_M'),
+        ctx: 16384,
+        slots: 2,
+        flashAttn: true,
+        mode: 'fit',
+      }),
+    ],
+    [
+      'Llama-3.3-70B Q8_0, no FA, 8k ctx, 1 slot',
+      async () => ({
+        label: '70B Q8_0 noFA 8k np1',
+        model: await ensureShapeModel('llama-3.3-70b', 'Q8_0'),
+        ctx: 8192,
+        slots: 1,
+        flashAttn: false,
+        mode: 'fit',
+      }),
+    ],
+    [
+      'Qwen3-Coder-30B-A3B (MoE) Q4_K_M, FA, 16k ctx, 2 slots',
+      async () => ({ label: '30B-A3B MoE Q4_K_M FA 16k np2', model: await ensureMoeShapeModel('Q4_K_M'), ctx: 16384, slots: 2, flashAttn: true, mode: 'fit' }),
+    ],
+    [
+      'Llama-3.3-70B Q4_K_M, FA, q8_0 KV, 32k ctx',
+      async () => ({
+        label: '70B Q4_K_M FA q8_0-KV 32k',
+        model: await ensureShapeModel('llama-3.3-70b', 'Q4_K_M'),
+        ctx: 32768,
+        slots: 1,
+        flashAttn: true,
+        kv: 'q8_0',
+        mode: 'fit',
+      }),
+    ],
   ];
   for (const [title, make] of shapeCases) {
     it(`matches within 5 % (dry run): ${title}`, async () => {
@@ -75,7 +119,10 @@ describe('memory planner vs llama.cpp (CPU)', function () {
       for (const k of ['weights', 'kv', 'compute'] as const) {
         // The breakdown table truncates to whole MiB.
         const err = relError(r.predicted[k], r.actual[k], MiB);
-        assert.ok(Math.abs(err) <= TOLERANCE, `${k}: predicted ${(r.predicted[k] / MiB).toFixed(0)} MiB, llama.cpp ${(r.actual[k] / MiB).toFixed(0)} MiB (${(err * 100).toFixed(1)} %)`);
+        assert.ok(
+          Math.abs(err) <= TOLERANCE,
+          `${k}: predicted ${(r.predicted[k] / MiB).toFixed(0)} MiB, llama.cpp ${(r.actual[k] / MiB).toFixed(0)} MiB (${(err * 100).toFixed(1)} %)`,
+        );
       }
     });
   }

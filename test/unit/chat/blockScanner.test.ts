@@ -59,6 +59,9 @@ describe('chat webview: BlockScanner (which blocks are finished while streaming)
     const bound = 10 * small + 5;
     let large = Infinity;
     for (let r = 0; r < 3 && large > bound; r++) large = Math.min(large, scanMs(65_536)); // 4 MiB
-    assert.ok(large <= bound, `1 MiB took ${small.toFixed(1)} ms, 4 MiB ${large.toFixed(1)} ms (${(large / small).toFixed(1)}x; linear is ~4x, at most 10x allowed)`);
+    assert.ok(
+      large <= bound,
+      `1 MiB took ${small.toFixed(1)} ms, 4 MiB ${large.toFixed(1)} ms (${(large / small).toFixed(1)}x; linear is ~4x, at most 10x allowed)`,
+    );
   });
 });

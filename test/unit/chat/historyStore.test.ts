@@ -9,7 +9,9 @@ import { atomicWrite, HistoryStore } from '../../../src/core/chat/historyStore';
 describe('chat: history store', function () {
   this.timeout(60_000);
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-history-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-history-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('saves, lists newest first, loads, renames, deletes, clears', async () => {
@@ -23,7 +25,10 @@ describe('chat: history store', function () {
     b.updatedAt = 2000;
     await store.save(a);
     await store.save(b);
-    assert.deepStrictEqual((await store.list()).map((s) => s.id), [b.id, a.id]);
+    assert.deepStrictEqual(
+      (await store.list()).map((s) => s.id),
+      [b.id, a.id],
+    );
     // A second store (another window, or after a reload) sees the same.
     const again = new HistoryStore(dir);
     const loaded = await again.load(a.id);
@@ -34,7 +39,10 @@ describe('chat: history store', function () {
     assert.strictEqual(renamed?.title, 'My chat');
     assert.strictEqual(renamed?.titleSetByUser, true);
     await again.delete(b.id);
-    assert.deepStrictEqual((await again.list()).map((s) => s.title), ['My chat']);
+    assert.deepStrictEqual(
+      (await again.list()).map((s) => s.title),
+      ['My chat'],
+    );
     assert.strictEqual(await again.clear(), 1);
     assert.deepStrictEqual(await new HistoryStore(dir).list(), []);
   });
@@ -92,7 +100,10 @@ describe('chat: history store', function () {
     }
     assert.ok(lastVersion >= 0);
     // Leftover temporary files are not conversations and do not show up.
-    assert.deepStrictEqual((await new HistoryStore(dir).list()).map((s) => s.id), ['crash-test']);
+    assert.deepStrictEqual(
+      (await new HistoryStore(dir).list()).map((s) => s.id),
+      ['crash-test'],
+    );
   });
 
   it('atomicWrite replaces content and leaves no temporary file', async () => {

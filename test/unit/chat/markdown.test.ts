@@ -10,7 +10,9 @@ describe('chat webview: markdown rendering of untrusted text', () => {
   });
 
   it('renders only http(s) links as links', () => {
-    const html = renderMarkdown('[a](javascript:alert(1)) [b](data:text/html,<b>x</b>) [c](vbscript:x) [d](file:///etc/passwd) [e](https://example.com/x) <http://example.org> www.example.net');
+    const html = renderMarkdown(
+      '[a](javascript:alert(1)) [b](data:text/html,<b>x</b>) [c](vbscript:x) [d](file:///etc/passwd) [e](https://example.com/x) <http://example.org> www.example.net',
+    );
     const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
     for (const h of hrefs) assert.ok(h === '' || isSafeHref(h), `unsafe href ${h} in ${html}`);
     assert.ok(hrefs.includes('https://example.com/x'));
@@ -38,7 +40,18 @@ describe('chat webview: markdown rendering of untrusted text', () => {
 
   it('isSafeHref accepts only absolute http(s) with a host', () => {
     for (const ok of ['http://a.b', 'https://x.y/z?q#f', 'HTTPS://A.B']) assert.ok(isSafeHref(ok), ok);
-    for (const bad of ['', '#', '/local', 'javascript:alert(1)', ' javascript:x', 'data:text/html,x', 'http:/x', 'https://', 'command:workbench.action.quit', 'vscode://x']) {
+    for (const bad of [
+      '',
+      '#',
+      '/local',
+      'javascript:alert(1)',
+      ' javascript:x',
+      'data:text/html,x',
+      'http:/x',
+      'https://',
+      'command:workbench.action.quit',
+      'vscode://x',
+    ]) {
       assert.ok(!isSafeHref(bad), bad);
     }
   });

@@ -10,7 +10,10 @@ let n = 0;
 const user = (text: string, context: ContextSnapshot[] = []): UserTurn => ({ id: `u${++n}`, role: 'user', text, context, at: 0 });
 const answer = (content: string, status: AssistantTurn['status'] = 'done'): AssistantTurn => ({ id: `a${++n}`, role: 'assistant', content, status, at: 0 });
 const file = (name: string, lines: number, kind: ContextSnapshot['kind'] = 'file'): ContextSnapshot => ({
-  kind, label: name, path: name, languageId: 'ts',
+  kind,
+  label: name,
+  path: name,
+  languageId: 'ts',
   text: Array.from({ length: lines }, (_, i) => `line ${String(i).padStart(5, '0')} ${'x'.repeat(30)}`).join('\n'),
 });
 
@@ -20,7 +23,10 @@ describe('chat: prompt building within the context window', () => {
     const p = await buildPrompt(turns, counter, { contextSize: 4096, reserveForAnswer: 512, systemPrompt: 'sys' });
     assert.deepStrictEqual(p.notices, []);
     assert.strictEqual(p.truncated, false);
-    assert.deepStrictEqual(p.messages.map((m) => m.role), ['system', 'user', 'assistant', 'user']);
+    assert.deepStrictEqual(
+      p.messages.map((m) => m.role),
+      ['system', 'user', 'assistant', 'user'],
+    );
     const last = p.messages[3].content;
     assert.ok(last.indexOf('File a.ts:') < last.indexOf('second?'));
     assert.ok(last.includes('```ts\nline 00000'));
@@ -54,7 +60,11 @@ describe('chat: prompt building within the context window', () => {
   it('cuts the current attachment around its focus line, files before the selection', async () => {
     const f = file('big.ts', 400); // ~4000 tokens
     f.focusLine = 300;
-    const sel: ContextSnapshot = { ...file('sel.ts', 5, 'selection'), text: 'selected();\n'.repeat(5), range: { startLine: 0, startCharacter: 0, endLine: 4, endCharacter: 0 } };
+    const sel: ContextSnapshot = {
+      ...file('sel.ts', 5, 'selection'),
+      text: 'selected();\n'.repeat(5),
+      range: { startLine: 0, startCharacter: 0, endLine: 4, endCharacter: 0 },
+    };
     const p = await buildPrompt([user('explain', [f, sel])], counter, { contextSize: 2048, reserveForAnswer: 512 });
     const msg = p.messages[1].content;
     assert.ok(msg.includes('line 00300'), 'the focus line is kept');
@@ -73,7 +83,10 @@ describe('chat: prompt building within the context window', () => {
     assert.match(p.notices.join(' '), /Cut the middle of your message/);
     assert.ok(p.promptTokens <= 1024 - 256);
 
-    await assert.rejects(buildPrompt([user(long)], counter, { contextSize: 64, reserveForAnswer: 32, systemPrompt: 'x'.repeat(200) }), ContextWindowTooSmallError);
+    await assert.rejects(
+      buildPrompt([user(long)], counter, { contextSize: 64, reserveForAnswer: 32, systemPrompt: 'x'.repeat(200) }),
+      ContextWindowTooSmallError,
+    );
   });
 
   it('accounts for the chat template around each message', async () => {

@@ -9,7 +9,11 @@ function backend(deltas: ChatDelta[], opts: { failAfter?: number; error?: Error 
     async *chatStream(_m, _o, signal) {
       let i = 0;
       for (const d of deltas) {
-        if (signal?.aborted) { const e = new Error('aborted'); e.name = 'AbortError'; throw e; }
+        if (signal?.aborted) {
+          const e = new Error('aborted');
+          e.name = 'AbortError';
+          throw e;
+        }
         if (opts.failAfter !== undefined && i++ >= opts.failAfter) throw opts.error ?? new Error('boom');
         await new Promise((r) => setImmediate(r));
         yield d;
@@ -43,7 +47,9 @@ describe('chat: streaming one answer', () => {
     const abort = new AbortController();
     const deltas = Array.from({ length: 50 }, (_, i) => ({ content: `w${i} ` }));
     const r = await streamAnswer(backend(deltas), [], abort.signal, {
-      onDelta: (d) => { if (d.content.startsWith('w4')) abort.abort(); },
+      onDelta: (d) => {
+        if (d.content.startsWith('w4')) abort.abort();
+      },
     });
     assert.strictEqual(r.status, 'stopped');
     assert.strictEqual(r.content, 'w0 w1 w2 w3 w4 ');
@@ -52,7 +58,9 @@ describe('chat: streaming one answer', () => {
 
   it('a failure mid-stream keeps the text and says what to do', async () => {
     const cause = new TypeError('fetch failed');
-    const r = await streamAnswer(backend([{ content: 'a' }, { content: 'b' }], { failAfter: 1, error: cause }), [], new AbortController().signal, { onDelta: () => undefined });
+    const r = await streamAnswer(backend([{ content: 'a' }, { content: 'b' }], { failAfter: 1, error: cause }), [], new AbortController().signal, {
+      onDelta: () => undefined,
+    });
     assert.strictEqual(r.status, 'error');
     assert.strictEqual(r.content, 'a');
     assert.match(r.error ?? '', /Lost the connection to llama-server.*regenerate/);

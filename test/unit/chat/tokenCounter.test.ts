@@ -6,7 +6,11 @@ import * as http from 'http';
 import * as path from 'path';
 import { estimateTokens, LlamaTokenCounter } from '../../../src/core/chat/tokenCounter';
 
-interface Sample { name: string; text: string; qwen2Tokens: number }
+interface Sample {
+  name: string;
+  text: string;
+  qwen2Tokens: number;
+}
 const samples = (JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'qwen2TokenCounts.json'), 'utf8')) as { samples: Sample[] }).samples;
 
 describe('chat: token counting', () => {
@@ -25,10 +29,15 @@ describe('chat: token counting', () => {
     let fail = false;
     const srv = http.createServer((req, res) => {
       let body = '';
-      req.on('data', (c) => { body += c; });
+      req.on('data', (c) => {
+        body += c;
+      });
       req.on('end', () => {
         calls++;
-        if (fail || req.headers.authorization !== 'Bearer k') { res.writeHead(fail ? 503 : 401).end(); return; }
+        if (fail || req.headers.authorization !== 'Bearer k') {
+          res.writeHead(fail ? 503 : 401).end();
+          return;
+        }
         const { content } = JSON.parse(body) as { content: string };
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ tokens: content.split(' ').map((_, i) => i) }));
       });

@@ -33,6 +33,10 @@ export async function startFakeRpcServer(b: FakeBehaviour): Promise<{ port: numb
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   return {
     port: (srv.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((r) => { for (const s of socks) s.destroy(); srv.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }

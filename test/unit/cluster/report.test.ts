@@ -34,7 +34,12 @@ describe('cluster report and small parsers', () => {
   });
 
   it('replaces split flags in a plan and keeps the rest', () => {
-    assert.deepStrictEqual(stripFlags(['-c', '8192', '-ngl', '99', '--tensor-split=1,1', '-fa', 'on', '--rpc', 'a:1'], ['--rpc', '-ngl', '--tensor-split']), ['-c', '8192', '-fa', 'on']);
+    assert.deepStrictEqual(stripFlags(['-c', '8192', '-ngl', '99', '--tensor-split=1,1', '-fa', 'on', '--rpc', 'a:1'], ['--rpc', '-ngl', '--tensor-split']), [
+      '-c',
+      '8192',
+      '-fa',
+      'on',
+    ]);
   });
 
   it('accepts only model-shaping llama-server flags in placement mode', () => {
@@ -44,12 +49,16 @@ describe('cluster report and small parsers', () => {
     assert.throws(() => checkPlacementArgs(['--api-key', 'x'], resolve), /not allowed/);
   });
 
-  it('reads device names from rpc-server\'s start-up output', () => {
-    const out = 'Starting RPC server v7.0.0\n  endpoint       : 127.0.0.1:5\n  local cache    : n/a\nDevices:\n  CUDA0: NVIDIA H200 (143771 MiB, 143050 MiB free)\n  CUDA1: NVIDIA H200 (143771 MiB, 143050 MiB free)\n  transport      : TCP\n';
-    assert.deepStrictEqual(parseDeviceLines(out), [{ name: 'CUDA0', description: 'NVIDIA H200' }, { name: 'CUDA1', description: 'NVIDIA H200' }]);
+  it("reads device names from rpc-server's start-up output", () => {
+    const out =
+      'Starting RPC server v7.0.0\n  endpoint       : 127.0.0.1:5\n  local cache    : n/a\nDevices:\n  CUDA0: NVIDIA H200 (143771 MiB, 143050 MiB free)\n  CUDA1: NVIDIA H200 (143771 MiB, 143050 MiB free)\n  transport      : TCP\n';
+    assert.deepStrictEqual(parseDeviceLines(out), [
+      { name: 'CUDA0', description: 'NVIDIA H200' },
+      { name: 'CUDA1', description: 'NVIDIA H200' },
+    ]);
   });
 
-  it('zeroes the RPC hello\'s transport caps as they pass, across chunk boundaries', () => {
+  it("zeroes the RPC hello's transport caps as they pass, across chunk boundaries", () => {
     const hello = encodeHello(Buffer.alloc(24, 0xab));
     const z = zeroRange(9, 33);
     const out = Buffer.concat([z(hello.subarray(0, 5)), z(hello.subarray(5, 20)), z(Buffer.concat([hello.subarray(20), Buffer.from([1, 2, 3])]))]);

@@ -18,7 +18,7 @@ describe('cluster RPC protocol', () => {
     assert.deepStrictEqual(decodeHelloResponse(rsp).version, { major: 7, minor: 1, patch: 3 });
   });
 
-  it('follows llama.cpp\'s rule: same major, server minor not newer', () => {
+  it("follows llama.cpp's rule: same major, server minor not newer", () => {
     assert.ok(isCompatible({ major: 7, minor: 2, patch: 0 }, { major: 7, minor: 1, patch: 9 }));
     assert.ok(!isCompatible({ major: 7, minor: 0, patch: 0 }, { major: 7, minor: 1, patch: 0 }));
     assert.ok(!isCompatible({ major: 7, minor: 0, patch: 0 }, { major: 6, minor: 0, patch: 0 }));
@@ -36,10 +36,16 @@ describe('cluster RPC protocol', () => {
     try {
       await assert.rejects(probeRpcServer({ host: '127.0.0.1', port: older.port, label: 'box2' }), (e: RpcProbeError) => {
         assert.strictEqual(e.code, 'version-mismatch');
-        assert.strictEqual(e.message, 'rpc-server box2 speaks RPC protocol 6.1.0 but this llama-server speaks 7.0.0: update llama.cpp on the peer so that both run the same release.');
+        assert.strictEqual(
+          e.message,
+          'rpc-server box2 speaks RPC protocol 6.1.0 but this llama-server speaks 7.0.0: update llama.cpp on the peer so that both run the same release.',
+        );
         return true;
       });
-      await assert.rejects(probeRpcServer({ host: '127.0.0.1', port: newer.port, label: 'box3' }), /speaks RPC protocol 7\.3\.2 but this llama-server speaks 7\.0\.0: update llama.cpp on this machine/);
+      await assert.rejects(
+        probeRpcServer({ host: '127.0.0.1', port: newer.port, label: 'box3' }),
+        /speaks RPC protocol 7\.3\.2 but this llama-server speaks 7\.0\.0: update llama.cpp on this machine/,
+      );
     } finally {
       await older.close();
       await newer.close();
@@ -50,10 +56,14 @@ describe('cluster RPC protocol', () => {
     const hang = await startFakeRpcServer({ kind: 'hangup' });
     const silent = await startFakeRpcServer({ kind: 'silent' });
     try {
-      await assert.rejects(probeRpcServer({ host: '127.0.0.1', port: hang.port, label: 'old' }), (e: RpcProbeError) =>
-        e.code === 'version-mismatch' && /hung up on the RPC hello: it speaks another RPC protocol than 7\.0\.0/.test(e.message));
-      await assert.rejects(probeRpcServer({ host: '127.0.0.1', port: silent.port, label: 'busy', timeoutMs: 300 }), (e: RpcProbeError) =>
-        e.code === 'timeout' && /probably serving another llama-server/.test(e.message));
+      await assert.rejects(
+        probeRpcServer({ host: '127.0.0.1', port: hang.port, label: 'old' }),
+        (e: RpcProbeError) => e.code === 'version-mismatch' && /hung up on the RPC hello: it speaks another RPC protocol than 7\.0\.0/.test(e.message),
+      );
+      await assert.rejects(
+        probeRpcServer({ host: '127.0.0.1', port: silent.port, label: 'busy', timeoutMs: 300 }),
+        (e: RpcProbeError) => e.code === 'timeout' && /probably serving another llama-server/.test(e.message),
+      );
     } finally {
       await hang.close();
       await silent.close();
@@ -64,6 +74,9 @@ describe('cluster RPC protocol', () => {
     const f = await startFakeRpcServer({ kind: 'silent' });
     const port = f.port;
     await f.close();
-    await assert.rejects(probeRpcServer({ host: '127.0.0.1', port }), (e: RpcProbeError) => e.code === 'refused' && /Nothing listens on 127\.0\.0\.1:\d+/.test(e.message));
+    await assert.rejects(
+      probeRpcServer({ host: '127.0.0.1', port }),
+      (e: RpcProbeError) => e.code === 'refused' && /Nothing listens on 127\.0\.0\.1:\d+/.test(e.message),
+    );
   });
 });

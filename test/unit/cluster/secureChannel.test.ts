@@ -5,9 +5,7 @@ import * as crypto from 'crypto';
 import * as net from 'net';
 import { FailureRateGate } from '../../../src/cluster/transport/authGate';
 import { CryptoPool } from '../../../src/cluster/transport/cryptoPool';
-import {
-  clientHandshake, NonceCache, PeerAuthError, serverHandshake, ServerHandshakeOptions, tokenKey,
-} from '../../../src/cluster/transport/peerHandshake';
+import { clientHandshake, NonceCache, PeerAuthError, serverHandshake, ServerHandshakeOptions, tokenKey } from '../../../src/cluster/transport/peerHandshake';
 import { SecureChannel } from '../../../src/cluster/transport/secureChannel';
 
 // The agent's login and record layer over real loopback TCP.
@@ -34,7 +32,10 @@ async function agentLike(opts: ServerHandshakeOptions = {}, token = TOKEN): Prom
     s.on('data', (b: Buffer) => rec.push(Buffer.from(b)));
     const p = serverHandshake(s, tokenKey(token), { failureDelayMs: 0, ...opts });
     // Tests that care listen for errors themselves; the rest must not crash on teardown resets.
-    p.then((ch) => ch.on('error', () => undefined), () => undefined);
+    p.then(
+      (ch) => ch.on('error', () => undefined),
+      () => undefined,
+    );
     accepted.push(p);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
@@ -42,7 +43,11 @@ async function agentLike(opts: ServerHandshakeOptions = {}, token = TOKEN): Prom
     port: (srv.address() as net.AddressInfo).port,
     accepted,
     received,
-    close: () => new Promise<void>((r) => { for (const s of socks) s.destroy(); srv.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -191,8 +196,12 @@ describe('cluster secure channel', () => {
     let cut = false;
     const relay = net.createServer((down) => {
       const up = net.connect({ host: '127.0.0.1', port: pair!.port });
-      up.on('data', (b: Buffer) => { if (!cut) down.write(b); });
-      down.on('data', (b: Buffer) => { if (!cut) up.write(b); });
+      up.on('data', (b: Buffer) => {
+        if (!cut) down.write(b);
+      });
+      down.on('data', (b: Buffer) => {
+        if (!cut) up.write(b);
+      });
       up.on('error', () => undefined);
       down.on('error', () => undefined);
     });
@@ -232,7 +241,10 @@ describe('cluster secure channel', () => {
     ok.destroy();
     // A second offence blocks twice as long.
     for (let i = 0; i < 3; i++) gate.failed('10.0.0.9', 'bad-token');
-    for (let i = 0; i < 3; i++) { now += 61_000; for (let j = 0; j < 3; j++) gate.failed('10.0.0.9', 'bad-token'); }
+    for (let i = 0; i < 3; i++) {
+      now += 61_000;
+      for (let j = 0; j < 3; j++) gate.failed('10.0.0.9', 'bad-token');
+    }
     assert.deepStrictEqual(blocks.slice(1), ['10.0.0.9 30000', '10.0.0.9 60000', '10.0.0.9 120000', '10.0.0.9 240000']);
   });
 
@@ -275,7 +287,14 @@ describe('cluster secure channel with crypto threads (big records sealed and ope
     const client = await clientHandshake(await connect(pair.port), TOKEN, { heartbeatMs: 0, deadAfterMs: 0, cryptoPool: pool });
     const server = await pair.accepted[0];
     const before = pool.completed;
-    const parts = [Buffer.from('a'), crypto.randomBytes(1 << 20), Buffer.from('bb'), crypto.randomBytes(3 * (1 << 20) + 17), Buffer.from('ccc'), crypto.randomBytes(200 * 1024)];
+    const parts = [
+      Buffer.from('a'),
+      crypto.randomBytes(1 << 20),
+      Buffer.from('bb'),
+      crypto.randomBytes(3 * (1 << 20) + 17),
+      Buffer.from('ccc'),
+      crypto.randomBytes(200 * 1024),
+    ];
     const all = Buffer.concat(parts);
     const got = readN(server, all.length);
     for (const b of parts) client.write(b);
@@ -312,7 +331,9 @@ describe('cluster secure channel with crypto threads (big records sealed and ope
       p.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(4), 0, Buffer.alloc(300000)).then((b) => console.log('sealed ' + b.length));`;
     const t0 = Date.now();
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+      execFile(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 20_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      );
     });
     assert.match(out, /sealed 300021/, 'the pending job must keep the process alive until it is done');
     assert.ok(Date.now() - t0 < 15_000, 'the process must exit once the pool is idle');
@@ -337,14 +358,21 @@ describe('cluster secure channel with crypto threads (big records sealed and ope
         seen += out.length;
         up.write(out);
       });
-      for (const [a, b] of [[up, down], [down, up]] as const) {
+      for (const [a, b] of [
+        [up, down],
+        [down, up],
+      ] as const) {
         a.on('error', () => b.destroy());
         a.on('close', () => b.destroy());
       }
     });
     await new Promise<void>((r) => mitm.listen(0, '127.0.0.1', () => r()));
     try {
-      const client = await clientHandshake(await connect((mitm.address() as net.AddressInfo).port), TOKEN, { heartbeatMs: 0, deadAfterMs: 0, cryptoPool: pool });
+      const client = await clientHandshake(await connect((mitm.address() as net.AddressInfo).port), TOKEN, {
+        heartbeatMs: 0,
+        deadAfterMs: 0,
+        cryptoPool: pool,
+      });
       client.on('error', () => undefined);
       const server = await pair.accepted[0];
       const delivered: Buffer[] = [];

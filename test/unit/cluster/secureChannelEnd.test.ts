@@ -59,7 +59,10 @@ async function recordRelay(upstreamPort: number, last: LastRecord): Promise<Rela
       }
       up.end();
     });
-    for (const [a, b] of [[up, down], [down, up]] as const) {
+    for (const [a, b] of [
+      [up, down],
+      [down, up],
+    ] as const) {
       a.on('error', () => b.destroy());
       a.on('close', () => b.destroy());
     }
@@ -67,7 +70,11 @@ async function recordRelay(upstreamPort: number, last: LastRecord): Promise<Rela
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   return {
     port: (srv.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((r) => { for (const s of socks) s.destroy(); srv.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -94,8 +101,12 @@ function collect(ch: SecureChannel): Promise<Ending> {
     let ended = false;
     let error: NodeJS.ErrnoException | undefined;
     ch.on('data', (b: Buffer) => parts.push(b));
-    ch.on('end', () => { ended = true; });
-    ch.on('error', (e) => { error = e; });
+    ch.on('end', () => {
+      ended = true;
+    });
+    ch.on('error', (e) => {
+      error = e;
+    });
     ch.on('close', () => resolve({ data: Buffer.concat(parts), ended, error, reason: ch.remoteCloseReason }));
   });
 }
@@ -148,7 +159,7 @@ for (const threads of [0, 2]) {
       assert.ok(ending.data.equals(data), 'bytes differ');
       // The agent's side answers with its own CLOSE: the writer sees a clean end too.
       assert.strictEqual(clientEnding.error, undefined, clientEnding.error?.message);
-      assert.ok(clientEnding.ended, 'no end on the writer\'s side');
+      assert.ok(clientEnding.ended, "no end on the writer's side");
     });
 
     it('a close with a reason: the reason arrives with the end', async () => {
@@ -167,7 +178,11 @@ for (const threads of [0, 2]) {
       assert.ok(ending.data.equals(data), 'bytes before the cut differ');
     });
 
-    for (const [what, how] of [['tampered', 'flip'], ['forged (wrong key)', 'forge'], ['replayed (an earlier record)', 'replay-first']] as const) {
+    for (const [what, how] of [
+      ['tampered', 'flip'],
+      ['forged (wrong key)', 'forge'],
+      ['replayed (an earlier record)', 'replay-first'],
+    ] as const) {
       it(`a ${what} close record is an error`, async () => {
         const { ending } = await sendThrough(how);
         assert.ok(!ending.ended, 'the receiver took a bad close record for a clean end');

@@ -43,7 +43,12 @@ describe('cluster split planner', () => {
   });
 
   it('does not spread a model that fits on this machine', () => {
-    const p = plan({ layout: layoutOf('qwen2.5-coder-32b', 'Q4_K_M'), mode: 'auto', devices: [dev('box2', 'RPC0[box2]', 24), dev('local', 'CUDA0', 40)], hostFreeBytes: 64 * GiB });
+    const p = plan({
+      layout: layoutOf('qwen2.5-coder-32b', 'Q4_K_M'),
+      mode: 'auto',
+      devices: [dev('box2', 'RPC0[box2]', 24), dev('local', 'CUDA0', 40)],
+      hostFreeBytes: 64 * GiB,
+    });
     assert.ok(p.fits);
     assert.deepStrictEqual(p.peersUsed, []);
     assert.deepStrictEqual(p.tensorSplit, [0, 65]);
@@ -101,12 +106,20 @@ describe('cluster split planner', () => {
   });
 
   it('says how much is missing when nothing fits', () => {
-    const p = planSplit({ layout: layoutOf('llama-3.3-70b', 'Q8_0'), mode: 'auto', devices: [dev('a', 'RPC0[a]', 24), dev('local', 'CUDA0', 24)], hostFreeBytes: 8 * GiB });
+    const p = planSplit({
+      layout: layoutOf('llama-3.3-70b', 'Q8_0'),
+      mode: 'auto',
+      devices: [dev('a', 'RPC0[a]', 24), dev('local', 'CUDA0', 24)],
+      hostFreeBytes: 8 * GiB,
+    });
     assert.ok(!p.fits);
-    assert.match(p.summary, /^The model needs about \d+\.\d GiB .* but the devices offer \d+\.\d GiB after headroom: add a peer, use a smaller quantization, or lower the context size\.$/);
+    assert.match(
+      p.summary,
+      /^The model needs about \d+\.\d GiB .* but the devices offer \d+\.\d GiB after headroom: add a peer, use a smaller quantization, or lower the context size\.$/,
+    );
   });
 
-  it('reproduces llama.cpp\'s float32 assignment for uneven splits', () => {
+  it("reproduces llama.cpp's float32 assignment for uneven splits", () => {
     // -ts 3,1 over 4 units: 0.75 cut; -ts 2,2,1 over 5: units 0-1, 2-3, 4.
     assert.deepStrictEqual(llamaLayerAssignment([3, 1], 3, 4), [0, 0, 0, 1]);
     assert.deepStrictEqual(llamaLayerAssignment([2, 2, 1], 4, 99), [0, 0, 1, 1, 2]);
@@ -118,7 +131,9 @@ describe('cluster split planner', () => {
       const counts = new Array<number>(k).fill(0);
       for (let u = 0; u <= n; u++) counts[Math.floor(Math.random() * k)]++;
       const want: number[] = [];
-      counts.forEach((c, j) => { for (let i = 0; i < c; i++) want.push(j); });
+      counts.forEach((c, j) => {
+        for (let i = 0; i < c; i++) want.push(j);
+      });
       assert.deepStrictEqual(llamaLayerAssignment(counts, n, n + 1), want, `counts ${counts}`);
     }
   });

@@ -28,7 +28,11 @@ describe('TypeThroughCache', () => {
     const { doc, cache } = setup();
     let cur = { line: 1, character: 11 };
     assert.strictEqual(cache.lookup(doc, cur), undefined, 'nothing typed yet: the provider asks the engine');
-    for (const [ch, rest] of [['x', ' * 2\nprint(f(1))'], [' ', '* 2\nprint(f(1))'], ['*', ' 2\nprint(f(1))']] as const) {
+    for (const [ch, rest] of [
+      ['x', ' * 2\nprint(f(1))'],
+      [' ', '* 2\nprint(f(1))'],
+      ['*', ' 2\nprint(f(1))'],
+    ] as const) {
       cur = doc.insert(cur, ch);
       assert.strictEqual(cache.lookup(doc, cur)?.rest, rest);
     }

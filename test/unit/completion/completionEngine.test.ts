@@ -19,30 +19,43 @@ class ScriptedClient {
 
   asClient(): LlamaClient {
     const infill = async (req: InfillRequest, signal?: AbortSignal) => {
-        // The FIM probe (empty prompt) is not counted as a completion request.
-        if (req.input_prefix === '' && req.prompt === '' && req.n_predict === 0) return { content: '' };
-        this.requests.push(req);
-        // In flight until answered or aborted (an aborted fetch closes its connection at once).
-        this.inFlight++;
-        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-        let done = false;
-        const finish = () => { if (!done) { done = true; this.inFlight--; } };
-        signal?.addEventListener('abort', finish, { once: true });
-        try {
-          return await this.answer(req, signal);
-        } finally {
-          finish();
+      // The FIM probe (empty prompt) is not counted as a completion request.
+      if (req.input_prefix === '' && req.prompt === '' && req.n_predict === 0) return { content: '' };
+      this.requests.push(req);
+      // In flight until answered or aborted (an aborted fetch closes its connection at once).
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      let done = false;
+      const finish = () => {
+        if (!done) {
+          done = true;
+          this.inFlight--;
         }
+      };
+      signal?.addEventListener('abort', finish, { once: true });
+      try {
+        return await this.answer(req, signal);
+      } finally {
+        finish();
+      }
     };
     return { props: () => this.props(), infill, infillStream: infill } as unknown as LlamaClient;
   }
 }
 
 function slowAnswer(ms: number, content = 'x * 2'): Answer {
-  return (_req, signal) => new Promise((resolve, reject) => {
-    const t = setTimeout(() => resolve({ content }), ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); reject(Object.assign(new Error('aborted'), { name: 'AbortError' })); }, { once: true });
-  });
+  return (_req, signal) =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => resolve({ content }), ms);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+        },
+        { once: true },
+      );
+    });
 }
 
 const settings = (over: Partial<CompletionSettings> = {}): CompletionSettings => ({ ...DEFAULT_COMPLETION_SETTINGS, ...over });
@@ -50,7 +63,10 @@ const settings = (over: Partial<CompletionSettings> = {}): CompletionSettings =>
 function setup(over: Partial<CompletionSettings> = {}) {
   const sc = new ScriptedClient();
   const client = sc.asClient();
-  const engine = new CompletionEngine(() => client, () => settings(over));
+  const engine = new CompletionEngine(
+    () => client,
+    () => settings(over),
+  );
   const doc = new TextDocumentLines('def f(x):\n    return \n', 'file:///a.py', 'python');
   return { sc, engine, doc, at: { line: 1, character: 11 } };
 }
@@ -72,7 +88,12 @@ describe('CompletionEngine', () => {
     assert.deepStrictEqual(req.samplers, ['top_k', 'top_p', 'temperature']);
     assert.strictEqual(req.temperature, 0);
     assert.ok(Array.isArray(req.input_extra));
-    assert.deepStrictEqual(engine.status.snapshot.last, { latencyMs: engine.status.snapshot.last!.latencyMs, promptTokens: 100, cachedTokens: 900, source: 'server' });
+    assert.deepStrictEqual(engine.status.snapshot.last, {
+      latencyMs: engine.status.snapshot.last!.latencyMs,
+      promptTokens: 100,
+      cachedTokens: 900,
+      source: 'server',
+    });
   });
 
   it('answers a repeated context from its LRU, and typing through the suggestion from memory', async () => {
@@ -115,7 +136,12 @@ describe('CompletionEngine', () => {
   it("aborts the HTTP request when the caller's signal fires (the server slot frees)", async () => {
     const { sc, engine, doc, at } = setup();
     let aborted = false;
-    sc.answer = (req, signal) => { signal?.addEventListener('abort', () => { aborted = true; }); return slowAnswer(1000)(req, signal); };
+    sc.answer = (req, signal) => {
+      signal?.addEventListener('abort', () => {
+        aborted = true;
+      });
+      return slowAnswer(1000)(req, signal);
+    };
     const ac = new AbortController();
     const p = engine.complete(doc, at, { signal: ac.signal });
     await new Promise((r) => setTimeout(r, 5));
@@ -135,10 +161,23 @@ describe('CompletionEngine', () => {
     let probes = 0;
     const client = {
       props: () => sc.props(),
-      infill: async () => { probes++; throw new LlamaHttpError('llama-server /infill failed (501): Infill is not supported by this model: prefix token is missing.', 501, '{"error":{"message":"Infill is not supported by this model"}}'); },
-      infillStream: async () => { probes++; throw new Error('not reached: the probe turned completions off'); },
+      infill: async () => {
+        probes++;
+        throw new LlamaHttpError(
+          'llama-server /infill failed (501): Infill is not supported by this model: prefix token is missing.',
+          501,
+          '{"error":{"message":"Infill is not supported by this model"}}',
+        );
+      },
+      infillStream: async () => {
+        probes++;
+        throw new Error('not reached: the probe turned completions off');
+      },
     } as unknown as LlamaClient;
-    const engine = new CompletionEngine(() => client, () => settings());
+    const engine = new CompletionEngine(
+      () => client,
+      () => settings(),
+    );
     const doc = new TextDocumentLines('x = ', 'u', 'python');
     const states = new Set<string>();
     engine.status.onChange((s) => states.add(s.state));
@@ -159,10 +198,22 @@ describe('CompletionEngine', () => {
       const sc = new ScriptedClient();
       let calls = 0;
       const isConn = error instanceof ConnectionFileError;
-      const fail = async (req: InfillRequest) => { if (req.n_predict !== 0) calls++; throw error; };
+      const fail = async (req: InfillRequest) => {
+        if (req.n_predict !== 0) calls++;
+        throw error;
+      };
       const client = { props: () => sc.props(), infill: fail, infillStream: fail } as unknown as LlamaClient;
       if (!isConn) sc.props = async () => ({ default_generation_settings: { n_ctx: 8192 } });
-      const engine = new CompletionEngine(() => { if (isConn) { calls++; throw error; } return client; }, () => settings());
+      const engine = new CompletionEngine(
+        () => {
+          if (isConn) {
+            calls++;
+            throw error;
+          }
+          return client;
+        },
+        () => settings(),
+      );
       const doc = new TextDocumentLines('x = ', 'u', 'python');
       for (let i = 0; i < 30; i++) await engine.complete(doc, { line: 0, character: 4 });
       assert.ok(calls <= 2, `${state}: ${calls} attempts in 30 keystrokes`);
@@ -175,7 +226,11 @@ describe('CompletionEngine', () => {
     const { sc, engine, doc, at } = setup();
     await engine.complete(doc, at);
     assert.deepStrictEqual(sc.requests[0].input_extra, []);
-    engine.extra.pick('other.py', Array.from({ length: 30 }, (_, i) => `value_${i} = ${i} * 3`), 'open');
+    engine.extra.pick(
+      'other.py',
+      Array.from({ length: 30 }, (_, i) => `value_${i} = ${i} * 3`),
+      'open',
+    );
     assert.strictEqual(await engine.idle(doc, at), true);
     const warm = sc.requests[1];
     assert.strictEqual(warm.n_predict, 0);
@@ -207,7 +262,13 @@ describe('CompletionEngine', () => {
     await new Promise((res) => setTimeout(res, 5));
     let debounced = false;
     const t0 = Date.now();
-    const r = await engine.complete(doc, cur, { beforeRequest: async () => { debounced = true; await new Promise((res) => setTimeout(res, 1000)); return true; } });
+    const r = await engine.complete(doc, cur, {
+      beforeRequest: async () => {
+        debounced = true;
+        await new Promise((res) => setTimeout(res, 1000));
+        return true;
+      },
+    });
     assert.strictEqual(r?.source, 'joined');
     assert.strictEqual(r?.text, ' + 1');
     assert.strictEqual(debounced, false, 'waited for the debounce although the prefetch was in flight for this context');
@@ -250,7 +311,12 @@ describe('CompletionEngine', () => {
     const doc = new TextDocumentLines('x'.repeat(200_000), 'u', 'javascript');
     const at = { line: 0, character: 100_000 };
     let reads = 0;
-    const counted = Object.assign(Object.create(doc) as TextDocumentLines, { lineAt: (i: number) => { reads++; return doc.lineAt(i); } });
+    const counted = Object.assign(Object.create(doc) as TextDocumentLines, {
+      lineAt: (i: number) => {
+        reads++;
+        return doc.lineAt(i);
+      },
+    });
     assert.strictEqual(buildFimContext(counted, at, { ...DEFAULT_COMPLETION_SETTINGS.fim, stableWindow: true }).ok, false);
     const oneBuild = reads;
     reads = 0;

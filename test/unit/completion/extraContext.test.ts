@@ -14,13 +14,22 @@ describe('ExtraContext ring', () => {
     assert.strictEqual(r.update(), true);
     assert.strictEqual(r.update(), false);
     assert.strictEqual(r.generation, g0 + 2);
-    assert.deepStrictEqual(r.chunks(1e9).map((c) => c.filename), ['a.ts', 'b.ts']);
+    assert.deepStrictEqual(
+      r.chunks(1e9).map((c) => c.filename),
+      ['a.ts', 'b.ts'],
+    );
   });
 
   it('evicts from the front when full, so the surviving chunks keep their order', () => {
     const r = new ExtraContext({ ...DEFAULT_EXTRA_OPTIONS, maxChunks: 2 });
-    for (const t of ['a', 'b', 'c']) { r.pick(`${t}.ts`, lines(t), 'open'); r.update(); }
-    assert.deepStrictEqual(r.chunks(1e9).map((c) => c.filename), ['b.ts', 'c.ts']);
+    for (const t of ['a', 'b', 'c']) {
+      r.pick(`${t}.ts`, lines(t), 'open');
+      r.update();
+    }
+    assert.deepStrictEqual(
+      r.chunks(1e9).map((c) => c.filename),
+      ['b.ts', 'c.ts'],
+    );
   });
 
   it('does not add a chunk nearly the same as one held', () => {
@@ -35,9 +44,15 @@ describe('ExtraContext ring', () => {
 
   it('keeps the newest chunks within the token budget, dropping the oldest', () => {
     const r = new ExtraContext(DEFAULT_EXTRA_OPTIONS);
-    for (const t of ['a', 'b', 'c']) { r.pick(`${t}.ts`, lines(t), 'open'); r.update(); }
+    for (const t of ['a', 'b', 'c']) {
+      r.pick(`${t}.ts`, lines(t), 'open');
+      r.update();
+    }
     const one = r.describe()[2].tokens;
-    assert.deepStrictEqual(r.chunks(one * 2 + 1).map((c) => c.filename), ['b.ts', 'c.ts']);
+    assert.deepStrictEqual(
+      r.chunks(one * 2 + 1).map((c) => c.filename),
+      ['b.ts', 'c.ts'],
+    );
     assert.deepStrictEqual(r.chunks(0), []);
   });
 
@@ -45,7 +60,13 @@ describe('ExtraContext ring', () => {
     const r = new ExtraContext({ ...DEFAULT_EXTRA_OPTIONS, chunkLines: 10, maxLineChars: 50 });
     assert.strictEqual(r.pick('a', ['', '  ', 'x'], 'open'), false);
     assert.strictEqual(r.pick('b', ['a\u0000b', 'c', 'd', 'e'], 'open'), false);
-    assert.ok(r.pick('c', lines('c', 100).map((l) => l + 'y'.repeat(500)), 'open'));
+    assert.ok(
+      r.pick(
+        'c',
+        lines('c', 100).map((l) => l + 'y'.repeat(500)),
+        'open',
+      ),
+    );
     r.update();
     const [c] = r.chunks(1e9);
     assert.strictEqual(c.text.split('\n').length - 1, 10);
@@ -56,7 +77,10 @@ describe('ExtraContext ring', () => {
     const r = new ExtraContext({ ...DEFAULT_EXTRA_OPTIONS, stableOrder: false });
     r.pick('a.ts', lines('a'), 'open');
     r.pick('b.ts', lines('b'), 'open');
-    assert.deepStrictEqual(r.chunks(1e9).map((c) => c.filename), ['b.ts', 'a.ts']);
+    assert.deepStrictEqual(
+      r.chunks(1e9).map((c) => c.filename),
+      ['b.ts', 'a.ts'],
+    );
   });
 
   it('similarity is Jaccard over line sets; chunkAround clamps to the document', () => {

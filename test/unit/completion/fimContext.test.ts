@@ -109,7 +109,17 @@ describe('buildFimContext', () => {
   it('reads only the lines of the window (cost independent of file size)', () => {
     const lines = Array.from({ length: 1_000_000 }, (_, i) => `line ${i}`);
     let reads = 0;
-    const big = { uri: 'u', fileName: 'big.txt', languageId: 'plaintext', version: 1, lineCount: lines.length, lineAt: (i: number) => { reads++; return lines[i] ?? ''; } };
+    const big = {
+      uri: 'u',
+      fileName: 'big.txt',
+      languageId: 'plaintext',
+      version: 1,
+      lineCount: lines.length,
+      lineAt: (i: number) => {
+        reads++;
+        return lines[i] ?? '';
+      },
+    };
     const r = buildFimContext(big, { line: 500_000, character: 3 });
     assert.ok(r.ok);
     assert.ok(reads < 1000, `${reads} line reads`);

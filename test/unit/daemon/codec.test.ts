@@ -1,6 +1,14 @@
 import * as assert from 'assert';
 import {
-  decodeClientFrame, decodeDaemonFrame, encodeFrame, isKnownMethod, PROTOCOL_VERSION, ProtocolError, samePlan, ServerPlan, validateClusterConfig,
+  decodeClientFrame,
+  decodeDaemonFrame,
+  encodeFrame,
+  isKnownMethod,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  samePlan,
+  ServerPlan,
+  validateClusterConfig,
   validatePlan,
 } from '../../../src/core/protocol';
 
@@ -19,10 +27,20 @@ describe('sidecar protocol codec', () => {
 
   it('refuses frames that do not fit', () => {
     const bad = [
-      'not json', '[1,2]', '"str"', 'null', '{}', '{"type":"nope"}',
-      '{"type":"hello"}', '{"type":"hello","protocolVersion":1,"token":5}', '{"type":"hello","protocolVersion":1,"retire":"later"}',
-      '{"type":"req","method":"status"}', '{"type":"req","id":-1,"method":"status"}', '{"type":"req","id":1.5,"method":"status"}',
-      '{"type":"req","id":1}', '{"type":"req","id":1,"method":"status","params":[1]}',
+      'not json',
+      '[1,2]',
+      '"str"',
+      'null',
+      '{}',
+      '{"type":"nope"}',
+      '{"type":"hello"}',
+      '{"type":"hello","protocolVersion":1,"token":5}',
+      '{"type":"hello","protocolVersion":1,"retire":"later"}',
+      '{"type":"req","method":"status"}',
+      '{"type":"req","id":-1,"method":"status"}',
+      '{"type":"req","id":1.5,"method":"status"}',
+      '{"type":"req","id":1}',
+      '{"type":"req","id":1,"method":"status","params":[1]}',
     ];
     for (const b of bad) assert.throws(() => decodeClientFrame(b), ProtocolError, b);
   });
@@ -50,13 +68,26 @@ describe('sidecar protocol codec', () => {
     });
     it('refuses flags the supervisor owns, with the flag named', () => {
       for (const f of ['--port', '--host', '--api-key', '-m', '--model', '--metrics']) {
-        assert.throws(() => validatePlan({ ...ok, args: [f, '1'] }), (e: Error) => e.message.includes(f));
+        assert.throws(
+          () => validatePlan({ ...ok, args: [f, '1'] }),
+          (e: Error) => e.message.includes(f),
+        );
       }
       assert.throws(() => validatePlan({ ...ok, args: ['--port=1'] }), /--port/);
     });
     it('refuses wrong types', () => {
-      for (const p of [null, {}, { ...ok, binaryPath: '' }, { ...ok, args: 'x' }, { ...ok, args: [1] }, { ...ok, port: 0 }, { ...ok, port: 70000 },
-        { ...ok, env: { A: 1 } }, { ...ok, idleUnloadMs: -1 }, { ...ok, readyTimeoutMs: 'x' }]) {
+      for (const p of [
+        null,
+        {},
+        { ...ok, binaryPath: '' },
+        { ...ok, args: 'x' },
+        { ...ok, args: [1] },
+        { ...ok, port: 0 },
+        { ...ok, port: 70000 },
+        { ...ok, env: { A: 1 } },
+        { ...ok, idleUnloadMs: -1 },
+        { ...ok, readyTimeoutMs: 'x' },
+      ]) {
         assert.throws(() => validatePlan(p), ProtocolError, JSON.stringify(p));
       }
     });
@@ -70,12 +101,21 @@ describe('sidecar protocol codec', () => {
 
   describe('cluster.configure params', () => {
     const peer = { name: 'box2', host: '192.168.1.42', port: 7399, token: 'sp1_0123456789abcdef', transport: 'tunnel' };
-    const bad = (v: unknown, re: RegExp) => assert.throws(() => validateClusterConfig(v), (e: Error) => e instanceof ProtocolError && re.test(e.message));
+    const bad = (v: unknown, re: RegExp) =>
+      assert.throws(
+        () => validateClusterConfig(v),
+        (e: Error) => e instanceof ProtocolError && re.test(e.message),
+      );
 
     it('keeps only known fields of a good config', () => {
       const cfg = validateClusterConfig({
-        peers: [{ ...peer, extra: 'dropped' }, { ...peer, name: 'box3', transport: 'direct', enabled: false }],
-        mode: 'split', localDevices: [{ id: 'ROCm0', label: 'Radeon 8060S', freeBytes: 96e9, x: 1 }], hostFreeBytes: 8e9,
+        peers: [
+          { ...peer, extra: 'dropped' },
+          { ...peer, name: 'box3', transport: 'direct', enabled: false },
+        ],
+        mode: 'split',
+        localDevices: [{ id: 'ROCm0', label: 'Radeon 8060S', freeBytes: 96e9, x: 1 }],
+        hostFreeBytes: 8e9,
         placements: [{ role: 'fim', peer: 'box3', model: 'coder-7b.gguf', args: ['-c', '8192'] }],
       });
       assert.deepStrictEqual(cfg, {
@@ -83,7 +123,9 @@ describe('sidecar protocol codec', () => {
           { name: 'box2', host: '192.168.1.42', port: 7399, token: 'sp1_0123456789abcdef', transport: 'tunnel' },
           { name: 'box3', host: '192.168.1.42', port: 7399, token: 'sp1_0123456789abcdef', transport: 'direct', enabled: false },
         ],
-        mode: 'split', localDevices: [{ id: 'ROCm0', label: 'Radeon 8060S', freeBytes: 96e9 }], hostFreeBytes: 8e9,
+        mode: 'split',
+        localDevices: [{ id: 'ROCm0', label: 'Radeon 8060S', freeBytes: 96e9 }],
+        hostFreeBytes: 8e9,
         placements: [{ role: 'fim', peer: 'box3', model: 'coder-7b.gguf', args: ['-c', '8192'] }],
       });
       assert.deepStrictEqual(validateClusterConfig({ peers: [] }), { peers: [] });
@@ -100,7 +142,16 @@ describe('sidecar protocol codec', () => {
       bad({ peers: [peer], localDevices: [{ id: 'x' }] }, /localDevices\[0\] needs id, label and freeBytes/);
       bad({ peers: [peer], placements: [{ role: 'draft', peer: 'box2', model: 'm.gguf' }] }, /role must be "fim" or "chat"/);
       bad({ peers: [peer], placements: [{ role: 'fim', peer: 'box9', model: 'm.gguf' }] }, /peer "box9" is not one of the configured peers/);
-      bad({ peers: [peer], placements: [{ role: 'fim', peer: 'box2', model: 'a.gguf' }, { role: 'fim', peer: 'box2', model: 'b.gguf' }] }, /two placements for role fim/);
+      bad(
+        {
+          peers: [peer],
+          placements: [
+            { role: 'fim', peer: 'box2', model: 'a.gguf' },
+            { role: 'fim', peer: 'box2', model: 'b.gguf' },
+          ],
+        },
+        /two placements for role fim/,
+      );
       bad({ peers: [peer], placements: [{ role: 'chat', peer: 'box2', model: 'm.gguf', args: [1] }] }, /args must be an array of strings/);
     });
 

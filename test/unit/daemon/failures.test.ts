@@ -61,8 +61,9 @@ describe('sidecar failure messages', () => {
     const [binMode, modelMode] = root ? [0o700, 0o600] : [0o600, 0o200];
     const drop = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'] : [];
     const asUser = (plan: { binaryPath: string; modelPath: string }): { code?: string; message: string } => {
-      const script = `require(${JSON.stringify(path.resolve(__dirname, '../../../src/daemon/failures'))}).preflight({ ...JSON.parse(process.argv[1]), args: [] })`
-        + '.then(() => console.log(JSON.stringify({ message: "ok" })), (e) => console.log(JSON.stringify({ code: e.info && e.info.code, message: e.message })))';
+      const script =
+        `require(${JSON.stringify(path.resolve(__dirname, '../../../src/daemon/failures'))}).preflight({ ...JSON.parse(process.argv[1]), args: [] })` +
+        '.then(() => console.log(JSON.stringify({ message: "ok" })), (e) => console.log(JSON.stringify({ code: e.info && e.info.code, message: e.message })))';
       const argv = [...drop, process.execPath, '-r', 'tsx/cjs', '-e', script, JSON.stringify(plan)];
       const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30_000, cwd: path.resolve(__dirname, '../../..') });
       assert.strictEqual(r.status, 0, r.stderr);
@@ -70,7 +71,10 @@ describe('sidecar failure messages', () => {
     };
     fs.chmodSync(bin, binMode);
     const notRunnable = asUser({ binaryPath: bin, modelPath: model });
-    assert.deepStrictEqual(notRunnable, { code: 'binary-not-executable', message: `${bin} is not executable: run "chmod +x ${bin}" or pick another llama-server.` });
+    assert.deepStrictEqual(notRunnable, {
+      code: 'binary-not-executable',
+      message: `${bin} is not executable: run "chmod +x ${bin}" or pick another llama-server.`,
+    });
     fs.chmodSync(bin, 0o755);
     fs.chmodSync(model, modelMode);
     const unreadable = asUser({ binaryPath: bin, modelPath: model });
@@ -88,10 +92,13 @@ describe('sidecar failure messages', () => {
     }
   });
 
-  it('classifies exits from llama-server\'s last lines', () => {
-    assert.strictEqual(classifyExit(['srv    start: couldn\'t bind HTTP server socket, hostname: 127.0.0.1, port: 8080']), 'port-in-use');
+  it("classifies exits from llama-server's last lines", () => {
+    assert.strictEqual(classifyExit(["srv    start: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080"]), 'port-in-use');
     assert.strictEqual(classifyExit(['error: invalid argument: --bogus']), 'bad-arguments');
-    assert.strictEqual(classifyExit(['llama_model_load: error loading model: tensor data is not within file bounds', 'srv    load_model: failed to load model']), 'model-load-failed');
+    assert.strictEqual(
+      classifyExit(['llama_model_load: error loading model: tensor data is not within file bounds', 'srv    load_model: failed to load model']),
+      'model-load-failed',
+    );
     assert.strictEqual(classifyExit(['gguf_init_from_file_impl: failed to read tensor info']), 'model-load-failed');
     assert.strictEqual(classifyExit(['slot update_slots: id 0 | task 3 | prompt done']), 'crash');
     assert.strictEqual(classifyExit([]), 'crash');
@@ -111,7 +118,12 @@ describe('sidecar metrics', () => {
   ].join('\n');
 
   it('parses Prometheus text without the llamacpp: prefix', () => {
-    assert.deepStrictEqual(parsePrometheus(text), { prompt_tokens_total: 12, tokens_predicted_total: 30, requests_processing: 0, predicted_tokens_seconds: 84.5 });
+    assert.deepStrictEqual(parsePrometheus(text), {
+      prompt_tokens_total: 12,
+      tokens_predicted_total: 30,
+      requests_processing: 0,
+      predicted_tokens_seconds: 84.5,
+    });
   });
 
   it('tells activity from idleness', () => {

@@ -27,10 +27,10 @@ describe('llama-server load progress', () => {
     const p = new LoadProgressParser();
     const seen: number[] = [];
     for (const l of [
-      'srv    load_model: loading model \'/m.gguf\'',
+      "srv    load_model: loading model '/m.gguf'",
       'load_tensors: loading model tensors, this can take a while... (load_mode = mmap)',
       'llama_context: constructing llama_context',
-      'srv    load_model: loading model \'/m.gguf\'',
+      "srv    load_model: loading model '/m.gguf'",
       'common_init_: warming up the model with an empty run - please wait ...',
       'srv    load_model: initializing, n_slots = 4',
     ]) {

@@ -5,19 +5,32 @@ import * as os from 'os';
 import * as path from 'path';
 import { PROTOCOL_VERSION } from '../../../src/core/protocol';
 import {
-  isLockLive, readSidecarLock, removeSidecarLockIfOwned, SidecarLock, sidecarLockPath, withStateMutex, writeSidecarLock,
+  isLockLive,
+  readSidecarLock,
+  removeSidecarLockIfOwned,
+  SidecarLock,
+  sidecarLockPath,
+  withStateMutex,
+  writeSidecarLock,
 } from '../../../src/core/daemonClient/lockFile';
 import { processStartTime } from '../../../src/core/daemonClient/processInfo';
 import { skipBecause } from '../../harness/skips';
 
 describe('sidecar lock file', () => {
   let dir: string;
-  beforeEach(() => { dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'strata-lock-')), 'state'); });
+  beforeEach(() => {
+    dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'strata-lock-')), 'state');
+  });
   afterEach(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
 
   const lock = (patch: Partial<SidecarLock> = {}): SidecarLock => ({
-    pid: process.pid, port: 1234, token: 'secret', protocolVersion: PROTOCOL_VERSION, startedAt: Date.now(),
-    processStartTime: processStartTime(process.pid), ...patch,
+    pid: process.pid,
+    port: 1234,
+    token: 'secret',
+    protocolVersion: PROTOCOL_VERSION,
+    startedAt: Date.now(),
+    processStartTime: processStartTime(process.pid),
+    ...patch,
   });
 
   it('is written 0600 in a 0700 directory and read back', function () {
@@ -55,12 +68,16 @@ describe('sidecar lock file', () => {
   it('withStateMutex runs holders one at a time', async () => {
     let inside = 0;
     let maxInside = 0;
-    await Promise.all([1, 2, 3, 4].map(() => withStateMutex(dir, 'm', async () => {
-      inside++;
-      maxInside = Math.max(maxInside, inside);
-      await new Promise((r) => setTimeout(r, 30));
-      inside--;
-    })));
+    await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        withStateMutex(dir, 'm', async () => {
+          inside++;
+          maxInside = Math.max(maxInside, inside);
+          await new Promise((r) => setTimeout(r, 30));
+          inside--;
+        }),
+      ),
+    );
     assert.strictEqual(maxInside, 1);
   });
 });

@@ -47,7 +47,12 @@ describe('sidecar pid files (adopt-or-kill)', function () {
     reg = new ChildRegistry(path.join(dir, 'children'));
   });
   afterEach(() => {
-    for (const k of kids.splice(0)) try { k.kill('SIGKILL'); } catch { /* gone */ }
+    for (const k of kids.splice(0))
+      try {
+        k.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -58,7 +63,10 @@ describe('sidecar pid files (adopt-or-kill)', function () {
     assert.strictEqual(rec.startTime, processStartTime(pid));
     assert.ok(rec.bootId && rec.bootId.length > 10);
     assert.strictEqual(fs.statSync(path.join(reg.dir, `${pid}.json`)).mode & 0o777, 0o600);
-    assert.deepStrictEqual(reg.list().map((r) => r.pid), [pid]);
+    assert.deepStrictEqual(
+      reg.list().map((r) => r.pid),
+      [pid],
+    );
   });
 
   it('a child whose daemon is alive is owned, not stale', () => {
@@ -72,7 +80,10 @@ describe('sidecar pid files (adopt-or-kill)', function () {
     orphanRecord(pid);
     assert.strictEqual(judgeRecord(reg.list()[0]), 'ours');
     const res = await reg.reapStale({ graceMs: 2000 });
-    assert.deepStrictEqual(res.map((r) => r.verdict), ['ours']);
+    assert.deepStrictEqual(
+      res.map((r) => r.verdict),
+      ['ours'],
+    );
     assert.ok(await gone(pid), 'stale child still alive');
     assert.deepStrictEqual(reg.list(), []);
   });
@@ -81,7 +92,10 @@ describe('sidecar pid files (adopt-or-kill)', function () {
     const pid = sleeper();
     orphanRecord(pid, { startTime: '12345' });
     const res = await reg.reapStale({ graceMs: 500 });
-    assert.deepStrictEqual(res.map((r) => r.verdict), ['stranger']);
+    assert.deepStrictEqual(
+      res.map((r) => r.verdict),
+      ['stranger'],
+    );
     assert.ok(isPidAlive(pid), 'a stranger was killed');
     assert.deepStrictEqual(reg.list(), []);
   });
@@ -108,7 +122,10 @@ describe('sidecar pid files (adopt-or-kill)', function () {
     fs.writeFileSync(path.join(reg.dir, `${pid}.json`), JSON.stringify({ pid, exe: '/x', daemonPid: deadPid(), startTime: '1', startedAt: 0 }));
     fs.writeFileSync(path.join(reg.dir, '99999999.json'), '{"pid": 9');
     const res = await reg.reapStale();
-    assert.deepStrictEqual(res.map((r) => r.verdict), ['gone']);
+    assert.deepStrictEqual(
+      res.map((r) => r.verdict),
+      ['gone'],
+    );
     assert.deepStrictEqual(fs.readdirSync(reg.dir), []);
   });
 

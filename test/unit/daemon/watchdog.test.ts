@@ -25,7 +25,12 @@ describe('sidecar watchdog', function () {
     return c.pid!;
   };
   afterEach(() => {
-    for (const k of kids.splice(0)) try { k.kill('SIGKILL'); } catch { /* gone */ }
+    for (const k of kids.splice(0))
+      try {
+        k.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
   });
 
   it('kills the child as soon as its daemon end of the pipe closes', async () => {
@@ -55,4 +60,3 @@ describe('sidecar watchdog', function () {
     assert.ok(isPidAlive(pid));
   });
 });
-

@@ -33,7 +33,9 @@ describe('GGUF reader on broken files', () => {
     good = fs.readFileSync(file);
     headerLen = planGgufLayout(SPEC).header.length;
   });
-  after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   async function errorFor(name: string, bytes: Buffer): Promise<GgufFormatError> {
     const file = path.join(dir, name);
@@ -115,8 +117,10 @@ describe('GGUF reader on broken files', () => {
     assert.strictEqual((await errorFor('type.gguf', b)).message, "type.gguf is corrupt: tensor 'output_norm.weight' has unknown ggml type 4");
     const c = Buffer.from(good);
     c.writeBigUInt64LE(12832n + 32n, headerLen - 8);
-    assert.strictEqual((await errorFor('offset.gguf', c)).message,
-      "offset.gguf is corrupt: tensor 'output_norm.weight' starts at data offset 12864, expected 12800");
+    assert.strictEqual(
+      (await errorFor('offset.gguf', c)).message,
+      "offset.gguf is corrupt: tensor 'output_norm.weight' starts at data offset 12864, expected 12800",
+    );
   });
 
   it('unknown metadata value type', async () => {
@@ -127,7 +131,9 @@ describe('GGUF reader on broken files', () => {
   });
 
   it('a directory', async () => {
-    await assert.rejects(readGgufHeader(dir), (e: unknown) =>
-      e instanceof GgufFormatError && e.message === `${path.basename(dir)} is a directory, not a GGUF file`);
+    await assert.rejects(
+      readGgufHeader(dir),
+      (e: unknown) => e instanceof GgufFormatError && e.message === `${path.basename(dir)} is a directory, not a GGUF file`,
+    );
   });
 });

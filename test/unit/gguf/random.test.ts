@@ -11,7 +11,10 @@ describe('synthetic randomness', () => {
 
   it('is pinned, so a seed means the same model on every machine and Node version', () => {
     const r = new Rng(1, 'token_embd.weight');
-    assert.deepStrictEqual(Array.from({ length: 3 }, () => r.nextU32()), PINNED);
+    assert.deepStrictEqual(
+      Array.from({ length: 3 }, () => r.nextU32()),
+      PINNED,
+    );
   });
 
   it('stays in range', () => {
@@ -24,9 +27,20 @@ describe('synthetic randomness', () => {
 
   it('converts to IEEE half with round-to-nearest-even', () => {
     const cases: Array<[number, number]> = [
-      [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [0.1, 0x2e66], [65504, 0x7bff],
-      [65520, 0x7c00], [1e9, 0x7c00], [-Infinity, 0xfc00], [2 ** -24, 0x0001], [2 ** -26, 0x0000],
-      [2 ** -14, 0x0400], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+      [0, 0x0000],
+      [-0, 0x8000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [0.1, 0x2e66],
+      [65504, 0x7bff],
+      [65520, 0x7c00],
+      [1e9, 0x7c00],
+      [-Infinity, 0xfc00],
+      [2 ** -24, 0x0001],
+      [2 ** -26, 0x0000],
+      [2 ** -14, 0x0400],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
     ];
     for (const [v, bits] of cases) assert.strictEqual(f32ToF16Bits(v), bits, `f16(${v})`);
     assert.strictEqual(f32ToF16Bits(NaN) & 0x7c00, 0x7c00);

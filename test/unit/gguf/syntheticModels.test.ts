@@ -8,9 +8,7 @@ import { gguf as hfGguf } from '@huggingface/gguf';
 import { GgmlType, ggmlTypeName } from '../../../src/core/models/gguf/ggmlTypes';
 import { GgufHeader, metaArrayLength, metaBool, metaNumber, metaString, readGgufHeader, summarizeTensors } from '../../../src/core/models/gguf/reader';
 import { GgufValueType } from '../../../src/core/models/gguf/values';
-import {
-  MODEL_SHAPES, SHAPE_NAMES, SHAPE_QUANTS, shapeSummary, shapeTensors, useMoreBits, writeShapeModel,
-} from '../../../src/core/models/synthetic/shapes';
+import { MODEL_SHAPES, SHAPE_NAMES, SHAPE_QUANTS, shapeSummary, shapeTensors, useMoreBits, writeShapeModel } from '../../../src/core/models/synthetic/shapes';
 import { writeTinyQwen2Model } from '../../../src/core/models/synthetic/tinyQwen2';
 import { QWEN_TOKENS, TokenType } from '../../../src/core/models/synthetic/tokenizers';
 import { ensureShapeModel, ensureTinyModel, ensureVocabFile } from '../../fixtures/models';
@@ -32,7 +30,9 @@ describe('synthetic models', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-synth-'));
     qwenVocab = await ensureVocabFile('qwen2');
   });
-  after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   describe('tiny Qwen2', () => {
     let tiny: string;
@@ -77,9 +77,15 @@ describe('synthetic models', function () {
       assert.ok(types?.type === GgufValueType.ARRAY && types.itemType === GgufValueType.INT32);
       assert.strictEqual(tokens.value.length, 151936);
       const expect: Array<[number, string]> = [
-        [151643, '<|endoftext|>'], [151644, '<|im_start|>'], [151645, '<|im_end|>'],
-        [151659, '<|fim_prefix|>'], [151660, '<|fim_middle|>'], [151661, '<|fim_suffix|>'],
-        [151662, '<|fim_pad|>'], [151663, '<|repo_name|>'], [151664, '<|file_sep|>'],
+        [151643, '<|endoftext|>'],
+        [151644, '<|im_start|>'],
+        [151645, '<|im_end|>'],
+        [151659, '<|fim_prefix|>'],
+        [151660, '<|fim_middle|>'],
+        [151661, '<|fim_suffix|>'],
+        [151662, '<|fim_pad|>'],
+        [151663, '<|repo_name|>'],
+        [151664, '<|file_sep|>'],
       ];
       for (const [id, text] of expect) {
         assert.strictEqual(tokens.value[id], text);
@@ -127,12 +133,18 @@ describe('synthetic models', function () {
     it('survives two processes generating the same model at once', async () => {
       const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-race-'));
       const script = `require('./test/fixtures/models').ensureTinyModel({ seed: 4242 }).then((p) => console.log(p))`;
-      const run = () => new Promise<string>((resolve, reject) => {
-        execFile(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
-          cwd: path.resolve(__dirname, '../../..'),
-          env: { ...process.env, STRATA_CACHE_DIR: cache, STRATA_LLAMA_SRC: path.dirname(path.dirname(qwenVocab)) },
-        }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())));
-      });
+      const run = () =>
+        new Promise<string>((resolve, reject) => {
+          execFile(
+            process.execPath,
+            ['--require', 'tsx/cjs', '-e', script],
+            {
+              cwd: path.resolve(__dirname, '../../..'),
+              env: { ...process.env, STRATA_CACHE_DIR: cache, STRATA_LLAMA_SRC: path.dirname(path.dirname(qwenVocab)) },
+            },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())),
+          );
+        });
       try {
         const [p1, p2] = await Promise.all([run(), run()]);
         assert.strictEqual(p1, p2);
@@ -146,7 +158,7 @@ describe('synthetic models', function () {
   });
 
   describe('shapes of big models', () => {
-    it('uses llama-quantize\'s use_more_bits layers', () => {
+    it("uses llama-quantize's use_more_bits layers", () => {
       const picked = Array.from({ length: 64 }, (_, i) => i).filter((i) => useMoreBits(i, 64));
       assert.deepStrictEqual(picked, [0, 1, 2, 3, 4, 5, 6, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37, 40, 43, 46, 49, 52, 55, 56, 57, 58, 59, 60, 61, 62, 63]);
     });

@@ -47,8 +47,12 @@ function bytesFor(i: number, size: number): Buffer {
 
 describe('GGUF writer → reader', () => {
   let dir: string;
-  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-gguf-')); });
-  after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-gguf-'));
+  });
+  after(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('round-trips every metadata type, tensor infos and tensor bytes', async () => {
     const file = path.join(dir, 'rt.gguf');
@@ -69,12 +73,15 @@ describe('GGUF writer → reader', () => {
     assert.strictEqual(h.fileSize, fs.statSync(file).size);
     assert.strictEqual(h.fileSize, res.fileSize);
     assert.strictEqual(h.dataOffset % 32, 0);
-    assert.deepStrictEqual(h.tensors.map((t) => [t.name, t.shape, t.type, t.offset, t.byteSize]), [
-      ['a.weight', [3], GgmlType.F32, 0, 12],
-      ['b.weight', [256, 2], GgmlType.Q4_K, 32, 288],
-      ['c.weight', [32, 3, 2], GgmlType.Q8_0, 320, 204],
-      ['d.weight', [5, 7], GgmlType.F16, 544, 70],
-    ]);
+    assert.deepStrictEqual(
+      h.tensors.map((t) => [t.name, t.shape, t.type, t.offset, t.byteSize]),
+      [
+        ['a.weight', [3], GgmlType.F32, 0, 12],
+        ['b.weight', [256, 2], GgmlType.Q4_K, 32, 288],
+        ['c.weight', [32, 3, 2], GgmlType.Q8_0, 320, 204],
+        ['d.weight', [5, 7], GgmlType.F16, 544, 70],
+      ],
+    );
     assert.strictEqual(h.fileSize, h.dataOffset + 544 + 96, 'last tensor is padded too');
     const raw = fs.readFileSync(file);
     h.tensors.forEach((t, i) => {
@@ -91,7 +98,10 @@ describe('GGUF writer → reader', () => {
     assert.strictEqual(h.alignment, 256);
     assert.strictEqual(metaNumber(h, 'general.alignment'), 256);
     assert.strictEqual(h.dataOffset % 256, 0);
-    assert.deepStrictEqual(h.tensors.map((t) => t.offset), [0, 256, 768, 1024]); // b.weight is 288 bytes
+    assert.deepStrictEqual(
+      h.tensors.map((t) => t.offset),
+      [0, 256, 768, 1024],
+    ); // b.weight is 288 bytes
     assert.throws(() => planGgufLayout({ metadata: [], tensors: [], alignment: 48 }), /not a power of 2/);
   });
 
@@ -105,16 +115,14 @@ describe('GGUF writer → reader', () => {
     if (process.platform !== 'win32') assert.ok(st.blocks * 512 < 1e6, `uses ${st.blocks * 512} bytes of disk`);
     assert.strictEqual(res.bytesWritten, 0);
     const h = await readGgufHeader(file);
-    assert.strictEqual(h.tensors[0].byteSize, 8192 * 8192 * 16 / 256 * 144);
+    assert.strictEqual(h.tensors[0].byteSize, ((8192 * 8192 * 16) / 256) * 144);
   });
 
   it('refuses data that does not match the tensor size', async () => {
     const file = path.join(dir, 'bad.gguf');
     const t: GgufTensorSpec[] = [{ name: 'x', shape: [4], type: GgmlType.F32 }];
-    await assert.rejects(writeGguf(file, { metadata: [], tensors: t, tensorData: () => [Buffer.alloc(15)] }),
-      /tensor 'x' got 15 bytes of data, expected 16/);
-    await assert.rejects(writeGguf(file, { metadata: [], tensors: t, tensorData: () => [Buffer.alloc(17)] }),
-      /tensor 'x' got more than its 16 bytes/);
+    await assert.rejects(writeGguf(file, { metadata: [], tensors: t, tensorData: () => [Buffer.alloc(15)] }), /tensor 'x' got 15 bytes of data, expected 16/);
+    await assert.rejects(writeGguf(file, { metadata: [], tensors: t, tensorData: () => [Buffer.alloc(17)] }), /tensor 'x' got more than its 16 bytes/);
   });
 
   it('refuses what llama.cpp would refuse', () => {
@@ -122,7 +130,17 @@ describe('GGUF writer → reader', () => {
     assert.throws(() => planGgufLayout({ metadata: [], tensors: [ok, ok] }), /duplicate tensor name 'x'/);
     assert.throws(() => planGgufLayout({ metadata: [], tensors: [{ ...ok, shape: [100] }] }), /not a multiple of Q4_K's block size/);
     assert.throws(() => planGgufLayout({ metadata: [], tensors: [{ ...ok, name: 'n'.repeat(64) }] }), /must be 1..63 bytes/);
-    assert.throws(() => planGgufLayout({ metadata: [['k', gv.u8(1)], ['k', gv.u8(2)]], tensors: [] }), /duplicate GGUF metadata key 'k'/);
+    assert.throws(
+      () =>
+        planGgufLayout({
+          metadata: [
+            ['k', gv.u8(1)],
+            ['k', gv.u8(2)],
+          ],
+          tensors: [],
+        }),
+      /duplicate GGUF metadata key 'k'/,
+    );
     assert.throws(() => planGgufLayout({ metadata: [['k', gv.u8(256)]], tensors: [] }), /256 is not a valid UINT8/);
     assert.throws(() => planGgufLayout({ metadata: [['k', gv.u32(-1)]], tensors: [] }), /is not a valid UINT32/);
   });
@@ -131,7 +149,17 @@ describe('GGUF writer → reader', () => {
     const file = path.join(dir, 'skip.gguf');
     const tokens = Array.from({ length: 5000 }, (_, i) => `tok${i}`);
     await writeGguf(file, {
-      metadata: [['tokenizer.ggml.tokens', gv.strings(tokens)], ['after', gv.str('still read')], ['n', gv.numbers(GgufValueType.INT32, tokens.map((_, i) => i))]],
+      metadata: [
+        ['tokenizer.ggml.tokens', gv.strings(tokens)],
+        ['after', gv.str('still read')],
+        [
+          'n',
+          gv.numbers(
+            GgufValueType.INT32,
+            tokens.map((_, i) => i),
+          ),
+        ],
+      ],
       tensors: [],
     });
     const h = await readGgufHeader(file, { maxArrayItems: 100 });
@@ -149,12 +177,15 @@ describe('GGUF writer → reader', () => {
     assert.strictEqual(md['t.str.unicode'], 'Ġhello ✓ 日本 🎉 <|fim_prefix|>');
     assert.deepStrictEqual(md['t.arr.str'], ['a', '', 'Ċ', 'ü'.repeat(300)]);
     assert.strictEqual(md['t.u64'], 2n ** 64n - 1n);
-    assert.deepStrictEqual(hf.tensorInfos.map((t) => [t.name, t.shape.map(Number), t.dtype, Number(t.offset)]), [
-      ['a.weight', [3], GgmlType.F32, 0],
-      ['b.weight', [256, 2], GgmlType.Q4_K, 32],
-      ['c.weight', [32, 3, 2], GgmlType.Q8_0, 320],
-      ['d.weight', [5, 7], GgmlType.F16, 544],
-    ]);
+    assert.deepStrictEqual(
+      hf.tensorInfos.map((t) => [t.name, t.shape.map(Number), t.dtype, Number(t.offset)]),
+      [
+        ['a.weight', [3], GgmlType.F32, 0],
+        ['b.weight', [256, 2], GgmlType.Q4_K, 32],
+        ['c.weight', [32, 3, 2], GgmlType.Q8_0, 320],
+        ['d.weight', [5, 7], GgmlType.F16, 544],
+      ],
+    );
     const ours = await readGgufHeader(file);
     assert.strictEqual(hf.tensorDataOffset, BigInt(ours.dataOffset));
   });

@@ -133,7 +133,12 @@ describe('installer/llamaBuild (pure)', () => {
       const noCmake = checkToolchain('cpu', probe({ onPath: ['c++'] }));
       assert.ok(!noCmake.ok && noCmake.code === 'TOOL_MISSING' && /^cmake was not found on PATH: install it \(Debian/.test(noCmake.message));
       const noCxx = checkToolchain('cpu', probe({ onPath: ['cmake'] }));
-      assert.ok(!noCxx.ok && /^A C\+\+ compiler \(c\+\+, g\+\+ or clang\+\+, or \$CXX\) was not found on PATH: install it \(Debian\/Ubuntu: sudo apt-get install g\+\+/.test(noCxx.message));
+      assert.ok(
+        !noCxx.ok &&
+          /^A C\+\+ compiler \(c\+\+, g\+\+ or clang\+\+, or \$CXX\) was not found on PATH: install it \(Debian\/Ubuntu: sudo apt-get install g\+\+/.test(
+            noCxx.message,
+          ),
+      );
       assert.ok(checkToolchain('cpu', probe({ onPath: ['cmake', 'clang++'] })).ok);
       // $CXX wins over the defaults, and must itself exist.
       assert.ok(!checkToolchain('cpu', probe({ onPath: ['cmake', 'c++'], env: { CXX: 'clang++-18' } })).ok);
@@ -176,21 +181,37 @@ describe('installer/llamaBuild (pure)', () => {
       buildFailureMessage('compile', 'cpu', 2, tail, '/b/strata-build.log'),
       'Compiling llama.cpp (cpu) failed at "/src/rpc.cpp:1:18: error: expected primary-expression": read /b/strata-build.log for the full output, fix the cause and retry (the build resumes where it stopped).',
     );
-    assert.match(buildFailureMessage('compile', 'cpu', 2, tail, '/b/l', '/b'), /it resumed an earlier build; if it fails the same way again, delete \/b to start clean\)\.$/);
+    assert.match(
+      buildFailureMessage('compile', 'cpu', 2, tail, '/b/l', '/b'),
+      /it resumed an earlier build; if it fails the same way again, delete \/b to start clean\)\.$/,
+    );
     assert.match(
       buildFailureMessage('compile', 'cuda', 2, 'c++: fatal error: Killed signal terminated program cc1plus', '/l'),
       /ran out of memory.*retry with fewer parallel jobs \(--jobs 1\)/,
     );
     assert.strictEqual(
-      buildFailureMessage('configure', 'cuda 90', 1, 'CMake Error at ggml/src/ggml-cuda/CMakeLists.txt:165 (target_link_libraries):\n  Target "ggml-cuda" links to:\n    CUDA::cublas', '/l'),
+      buildFailureMessage(
+        'configure',
+        'cuda 90',
+        1,
+        'CMake Error at ggml/src/ggml-cuda/CMakeLists.txt:165 (target_link_libraries):\n  Target "ggml-cuda" links to:\n    CUDA::cublas',
+        '/l',
+      ),
       "Configuring llama.cpp (cuda 90) failed because the CUDA toolkit lacks cuBLAS, which llama.cpp's CUDA backend needs: install the cuBLAS development files of that toolkit (NVIDIA's apt repo: libcublas-dev-<version>) and retry; the full log is /l.",
     );
-    assert.match(buildFailureMessage('configure', 'hip gfx1151', 1, 'CMake Error at ggml/src/ggml-hip/CMakeLists.txt:40', '/l'), /^Configuring llama\.cpp \(hip gfx1151\) failed at "CMake Error/);
+    assert.match(
+      buildFailureMessage('configure', 'hip gfx1151', 1, 'CMake Error at ggml/src/ggml-hip/CMakeLists.txt:40', '/l'),
+      /^Configuring llama\.cpp \(hip gfx1151\) failed at "CMake Error/,
+    );
   });
 
   it('names the Vulkan SDK parts that are missing or too old (output of real failed builds on Debian 12)', () => {
-    const noSpirv = 'CMake Error at ggml/src/ggml-vulkan/CMakeLists.txt:14 (find_package):\n  Could not find a package configuration file provided by "SPIRV-Headers"\n  with any of the following names:';
-    assert.match(buildFailureMessage('configure', 'vulkan', 1, noSpirv, '/l'), /failed because the SPIR-V headers were not found: install them \(Debian\/Ubuntu: sudo apt-get install spirv-headers/);
+    const noSpirv =
+      'CMake Error at ggml/src/ggml-vulkan/CMakeLists.txt:14 (find_package):\n  Could not find a package configuration file provided by "SPIRV-Headers"\n  with any of the following names:';
+    assert.match(
+      buildFailureMessage('configure', 'vulkan', 1, noSpirv, '/l'),
+      /failed because the SPIR-V headers were not found: install them \(Debian\/Ubuntu: sudo apt-get install spirv-headers/,
+    );
     const oldGlslc = [
       'cannot compile fa_decode_ph1_cm1 (exit code 1)',
       '/bin/glslc -fshader-stage=compute --target-env=vulkan1.2 /s/vulkan-shaders/flash_attn_decode_phase_1.comp -o /b/fa_decode_ph1_cm1.spv',
@@ -247,7 +268,10 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     assert.deepStrictEqual([a.built, b.built].sort(), [false, true], 'exactly one compiled');
     assert.strictEqual(a.serverPath, b.serverPath);
     const builder = a.built ? 0 : 1;
-    assert.ok(events[1 - builder]!.some((e) => e.phase === 'wait'), 'the other one waited');
+    assert.ok(
+      events[1 - builder]!.some((e) => e.phase === 'wait'),
+      'the other one waited',
+    );
     assert.ok(!events[1 - builder]!.some((e) => e.phase === 'configure'), 'and did not configure');
     const percents = events[builder]!.filter((e) => e.phase === 'build' && e.percent !== undefined).map((e) => e.percent!);
     assert.ok(percents.includes(100) && percents.every((p, i) => i === 0 || p > percents[i - 1]!), `monotonic: ${percents.join(',')}`);
@@ -320,7 +344,13 @@ describe('installer/llamaBuild (real cmake, fake tiny project)', function () {
     const phases: string[] = [];
     const sdk = path.join(root, 'sdk');
     fs.mkdirSync(sdk);
-    const second = await ensureLlamaBuild({ backend: 'cpu', source, cacheDir, env: { ...process.env, VULKAN_SDK: sdk }, onProgress: (p) => phases.push(p.phase) });
+    const second = await ensureLlamaBuild({
+      backend: 'cpu',
+      source,
+      cacheDir,
+      env: { ...process.env, VULKAN_SDK: sdk },
+      onProgress: (p) => phases.push(p.phase),
+    });
     assert.ok(second.built);
     assert.ok(phases.includes('configure'), phases.join(','));
     assert.match(fs.readFileSync(path.join(first.buildDir, 'strata-configure.json'), 'utf8'), /"VULKAN_SDK":/);

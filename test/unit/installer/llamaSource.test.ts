@@ -110,7 +110,11 @@ describe('installer/llamaSource', function () {
     assert.strictEqual(a.srcDir, path.join(cacheDir, 'llama.cpp', `src-${commit.slice(0, 12)}`));
     assert.ok(fs.existsSync(path.join(a.srcDir, 'CMakeLists.txt')));
     const names = fs.readdirSync(path.join(cacheDir, 'llama.cpp'));
-    assert.deepStrictEqual(names.filter((n) => n.startsWith('.tmp-')), [], 'temp dirs cleaned');
+    assert.deepStrictEqual(
+      names.filter((n) => n.startsWith('.tmp-')),
+      [],
+      'temp dirs cleaned',
+    );
     assert.deepStrictEqual(readCachedLlamaSource({ cacheDir, nodeLlamaCppVersion: '0.0.0-test' }), a);
 
     // A source dir without its .git is not trusted.
@@ -196,7 +200,10 @@ describe('installer/llamaSource', function () {
       const ac = new AbortController();
       await withLock(target, { what: 'holder' }, async () => {
         setTimeout(() => ac.abort(), 100);
-        await assert.rejects(withLock(target, { what: 'Waiting', signal: ac.signal, pollMs: 20 }, async () => undefined), /cancelled/);
+        await assert.rejects(
+          withLock(target, { what: 'Waiting', signal: ac.signal, pollMs: 20 }, async () => undefined),
+          /cancelled/,
+        );
       });
     });
   });

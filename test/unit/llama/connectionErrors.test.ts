@@ -58,7 +58,11 @@ describe('llama: connection errors', () => {
       const client = new LlamaClient({ url: srv.url, apiKey: 'k' });
       const infill = await caught(client.infillStream({ input_prefix: '', input_suffix: '', n_predict: 8 }));
       assert.ok(isConnectionLost(infill), String(infill));
-      const chat = await caught((async () => { for await (const d of client.chatStream([{ role: 'user', content: 'hi' }])) void d; })());
+      const chat = await caught(
+        (async () => {
+          for await (const d of client.chatStream([{ role: 'user', content: 'hi' }])) void d;
+        })(),
+      );
       assert.ok(isConnectionLost(chat), String(chat));
       for (const e of [infill, chat]) assert.match(describeServerLoss(e) ?? '', /stopped in the middle of the reply/);
     } finally {
@@ -69,7 +73,9 @@ describe('llama: connection errors', () => {
   it('the chat says the connection was lost when the server dies mid-answer (fetch says only "terminated")', async () => {
     const srv = await dyingServer();
     try {
-      const r = await streamAnswer(new LlamaClient({ url: srv.url, apiKey: 'k' }), [{ role: 'user', content: 'hi' }], new AbortController().signal, { onDelta: () => undefined });
+      const r = await streamAnswer(new LlamaClient({ url: srv.url, apiKey: 'k' }), [{ role: 'user', content: 'hi' }], new AbortController().signal, {
+        onDelta: () => undefined,
+      });
       assert.strictEqual(r.status, 'error');
       assert.strictEqual(r.content, 'a');
       assert.match(r.error ?? '', /Lost the connection to llama-server.*regenerate/);

@@ -31,9 +31,13 @@ describe('llama: server-sent events', () => {
       req.resume();
       req.on('end', async () => {
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-        const lines = req.url === '/infill'
-          ? [...pieces.map((c) => `data: ${JSON.stringify({ content: c, stop: false })}\r\n\r\n`), `data: ${JSON.stringify({ content: '', stop: true, stop_type: 'eos' })}`]
-          : [...pieces.map((c) => `data: ${JSON.stringify({ choices: [{ delta: { content: c } }] })}\r\n\r\n`), 'data: [DONE]'];
+        const lines =
+          req.url === '/infill'
+            ? [
+                ...pieces.map((c) => `data: ${JSON.stringify({ content: c, stop: false })}\r\n\r\n`),
+                `data: ${JSON.stringify({ content: '', stop: true, stop_type: 'eos' })}`,
+              ]
+            : [...pieces.map((c) => `data: ${JSON.stringify({ choices: [{ delta: { content: c } }] })}\r\n\r\n`), 'data: [DONE]'];
         for (const part of cut(lines.join(''))) {
           res.write(part);
           await new Promise((r) => setImmediate(r));

@@ -12,7 +12,10 @@ describe('model catalog', () => {
     for (const id of ['qwen2.5-coder-1.5b', 'qwen2.5-coder-7b', 'qwen2.5-coder-14b', 'qwen2.5-coder-32b', 'qwen3-coder-30b-a3b', 'llama-3.3-70b']) {
       const p = PRESETS.find((x) => x.id === id)!;
       assert.ok(p, id);
-      assert.deepStrictEqual(p.files.map((f) => f.quant), ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0']);
+      assert.deepStrictEqual(
+        p.files.map((f) => f.quant),
+        ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0'],
+      );
       for (const f of p.files) {
         assert.strictEqual(f.sha256, 'verify-on-first-download');
         assert.match(f.repo, /^[\w.-]+\/[\w.-]+$/);
@@ -20,7 +23,10 @@ describe('model catalog', () => {
       }
     }
     const l70q8 = PRESETS.find((p) => p.id === 'llama-3.3-70b')!.files.find((f) => f.quant === 'Q8_0')!;
-    assert.deepStrictEqual(l70q8.files, ['Llama-3.3-70B-Instruct-Q8_0/Llama-3.3-70B-Instruct-Q8_0-00001-of-00002.gguf', 'Llama-3.3-70B-Instruct-Q8_0/Llama-3.3-70B-Instruct-Q8_0-00002-of-00002.gguf']);
+    assert.deepStrictEqual(l70q8.files, [
+      'Llama-3.3-70B-Instruct-Q8_0/Llama-3.3-70B-Instruct-Q8_0-00001-of-00002.gguf',
+      'Llama-3.3-70B-Instruct-Q8_0/Llama-3.3-70B-Instruct-Q8_0-00002-of-00002.gguf',
+    ]);
   });
 
   it('reads the quant from a file name', () => {
@@ -44,12 +50,18 @@ describe('model catalog', () => {
     let home: string;
     before(() => {
       home = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-scan-'));
-      const w = (p: string, bytes = 16) => { fs.mkdirSync(path.dirname(path.join(home, p)), { recursive: true }); fs.writeFileSync(path.join(home, p), Buffer.alloc(bytes)); };
+      const w = (p: string, bytes = 16) => {
+        fs.mkdirSync(path.dirname(path.join(home, p)), { recursive: true });
+        fs.writeFileSync(path.join(home, p), Buffer.alloc(bytes));
+      };
       // Hugging Face hub cache (what current llama.cpp -hf writes): blobs named by SHA-256, snapshots link to them.
       const sha = 'a'.repeat(64);
       w(`hub/models--bartowski--Qwen2.5-Coder-32B-Instruct-GGUF/blobs/${sha}`, 100);
       fs.mkdirSync(path.join(home, 'hub/models--bartowski--Qwen2.5-Coder-32B-Instruct-GGUF/snapshots/rev1'), { recursive: true });
-      fs.symlinkSync(`../../blobs/${sha}`, path.join(home, 'hub/models--bartowski--Qwen2.5-Coder-32B-Instruct-GGUF/snapshots/rev1/Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf'));
+      fs.symlinkSync(
+        `../../blobs/${sha}`,
+        path.join(home, 'hub/models--bartowski--Qwen2.5-Coder-32B-Instruct-GGUF/snapshots/rev1/Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf'),
+      );
       // LM Studio: publisher/repo/file
       w('lms/lmstudio-community/Llama-3.3-70B-Instruct-GGUF/Llama-3.3-70B-Instruct-Q4_K_M.gguf', 50);
       w('lms/lmstudio-community/Llama-3.3-70B-Instruct-GGUF/mmproj-model-f16.gguf', 5);
@@ -70,7 +82,10 @@ describe('model catalog', () => {
       ]);
       const byName = new Map(local.map((l) => [path.basename(l.path), l]));
       const hub = byName.get('Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf')!;
-      assert.deepStrictEqual([hub.repo, hub.repoFile, hub.sha256, hub.sizeBytes], ['bartowski/Qwen2.5-Coder-32B-Instruct-GGUF', 'Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf', 'a'.repeat(64), 100]);
+      assert.deepStrictEqual(
+        [hub.repo, hub.repoFile, hub.sha256, hub.sizeBytes],
+        ['bartowski/Qwen2.5-Coder-32B-Instruct-GGUF', 'Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf', 'a'.repeat(64), 100],
+      );
       assert.strictEqual(byName.get('Big-00001-of-00002.gguf')!.sizeBytes, 30);
       assert.strictEqual(byName.get('Half-00001-of-00002.gguf')!.incomplete, true);
       assert.ok(!byName.has('mmproj-model-f16.gguf'));
@@ -82,7 +97,10 @@ describe('model catalog', () => {
       assert.strictEqual(q32.sizeSource, 'disk');
       assert.strictEqual(cat.find((e) => e.key === 'preset:qwen2.5-coder-7b:Q8_0')!.downloaded, true, 'matched by file name in a listed folder');
       assert.strictEqual(cat.find((e) => e.key === 'preset:llama-3.3-70b:Q4_K_M')!.downloaded, false, 'LM Studio has another repo of it');
-      const locals = cat.filter((e) => e.kind === 'local').map((e) => `${e.label} ${e.quant}`).sort();
+      const locals = cat
+        .filter((e) => e.kind === 'local')
+        .map((e) => `${e.label} ${e.quant}`)
+        .sort();
       assert.deepStrictEqual(locals, ['Big ?', 'Half ?', 'Llama-3.3-70B-Instruct Q4_K_M', 'my-finetune Q5_K_M']);
       assert.strictEqual(cat.find((e) => e.kind === 'custom')!.downloaded, false);
       assert.ok(entriesFor(cat, 'draft').every((e) => e.roles.includes('draft')));
@@ -90,29 +108,50 @@ describe('model catalog', () => {
 
     it('finds Ollama models through its manifests, by the name Ollama shows, and skips what is not a GGUF', async () => {
       const store = path.join(home, 'ollama');
-      const put = (rel: string, data: string | Buffer) => { fs.mkdirSync(path.dirname(path.join(store, rel)), { recursive: true }); fs.writeFileSync(path.join(store, rel), data); };
+      const put = (rel: string, data: string | Buffer) => {
+        fs.mkdirSync(path.dirname(path.join(store, rel)), { recursive: true });
+        fs.writeFileSync(path.join(store, rel), data);
+      };
       const gguf = 'b'.repeat(64);
       const notGguf = 'c'.repeat(64);
       put(`blobs/sha256-${gguf}`, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(60)]));
       put(`blobs/sha256-${notGguf}`, 'not a model');
-      const manifest = (digest: string) => JSON.stringify({ schemaVersion: 2, layers: [
-        { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${digest}`, size: 64 },
-        { mediaType: 'application/vnd.ollama.image.template', digest: `sha256:${'d'.repeat(64)}`, size: 10 },
-      ] });
+      const manifest = (digest: string) =>
+        JSON.stringify({
+          schemaVersion: 2,
+          layers: [
+            { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${digest}`, size: 64 },
+            { mediaType: 'application/vnd.ollama.image.template', digest: `sha256:${'d'.repeat(64)}`, size: 10 },
+          ],
+        });
       put('manifests/registry.ollama.ai/library/qwen2.5-coder/7b', manifest(gguf));
       put('manifests/registry.ollama.ai/someone/broken/latest', manifest(notGguf));
       put('manifests/registry.ollama.ai/library/garbage/latest', '{ not json');
       const local = await scanLocalModels([{ dir: store, source: 'ollama' }]);
-      assert.deepStrictEqual(local.map((l) => [l.name, l.path, l.sha256, l.sizeBytes, l.source]), [['qwen2.5-coder:7b', path.join(store, 'blobs', `sha256-${gguf}`), gguf, 64, 'ollama']]);
+      assert.deepStrictEqual(
+        local.map((l) => [l.name, l.path, l.sha256, l.sizeBytes, l.source]),
+        [['qwen2.5-coder:7b', path.join(store, 'blobs', `sha256-${gguf}`), gguf, 64, 'ollama']],
+      );
       const cat = buildCatalog({ local });
       assert.strictEqual(cat.find((e) => e.kind === 'local')!.label, 'qwen2.5-coder:7b');
     });
 
     it('looks where llama.cpp and LM Studio keep models', () => {
       const roots = defaultScanRoots({ XDG_CACHE_HOME: '/x' }, '/home/u', 'linux').map((r) => `${r.source}:${r.dir}`);
-      assert.deepStrictEqual(roots, ['hf-cache:/x/huggingface/hub', 'llama.cpp-cache:/x/llama.cpp', 'lm-studio:/home/u/.lmstudio/models', 'lm-studio:/home/u/.cache/lm-studio/models',
-        'ollama:/home/u/.ollama/models', 'ollama:/usr/share/ollama/.ollama/models']);
-      assert.deepStrictEqual(defaultScanRoots({ OLLAMA_MODELS: '/big/ollama' }, '/home/u', 'linux').filter((r) => r.source === 'ollama').map((r) => r.dir), ['/big/ollama']);
+      assert.deepStrictEqual(roots, [
+        'hf-cache:/x/huggingface/hub',
+        'llama.cpp-cache:/x/llama.cpp',
+        'lm-studio:/home/u/.lmstudio/models',
+        'lm-studio:/home/u/.cache/lm-studio/models',
+        'ollama:/home/u/.ollama/models',
+        'ollama:/usr/share/ollama/.ollama/models',
+      ]);
+      assert.deepStrictEqual(
+        defaultScanRoots({ OLLAMA_MODELS: '/big/ollama' }, '/home/u', 'linux')
+          .filter((r) => r.source === 'ollama')
+          .map((r) => r.dir),
+        ['/big/ollama'],
+      );
       assert.strictEqual(defaultScanRoots({ HF_HOME: '/hf' }, '/home/u', 'darwin')[1].dir, '/home/u/Library/Caches/llama.cpp');
     });
   });

@@ -6,8 +6,36 @@ import { buildTransformerGraph, TransformerShape } from '../../../src/core/model
 // simulation of its graph and allocator must give them to the byte (MiB with 2 decimals).
 
 const MiB = 1024 * 1024;
-const tiny: TransformerShape = { layers: 4, embd: 64, heads: 4, kvHeads: 2, headDimK: 16, headDimV: 16, ffn: 192, vocab: 151936, expertCount: 0, expertUsed: 0, expertFfn: 0, qkvBias: true, qkNorm: false };
-const q32: TransformerShape = { layers: 64, embd: 5120, heads: 40, kvHeads: 8, headDimK: 128, headDimV: 128, ffn: 27648, vocab: 152064, expertCount: 0, expertUsed: 0, expertFfn: 0, qkvBias: true, qkNorm: false };
+const tiny: TransformerShape = {
+  layers: 4,
+  embd: 64,
+  heads: 4,
+  kvHeads: 2,
+  headDimK: 16,
+  headDimV: 16,
+  ffn: 192,
+  vocab: 151936,
+  expertCount: 0,
+  expertUsed: 0,
+  expertFfn: 0,
+  qkvBias: true,
+  qkNorm: false,
+};
+const q32: TransformerShape = {
+  layers: 64,
+  embd: 5120,
+  heads: 40,
+  kvHeads: 8,
+  headDimK: 128,
+  headDimV: 128,
+  ffn: 27648,
+  vocab: 152064,
+  expertCount: 0,
+  expertUsed: 0,
+  expertFfn: 0,
+  qkvBias: true,
+  qkNorm: false,
+};
 const cpu = { alignments: [32], layerDevice: () => 0, outputDevice: 0 };
 const cuda = { alignments: [128, 32], layerDevice: () => 0, outputDevice: 0 };
 const mib = (b: number) => Math.round((b / MiB) * 100) / 100;

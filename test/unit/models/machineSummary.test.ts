@@ -19,10 +19,38 @@ function strixHalo(gttGiB: number, vramGiB: number, ramGiB = 124.5): Accelerator
   const gtt = { totalBytes: gttGiB * GiB, usedBytes: 0.3 * GiB };
   const vram = { totalBytes: vramGiB * GiB, usedBytes: 0.2 * GiB };
   const pci = '0000:c5:00.0';
-  return probeOf([
-    { backend: 'hip', index: 0, name: 'AMD Radeon 8060S', architecture: 'gfx1151', integrated: true, totalBytes: vram.totalBytes, freeBytes: vram.totalBytes - vram.usedBytes, budgetBytes: vram.totalBytes - vram.usedBytes, memorySource: 'hipMemGetInfo', pciBusId: pci },
-    { backend: 'amdgpu', index: 0, name: 'AMD Radeon Graphics', architecture: 'gfx1151', integrated: true, totalBytes: null, freeBytes: null, budgetBytes: vram.totalBytes - vram.usedBytes + gtt.totalBytes - gtt.usedBytes, memorySource: 'amdgpu-sysfs', pciBusId: pci, vram, gtt },
-  ], ramGiB, ramGiB - 6);
+  return probeOf(
+    [
+      {
+        backend: 'hip',
+        index: 0,
+        name: 'AMD Radeon 8060S',
+        architecture: 'gfx1151',
+        integrated: true,
+        totalBytes: vram.totalBytes,
+        freeBytes: vram.totalBytes - vram.usedBytes,
+        budgetBytes: vram.totalBytes - vram.usedBytes,
+        memorySource: 'hipMemGetInfo',
+        pciBusId: pci,
+      },
+      {
+        backend: 'amdgpu',
+        index: 0,
+        name: 'AMD Radeon Graphics',
+        architecture: 'gfx1151',
+        integrated: true,
+        totalBytes: null,
+        freeBytes: null,
+        budgetBytes: vram.totalBytes - vram.usedBytes + gtt.totalBytes - gtt.usedBytes,
+        memorySource: 'amdgpu-sysfs',
+        pciBusId: pci,
+        vram,
+        gtt,
+      },
+    ],
+    ramGiB,
+    ramGiB - 6,
+  );
 }
 
 function summary(probe: AcceleratorProbe) {
@@ -64,7 +92,24 @@ describe('machine summary (walkthrough "Your machine")', function () {
   });
 
   it('an RTX 4090 (24 GB): a 32B Q4 fits, nothing to fix', () => {
-    const p = probeOf([{ backend: 'cuda', index: 0, name: 'NVIDIA GeForce RTX 4090', architecture: 'sm_89', integrated: false, totalBytes: 24 * GiB, freeBytes: 23.4 * GiB, budgetBytes: 23.4 * GiB, memorySource: 'nvml', pciBusId: '0000:01:00.0' }], 64, 50);
+    const p = probeOf(
+      [
+        {
+          backend: 'cuda',
+          index: 0,
+          name: 'NVIDIA GeForce RTX 4090',
+          architecture: 'sm_89',
+          integrated: false,
+          totalBytes: 24 * GiB,
+          freeBytes: 23.4 * GiB,
+          budgetBytes: 23.4 * GiB,
+          memorySource: 'nvml',
+          pciBusId: '0000:01:00.0',
+        },
+      ],
+      64,
+      50,
+    );
     const s = summary(p);
     assert.strictEqual(s.gpus.length, 1);
     assert.deepStrictEqual(s.heldBack, []);
@@ -74,15 +119,45 @@ describe('machine summary (walkthrough "Your machine")', function () {
   });
 
   it('no GPU: says so, counts a software Vulkan device as no GPU, and sizes models for the CPU', () => {
-    const p = probeOf([
-      { backend: 'vulkan', index: 0, name: 'llvmpipe (LLVM 15.0.6, 256 bits)', architecture: null, integrated: true, totalBytes: 16 * GiB, freeBytes: 16 * GiB, budgetBytes: 16 * GiB, memorySource: 'VK_EXT_memory_budget', pciBusId: null },
-      { backend: 'cpu', index: 0, name: 'AMD EPYC', architecture: 'x86_64', integrated: true, totalBytes: 16 * GiB, freeBytes: 12 * GiB, budgetBytes: 12 * GiB, memorySource: '/proc/meminfo', pciBusId: null },
-    ], 16, 12);
+    const p = probeOf(
+      [
+        {
+          backend: 'vulkan',
+          index: 0,
+          name: 'llvmpipe (LLVM 15.0.6, 256 bits)',
+          architecture: null,
+          integrated: true,
+          totalBytes: 16 * GiB,
+          freeBytes: 16 * GiB,
+          budgetBytes: 16 * GiB,
+          memorySource: 'VK_EXT_memory_budget',
+          pciBusId: null,
+        },
+        {
+          backend: 'cpu',
+          index: 0,
+          name: 'AMD EPYC',
+          architecture: 'x86_64',
+          integrated: true,
+          totalBytes: 16 * GiB,
+          freeBytes: 12 * GiB,
+          budgetBytes: 12 * GiB,
+          memorySource: '/proc/meminfo',
+          pciBusId: null,
+        },
+      ],
+      16,
+      12,
+    );
     assert.deepStrictEqual(gpuFacts(p), []);
     const s = summarizeMachine({ probe: p, machine: machineFromProbe(p, { listed: [] }) });
     assert.strictEqual(s.noGpu, true);
     assert.match(s.capacity.headline, /^up to a [\d.]+B Q[48] model with a \d+k context, on the CPU$/);
-    assert.match(s.forCompletions ?? '', /^Qwen2\.5 Coder 1\.5B Instruct Q8_0, [\d.]+–[\d.]+ tok\/s \(estimate\)$/, 'a small model keeps up with typing on the CPU');
+    assert.match(
+      s.forCompletions ?? '',
+      /^Qwen2\.5 Coder 1\.5B Instruct Q8_0, [\d.]+–[\d.]+ tok\/s \(estimate\)$/,
+      'a small model keeps up with typing on the CPU',
+    );
   });
 
   it('this machine: the real probe gives a summary with RAM and a capacity sentence', async () => {

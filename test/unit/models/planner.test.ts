@@ -19,12 +19,26 @@ function strixHalo(gttGiB: number, availableGiB = 118): PlannerMachine {
   const gtt = { totalBytes: gttGiB * GiB, usedBytes: 0.3 * GiB };
   const vram = { totalBytes: 0.5 * GiB, usedBytes: 0.2 * GiB };
   const probe: AcceleratorProbe = {
-    schema: 1, via: 'fallback', backends: [],
+    schema: 1,
+    via: 'fallback',
+    backends: [],
     system: { totalBytes: 124.5 * GiB, availableBytes: availableGiB * GiB, source: 'test' },
-    devices: [{
-      backend: 'amdgpu', index: 0, name: 'AMD Radeon 8060S', architecture: 'gfx1151', integrated: true, totalBytes: null, freeBytes: null,
-      budgetBytes: 0.3 * GiB + Math.min(gtt.totalBytes - gtt.usedBytes, availableGiB * GiB), memorySource: 'amdgpu-sysfs', pciBusId: '0000:c5:00.0', vram, gtt,
-    }],
+    devices: [
+      {
+        backend: 'amdgpu',
+        index: 0,
+        name: 'AMD Radeon 8060S',
+        architecture: 'gfx1151',
+        integrated: true,
+        totalBytes: null,
+        freeBytes: null,
+        budgetBytes: 0.3 * GiB + Math.min(gtt.totalBytes - gtt.usedBytes, availableGiB * GiB),
+        memorySource: 'amdgpu-sysfs',
+        pciBusId: '0000:c5:00.0',
+        vram,
+        gtt,
+      },
+    ],
   };
   return machineFromProbe(probe);
 }
@@ -97,7 +111,12 @@ describe('memory planner', () => {
     });
 
     it('gives Llama 3.3 70B Q8_0 a smaller context or partial offload on the default GTT, and says how to raise it', () => {
-      const p = planModel({ model: preset('llama-3.3-70b', 'Q8_0'), machine: strixHalo(62), role: 'chat', alternatives: [{ label: 'Q4_K_M', model: preset('llama-3.3-70b', 'Q4_K_M') }] });
+      const p = planModel({
+        model: preset('llama-3.3-70b', 'Q8_0'),
+        machine: strixHalo(62),
+        role: 'chat',
+        alternatives: [{ label: 'Q4_K_M', model: preset('llama-3.3-70b', 'Q4_K_M') }],
+      });
       assert.notStrictEqual(p.verdict, 'fits');
       const gtt = p.fixes.find((f) => f.kind === 'kernel-gtt');
       assert.ok(gtt, JSON.stringify(p.fixes));
@@ -108,7 +127,12 @@ describe('memory planner', () => {
     });
 
     it('says "does not fit" with the fixes when even the minimum context cannot fit', () => {
-      const p = planModel({ model: preset('llama-3.3-70b', 'Q8_0'), machine: strixHalo(30, 40), role: 'chat', alternatives: [{ label: 'Q4_K_M', model: preset('llama-3.3-70b', 'Q4_K_M') }] });
+      const p = planModel({
+        model: preset('llama-3.3-70b', 'Q8_0'),
+        machine: strixHalo(30, 40),
+        role: 'chat',
+        alternatives: [{ label: 'Q4_K_M', model: preset('llama-3.3-70b', 'Q4_K_M') }],
+      });
       assert.strictEqual(p.verdict, 'does-not-fit');
       assert.match(p.summary, /does not fit: it needs \d+(\.\d)? GiB more/);
       assert.ok(p.fixes.some((f) => f.kind === 'add-peer'));
@@ -123,12 +147,20 @@ describe('memory planner', () => {
       assert.strictEqual(p.typeK, 'q8_0');
       // One more 256-token step would not fit.
       const d = machine.devices[0];
-      const at = (ctx: number) => estimateMemory(m, machine.devices, { ctx, slots: 1, unified: true, typeK: 'q8_0', typeV: 'q8_0', flashAttn: true, ngl: 65, nBatch: 2048, nUbatch: 512 }).devices[0].total;
+      const at = (ctx: number) =>
+        estimateMemory(m, machine.devices, { ctx, slots: 1, unified: true, typeK: 'q8_0', typeV: 'q8_0', flashAttn: true, ngl: 65, nBatch: 2048, nUbatch: 512 })
+          .devices[0].total;
       assert.ok(at(p.ctx) + GiB <= d.budgetBytes && at(p.ctx + 256) + GiB > d.budgetBytes);
     });
 
     it('plans on the CPU alone when there is no GPU', () => {
-      const cpu = machineFromProbe({ schema: 1, via: 'fallback', backends: [], devices: [], system: { totalBytes: 24 * GiB, availableBytes: 20 * GiB, source: 't' } });
+      const cpu = machineFromProbe({
+        schema: 1,
+        via: 'fallback',
+        backends: [],
+        devices: [],
+        system: { totalBytes: 24 * GiB, availableBytes: 20 * GiB, source: 't' },
+      });
       const p = planModel({ model: preset('qwen2.5-coder-7b', 'Q4_K_M'), machine: cpu, role: 'fim' });
       assert.strictEqual(p.verdict, 'fits');
       assert.strictEqual(p.gpuLayers, 0);
@@ -154,11 +186,36 @@ describe('memory planner', () => {
   describe('llama-server flags', () => {
     it('spells out every choice in the current dialect and turns --fit off', () => {
       const p = planModel({ model: preset('qwen2.5-coder-32b', 'Q4_K_M'), machine: strixHalo(62), role: 'both' });
-      assert.deepStrictEqual(planArgs(p, CURRENT_FLAGS), ['-c', '32768', '-np', '2', '--kv-unified', '-ngl', '65', '-fa', 'on', '--load-mode', 'none', '--cache-ram', String(p.cacheRamMiB), '--fit', 'off']);
+      assert.deepStrictEqual(planArgs(p, CURRENT_FLAGS), [
+        '-c',
+        '32768',
+        '-np',
+        '2',
+        '--kv-unified',
+        '-ngl',
+        '65',
+        '-fa',
+        'on',
+        '--load-mode',
+        'none',
+        '--cache-ram',
+        String(p.cacheRamMiB),
+        '--fit',
+        'off',
+      ]);
     });
-    it('speaks an older llama-server\'s dialect', () => {
+    it("speaks an older llama-server's dialect", () => {
       const old = parseServerHelp('-c,    --ctx-size N\n-fa,   --flash-attn   enable Flash Attention\n--no-mmap   do not memory-map model\n');
-      assert.deepStrictEqual(old, { flashAttnValue: false, loadMode: false, noMmap: true, kvUnified: false, cacheRam: false, fit: false, noRepack: false, cacheReuse: false });
+      assert.deepStrictEqual(old, {
+        flashAttnValue: false,
+        loadMode: false,
+        noMmap: true,
+        kvUnified: false,
+        cacheRam: false,
+        fit: false,
+        noRepack: false,
+        cacheReuse: false,
+      });
       const p = planModel({ model: preset('qwen2.5-coder-32b', 'Q4_K_M'), machine: strixHalo(62), role: 'both' });
       assert.deepStrictEqual(planArgs(p, old), ['-c', '32768', '-np', '2', '-ngl', '65', '-fa', '--no-mmap']);
     });

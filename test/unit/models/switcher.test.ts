@@ -13,14 +13,36 @@ describe('Switch Model rows', function () {
   // took over 10 s (two timeouts in a fresh-clone run at load 18), so the budget is CPU-load proof.
   this.timeout(60_000);
   const machine = machineFromProbe({
-    schema: 1, via: 'fallback', backends: [],
+    schema: 1,
+    via: 'fallback',
+    backends: [],
     system: { totalBytes: 124.5 * GiB, availableBytes: 118 * GiB, source: 'test' },
-    devices: [{ backend: 'amdgpu', index: 0, name: 'AMD Radeon 8060S', architecture: 'gfx1151', integrated: true, totalBytes: null, freeBytes: null, budgetBytes: 62 * GiB, memorySource: 'amdgpu-sysfs', pciBusId: '0000:c5:00.0', vram: { totalBytes: 0.5 * GiB, usedBytes: 0.2 * GiB }, gtt: { totalBytes: 62 * GiB, usedBytes: 0.3 * GiB } }],
+    devices: [
+      {
+        backend: 'amdgpu',
+        index: 0,
+        name: 'AMD Radeon 8060S',
+        architecture: 'gfx1151',
+        integrated: true,
+        totalBytes: null,
+        freeBytes: null,
+        budgetBytes: 62 * GiB,
+        memorySource: 'amdgpu-sysfs',
+        pciBusId: '0000:c5:00.0',
+        vram: { totalBytes: 0.5 * GiB, usedBytes: 0.2 * GiB },
+        gtt: { totalBytes: 62 * GiB, usedBytes: 0.3 * GiB },
+      },
+    ],
   });
   const cfg = { directories: [], downloadDir: '/nonexistent', custom: [], contextSize: 0, kvCacheType: 'auto' as const, slots: 0 };
 
   it('plans every preset quant not yet downloaded from its architecture and size', async () => {
-    const rows = await planRows(buildCatalog({ local: [] }).filter((e) => e.kind === 'preset'), machine, cfg, 'chat');
+    const rows = await planRows(
+      buildCatalog({ local: [] }).filter((e) => e.kind === 'preset'),
+      machine,
+      cfg,
+      'chat',
+    );
     const text = (key: string) => rowText(rows.find((r) => r.entry.key === key)!);
     const q32 = text('preset:qwen2.5-coder-32b:Q4_K_M');
     assert.strictEqual(q32.label, 'Qwen2.5 Coder 32B Instruct');
@@ -35,18 +57,41 @@ describe('Switch Model rows', function () {
   it('lists what fits first, what is on disk first among those, what does not fit last', async () => {
     // A 24 GB GPU: the 70B rows do not fit.
     const gpu = machineFromProbe({
-      schema: 1, via: 'native', backends: [],
+      schema: 1,
+      via: 'native',
+      backends: [],
       system: { totalBytes: 32 * GiB, availableBytes: 20 * GiB, source: 'test' },
-      devices: [{ backend: 'cuda', index: 0, name: 'NVIDIA GeForce RTX 4090', architecture: 'sm_89', integrated: false, totalBytes: 24 * GiB, freeBytes: 23 * GiB, budgetBytes: 23 * GiB, memorySource: 'nvml', pciBusId: '0000:01:00.0' }],
+      devices: [
+        {
+          backend: 'cuda',
+          index: 0,
+          name: 'NVIDIA GeForce RTX 4090',
+          architecture: 'sm_89',
+          integrated: false,
+          totalBytes: 24 * GiB,
+          freeBytes: 23 * GiB,
+          budgetBytes: 23 * GiB,
+          memorySource: 'nvml',
+          pciBusId: '0000:01:00.0',
+        },
+      ],
     });
-    const rows = await planRows(buildCatalog({ local: [] }).filter((e) => e.kind === 'preset' && e.roles.includes('chat')), gpu, cfg, 'chat');
+    const rows = await planRows(
+      buildCatalog({ local: [] }).filter((e) => e.kind === 'preset' && e.roles.includes('chat')),
+      gpu,
+      cfg,
+      'chat',
+    );
     // One of them "on disk": the picker must put it first among the models that fit.
     const q14 = rows.find((r) => r.entry.key === 'preset:qwen2.5-coder-14b:Q8_0')!;
     q14.entry = { ...q14.entry, downloaded: true, path: '/m/q14.gguf' };
     const sorted = sortRows(rows);
     assert.strictEqual(sorted[0].entry.key, 'preset:qwen2.5-coder-14b:Q8_0');
     const verdicts = sorted.map((r) => r.plan?.verdict === 'does-not-fit');
-    assert.ok(verdicts.indexOf(true) > 0 && verdicts.slice(verdicts.indexOf(true)).every(Boolean), `does-not-fit rows are not last: ${sorted.map((r) => `${r.entry.key}:${r.plan?.verdict}`).join(', ')}`);
+    assert.ok(
+      verdicts.indexOf(true) > 0 && verdicts.slice(verdicts.indexOf(true)).every(Boolean),
+      `does-not-fit rows are not last: ${sorted.map((r) => `${r.entry.key}:${r.plan?.verdict}`).join(', ')}`,
+    );
   });
 
   it('a download cancelled half way shows how far it got and that picking it resumes', async () => {

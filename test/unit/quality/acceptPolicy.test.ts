@@ -9,7 +9,7 @@ describe('completion benchmark: accepting suggestions', () => {
     assert.strictEqual(keysToType('a = 1\n    b'), 7);
   });
 
-  it('takes words as VS Code\'s accept-next-word does', () => {
+  it("takes words as VS Code's accept-next-word does", () => {
     assert.strictEqual(nextWordLength('self.value = x'), 4);
     assert.strictEqual(nextWordLength('.value = x'), 1);
     assert.strictEqual(nextWordLength(' = x'), 1);

@@ -7,8 +7,14 @@ import { scoreLine } from '../../../bench/quality/lineQuality';
 // How the quality benchmark scores: what counts as an exact, useful or partly right line, what
 // counts as a code block that looks like the language, which functions questions are asked about.
 
-const file = (group: HoldoutFile['group'], languageId: string, text: string): HoldoutFile =>
-  ({ file: `${group}/x`, group, languageId, source: 'test', licence: 'MIT', lines: text.split('\n') });
+const file = (group: HoldoutFile['group'], languageId: string, text: string): HoldoutFile => ({
+  file: `${group}/x`,
+  group,
+  languageId,
+  source: 'test',
+  licence: 'MIT',
+  lines: text.split('\n'),
+});
 
 describe('quality benchmark scoring', () => {
   it('scores the first line of a suggestion against the rest of the line', () => {
@@ -33,12 +39,26 @@ describe('quality benchmark scoring', () => {
   });
 
   it('finds documented Python functions and braced functions with or without a doc comment', () => {
-    const py = file('python', 'python', 'import os\n\ndef add(a, b=1, *rest):\n    """Add two numbers and return their sum.\n\n    More."""\n    s = a + b\n    return s\n\nx = 1\n');
+    const py = file(
+      'python',
+      'python',
+      'import os\n\ndef add(a, b=1, *rest):\n    """Add two numbers and return their sum.\n\n    More."""\n    s = a + b\n    return s\n\nx = 1\n',
+    );
     const [f] = documentedFunctions(py);
-    assert.deepStrictEqual({ name: f.name, sig: f.signature, summary: f.summary, start: f.start, end: f.end }, { name: 'add', sig: 'add(a, b)', summary: 'Add two numbers and return their sum.', start: 2, end: 8 });
-    const ts = file('js-ts', 'typescript', '/**\n * Returns the larger of two numbers given.\n * @param a first\n */\nexport function max(a: number, b?: number): number {\n  if (a > b) {\n    return a;\n  }\n  return b;\n}\n');
+    assert.deepStrictEqual(
+      { name: f.name, sig: f.signature, summary: f.summary, start: f.start, end: f.end },
+      { name: 'add', sig: 'add(a, b)', summary: 'Add two numbers and return their sum.', start: 2, end: 8 },
+    );
+    const ts = file(
+      'js-ts',
+      'typescript',
+      '/**\n * Returns the larger of two numbers given.\n * @param a first\n */\nexport function max(a: number, b?: number): number {\n  if (a > b) {\n    return a;\n  }\n  return b;\n}\n',
+    );
     const [g] = documentedFunctions(ts);
-    assert.deepStrictEqual({ sig: g.signature, summary: g.summary, start: g.start, end: g.end }, { sig: 'max(a, b)', summary: 'Returns the larger of two numbers given.', start: 0, end: 10 });
+    assert.deepStrictEqual(
+      { sig: g.signature, summary: g.summary, start: g.start, end: g.end },
+      { sig: 'max(a, b)', summary: 'Returns the larger of two numbers given.', start: 0, end: 10 },
+    );
     const c = file('c-cpp', 'c', 'static int twice(const char *s, int n)\n{\n    if (n) { n++; }\n    return 2 * n;\n}\n');
     const [h] = documentedFunctions(c);
     assert.deepStrictEqual({ sig: h.signature, summary: h.summary, start: h.start, end: h.end }, { sig: 'twice(s, n)', summary: '', start: 0, end: 5 });
@@ -47,8 +67,14 @@ describe('quality benchmark scoring', () => {
   it('picks the same positions for a seed, and builds the top-down and mid-file documents', () => {
     const files = loadHoldout();
     const a = pickPositions(files, 10, 3).map((p) => `${p.file.file}:${p.line}`);
-    assert.deepStrictEqual(pickPositions(files, 10, 3).map((p) => `${p.file.file}:${p.line}`), a);
-    assert.notDeepStrictEqual(pickPositions(files, 10, 4).map((p) => `${p.file.file}:${p.line}`), a);
+    assert.deepStrictEqual(
+      pickPositions(files, 10, 3).map((p) => `${p.file.file}:${p.line}`),
+      a,
+    );
+    assert.notDeepStrictEqual(
+      pickPositions(files, 10, 4).map((p) => `${p.file.file}:${p.line}`),
+      a,
+    );
     assert.strictEqual(a.length, 30);
     const p = pickPositions(files, 10, 3).find((x) => x.indent.length > 0 && x.line < x.file.lines.length - 1)!;
     const top = documentAt(p, 'next-line');

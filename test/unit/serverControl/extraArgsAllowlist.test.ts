@@ -26,22 +26,51 @@ async function refused(extraArgs: string[]): Promise<string> {
 
 /** One sentence: says what is wrong and what to change, ends with a full stop, no second sentence. */
 function assertOneActionableSentence(msg: string): void {
-  assert.match(msg, /^"strata\.server\.extraArgs" has the llama-server flag ".+", which Strata does not pass on because .+: (remove it from the setting|write it as) .+\.$/, msg);
+  assert.match(
+    msg,
+    /^"strata\.server\.extraArgs" has the llama-server flag ".+", which Strata does not pass on because .+: (remove it from the setting|write it as) .+\.$/,
+    msg,
+  );
   assert.ok(!/\.\s+[A-Z]/.test(msg), `more than one sentence: ${msg}`);
 }
 
 describe('strata.server.extraArgs allowlist', () => {
   const families: Record<string, string[][]> = {
     'model and download flags': [
-      ['-m', '/tmp/evil.gguf'], ['--model', '/tmp/evil.gguf'], ['-md', '/tmp/evil.gguf'], ['--model-draft', 'x.gguf'], ['--mmproj', 'x.gguf'],
-      ['--mmproj-url', 'http://evil/x'], ['-mu', 'http://evil/x.gguf'], ['--model-url', 'http://evil/x.gguf'], ['-hf', 'evil/repo'], ['-hfr', 'evil/repo'],
-      ['--hf-repo', 'evil/repo'], ['-hff', 'x.gguf'], ['--hf-token', 'x'], ['--lora', '/tmp/x.gguf'], ['--control-vector', '/tmp/x.gguf'], ['--models-dir', '/tmp'],
+      ['-m', '/tmp/evil.gguf'],
+      ['--model', '/tmp/evil.gguf'],
+      ['-md', '/tmp/evil.gguf'],
+      ['--model-draft', 'x.gguf'],
+      ['--mmproj', 'x.gguf'],
+      ['--mmproj-url', 'http://evil/x'],
+      ['-mu', 'http://evil/x.gguf'],
+      ['--model-url', 'http://evil/x.gguf'],
+      ['-hf', 'evil/repo'],
+      ['-hfr', 'evil/repo'],
+      ['--hf-repo', 'evil/repo'],
+      ['-hff', 'x.gguf'],
+      ['--hf-token', 'x'],
+      ['--lora', '/tmp/x.gguf'],
+      ['--control-vector', '/tmp/x.gguf'],
+      ['--models-dir', '/tmp'],
     ],
     'network flags': [['--host', '0.0.0.0'], ['--port', '80'], ['--rpc', '10.0.0.5:50052'], ['--reuse-port'], ['--api-prefix', '/x']],
-    'key flags': [['--api-key', 'k'], ['--api-key-file', '/tmp/k'], ['--ssl-key-file', '/tmp/k'], ['--ssl-cert-file', '/tmp/c']],
+    'key flags': [
+      ['--api-key', 'k'],
+      ['--api-key-file', '/tmp/k'],
+      ['--ssl-key-file', '/tmp/k'],
+      ['--ssl-cert-file', '/tmp/c'],
+    ],
     'flags that read or write files': [
-      ['--log-file', '/home/u/.bashrc'], ['--slot-save-path', '/tmp'], ['--path', '/'], ['--chat-template-file', '/etc/shadow'],
-      ['--grammar-file', '/tmp/g'], ['-lcs', '/tmp/c'], ['--lookup-cache-dynamic', '/tmp/c'], ['-f', '/tmp/p'], ['--system-prompt-file', '/tmp/p'],
+      ['--log-file', '/home/u/.bashrc'],
+      ['--slot-save-path', '/tmp'],
+      ['--path', '/'],
+      ['--chat-template-file', '/etc/shadow'],
+      ['--grammar-file', '/tmp/g'],
+      ['-lcs', '/tmp/c'],
+      ['--lookup-cache-dynamic', '/tmp/c'],
+      ['-f', '/tmp/p'],
+      ['--system-prompt-file', '/tmp/p'],
     ],
     'other flags (endpoints, tools, exits)': [['--props'], ['--tools', 'all'], ['--slots'], ['--help'], ['--version'], ['--list-devices'], ['--prio', '3']],
   };
@@ -56,7 +85,17 @@ describe('strata.server.extraArgs allowlist', () => {
   }
 
   it('refuses the --flag=value form of a refused flag, and underscore spellings llama.cpp reads as dashes', async () => {
-    for (const a of ['--rpc=10.0.0.5:50052', '--log-file=/tmp/x', '--model=/tmp/evil.gguf', '--host=0.0.0.0', '--api-key=k', '--log_file', '--api_key', '--model_draft', '--slot_save_path']) {
+    for (const a of [
+      '--rpc=10.0.0.5:50052',
+      '--log-file=/tmp/x',
+      '--model=/tmp/evil.gguf',
+      '--host=0.0.0.0',
+      '--api-key=k',
+      '--log_file',
+      '--api_key',
+      '--model_draft',
+      '--slot_save_path',
+    ]) {
       const msg = await refused([a, 'x']);
       assert.match(msg, /remove it from the setting/, msg);
       assertOneActionableSentence(msg);
@@ -80,18 +119,57 @@ describe('strata.server.extraArgs allowlist', () => {
     assert.match(await refused(['evil.gguf']), /"evil\.gguf".*not a flag/);
   });
 
-  it('passes the flags that tune speed and memory, negative numbers included, after Strata\'s own', async () => {
-    const extra = ['-fa', 'on', '-t', '8', '--no-repack', '-ngl', '-1', '-ot', 'exps=CPU', '--n-cpu-moe', '4', '--ctx_size', '4096', '-kvu', '--no-webui', '-lv', '4'];
+  it("passes the flags that tune speed and memory, negative numbers included, after Strata's own", async () => {
+    const extra = [
+      '-fa',
+      'on',
+      '-t',
+      '8',
+      '--no-repack',
+      '-ngl',
+      '-1',
+      '-ot',
+      'exps=CPU',
+      '--n-cpu-moe',
+      '4',
+      '--ctx_size',
+      '4096',
+      '-kvu',
+      '--no-webui',
+      '-lv',
+      '4',
+    ];
     const plan = await settingsPlanProvider(ctx(extra));
-    assert.deepStrictEqual(plan?.args.slice(-extra.length), ['-fa', 'on', '-t', '8', '--no-repack', '-ngl', '-1', '-ot', 'exps=CPU', '--n-cpu-moe', '4', '--ctx-size', '4096', '-kvu', '--no-webui', '-lv', '4']);
+    assert.deepStrictEqual(plan?.args.slice(-extra.length), [
+      '-fa',
+      'on',
+      '-t',
+      '8',
+      '--no-repack',
+      '-ngl',
+      '-1',
+      '-ot',
+      'exps=CPU',
+      '--n-cpu-moe',
+      '4',
+      '--ctx-size',
+      '4096',
+      '-kvu',
+      '--no-webui',
+      '-lv',
+      '4',
+    ]);
   });
 
-  it('is the peer agent\'s placement list too, with -md resolved inside the models folder', () => {
+  it("is the peer agent's placement list too, with -md resolved inside the models folder", () => {
     const resolve = (n: string) => `/models/${n}`;
     assert.deepStrictEqual(checkPlacementArgs(['-c', '4096', '-md', 'draft.gguf', '-kvu'], resolve), ['-c', '4096', '-md', '/models/draft.gguf', '-kvu']);
     for (const bad of [['--rpc', 'h:1'], ['--log-file', '/tmp/x'], ['-m', 'x.gguf'], ['-kvu', '--host', '-c'], ['--host=0.0.0.0']]) {
       assert.throws(() => checkPlacementArgs(bad, resolve), /is not allowed in placement mode/, JSON.stringify(bad));
     }
-    assert.throws(() => checkServerFlags(['-md', 'x.gguf']), (e: unknown) => e instanceof ServerFlagError && e.flag === '-md');
+    assert.throws(
+      () => checkServerFlags(['-md', 'x.gguf']),
+      (e: unknown) => e instanceof ServerFlagError && e.flag === '-md',
+    );
   });
 });

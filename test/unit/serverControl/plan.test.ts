@@ -2,7 +2,15 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultServerArgs, DEFAULT_SERVER_SETTINGS, expandModelPath, ModelSettingError, NoServerBinaryError, PlanContext, settingsPlanProvider } from '../../../src/vscode/serverControl/plan';
+import {
+  defaultServerArgs,
+  DEFAULT_SERVER_SETTINGS,
+  expandModelPath,
+  ModelSettingError,
+  NoServerBinaryError,
+  PlanContext,
+  settingsPlanProvider,
+} from '../../../src/vscode/serverControl/plan';
 import { findServerFor } from '../../../src/vscode/serverControl/binary';
 
 // The default ModelPlanProvider (strata.model.path) and the binary it resolves.
@@ -19,7 +27,9 @@ describe('plan from settings', () => {
   });
 
   it('a model: binary, flags with extraArgs last, label, idle unload in ms', async () => {
-    const plan = await settingsPlanProvider(ctx({ modelPath: '/models/Qwen2.5-Coder-7B.Q4_K_M.gguf', extraArgs: ['-t', '2', '-c', '2048'], idleUnloadMinutes: 0.5 }));
+    const plan = await settingsPlanProvider(
+      ctx({ modelPath: '/models/Qwen2.5-Coder-7B.Q4_K_M.gguf', extraArgs: ['-t', '2', '-c', '2048'], idleUnloadMinutes: 0.5 }),
+    );
     assert.deepStrictEqual(plan, {
       binaryPath: '/opt/llama-server',
       modelPath: '/models/Qwen2.5-Coder-7B.Q4_K_M.gguf',
@@ -34,7 +44,10 @@ describe('plan from settings', () => {
 
   it('~ expands; a relative path is a setting error with the fix in it', () => {
     assert.strictEqual(expandModelPath('~/m.gguf', '/home/u'), path.join('/home/u', 'm.gguf'));
-    assert.throws(() => expandModelPath('models/m.gguf'), (e: Error) => e instanceof ModelSettingError && /absolute path/.test(e.message));
+    assert.throws(
+      () => expandModelPath('models/m.gguf'),
+      (e: Error) => e instanceof ModelSettingError && /absolute path/.test(e.message),
+    );
   });
 
   it('findServerFor: the setting wins; a wrong setting is an error, not a silent fallback', () => {

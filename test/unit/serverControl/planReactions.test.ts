@@ -6,8 +6,19 @@ import { reactToReplan, reactToSettings } from '../../../src/vscode/serverContro
 // The controller's decisions, without VS Code: what a new plan does to the server the daemon
 // runs, and what a keystroke that finds no server is told (and whether it loads the model).
 
-const plan = (model: string, binary = '/opt/llama-server'): ServerPlan => ({ binaryPath: binary, modelPath: `/models/${model}.gguf`, args: ['-c', '8192'], label: model });
-const running = (p: ServerPlan | undefined, phase: ServerPhase, extra: Partial<ServerStatus> = {}): ServerStatus => ({ phase, since: 0, crashes: 0, ...(p ? { plan: p } : {}), ...extra });
+const plan = (model: string, binary = '/opt/llama-server'): ServerPlan => ({
+  binaryPath: binary,
+  modelPath: `/models/${model}.gguf`,
+  args: ['-c', '8192'],
+  label: model,
+});
+const running = (p: ServerPlan | undefined, phase: ServerPhase, extra: Partial<ServerStatus> = {}): ServerStatus => ({
+  phase,
+  since: 0,
+  crashes: 0,
+  ...(p ? { plan: p } : {}),
+  ...extra,
+});
 const a = plan('a');
 const b = plan('b');
 
@@ -18,7 +29,7 @@ describe('sidecar controller decisions', () => {
       assert.strictEqual(reactToSettings({ ...base, old: a, plan: b, running: running(a, 'ready') }), 'switch');
       assert.strictEqual(reactToSettings({ ...base, old: a, plan: b, running: running(a, 'loading'), autoStart: false }), 'switch');
     });
-    it('unloads this window\'s model when the model setting is cleared, and leaves another window\'s alone', () => {
+    it("unloads this window's model when the model setting is cleared, and leaves another window's alone", () => {
       assert.strictEqual(reactToSettings({ ...base, old: a, plan: undefined, running: running(a, 'ready') }), 'unload');
       assert.strictEqual(reactToSettings({ ...base, old: a, plan: undefined, running: running(b, 'ready') }), 'none');
     });
@@ -54,7 +65,10 @@ describe('sidecar controller decisions', () => {
     it('says the problem, the user stop, the failure or the load in one sentence', () => {
       assert.strictEqual(answerDemand({ ...base, problem: { kind: 'no-model', message: 'No model chosen.' } }).error?.message, 'No model chosen.');
       assert.match(answerDemand({ ...base, plan: a, userStopped: true }).error?.message ?? '', /stopped: run "Strata: Start Server"/);
-      assert.strictEqual(answerDemand({ ...base, server: running(a, 'failed', { error: { code: 'model-load-failed', message: 'out of memory' } }) }).error?.message, 'out of memory');
+      assert.strictEqual(
+        answerDemand({ ...base, server: running(a, 'failed', { error: { code: 'model-load-failed', message: 'out of memory' } }) }).error?.message,
+        'out of memory',
+      );
       assert.match(answerDemand({ ...base, plan: a, loading: true }).error?.message ?? '', /loading the model/);
     });
     it('loads the model after an idle unload, but not after a stop on request', () => {
@@ -63,7 +77,7 @@ describe('sidecar controller decisions', () => {
       assert.strictEqual(requested.load, undefined);
       assert.match(requested.error?.message ?? '', /was stopped/);
     });
-    it('a busy problem does not block another window\'s ready server', () => {
+    it("a busy problem does not block another window's ready server", () => {
       assert.deepStrictEqual(answerDemand({ ...base, plan: a, problem: { kind: 'busy', message: 'b is loaded' }, server: running(b, 'ready') }), {});
     });
   });

@@ -54,7 +54,10 @@ const QUANT_RE = /(?:^|[-_.])(IQ\d_(?:XXS|XS|NL|S|M)|Q\d_K_[SML]|Q\d_K|Q\d_\d|TQ
 
 /** "Q4_K_M" from "Qwen2.5-Coder-32B-Instruct-Q4_K_M.gguf". */
 export function quantFromName(file: string): string | undefined {
-  const base = path.basename(file).replace(/-\d{5}-of-\d{5}\.gguf$/i, '').replace(/\.gguf$/i, '');
+  const base = path
+    .basename(file)
+    .replace(/-\d{5}-of-\d{5}\.gguf$/i, '')
+    .replace(/\.gguf$/i, '');
   return QUANT_RE.exec(base)?.[1]?.toUpperCase();
 }
 
@@ -130,7 +133,9 @@ export function buildCatalog(input: CatalogInput): CatalogEntry[] {
       roles: ['chat', 'fim', 'both'],
       sizeBytes: l.sizeBytes,
       sizeSource: 'disk',
-      ...(l.repo ? { repo: l.repo, files: l.parts.map((p) => (l.repoFile ? path.posix.join(path.posix.dirname(l.repoFile), path.basename(p)) : path.basename(p))) } : {}),
+      ...(l.repo
+        ? { repo: l.repo, files: l.parts.map((p) => (l.repoFile ? path.posix.join(path.posix.dirname(l.repoFile), path.basename(p)) : path.basename(p))) }
+        : {}),
       ...(l.sha256 ? { sha256: [l.sha256] } : {}),
       path: l.path,
       parts: l.parts,
@@ -153,7 +158,10 @@ export function customFiles(file: string): string[] {
 
 function localLabel(l: LocalModelFile): string {
   if (l.name) return l.name;
-  const base = path.basename(l.path).replace(/-\d{5}-of-\d{5}\.gguf$/i, '').replace(/\.gguf$/i, '');
+  const base = path
+    .basename(l.path)
+    .replace(/-\d{5}-of-\d{5}\.gguf$/i, '')
+    .replace(/\.gguf$/i, '');
   const q = quantFromName(l.path);
   return q ? base.slice(0, base.toUpperCase().lastIndexOf(q)).replace(/[-_.]+$/, '') || base : base;
 }

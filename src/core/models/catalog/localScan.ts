@@ -38,13 +38,19 @@ export interface ScanRoot {
 /** Where other tools keep models on this platform (only those that exist are scanned). */
 export function defaultScanRoots(env: NodeJS.ProcessEnv = process.env, home = os.homedir(), platform = process.platform): ScanRoot[] {
   const roots: ScanRoot[] = [];
-  const hub = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || (env.HF_HOME ? path.join(env.HF_HOME, 'hub') : '')
-    || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'huggingface', 'hub') : path.join(home, '.cache', 'huggingface', 'hub'));
+  const hub =
+    env.HF_HUB_CACHE ||
+    env.HUGGINGFACE_HUB_CACHE ||
+    (env.HF_HOME ? path.join(env.HF_HOME, 'hub') : '') ||
+    (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'huggingface', 'hub') : path.join(home, '.cache', 'huggingface', 'hub'));
   roots.push({ dir: hub, source: 'hf-cache' });
   if (env.LLAMA_CACHE) roots.push({ dir: env.LLAMA_CACHE, source: 'llama.cpp-cache' });
-  const legacy = platform === 'darwin' ? path.join(home, 'Library', 'Caches', 'llama.cpp')
-    : platform === 'win32' ? path.join(env.LOCALAPPDATA ?? path.join(home, 'AppData', 'Local'), 'llama.cpp')
-      : path.join(env.XDG_CACHE_HOME ?? path.join(home, '.cache'), 'llama.cpp');
+  const legacy =
+    platform === 'darwin'
+      ? path.join(home, 'Library', 'Caches', 'llama.cpp')
+      : platform === 'win32'
+        ? path.join(env.LOCALAPPDATA ?? path.join(home, 'AppData', 'Local'), 'llama.cpp')
+        : path.join(env.XDG_CACHE_HOME ?? path.join(home, '.cache'), 'llama.cpp');
   roots.push({ dir: legacy, source: 'llama.cpp-cache' });
   roots.push({ dir: path.join(home, '.lmstudio', 'models'), source: 'lm-studio' });
   roots.push({ dir: path.join(home, '.cache', 'lm-studio', 'models'), source: 'lm-studio' });

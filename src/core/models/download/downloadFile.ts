@@ -58,7 +58,11 @@ export type DownloadErrorCode = 'not-found' | 'unauthorized' | 'http' | 'network
 
 export class DownloadError extends Error {
   override readonly name = 'DownloadError';
-  constructor(readonly code: DownloadErrorCode, message: string, readonly quarantinedAt?: string) {
+  constructor(
+    readonly code: DownloadErrorCode,
+    message: string,
+    readonly quarantinedAt?: string,
+  ) {
     super(message);
   }
 }
@@ -83,7 +87,8 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadedFi
   // 1. Where the bytes are, how many, and their hash (the hub's redirect carries both).
   const head = await probeFile(o.url, o.token, o.signal, name);
   const total = head.size ?? o.sizeHint;
-  if (total === undefined) throw new DownloadError('http', `The server did not say how large ${name} is, so Strata cannot check the disk first; try again or use another endpoint.`);
+  if (total === undefined)
+    throw new DownloadError('http', `The server did not say how large ${name} is, so Strata cannot check the disk first; try again or use another endpoint.`);
   const expected = o.sha256?.toLowerCase() ?? head.sha256;
 
   // 2. Resume only what was started against the same version of the file.
@@ -94,14 +99,18 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadedFi
   } else {
     await fs.promises.rm(part, { force: true });
   }
-  const saveMeta = (validator: string | undefined) => fs.writeFileSync(metaFile, JSON.stringify({ url: o.url, size: total, sha256: expected, validator } satisfies PartMeta));
+  const saveMeta = (validator: string | undefined) =>
+    fs.writeFileSync(metaFile, JSON.stringify({ url: o.url, size: total, sha256: expected, validator } satisfies PartMeta));
   saveMeta(head.validator);
 
   // 3. Room for the rest, checked before the first byte.
   const free = await (o.freeBytes ?? freeDiskBytes)(path.dirname(o.dest));
   const reserve = o.reserveBytes ?? 512 * MiB;
   if (free < total - have + reserve) {
-    throw new DownloadError('disk-full', `Not enough disk space for ${name}: it needs ${gb(total - have + reserve)} and ${path.dirname(o.dest)} has ${gb(free)} free; free some space or set "strata.models.downloadDirectory" to a larger disk.`);
+    throw new DownloadError(
+      'disk-full',
+      `Not enough disk space for ${name}: it needs ${gb(total - have + reserve)} and ${path.dirname(o.dest)} has ${gb(free)} free; free some space or set "strata.models.downloadDirectory" to a larger disk.`,
+    );
   }
 
   let hash = createHash('sha256');
@@ -126,7 +135,11 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadedFi
     const q = path.join(qdir, `${name}.${Date.now()}`);
     await fs.promises.rename(part, q);
     await fs.promises.rm(metaFile, { force: true });
-    throw new DownloadError('checksum', `${name} failed its checksum (SHA-256 ${got.slice(0, 12)}…, expected ${expected.slice(0, 12)}…), so it was not used and was moved to ${q}; download it again, or check the mirror set in "strata.models.hubEndpoint".`, q);
+    throw new DownloadError(
+      'checksum',
+      `${name} failed its checksum (SHA-256 ${got.slice(0, 12)}…, expected ${expected.slice(0, 12)}…), so it was not used and was moved to ${q}; download it again, or check the mirror set in "strata.models.hubEndpoint".`,
+      q,
+    );
   }
   await fs.promises.rename(part, o.dest);
   await fs.promises.rm(metaFile, { force: true });
@@ -196,7 +209,11 @@ async function fetchFollowing(url: string, init: FollowInit, name: string, onHop
     const loc = res.headers.get('location');
     if (!loc) throw new DownloadError('http', `The server redirected ${name} without saying where; try again later.`);
     const next = new URL(loc, current);
-    if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new DownloadError('http', `The server redirected ${name} to a ${next.protocol} address, which Strata does not follow; check "strata.models.hubEndpoint".`);
+    if (next.protocol !== 'https:' && next.protocol !== 'http:')
+      throw new DownloadError(
+        'http',
+        `The server redirected ${name} to a ${next.protocol} address, which Strata does not follow; check "strata.models.hubEndpoint".`,
+      );
     current = next.toString();
   }
   throw new DownloadError('http', `Too many redirects for ${name}; check "strata.models.hubEndpoint".`);
@@ -218,8 +235,16 @@ function rangeStartsAt(contentRange: string | null, from: number, total: number)
   return !!m && Number(m[1]) === from && (m[3] === '*' || Number(m[3]) === total);
 }
 
-async function transfer(head: Probe, part: string, from: number, total: number, hash: Hash, o: DownloadFileOptions, name: string,
-  saveMeta: (validator: string | undefined) => void): Promise<{ have: number; hash: Hash; restarted: boolean }> {
+async function transfer(
+  head: Probe,
+  part: string,
+  from: number,
+  total: number,
+  hash: Hash,
+  o: DownloadFileOptions,
+  name: string,
+  saveMeta: (validator: string | undefined) => void,
+): Promise<{ have: number; hash: Hash; restarted: boolean }> {
   let { res } = await fetchFrom(head, from, o, name);
   let restarted = false;
   if (from > 0 && res.status === 206 && !rangeStartsAt(res.headers.get('content-range'), from, total)) {
@@ -267,8 +292,14 @@ async function transfer(head: Probe, part: string, from: number, total: number, 
 
 function drained(out: fs.WriteStream): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const onError = (e: Error) => { out.off('drain', onDrain); reject(e); };
-    const onDrain = () => { out.off('error', onError); resolve(); };
+    const onError = (e: Error) => {
+      out.off('drain', onDrain);
+      reject(e);
+    };
+    const onDrain = () => {
+      out.off('error', onError);
+      resolve();
+    };
     out.once('drain', onDrain);
     out.once('error', onError);
   });
@@ -284,7 +315,11 @@ async function request(url: string, init: RequestInit, name: string): Promise<Re
 
 function checkStatus(status: number, name: string): void {
   if (status === 200 || status === 206) return;
-  if (status === 401 || status === 403) throw new DownloadError('unauthorized', `The hub refused ${name} (HTTP ${status}): the repository may be gated; accept its licence on the hub and set an access token (HF_TOKEN).`);
+  if (status === 401 || status === 403)
+    throw new DownloadError(
+      'unauthorized',
+      `The hub refused ${name} (HTTP ${status}): the repository may be gated; accept its licence on the hub and set an access token (HF_TOKEN).`,
+    );
   if (status === 404) throw new DownloadError('not-found', `${name} is not on the server (HTTP 404); check the repository and file name.`);
   throw new DownloadError('http', `The server answered HTTP ${status} for ${name}; try again later.`);
 }
@@ -292,9 +327,13 @@ function checkStatus(status: number, name: string): void {
 function translateError(e: unknown, name: string, part: string | undefined, signal?: AbortSignal | null): DownloadError {
   if (e instanceof DownloadError) return e;
   const err = e as NodeJS.ErrnoException;
-  if (signal?.aborted || err?.name === 'AbortError') return new DownloadError('cancelled', `The download of ${name} was cancelled; it will resume where it stopped.`);
+  if (signal?.aborted || err?.name === 'AbortError')
+    return new DownloadError('cancelled', `The download of ${name} was cancelled; it will resume where it stopped.`);
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
-    return new DownloadError('disk-full', `The disk filled up while downloading ${name}; free some space and download again (the partial file ${path.basename(part ?? name)} is kept and the download resumes from it).`);
+    return new DownloadError(
+      'disk-full',
+      `The disk filled up while downloading ${name}; free some space and download again (the partial file ${path.basename(part ?? name)} is kept and the download resumes from it).`,
+    );
   }
   return new DownloadError('network', `The download of ${name} was interrupted (${err?.message ?? String(e)}); run it again to resume.`);
 }

@@ -56,7 +56,10 @@ export async function downloadModel(req: ModelDownloadRequest): Promise<Download
   try {
     release = await lockfile.lock(lockTarget, { realpath: false, lockfilePath: `${lockTarget}.download-lock`, stale: 30_000, update: 10_000 });
   } catch {
-    throw new DownloadError('http', `${path.basename(lockTarget)} is already being downloaded (by another VS Code window or Strata process); wait for it to finish.`);
+    throw new DownloadError(
+      'http',
+      `${path.basename(lockTarget)} is already being downloaded (by another VS Code window or Strata process); wait for it to finish.`,
+    );
   }
   try {
     const store = hashStore(req.downloadDir);
@@ -65,7 +68,10 @@ export async function downloadModel(req: ModelDownloadRequest): Promise<Download
     const free = await (req.freeBytes ?? freeDiskBytes)(path.dirname(dests[0]));
     const reserve = req.reserveBytes ?? 512 * 1024 * 1024;
     if (free < remaining + reserve) {
-      throw new DownloadError('disk-full', `Not enough disk space for ${req.repo}: it needs ${(remaining / 1e9 + reserve / 1e9).toFixed(1)} GB more and ${path.dirname(dests[0])} has ${(free / 1e9).toFixed(1)} GB free; free some space or set "strata.models.downloadDirectory" to a larger disk.`);
+      throw new DownloadError(
+        'disk-full',
+        `Not enough disk space for ${req.repo}: it needs ${(remaining / 1e9 + reserve / 1e9).toFixed(1)} GB more and ${path.dirname(dests[0])} has ${(free / 1e9).toFixed(1)} GB free; free some space or set "strata.models.downloadDirectory" to a larger disk.`,
+      );
     }
     const total = sizes.reduce((a, b) => a + b, 0);
     const done: DownloadedFile[] = [];

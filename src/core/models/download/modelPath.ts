@@ -17,7 +17,10 @@ const FILE_PART = /^[A-Za-z0-9_+=,@()[\]-][A-Za-z0-9._+=,@()[\] -]{0,254}$/;
 export function checkRepoId(repo: string): void {
   const parts = repo.split('/');
   if (parts.length !== 2 || !parts.every((p) => REPO_PART.test(p) && !p.includes('..'))) {
-    throw new DownloadError('unsafe-name', `Strata will not download from "${printable(repo)}": a repository is "owner/name" with letters, digits, "-", "_" and "." only; fix the entry in "strata.models.custom".`);
+    throw new DownloadError(
+      'unsafe-name',
+      `Strata will not download from "${printable(repo)}": a repository is "owner/name" with letters, digits, "-", "_" and "." only; fix the entry in "strata.models.custom".`,
+    );
   }
 }
 
@@ -25,7 +28,10 @@ export function checkRepoId(repo: string): void {
 export function checkRepoFile(repo: string, file: string): void {
   const parts = file.split('/');
   if (file.length > 1024 || !parts.every((p) => FILE_PART.test(p) && !p.endsWith(' ') && !p.endsWith('.'))) {
-    throw new DownloadError('unsafe-name', `Strata will not download "${printable(file)}" from ${printable(repo)}: a model file name may not be absolute, climb with "..", start with "." or hold backslashes or control characters; fix the entry in "strata.models.custom".`);
+    throw new DownloadError(
+      'unsafe-name',
+      `Strata will not download "${printable(file)}" from ${printable(repo)}: a model file name may not be absolute, climb with "..", start with "." or hold backslashes or control characters; fix the entry in "strata.models.custom".`,
+    );
   }
 }
 
@@ -36,7 +42,10 @@ export function modelDestination(downloadDir: string, repo: string, file: string
   const root = path.resolve(downloadDir);
   const dest = path.resolve(root, ...repo.split('/'), ...file.split('/'));
   if (!isInside(root, dest)) {
-    throw new DownloadError('unsafe-name', `Strata will not download "${printable(file)}": it would land outside ${root}; fix the entry in "strata.models.custom".`);
+    throw new DownloadError(
+      'unsafe-name',
+      `Strata will not download "${printable(file)}": it would land outside ${root}; fix the entry in "strata.models.custom".`,
+    );
   }
   return dest;
 }
@@ -59,7 +68,10 @@ export async function makeDestinationFolder(downloadDir: string, dest: string): 
 async function checkReal(realRoot: string, dir: string, downloadDir: string, dest: string): Promise<void> {
   const real = await fs.promises.realpath(dir);
   if (!isInside(realRoot, real)) {
-    throw new DownloadError('unsafe-name', `Strata will not download ${path.basename(dest)}: the folder ${dir} leads outside ${downloadDir} (to ${real}) through a link; remove the link or set "strata.models.downloadDirectory" to the folder you want.`);
+    throw new DownloadError(
+      'unsafe-name',
+      `Strata will not download ${path.basename(dest)}: the folder ${dir} leads outside ${downloadDir} (to ${real}) through a link; remove the link or set "strata.models.downloadDirectory" to the folder you want.`,
+    );
   }
 }
 
@@ -70,5 +82,7 @@ function isInside(root: string, p: string): boolean {
 
 /** Names are quoted in messages; control characters would garble the notification. */
 function printable(s: string): string {
-  return JSON.stringify(s.replace(/[\x00-\x1f\x7f]/g, '?')).slice(1, -1).slice(0, 200);
+  return JSON.stringify(s.replace(/[\x00-\x1f\x7f]/g, '?'))
+    .slice(1, -1)
+    .slice(0, 200);
 }

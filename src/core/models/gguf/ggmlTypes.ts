@@ -92,16 +92,10 @@ const TABLE: ReadonlyArray<readonly [GgmlType, number, number]> = [
   [GgmlType.Q2_0, 64, 2 + 16],
 ];
 
-const NOT_QUANTIZED = new Set<GgmlType>([
-  GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.F64,
-  GgmlType.I8, GgmlType.I16, GgmlType.I32, GgmlType.I64,
-]);
+const NOT_QUANTIZED = new Set<GgmlType>([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.F64, GgmlType.I8, GgmlType.I16, GgmlType.I32, GgmlType.I64]);
 
 const INFO = new Map<number, GgmlTypeInfo>(
-  TABLE.map(([type, blockSize, typeSize]) => [
-    type,
-    { type, name: GgmlType[type], blockSize, typeSize, quantized: !NOT_QUANTIZED.has(type) },
-  ]),
+  TABLE.map(([type, blockSize, typeSize]) => [type, { type, name: GgmlType[type], blockSize, typeSize, quantized: !NOT_QUANTIZED.has(type) }]),
 );
 
 export function isKnownGgmlType(type: number): type is GgmlType {

@@ -184,17 +184,28 @@ async function readScalar(r: Cursor, type: GgufScalarType): Promise<number | big
   if (!r.has(width)) await r.need(width);
   const b = r.take(width);
   switch (type) {
-    case GgufValueType.UINT8: return b.readUInt8(0);
-    case GgufValueType.INT8: return b.readInt8(0);
-    case GgufValueType.UINT16: return b.readUInt16LE(0);
-    case GgufValueType.INT16: return b.readInt16LE(0);
-    case GgufValueType.UINT32: return b.readUInt32LE(0);
-    case GgufValueType.INT32: return b.readInt32LE(0);
-    case GgufValueType.FLOAT32: return b.readFloatLE(0);
-    case GgufValueType.FLOAT64: return b.readDoubleLE(0);
-    case GgufValueType.BOOL: return b.readUInt8(0) !== 0;
-    case GgufValueType.UINT64: return b.readBigUInt64LE(0);
-    case GgufValueType.INT64: return b.readBigInt64LE(0);
+    case GgufValueType.UINT8:
+      return b.readUInt8(0);
+    case GgufValueType.INT8:
+      return b.readInt8(0);
+    case GgufValueType.UINT16:
+      return b.readUInt16LE(0);
+    case GgufValueType.INT16:
+      return b.readInt16LE(0);
+    case GgufValueType.UINT32:
+      return b.readUInt32LE(0);
+    case GgufValueType.INT32:
+      return b.readInt32LE(0);
+    case GgufValueType.FLOAT32:
+      return b.readFloatLE(0);
+    case GgufValueType.FLOAT64:
+      return b.readDoubleLE(0);
+    case GgufValueType.BOOL:
+      return b.readUInt8(0) !== 0;
+    case GgufValueType.UINT64:
+      return b.readBigUInt64LE(0);
+    case GgufValueType.INT64:
+      return b.readBigInt64LE(0);
   }
 }
 
@@ -204,7 +215,11 @@ class Cursor {
   private bufStart = 0;
   position = 0;
 
-  constructor(private readonly fh: fs.promises.FileHandle, readonly fileSize: number, readonly filePath: string) {}
+  constructor(
+    private readonly fh: fs.promises.FileHandle,
+    readonly fileSize: number,
+    readonly filePath: string,
+  ) {}
 
   /** True when the next n bytes are already buffered: lets hot paths skip an await per value. */
   has(n: number): boolean {
@@ -213,8 +228,7 @@ class Cursor {
 
   async need(n: number): Promise<void> {
     if (this.position + n > this.fileSize) {
-      throw new GgufFormatError(this.filePath, 'truncated',
-        `is truncated: the header runs past the end of the file (${this.fileSize} bytes)`);
+      throw new GgufFormatError(this.filePath, 'truncated', `is truncated: the header runs past the end of the file (${this.fileSize} bytes)`);
     }
     if (this.has(n)) return;
     const len = Math.min(Math.max(n, CHUNK), this.fileSize - this.position);
@@ -226,8 +240,7 @@ class Cursor {
       got += bytesRead;
     }
     if (got < n) {
-      throw new GgufFormatError(this.filePath, 'truncated',
-        `is truncated: the header runs past the end of the file (${this.position + got} bytes)`);
+      throw new GgufFormatError(this.filePath, 'truncated', `is truncated: the header runs past the end of the file (${this.position + got} bytes)`);
     }
     this.buf = buf.subarray(0, got);
     this.bufStart = this.position;
@@ -278,8 +291,7 @@ class Cursor {
     const big = this.take(8).readBigUInt64LE(0);
     const len = Number(big);
     if (big > BigInt(Number.MAX_SAFE_INTEGER) || this.position + len > this.fileSize) {
-      throw new GgufFormatError(this.filePath, 'truncated',
-        `is truncated: the header runs past the end of the file (${this.fileSize} bytes)`);
+      throw new GgufFormatError(this.filePath, 'truncated', `is truncated: the header runs past the end of the file (${this.fileSize} bytes)`);
     }
     return len;
   }

@@ -19,8 +19,14 @@ export enum GgufValueType {
 }
 
 export type GgufNumberType =
-  | GgufValueType.UINT8 | GgufValueType.INT8 | GgufValueType.UINT16 | GgufValueType.INT16
-  | GgufValueType.UINT32 | GgufValueType.INT32 | GgufValueType.FLOAT32 | GgufValueType.FLOAT64;
+  | GgufValueType.UINT8
+  | GgufValueType.INT8
+  | GgufValueType.UINT16
+  | GgufValueType.INT16
+  | GgufValueType.UINT32
+  | GgufValueType.INT32
+  | GgufValueType.FLOAT32
+  | GgufValueType.FLOAT64;
 /** 64-bit integers are bigints so that no value silently loses precision. */
 export type GgufBigIntType = GgufValueType.UINT64 | GgufValueType.INT64;
 export type GgufScalarType = GgufNumberType | GgufBigIntType | GgufValueType.BOOL | GgufValueType.STRING;
@@ -44,18 +50,28 @@ export type GgufArrayValue = { type: GgufValueType.ARRAY; skippedLength?: number
 
 export type GgufMetadataValue = GgufScalarValue | GgufArrayValue;
 
-export type GgufMetadataInput =
-  | Readonly<Record<string, GgufMetadataValue>>
-  | Iterable<readonly [string, GgufMetadataValue]>;
+export type GgufMetadataInput = Readonly<Record<string, GgufMetadataValue>> | Iterable<readonly [string, GgufMetadataValue]>;
 
 /** Byte width of fixed-size scalar types; strings are variable. */
 export function scalarByteWidth(type: GgufValueType): number | undefined {
   switch (type) {
-    case GgufValueType.UINT8: case GgufValueType.INT8: case GgufValueType.BOOL: return 1;
-    case GgufValueType.UINT16: case GgufValueType.INT16: return 2;
-    case GgufValueType.UINT32: case GgufValueType.INT32: case GgufValueType.FLOAT32: return 4;
-    case GgufValueType.UINT64: case GgufValueType.INT64: case GgufValueType.FLOAT64: return 8;
-    default: return undefined;
+    case GgufValueType.UINT8:
+    case GgufValueType.INT8:
+    case GgufValueType.BOOL:
+      return 1;
+    case GgufValueType.UINT16:
+    case GgufValueType.INT16:
+      return 2;
+    case GgufValueType.UINT32:
+    case GgufValueType.INT32:
+    case GgufValueType.FLOAT32:
+      return 4;
+    case GgufValueType.UINT64:
+    case GgufValueType.INT64:
+    case GgufValueType.FLOAT64:
+      return 8;
+    default:
+      return undefined;
   }
 }
 
@@ -77,14 +93,10 @@ export const gv = {
   i64: (value: bigint | number): GgufMetadataValue => ({ type: GgufValueType.INT64, value: BigInt(value) }),
   bool: (value: boolean): GgufMetadataValue => ({ type: GgufValueType.BOOL, value }),
   str: (value: string): GgufMetadataValue => ({ type: GgufValueType.STRING, value }),
-  strings: (value: readonly string[]): GgufMetadataValue =>
-    ({ type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value }),
-  numbers: (itemType: GgufNumberType, value: readonly number[]): GgufMetadataValue =>
-    ({ type: GgufValueType.ARRAY, itemType, value }),
-  bigints: (itemType: GgufBigIntType, value: readonly bigint[]): GgufMetadataValue =>
-    ({ type: GgufValueType.ARRAY, itemType, value }),
-  bools: (value: readonly boolean[]): GgufMetadataValue =>
-    ({ type: GgufValueType.ARRAY, itemType: GgufValueType.BOOL, value }),
+  strings: (value: readonly string[]): GgufMetadataValue => ({ type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value }),
+  numbers: (itemType: GgufNumberType, value: readonly number[]): GgufMetadataValue => ({ type: GgufValueType.ARRAY, itemType, value }),
+  bigints: (itemType: GgufBigIntType, value: readonly bigint[]): GgufMetadataValue => ({ type: GgufValueType.ARRAY, itemType, value }),
+  bools: (value: readonly boolean[]): GgufMetadataValue => ({ type: GgufValueType.ARRAY, itemType: GgufValueType.BOOL, value }),
 };
 
 export function metadataEntries(input: GgufMetadataInput): Array<[string, GgufMetadataValue]> {

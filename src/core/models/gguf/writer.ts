@@ -9,9 +9,7 @@
 
 import * as fs from 'fs';
 import { GgmlType, ggmlTypeInfo, isKnownGgmlType, tensorByteSize } from './ggmlTypes';
-import {
-  GgufMetadataInput, GgufMetadataValue, GgufScalarType, GgufValueType, metadataEntries,
-} from './values';
+import { GgufMetadataInput, GgufMetadataValue, GgufScalarType, GgufValueType, metadataEntries } from './values';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -160,8 +158,12 @@ export async function writeGguf(path: string, opts: GgufWriteOptions): Promise<G
     await fh.close();
   }
   return {
-    path, alignment: layout.alignment, dataOffset: layout.dataOffset,
-    tensors: layout.tensors, fileSize: layout.fileSize, bytesWritten,
+    path,
+    alignment: layout.alignment,
+    dataOffset: layout.dataOffset,
+    tensors: layout.tensors,
+    fileSize: layout.fileSize,
+    bytesWritten,
   };
 }
 
@@ -218,12 +220,24 @@ function writeScalar(sink: ByteSink, key: string, type: GgufScalarType, value: u
     return value as number;
   };
   switch (type) {
-    case GgufValueType.UINT8: sink.fixed(1, (b, o) => b.writeUInt8(int(0, 0xff), o)); break;
-    case GgufValueType.INT8: sink.fixed(1, (b, o) => b.writeInt8(int(-0x80, 0x7f), o)); break;
-    case GgufValueType.UINT16: sink.fixed(2, (b, o) => b.writeUInt16LE(int(0, 0xffff), o)); break;
-    case GgufValueType.INT16: sink.fixed(2, (b, o) => b.writeInt16LE(int(-0x8000, 0x7fff), o)); break;
-    case GgufValueType.UINT32: sink.fixed(4, (b, o) => b.writeUInt32LE(int(0, 0xffffffff), o)); break;
-    case GgufValueType.INT32: sink.fixed(4, (b, o) => b.writeInt32LE(int(-0x80000000, 0x7fffffff), o)); break;
+    case GgufValueType.UINT8:
+      sink.fixed(1, (b, o) => b.writeUInt8(int(0, 0xff), o));
+      break;
+    case GgufValueType.INT8:
+      sink.fixed(1, (b, o) => b.writeInt8(int(-0x80, 0x7f), o));
+      break;
+    case GgufValueType.UINT16:
+      sink.fixed(2, (b, o) => b.writeUInt16LE(int(0, 0xffff), o));
+      break;
+    case GgufValueType.INT16:
+      sink.fixed(2, (b, o) => b.writeInt16LE(int(-0x8000, 0x7fff), o));
+      break;
+    case GgufValueType.UINT32:
+      sink.fixed(4, (b, o) => b.writeUInt32LE(int(0, 0xffffffff), o));
+      break;
+    case GgufValueType.INT32:
+      sink.fixed(4, (b, o) => b.writeInt32LE(int(-0x80000000, 0x7fffffff), o));
+      break;
     case GgufValueType.FLOAT32:
       if (typeof value !== 'number') bad();
       sink.fixed(4, (b, o) => b.writeFloatLE(value as number, o));

@@ -5,9 +5,7 @@
 
 import * as fs from 'fs';
 import { ggmlTypeName, tensorElementCount } from '../gguf/ggmlTypes';
-import {
-  GgufFormatError, GgufHeader, metaArrayLength, metaNumber, metaString, readGgufHeader,
-} from '../gguf/reader';
+import { GgufFormatError, GgufHeader, metaArrayLength, metaNumber, metaString, readGgufHeader } from '../gguf/reader';
 import { GgufValueType } from '../gguf/values';
 import { parseSplitName, splitPartPaths } from './splitFiles';
 
@@ -85,7 +83,10 @@ export interface InspectOptions {
 /** A split model with a missing or mismatched part; names the file like GgufFormatError. */
 export class SplitModelError extends Error {
   override readonly name = 'SplitModelError';
-  constructor(readonly filePath: string, message: string) {
+  constructor(
+    readonly filePath: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -100,7 +101,10 @@ export async function inspectModel(filePath: string, opts: InspectOptions = {}):
   if (split && opts.requireAllParts !== false) {
     const missing = parts.filter((p) => !fs.existsSync(p));
     if (missing.length) {
-      throw new SplitModelError(missing[0], `${partLabel(missing[0])} is missing: ${missing.length} of ${parts.length} parts of this model are not there; download the missing parts or pick another model.`);
+      throw new SplitModelError(
+        missing[0],
+        `${partLabel(missing[0])} is missing: ${missing.length} of ${parts.length} parts of this model are not there; download the missing parts or pick another model.`,
+      );
     }
   }
   const headers: GgufHeader[] = [];
@@ -129,11 +133,39 @@ function checkSplitHeaders(headers: GgufHeader[], parts: string[]): void {
 }
 
 const FTYPE_NAMES: Record<number, string> = {
-  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 10: 'Q2_K', 11: 'Q3_K_S',
-  12: 'Q3_K_M', 13: 'Q3_K_L', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K',
-  19: 'IQ2_XXS', 20: 'IQ2_XS', 21: 'Q2_K_S', 22: 'IQ3_XS', 23: 'IQ3_XXS', 24: 'IQ1_S', 25: 'IQ4_NL',
-  26: 'IQ3_S', 27: 'IQ3_M', 28: 'IQ2_S', 29: 'IQ2_M', 30: 'IQ4_XS', 31: 'IQ1_M', 32: 'BF16',
-  36: 'TQ1_0', 37: 'TQ2_0', 38: 'MXFP4_MOE',
+  0: 'F32',
+  1: 'F16',
+  2: 'Q4_0',
+  3: 'Q4_1',
+  7: 'Q8_0',
+  8: 'Q5_0',
+  9: 'Q5_1',
+  10: 'Q2_K',
+  11: 'Q3_K_S',
+  12: 'Q3_K_M',
+  13: 'Q3_K_L',
+  14: 'Q4_K_S',
+  15: 'Q4_K_M',
+  16: 'Q5_K_S',
+  17: 'Q5_K_M',
+  18: 'Q6_K',
+  19: 'IQ2_XXS',
+  20: 'IQ2_XS',
+  21: 'Q2_K_S',
+  22: 'IQ3_XS',
+  23: 'IQ3_XXS',
+  24: 'IQ1_S',
+  25: 'IQ4_NL',
+  26: 'IQ3_S',
+  27: 'IQ3_M',
+  28: 'IQ2_S',
+  29: 'IQ2_M',
+  30: 'IQ4_XS',
+  31: 'IQ1_M',
+  32: 'BF16',
+  36: 'TQ1_0',
+  37: 'TQ2_0',
+  38: 'MXFP4_MOE',
 };
 
 export function fileTypeName(ftype: number | undefined): string | undefined {
@@ -227,7 +259,7 @@ function describe(headers: GgufHeader[], parts: string[]): ModelInfo {
     slidingWindow: num('attention.sliding_window') ?? 0,
     expertCount,
     expertUsed: num('expert_used_count') ?? 0,
-    expertFfn: num('expert_feed_forward_length') ?? (expertCount ? byName.get('blk.0.ffn_up_exps.weight')?.shape[1] ?? 0 : 0),
+    expertFfn: num('expert_feed_forward_length') ?? (expertCount ? (byName.get('blk.0.ffn_up_exps.weight')?.shape[1] ?? 0) : 0),
     expertSharedFfn: num('expert_shared_feed_forward_length') ?? 0,
     tiedOutput: !byName.has('output.weight'),
     qkvBias: byName.has('blk.0.attn_q.bias'),
@@ -280,4 +312,3 @@ export function bytesReadPerToken(info: ModelInfo): number {
   if (info.tiedOutput) n += info.tokenEmbdBytes;
   return n;
 }
-

@@ -41,9 +41,19 @@ const cache = new Map<string, number[]>();
 export function computeBufferBytes(model: TransformerShape, cfg: ComputeConfig, place: ComputePlacement): number[] {
   // Only the hyper-parameters: callers pass whole ModelInfos, whose per-layer byte lists would bloat the key.
   const shape: TransformerShape = {
-    layers: model.layers, embd: model.embd, heads: model.heads, kvHeads: model.kvHeads, headDimK: model.headDimK,
-    headDimV: model.headDimV, ffn: model.ffn, vocab: model.vocab, expertCount: model.expertCount,
-    expertUsed: model.expertUsed, expertFfn: model.expertFfn, qkvBias: model.qkvBias, qkNorm: model.qkNorm,
+    layers: model.layers,
+    embd: model.embd,
+    heads: model.heads,
+    kvHeads: model.kvHeads,
+    headDimK: model.headDimK,
+    headDimV: model.headDimV,
+    ffn: model.ffn,
+    vocab: model.vocab,
+    expertCount: model.expertCount,
+    expertUsed: model.expertUsed,
+    expertFfn: model.expertFfn,
+    qkvBias: model.qkvBias,
+    qkNorm: model.qkNorm,
   };
   const nCtx = Math.ceil(cfg.nCtx / 256) * 256;
   const nBatch = Math.min(nCtx, cfg.nBatch);
@@ -61,8 +71,14 @@ export function computeBufferBytes(model: TransformerShape, cfg: ComputeConfig, 
     // graph_reserve rounds n_tokens up to a multiple of the sequences.
     const t = Math.ceil(nTokens / cfg.slots) * cfg.slots;
     const built = buildTransformerGraph(shape, {
-      nTokens: t, nSeqs: cfg.slots, nOutputs, nKv: cells.perStream, nStream, flashAttn: cfg.flashAttn,
-      quantizedK: isQuantizedKv(cfg.typeK), quantizedV: isQuantizedKv(cfg.typeV),
+      nTokens: t,
+      nSeqs: cfg.slots,
+      nOutputs,
+      nKv: cells.perStream,
+      nStream,
+      flashAttn: cfg.flashAttn,
+      quantizedK: isQuantizedKv(cfg.typeK),
+      quantizedV: isQuantizedKv(cfg.typeV),
     });
     return scheduleBuffers(built, {
       buffers: place.alignments.map((alignment) => ({ alignment })),

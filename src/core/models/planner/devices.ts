@@ -111,7 +111,7 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
   const devices: PlannerDevice[] = [];
 
   const fromProbe = (d: AcceleratorDevice): Pick<PlannerDevice, 'budgetBytes' | 'totalBytes' | 'amdgpu' | 'kind' | 'architecture' | 'maxOpBytes'> => ({
-    budgetBytes: d.integrated && d.vram && d.gtt ? unifiedBudget(d.vram, d.gtt, probe.system.availableBytes) : d.budgetBytes ?? d.freeBytes ?? 0,
+    budgetBytes: d.integrated && d.vram && d.gtt ? unifiedBudget(d.vram, d.gtt, probe.system.availableBytes) : (d.budgetBytes ?? d.freeBytes ?? 0),
     totalBytes: d.totalBytes ?? 0,
     kind: d.integrated ? 'integrated' : 'discrete',
     architecture: d.architecture ?? undefined,
@@ -132,7 +132,7 @@ export function machineFromProbe(probe: AcceleratorProbe, opts: MachineOptions =
     for (const l of opts.listed) {
       if (l.backend === 'RPC' || l.backend === 'CPU') continue;
       const isAmd = /radeon|amd|gfx/i.test(l.description);
-      const label = `${l.description} ${isAmd && apu ? apu.architecture ?? '' : ''}`;
+      const label = `${l.description} ${isAmd && apu ? (apu.architecture ?? '') : ''}`;
       const base: PlannerDevice = {
         id: l.name,
         name: l.description,

@@ -11,8 +11,15 @@ export type KvCacheType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'i
 export const KV_CACHE_TYPES: readonly KvCacheType[] = ['f16', 'q8_0', 'q4_0', 'bf16', 'f32', 'q5_0', 'q5_1', 'q4_1', 'iq4_nl'];
 
 const GGML_OF: Record<KvCacheType, GgmlType> = {
-  f32: GgmlType.F32, f16: GgmlType.F16, bf16: GgmlType.BF16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0,
-  q4_1: GgmlType.Q4_1, iq4_nl: GgmlType.IQ4_NL, q5_0: GgmlType.Q5_0, q5_1: GgmlType.Q5_1,
+  f32: GgmlType.F32,
+  f16: GgmlType.F16,
+  bf16: GgmlType.BF16,
+  q8_0: GgmlType.Q8_0,
+  q4_0: GgmlType.Q4_0,
+  q4_1: GgmlType.Q4_1,
+  iq4_nl: GgmlType.IQ4_NL,
+  q5_0: GgmlType.Q5_0,
+  q5_1: GgmlType.Q5_1,
 };
 
 export function isQuantizedKv(t: KvCacheType): boolean {

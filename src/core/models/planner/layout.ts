@@ -5,10 +5,32 @@
 
 import type { ModelInfo } from '../inspect/modelInfo';
 
-export type PlanModel = Pick<ModelInfo,
-  | 'architecture' | 'layers' | 'embd' | 'ffn' | 'heads' | 'kvHeads' | 'headDimK' | 'headDimV' | 'vocab'
-  | 'contextLength' | 'expertCount' | 'expertUsed' | 'expertFfn' | 'qkvBias' | 'qkNorm' | 'layerBytes'
-  | 'layerExpertBytes' | 'tokenEmbdBytes' | 'outputBytes' | 'tiedOutput' | 'fileBytes' | 'quantLabel' | 'slidingWindow'>;
+export type PlanModel = Pick<
+  ModelInfo,
+  | 'architecture'
+  | 'layers'
+  | 'embd'
+  | 'ffn'
+  | 'heads'
+  | 'kvHeads'
+  | 'headDimK'
+  | 'headDimV'
+  | 'vocab'
+  | 'contextLength'
+  | 'expertCount'
+  | 'expertUsed'
+  | 'expertFfn'
+  | 'qkvBias'
+  | 'qkNorm'
+  | 'layerBytes'
+  | 'layerExpertBytes'
+  | 'tokenEmbdBytes'
+  | 'outputBytes'
+  | 'tiedOutput'
+  | 'fileBytes'
+  | 'quantLabel'
+  | 'slidingWindow'
+>;
 
 /** Device index per layer (0..devices-1), or CPU = -1; index n_layer is the output layer. */
 export interface LayerLayout {
@@ -32,7 +54,10 @@ const normBytes = (m: Pick<PlanModel, 'embd'>): number => m.embd * 4;
  * the output layer that is the weight or the [vocab x 512] F32 logits: 297 MiB for a 152k vocab,
  * more than lavapipe's 128 MiB, far less than a GPU's 4 GiB.
  */
-export function outputFitsDevice(m: Pick<PlanModel, 'vocab' | 'embd' | 'tiedOutput' | 'tokenEmbdBytes' | 'outputBytes'>, maxOpBytes: number | undefined): boolean {
+export function outputFitsDevice(
+  m: Pick<PlanModel, 'vocab' | 'embd' | 'tiedOutput' | 'tokenEmbdBytes' | 'outputBytes'>,
+  maxOpBytes: number | undefined,
+): boolean {
   if (!maxOpBytes) return true;
   const weight = m.tiedOutput ? m.tokenEmbdBytes : m.outputBytes - normBytes(m);
   return m.vocab * 512 * 4 <= maxOpBytes && weight <= maxOpBytes;

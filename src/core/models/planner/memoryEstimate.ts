@@ -56,33 +56,66 @@ export interface MemoryEstimate {
  * What llama.cpp will allocate for one explicit configuration, per device and on the host
  * (budgets are the devices' own; the host's is left 0 for the caller).
  */
-export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: MemoryConfig,
-  reserved?: ReservedMemory): MemoryEstimate {
-  const layout = layoutLayers(m.layers, devs.length ? c.ngl : 0, devs.map((d) => Math.max(d.budgetBytes, 1)));
+export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: MemoryConfig, reserved?: ReservedMemory): MemoryEstimate {
+  const layout = layoutLayers(
+    m.layers,
+    devs.length ? c.ngl : 0,
+    devs.map((d) => Math.max(d.budgetBytes, 1)),
+  );
   if (layout.outputDevice >= 0 && !outputFitsDevice(m, devs[layout.outputDevice].maxOpBytes)) layout.outputWeightOnHost = true;
   const w = weightBytes(m, layout, devs.length);
   const kvPerLayer = kvCacheBytes(m, { nCtx: c.ctx, slots: c.slots, unified: c.unified, typeK: c.typeK, typeV: c.typeV }, 1).total;
   const kvDev = new Array<number>(devs.length).fill(0);
   let kvHost = 0;
-  layout.layerDevice.forEach((d) => { if (d >= 0) kvDev[d] += kvPerLayer; else kvHost += kvPerLayer; });
-  const compute = computeBufferBytes(m, {
-    nCtx: c.ctx, slots: c.slots, unified: c.unified, flashAttn: c.flashAttn, typeK: c.typeK, typeV: c.typeV,
-    nBatch: c.nBatch, nUbatch: c.nUbatch, nOutputs: c.nOutputs, largestCpuWeight: largestCpuWeight(m, layout),
-  }, {
-    alignments: [...devs.map((d) => d.alignment), 32],
-    layerDevice: (il) => (layout.layerDevice[il] >= 0 ? layout.layerDevice[il] : devs.length),
-    outputDevice: layout.outputDevice >= 0 && !layout.outputWeightOnHost ? layout.outputDevice : devs.length,
+  layout.layerDevice.forEach((d) => {
+    if (d >= 0) kvDev[d] += kvPerLayer;
+    else kvHost += kvPerLayer;
   });
+  const compute = computeBufferBytes(
+    m,
+    {
+      nCtx: c.ctx,
+      slots: c.slots,
+      unified: c.unified,
+      flashAttn: c.flashAttn,
+      typeK: c.typeK,
+      typeV: c.typeV,
+      nBatch: c.nBatch,
+      nUbatch: c.nUbatch,
+      nOutputs: c.nOutputs,
+      largestCpuWeight: largestCpuWeight(m, layout),
+    },
+    {
+      alignments: [...devs.map((d) => d.alignment), 32],
+      layerDevice: (il) => (layout.layerDevice[il] >= 0 ? layout.layerDevice[il] : devs.length),
+      outputDevice: layout.outputDevice >= 0 && !layout.outputWeightOnHost ? layout.outputDevice : devs.length,
+    },
+  );
   const devices: DeviceMemory[] = devs.map((d, i) => {
     const other = reserved?.device?.[i] ?? 0;
-    return { id: d.id, name: d.name, weights: w.device[i], kv: kvDev[i], compute: compute[i], other, total: w.device[i] + kvDev[i] + compute[i] + other, budget: d.budgetBytes };
+    return {
+      id: d.id,
+      name: d.name,
+      weights: w.device[i],
+      kv: kvDev[i],
+      compute: compute[i],
+      other,
+      total: w.device[i] + kvDev[i] + compute[i] + other,
+      budget: d.budgetBytes,
+    };
   });
   // llama_context's output buffer: one row of logits per slot, on the host.
   const hostOther = logitsBytes(m, c.slots) + RUNTIME_OVERHEAD + (reserved?.host ?? 0);
   const hostCompute = compute[devs.length];
   const host: DeviceMemory = {
-    id: 'host', name: 'system RAM', weights: w.host, kv: kvHost, compute: hostCompute, other: hostOther,
-    total: w.host + kvHost + hostCompute + hostOther, budget: 0,
+    id: 'host',
+    name: 'system RAM',
+    weights: w.host,
+    kv: kvHost,
+    compute: hostCompute,
+    other: hostOther,
+    total: w.host + kvHost + hostCompute + hostOther,
+    budget: 0,
   };
   return { devices, host, layout };
 }
@@ -96,7 +129,9 @@ function largestCpuWeight(m: PlanModel, layout: LayerLayout): number {
   const biggest = Math.max(m.expertCount > 0 ? E * m.expertFfn * m.expertCount : E * m.ffn, attnQ);
   const params = 2 * attnQ + attnKv + ffn;
   let out = 0;
-  layout.layerDevice.forEach((d, il) => { if (d < 0) out = Math.max(out, (m.layerBytes[il] * biggest) / params); });
+  layout.layerDevice.forEach((d, il) => {
+    if (d < 0) out = Math.max(out, (m.layerBytes[il] * biggest) / params);
+  });
   return Math.round(out);
 }
 

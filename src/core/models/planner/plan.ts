@@ -120,15 +120,23 @@ export function planModel(req: PlanRequest): ModelPlan {
   const nUbatch = req.nUbatch ?? 512;
   const unified = req.unified ?? true;
   const fullNgl = m.layers + 1;
-  const kvTypes: Array<[KvCacheType, KvCacheType]> = req.kvType && req.kvType !== 'auto'
-    ? [[req.kvType, flashAttn || !isQuantizedKv(req.kvType) ? req.kvType : 'f16']]
-    : flashAttn ? [['f16', 'f16'], ['q8_0', 'q8_0']] : [['f16', 'f16']];
+  const kvTypes: Array<[KvCacheType, KvCacheType]> =
+    req.kvType && req.kvType !== 'auto'
+      ? [[req.kvType, flashAttn || !isQuantizedKv(req.kvType) ? req.kvType : 'f16']]
+      : flashAttn
+        ? [
+            ['f16', 'f16'],
+            ['q8_0', 'q8_0'],
+          ]
+        : [['f16', 'f16']];
   const notes: string[] = [];
 
   const evaluate = (c: Config, extraBudget: number[] = []): Evaluation => {
     const est = estimateMemory(m, devs, { ...c, slots, unified, flashAttn, nBatch, nUbatch }, req.reserved);
     const { devices, layout } = est;
-    devices.forEach((d, i) => { d.budget += extraBudget[i] ?? 0; });
+    devices.forEach((d, i) => {
+      d.budget += extraBudget[i] ?? 0;
+    });
     const host: DeviceMemory = { ...est.host, budget: req.machine.host.availableBytes };
     let deficit = Math.max(0, host.total + margin - host.budget);
     devices.forEach((d, i) => {
@@ -186,11 +194,13 @@ export function planModel(req: PlanRequest): ModelPlan {
   }
 
   const failed = !chosen;
-  const final = chosen ?? (() => {
-    const [typeK, typeV] = kvTypes[kvTypes.length - 1];
-    const c = { ctx: minCtx, typeK, typeV, ngl };
-    return { c, e: evaluate(c), verdict: 'does-not-fit' as Verdict };
-  })();
+  const final =
+    chosen ??
+    (() => {
+      const [typeK, typeV] = kvTypes[kvTypes.length - 1];
+      const c = { ctx: minCtx, typeK, typeV, ngl };
+      return { c, e: evaluate(c), verdict: 'does-not-fit' as Verdict };
+    })();
   const { c, e } = final;
 
   // Prompt cache: llama-server keeps up to --cache-ram MiB of idle slots' KV in RAM. Give it
@@ -207,12 +217,17 @@ export function planModel(req: PlanRequest): ModelPlan {
   const mmap = !(fullOffload && integrated);
 
   const speed = estimateSpeed(speedShares(m, e, devs, req.machine, c), c.ctx, devs.filter((d) => d.kind === 'peer').length);
-  const fixes = failed || final.verdict === 'fits-smaller-context' || (chosen && notes.some((n) => n.startsWith('Only')))
-    ? findFixes(req, evaluate, { ...c, ctx: failed ? minCtx : wantedCtx }, devs, margin, failed)
-    : [];
+  const fixes =
+    failed || final.verdict === 'fits-smaller-context' || (chosen && notes.some((n) => n.startsWith('Only')))
+      ? findFixes(req, evaluate, { ...c, ctx: failed ? minCtx : wantedCtx }, devs, margin, failed)
+      : [];
   const totalBytes = e.devices.reduce((s, d) => s + d.total, 0) + e.host.total;
   const label = req.label ?? m.quantLabel;
-  const where = fullOffload ? describeDevices(e.devices) : devs.length && e.layout.offloaded > 0 ? `${describeDevices(e.devices)} + system RAM` : 'system RAM (CPU)';
+  const where = fullOffload
+    ? describeDevices(e.devices)
+    : devs.length && e.layout.offloaded > 0
+      ? `${describeDevices(e.devices)} + system RAM`
+      : 'system RAM (CPU)';
   let summary: string;
   if (final.verdict === 'fits') {
     summary = `${label} fits: ${gib(totalBytes)} on ${where}, ${c.ctx}-token context${promptCacheBytes ? ` (plus up to ${gib(promptCacheBytes)} of prompt cache in RAM)` : ''}.`;
@@ -293,8 +308,14 @@ function speedShares(m: PlanModel, e: Evaluation, devs: readonly PlannerDevice[]
   return [...shares, host].filter((s) => s.layers > 0 || s.weightBytes > 0);
 }
 
-function findFixes(req: PlanRequest, evaluate: (c: Config, extra?: number[]) => Evaluation, target: Config,
-  devs: readonly PlannerDevice[], margin: number, failed: boolean): Fix[] {
+function findFixes(
+  req: PlanRequest,
+  evaluate: (c: Config, extra?: number[]) => Evaluation,
+  target: Config,
+  devs: readonly PlannerDevice[],
+  margin: number,
+  failed: boolean,
+): Fix[] {
   const fixes: Fix[] = [];
   const full = { ...target, ngl: devs.length ? req.model.layers + 1 : 0 };
   const atTarget = evaluate(full);
@@ -321,7 +342,11 @@ function findFixes(req: PlanRequest, evaluate: (c: Config, extra?: number[]) => 
     if (alt.model.fileBytes >= req.model.fileBytes) continue;
     const sub = planModel({ ...req, model: alt.model, alternatives: [], label: alt.label });
     if (sub.verdict === 'fits' || (failed && sub.verdict === 'fits-smaller-context')) {
-      fixes.push({ kind: 'smaller-quant', value: alt.label, text: `use ${alt.label} (${gib(alt.model.fileBytes)}), which ${sub.verdict === 'fits' ? 'fits' : `fits with a ${sub.ctx}-token context`}` });
+      fixes.push({
+        kind: 'smaller-quant',
+        value: alt.label,
+        text: `use ${alt.label} (${gib(alt.model.fileBytes)}), which ${sub.verdict === 'fits' ? 'fits' : `fits with a ${sub.ctx}-token context`}`,
+      });
       break;
     }
   }
@@ -330,7 +355,10 @@ function findFixes(req: PlanRequest, evaluate: (c: Config, extra?: number[]) => 
   const deficit = atTarget.deficit;
   if (deficit > 0) {
     const peers = devs.filter((d) => d.kind === 'peer').length;
-    fixes.push({ kind: 'add-peer', text: `add ${peers ? 'another' : 'a'} LAN peer (strata-peer) with at least ${gib(deficit + margin)} free to hold the layers that do not fit here` });
+    fixes.push({
+      kind: 'add-peer',
+      text: `add ${peers ? 'another' : 'a'} LAN peer (strata-peer) with at least ${gib(deficit + margin)} free to hold the layers that do not fit here`,
+    });
   }
   if (devs.some((d) => d.totalBytes - d.budgetBytes > 4 * GiB && d.kind !== 'integrated')) {
     const d = devs.find((x) => x.totalBytes - x.budgetBytes > 4 * GiB)!;

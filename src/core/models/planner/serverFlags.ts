@@ -22,7 +22,14 @@ export interface ServerFlags {
 
 /** The pinned llama.cpp (de3ff81): what Strata builds and tests against. */
 export const CURRENT_FLAGS: ServerFlags = {
-  flashAttnValue: true, loadMode: true, noMmap: false, kvUnified: true, cacheRam: true, fit: true, noRepack: true, cacheReuse: true,
+  flashAttnValue: true,
+  loadMode: true,
+  noMmap: false,
+  kvUnified: true,
+  cacheRam: true,
+  fit: true,
+  noRepack: true,
+  cacheReuse: true,
 };
 
 export function parseServerHelp(help: string): ServerFlags {

@@ -31,10 +31,12 @@ const LAYER_OVERHEAD_S = 60e-6;
 export const RPC_HOP_S = 1.5e-3;
 
 export function estimateSpeed(shares: readonly SpeedShare[], ctx: number, rpcHops = 0): SpeedEstimate {
-  const time = (eff: number, fill: number) => shares.reduce((s, d) => {
-    const bytes = d.weightBytes + d.kvBytesPerToken * fill;
-    return s + bytes / (d.bandwidthGBps * 1e9 * eff) + d.layers * LAYER_OVERHEAD_S;
-  }, 0) + rpcHops * RPC_HOP_S;
+  const time = (eff: number, fill: number) =>
+    shares.reduce((s, d) => {
+      const bytes = d.weightBytes + d.kvBytesPerToken * fill;
+      return s + bytes / (d.bandwidthGBps * 1e9 * eff) + d.layers * LAYER_OVERHEAD_S;
+    }, 0) +
+    rpcHops * RPC_HOP_S;
   const bytesPerToken = shares.reduce((s, d) => s + d.weightBytes, 0);
   const bw = shares.map((d) => `${Math.round(d.bandwidthGBps)} GB/s`).join(' + ');
   return {

@@ -17,8 +17,18 @@ export type MoeShapeQuant = 'Q4_K_M' | 'Q8_0';
 export const QWEN3_CODER_30B_A3B = {
   arch: 'qwen3moe',
   displayName: 'Qwen3 Coder 30B A3B Instruct',
-  layers: 48, embd: 2048, heads: 32, kvHeads: 4, headDim: 128, vocab: 151936,
-  experts: 128, expertsUsed: 8, expertFfn: 768, contextLength: 262144, ropeTheta: 10_000_000, rmsEps: 1e-6,
+  layers: 48,
+  embd: 2048,
+  heads: 32,
+  kvHeads: 4,
+  headDim: 128,
+  vocab: 151936,
+  experts: 128,
+  expertsUsed: 8,
+  expertFfn: 768,
+  contextLength: 262144,
+  ropeTheta: 10_000_000,
+  rmsEps: 1e-6,
 } as const;
 
 export function moeTensors(quant: MoeShapeQuant): GgufTensorSpec[] {
@@ -31,11 +41,18 @@ export function moeTensors(quant: MoeShapeQuant): GgufTensorSpec[] {
   for (let i = 0; i < s.layers; i++) {
     const b = `blk.${i}.`;
     const layer = [
-      w(b + 'attn_k.weight', [s.embd, kv], i), f32(b + 'attn_k_norm.weight', [s.headDim]), f32(b + 'attn_norm.weight', [s.embd]),
-      w(b + 'attn_output.weight', [q, s.embd], i), w(b + 'attn_q.weight', [s.embd, q], i), f32(b + 'attn_q_norm.weight', [s.headDim]),
-      w(b + 'attn_v.weight', [s.embd, kv], i), w(b + 'ffn_down_exps.weight', [s.expertFfn, s.embd, s.experts], i),
-      w(b + 'ffn_gate_exps.weight', [s.embd, s.expertFfn, s.experts], i), f32(b + 'ffn_gate_inp.weight', [s.embd, s.experts]),
-      f32(b + 'ffn_norm.weight', [s.embd]), w(b + 'ffn_up_exps.weight', [s.embd, s.expertFfn, s.experts], i),
+      w(b + 'attn_k.weight', [s.embd, kv], i),
+      f32(b + 'attn_k_norm.weight', [s.headDim]),
+      f32(b + 'attn_norm.weight', [s.embd]),
+      w(b + 'attn_output.weight', [q, s.embd], i),
+      w(b + 'attn_q.weight', [s.embd, q], i),
+      f32(b + 'attn_q_norm.weight', [s.headDim]),
+      w(b + 'attn_v.weight', [s.embd, kv], i),
+      w(b + 'ffn_down_exps.weight', [s.expertFfn, s.embd, s.experts], i),
+      w(b + 'ffn_gate_exps.weight', [s.embd, s.expertFfn, s.experts], i),
+      f32(b + 'ffn_gate_inp.weight', [s.embd, s.experts]),
+      f32(b + 'ffn_norm.weight', [s.embd]),
+      w(b + 'ffn_up_exps.weight', [s.embd, s.expertFfn, s.experts], i),
     ];
     layer.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
     out.push(...layer);

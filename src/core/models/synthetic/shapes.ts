@@ -44,16 +44,34 @@ export const MODEL_SHAPES: Record<ShapeName, ModelShape> = {
   'qwen2.5-coder-32b': {
     arch: 'qwen2',
     displayName: 'Qwen2.5 Coder 32B Instruct',
-    layers: 64, embd: 5120, ffn: 27648, heads: 40, kvHeads: 8, vocab: 152064,
-    contextLength: 32768, ropeTheta: 1_000_000, rmsEps: 1e-6, qkvBias: true, is70B: false,
+    layers: 64,
+    embd: 5120,
+    ffn: 27648,
+    heads: 40,
+    kvHeads: 8,
+    vocab: 152064,
+    contextLength: 32768,
+    ropeTheta: 1_000_000,
+    rmsEps: 1e-6,
+    qkvBias: true,
+    is70B: false,
     // bartowski/Qwen2.5-Coder-32B-Instruct-GGUF as listed on the hub
     publishedBytes: { Q4_K_M: 19.85e9, Q8_0: 34.82e9 },
   },
   'llama-3.3-70b': {
     arch: 'llama',
     displayName: 'Llama 3.3 70B Instruct',
-    layers: 80, embd: 8192, ffn: 28672, heads: 64, kvHeads: 8, vocab: 128256,
-    contextLength: 131072, ropeTheta: 500_000, rmsEps: 1e-5, qkvBias: false, is70B: true,
+    layers: 80,
+    embd: 8192,
+    ffn: 28672,
+    heads: 64,
+    kvHeads: 8,
+    vocab: 128256,
+    contextLength: 131072,
+    ropeTheta: 500_000,
+    rmsEps: 1e-5,
+    qkvBias: false,
+    is70B: true,
     llama3Rope: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 },
     // bartowski/Llama-3.3-70B-Instruct-GGUF as listed on the hub
     publishedBytes: { Q4_K_M: 42.52e9, Q8_0: 74.98e9 },
@@ -93,14 +111,10 @@ export function shapeTensors(shape: ModelShape, quant: ShapeQuant): GgufTensorSp
   const { embd, ffn, vocab } = shape;
   const kvDim = (embd / shape.heads) * shape.kvHeads;
   const headDim = embd / shape.heads;
-  const weight = (name: string, dims: number[], layer = -1): GgufTensorSpec =>
-    ({ name, shape: dims, type: quantTypeFor(name, layer, shape, quant) });
+  const weight = (name: string, dims: number[], layer = -1): GgufTensorSpec => ({ name, shape: dims, type: quantTypeFor(name, layer, shape, quant) });
   const f32 = (name: string, dims: number[]): GgufTensorSpec => ({ name, shape: dims, type: GgmlType.F32 });
 
-  const out: GgufTensorSpec[] = [
-    weight('output.weight', [embd, vocab]),
-    f32('output_norm.weight', [embd]),
-  ];
+  const out: GgufTensorSpec[] = [weight('output.weight', [embd, vocab]), f32('output_norm.weight', [embd])];
   if (shape.llama3Rope) out.push(f32('rope_freqs.weight', [headDim / 2]));
   out.push(weight('token_embd.weight', [embd, vocab]));
 
@@ -194,17 +208,13 @@ export async function writeShapeModel(opts: ShapeModelOptions): Promise<ShapeMod
   const tensors = shapeTensors(shape, opts.quant);
   const metadata = shapeMetadata(shape, opts.quant);
   if (opts.vocabPath) {
-    metadata.push(...(shape.arch === 'qwen2'
-      ? await qwen25CoderTokenizer(opts.vocabPath, shape.vocab)
-      : await llama33Tokenizer(opts.vocabPath)));
+    metadata.push(...(shape.arch === 'qwen2' ? await qwen25CoderTokenizer(opts.vocabPath, shape.vocab) : await llama33Tokenizer(opts.vocabPath)));
   }
   const result = await writeGguf(opts.path, {
     metadata,
     tensors,
     // Everything is a hole except the tiny rope_freqs tensor, whose values are cheap and real.
-    tensorData: (t) => (t.name === 'rope_freqs.weight'
-      ? [new Uint8Array(llama3RopeFactors(shape).buffer)]
-      : undefined),
+    tensorData: (t) => (t.name === 'rope_freqs.weight' ? [new Uint8Array(llama3RopeFactors(shape).buffer)] : undefined),
   });
   return { ...result, ...shapeTotals(tensors) };
 }

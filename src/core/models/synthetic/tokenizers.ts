@@ -75,10 +75,15 @@ async function loadBaseVocab(vocabPath: string, expectPre: string): Promise<Base
   if (pre?.type !== GgufValueType.STRING || pre.value !== expectPre) {
     throw new Error(`${vocabPath} is not the '${expectPre}' vocab (tokenizer.ggml.pre is ${pre?.value === undefined ? 'missing' : `'${String(pre.value)}'`})`);
   }
-  if (tokens?.type !== GgufValueType.ARRAY || tokens.itemType !== GgufValueType.STRING
-    || types?.type !== GgufValueType.ARRAY || types.itemType !== GgufValueType.INT32
-    || merges?.type !== GgufValueType.ARRAY || merges.itemType !== GgufValueType.STRING
-    || tokens.value.length !== types.value.length) {
+  if (
+    tokens?.type !== GgufValueType.ARRAY ||
+    tokens.itemType !== GgufValueType.STRING ||
+    types?.type !== GgufValueType.ARRAY ||
+    types.itemType !== GgufValueType.INT32 ||
+    merges?.type !== GgufValueType.ARRAY ||
+    merges.itemType !== GgufValueType.STRING ||
+    tokens.value.length !== types.value.length
+  ) {
     throw new Error(`${vocabPath} lacks a complete tokenizer (tokens, token_type, merges)`);
   }
   return { tokens: [...tokens.value], types: [...types.value], merges: merges.value, pre: pre.value };
@@ -146,11 +151,17 @@ export async function llama33Tokenizer(vocabPath: string): Promise<Entries> {
     throw new Error(`${vocabPath} is not the 128256-token Llama 3 vocab`);
   }
   const named: Record<number, string> = {
-    128000: '<|begin_of_text|>', 128001: '<|end_of_text|>',
-    128002: '<|reserved_special_token_0|>', 128003: '<|reserved_special_token_1|>',
-    128004: '<|finetune_right_pad_id|>', 128005: '<|reserved_special_token_2|>',
-    128006: '<|start_header_id|>', 128007: '<|end_header_id|>', 128008: '<|eom_id|>',
-    128009: '<|eot_id|>', 128010: '<|python_tag|>',
+    128000: '<|begin_of_text|>',
+    128001: '<|end_of_text|>',
+    128002: '<|reserved_special_token_0|>',
+    128003: '<|reserved_special_token_1|>',
+    128004: '<|finetune_right_pad_id|>',
+    128005: '<|reserved_special_token_2|>',
+    128006: '<|start_header_id|>',
+    128007: '<|end_header_id|>',
+    128008: '<|eom_id|>',
+    128009: '<|eot_id|>',
+    128010: '<|python_tag|>',
   };
   for (let id = BOS; id < 128256; id++) {
     v.tokens[id] = named[id] ?? `<|reserved_special_token_${id - 128008}|>`;

@@ -185,4 +185,3 @@ export function allocateGraph(graph: Graph, buffers: readonly BufferSpec[], buff
   }
   return allocs.map((a) => a.maxSize);
 }
-

@@ -50,12 +50,23 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
       const node = nodes[i];
       let changed = false;
       const src = node.src.map((s) => {
-        const sb = s.external ? splitBackend : assigned.get(s.id) ?? cpu;
+        const sb = s.external ? splitBackend : (assigned.get(s.id) ?? cpu);
         if (sb === splitBackend) return s;
         const key = `${s.id}@${splitBackend}`;
         let c = copies.get(key);
         if (!c) {
-          c = { ...s, id: nextId--, name: `${s.name}#copy`, op: 'NONE', src: [], viewSrc: undefined, viewOffset: 0, input: false, output: false, external: false };
+          c = {
+            ...s,
+            id: nextId--,
+            name: `${s.name}#copy`,
+            op: 'NONE',
+            src: [],
+            viewSrc: undefined,
+            viewOffset: 0,
+            input: false,
+            output: false,
+            external: false,
+          };
           copies.set(key, c);
           assigned.set(c.id, splitBackend);
           inputs.push(s);
@@ -67,7 +78,18 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
     }
     for (const inp of inputs) {
       // The dependency view keeps the source alive until the copy is made (and, as in ggml, for good).
-      const dep: Tensor = { ...inp, id: nextId--, name: `${inp.name}#dep`, op: 'VIEW', src: [inp], viewSrc: inp.viewSrc ?? inp, viewOffset: 0, input: false, output: false, external: false };
+      const dep: Tensor = {
+        ...inp,
+        id: nextId--,
+        name: `${inp.name}#dep`,
+        op: 'VIEW',
+        src: [inp],
+        viewSrc: inp.viewSrc ?? inp,
+        viewOffset: 0,
+        input: false,
+        output: false,
+        external: false,
+      };
       assigned.set(dep.id, assigned.get(inp.id) ?? cpu);
       copyGraph.nodes.push(dep, copies.get(`${inp.id}@${splitBackend}`)!);
     }

@@ -8,16 +8,37 @@ const ELEM_BYTES: Record<ElemType, number> = { f32: 4, f16: 2, i32: 4, i64: 8 };
 
 /** Ops that matter to the allocator; everything else is 'OTHER' (allocated, never in place). */
 export type Op =
-  | 'NONE' | 'GET_ROWS' | 'RMS_NORM' | 'MUL' | 'ADD' | 'DIV' | 'SCALE' | 'UNARY' | 'CLAMP' | 'SOFT_MAX'
-  | 'ROPE' | 'MUL_MAT' | 'MUL_MAT_ID' | 'SET_ROWS' | 'FLASH_ATTN_EXT' | 'CONT' | 'GLU' | 'ARGSORT'
-  | 'TOP_K' | 'SUM_ROWS' | 'CPY' | 'VIEW' | 'RESHAPE' | 'PERMUTE' | 'TRANSPOSE' | 'OTHER';
+  | 'NONE'
+  | 'GET_ROWS'
+  | 'RMS_NORM'
+  | 'MUL'
+  | 'ADD'
+  | 'DIV'
+  | 'SCALE'
+  | 'UNARY'
+  | 'CLAMP'
+  | 'SOFT_MAX'
+  | 'ROPE'
+  | 'MUL_MAT'
+  | 'MUL_MAT_ID'
+  | 'SET_ROWS'
+  | 'FLASH_ATTN_EXT'
+  | 'CONT'
+  | 'GLU'
+  | 'ARGSORT'
+  | 'TOP_K'
+  | 'SUM_ROWS'
+  | 'CPY'
+  | 'VIEW'
+  | 'RESHAPE'
+  | 'PERMUTE'
+  | 'TRANSPOSE'
+  | 'OTHER';
 
 const VIEW_OPS: ReadonlySet<Op> = new Set<Op>(['VIEW', 'RESHAPE', 'PERMUTE', 'TRANSPOSE']);
 
 // ggml_op_can_inplace (ggml-alloc.c), restricted to the ops modelled here.
-const INPLACE_OPS: ReadonlySet<Op> = new Set<Op>([
-  'SCALE', 'ADD', 'MUL', 'DIV', 'UNARY', 'ROPE', 'RMS_NORM', 'CLAMP', 'SOFT_MAX',
-]);
+const INPLACE_OPS: ReadonlySet<Op> = new Set<Op>(['SCALE', 'ADD', 'MUL', 'DIV', 'UNARY', 'ROPE', 'RMS_NORM', 'CLAMP', 'SOFT_MAX']);
 
 export function canInplace(op: Op): boolean {
   return INPLACE_OPS.has(op);
@@ -79,14 +100,32 @@ export class GraphBuilder {
   /** Layer stamped on tensors created from now on. */
   layer = -1;
 
-  private make(op: Op, type: ElemType, ne: readonly number[], src: readonly Tensor[], name: string,
-    view?: { of: Tensor; nb: readonly number[]; offset?: number }, external = false): Tensor {
+  private make(
+    op: Op,
+    type: ElemType,
+    ne: readonly number[],
+    src: readonly Tensor[],
+    name: string,
+    view?: { of: Tensor; nb: readonly number[]; offset?: number },
+    external = false,
+  ): Tensor {
     const ne4 = pad4(ne);
     const viewSrc = view ? (view.of.viewSrc ?? view.of) : undefined;
     const viewOffset = view ? (view.offset ?? 0) + (view.of.viewSrc ? view.of.viewOffset : 0) : 0;
     return {
-      id: this.nextId++, name, op, type, ne: ne4, nb: view ? pad4(view.nb) : contiguousStrides(type, ne4),
-      src, viewSrc, viewOffset, input: false, output: false, external, layer: this.layer,
+      id: this.nextId++,
+      name,
+      op,
+      type,
+      ne: ne4,
+      nb: view ? pad4(view.nb) : contiguousStrides(type, ne4),
+      src,
+      viewSrc,
+      viewOffset,
+      input: false,
+      output: false,
+      external,
+      layer: this.layer,
     };
   }
 
@@ -134,8 +173,10 @@ export class GraphBuilder {
   }
 
   transpose(a: Tensor): Tensor {
-    return this.make('TRANSPOSE', a.type, [a.ne[1], a.ne[0], a.ne[2], a.ne[3]], [a], `${a.name} (transposed)`,
-      { of: a, nb: [a.nb[1], a.nb[0], a.nb[2], a.nb[3]] });
+    return this.make('TRANSPOSE', a.type, [a.ne[1], a.ne[0], a.ne[2], a.ne[3]], [a], `${a.name} (transposed)`, {
+      of: a,
+      nb: [a.nb[1], a.nb[0], a.nb[2], a.nb[3]],
+    });
   }
 
   /** ggml_set_rows returns a view of the destination (the KV cache). */

@@ -84,8 +84,7 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
     return t.reshape(t.mulMat(rot, t.reshape(x, [n, count / n])), x.ne);
   };
 
-  const norm = (x: Tensor, w: string, name: string) =>
-    t.like('MUL', x, [t.like('RMS_NORM', x, [x], 'norm'), W(w, [x.ne[0]])], name);
+  const norm = (x: Tensor, w: string, name: string) => t.like('MUL', x, [t.like('RMS_NORM', x, [x], 'norm'), W(w, [x.ne[0]])], name);
 
   let inpL = embd;
   for (let il = 0; il < s.layers; il++) {
@@ -180,7 +179,8 @@ export function buildTransformerGraph(s: TransformerShape, b: BatchShape): Built
 /** The K rotation size: the largest power of two (from 64) that divides the head size. */
 function kRotSize(headDim: number): number {
   let n = 64;
-  do n *= 2; while (headDim % n === 0);
+  do n *= 2;
+  while (headDim % n === 0);
   return n / 2;
 }
 
@@ -211,8 +211,7 @@ function moeFfn(t: GraphBuilder, g: Graph, s: TransformerShape, x: Tensor, il: n
   weights = t.reshape(div, [1, k, T]);
   g.expand(weights);
   const cur3 = t.reshape(x, [E, 1, T]);
-  const mmId = (name: string, rows: number, input: Tensor) =>
-    t.op('MUL_MAT_ID', 'f32', [rows, k, T], [ext(name, [input.ne[0], rows, n]), input, selected]);
+  const mmId = (name: string, rows: number, input: Tensor) => t.op('MUL_MAT_ID', 'f32', [rows, k, T], [ext(name, [input.ne[0], rows, n]), input, selected]);
   const up = mmId('ffn_up_exps.weight', s.expertFfn, cur3);
   const gate = mmId('ffn_gate_exps.weight', s.expertFfn, cur3);
   const act = t.op('GLU', 'f32', gate.ne, [gate, up]);
