@@ -74,7 +74,7 @@ export function describeStatus(s: ServerStatusReport): string {
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('strata.status', vscode.StatusBarAlignment.Right, 100);
-  private state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion' | 'external'> = {};
+  private state: Omit<ViewInput, 'completionsEnabled' | 'external'> = {};
   private external?: ExternalServer;
   private enabled = true;
   /** The text now shown; read by tests through the status command. */
@@ -87,7 +87,7 @@ export class StatusBar implements vscode.Disposable {
   }
 
   /** Replaces the sidecar part of the state (the controller owns it). */
-  setState(state: Omit<ViewInput, 'completionsEnabled' | 'lastCompletion' | 'external'>): void {
+  setState(state: Omit<ViewInput, 'completionsEnabled' | 'external'>): void {
     this.state = state;
     this.render();
   }

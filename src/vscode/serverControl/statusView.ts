@@ -37,7 +37,6 @@ export interface ViewInput {
   binaryDescription?: string;
   daemonPid?: number;
   clients?: number;
-  lastCompletion?: string;
   /** An error of this window's last request that the daemon status does not carry. */
   lastError?: string;
   /** The daemon's cluster: the split in effect, placed servers, peers up. */
@@ -101,7 +100,6 @@ export function describeView(v: ViewInput): ViewModel {
     );
   }
   if (c && c.peers.total > 0) add('Peers', `${c.peers.up} of ${c.peers.total} reachable`);
-  if (v.lastCompletion) add('Last completion', v.lastCompletion);
   if (!v.completionsEnabled) details.push('Inline completions are **off** ("Strata: Toggle Inline Completions").');
   const tooltip = (head: string): string => [`**Strata Coder** — ${mdEscape(head)}`, ...details].join('\n\n');
 
