@@ -267,6 +267,12 @@ async function transfer(
   if (have === 0) saveMeta(validatorOf(res) ?? head.validator);
   if (!res.body) throw new DownloadError('network', `The download of ${name} returned no data; try again.`);
   const out = fs.createWriteStream(part, { flags });
+  // An fs stream can still fail after the loop stopped waiting on it: a write or the file's open
+  // that completes after destroy() below. Without a listener that 'error' is uncaught and ends the
+  // process (seen once in a test run at load 16: ERR_STREAM_DESTROYED from fs's write callback).
+  // The first error is kept and thrown where the transfer would otherwise succeed.
+  let writeError: Error | undefined;
+  out.on('error', (e) => (writeError ??= e));
   let lastReport = 0;
   try {
     for await (const chunk of Readable.fromWeb(res.body as import('stream/web').ReadableStream<Uint8Array>)) {
@@ -281,6 +287,7 @@ async function transfer(
       }
     }
     await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (writeError) throw writeError;
   } catch (e) {
     out.destroy();
     if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
