@@ -1,26 +1,25 @@
-import * as crypto from 'crypto';
 import { EventEmitter } from 'events';
 import * as path from 'path';
-import { readServerConnection, removeServerConnection, writeServerConnection } from '../core/llama/serverConnection';
 import { ProgressEvent, samePlan, ServerEndpoint, ServerPhase, ServerPlan, ServerStatus } from '../core/protocol';
 import { Backoff, BackoffOptions } from '../core/daemonClient/backoff';
-import { ChildRegistry } from './childRegistry';
+import { ConnectionFile } from './connectionFile';
 import { classifyExit, crashLoopFailure, describeExit, exitFailure, fail, lastLines, preflight, spawnFailure, SupervisorError } from './failures';
-import { LifetimeGuard } from './lifetimeGuard';
+import { launchLlamaServer, LaunchOptions } from './launchLlamaServer';
 import { LoadProgress } from './loadProgress';
 import { ExitInfo, LlamaProcess } from './llamaProcess';
 import { LogRing } from './logRing';
 import { pickFreePort } from './ports';
+import { ReadyWaiters } from './readyWaiters';
 import { fetchMetrics, healthStatus, watchForHang, watchForIdle, WatchScope } from './readyWatch';
 
 // Runs at most one llama-server and keeps it running: start per plan, readiness, progress,
 // crash restarts with backoff, crash-loop stop, idle unload. Every asynchronous continuation
 // carries the generation it was started for; a load, switch or unload bumps the generation,
 // so a late event from a superseded process can never change the current state.
+// How a process is started is launchLlamaServer.ts; server.json is connectionFile.ts; the
+// /health and /metrics polls are readyWatch.ts.
 
-export interface SupervisorOptions {
-  registry: ChildRegistry;
-  serverLogFile: string;
+export interface SupervisorOptions extends LaunchOptions {
   /** server.json for readers that do not speak the socket protocol. */
   connectionFile: string;
   log: (msg: string) => void;
@@ -38,20 +37,12 @@ export interface SupervisorOptions {
   /** /health polling while loading (the log also triggers checks). */
   healthPollMs: number;
   defaultReadyTimeoutMs: number;
-  guard?: LifetimeGuard;
-  watchdog: boolean;
-  routerMode: boolean;
 }
 
 export interface SupervisorEvents {
   status: [ServerStatus];
   progress: [ProgressEvent];
   line: [string];
-}
-
-interface Waiter {
-  resolve: (s: ServerStatus) => void;
-  reject: (e: Error) => void;
 }
 
 const ACTIVE: ReadonlySet<ServerPhase> = new Set<ServerPhase>(['loading', 'ready', 'restarting']);
@@ -63,7 +54,8 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   private proc?: LlamaProcess;
   private endpoint?: ServerEndpoint;
   private gen = 0;
-  private waiters: Waiter[] = [];
+  private readonly waiters = new ReadyWaiters();
+  private readonly connectionFile: ConnectionFile;
   private readonly backoff: Backoff;
   private portRetries = 0;
   private closed = false;
@@ -81,6 +73,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   constructor(private readonly opts: SupervisorOptions) {
     super();
     this.backoff = new Backoff(opts.restart);
+    this.connectionFile = new ConnectionFile(opts.connectionFile, opts.log);
   }
 
   status(): ServerStatus {
@@ -103,7 +96,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
           this.restartActivityMonitor();
           return this.status();
         }
-        return this.waitReady();
+        return this.waiters.wait();
       }
       if (!replace) {
         throw fail('busy', `${this.st.label ?? 'Another model'} is loaded for another window: use "Switch Model" to replace it.`);
@@ -139,7 +132,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     const p = this.proc;
     this.proc = undefined;
     p?.killNow();
-    if (p?.pid !== undefined) this.removeConnectionFile(p.pid);
+    if (p?.pid !== undefined) this.connectionFile.removeIfFor(p.pid);
   }
 
   async metrics(): Promise<Record<string, number>> {
@@ -174,24 +167,11 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
       progress: 0,
       stage: 'starting',
     });
-    const ready = this.waitReady();
+    const ready = this.waiters.wait();
     await stopped;
     // Superseded meanwhile: whoever did it has already settled our waiters.
     if (gen === this.gen) void this.attempt(gen);
     return ready;
-  }
-
-  private waitReady(): Promise<ServerStatus> {
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  private settleWaiters(result: ServerStatus | Error): void {
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const w of ws) {
-      if (result instanceof Error) w.reject(result);
-      else w.resolve(result);
-    }
   }
 
   /**
@@ -201,7 +181,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   private detach(reason: 'requested' | 'idle' | 'shutdown'): { gen: number; stopped: Promise<void> } {
     const gen = ++this.gen;
     this.clearTimers();
-    this.settleWaiters(
+    this.waiters.settle(
       fail(
         'cancelled',
         reason === 'shutdown' ? 'The Strata sidecar is shutting down.' : 'Loading was cancelled: the server was stopped or another model was requested.',
@@ -215,7 +195,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
         const info = await proc.stop(this.opts.stopGraceMs);
         this.opts.log(`llama-server pid ${proc.pid} stopped (${reason}; ${describeExit(info.code, info.signal)})`);
       }
-      if (proc?.pid !== undefined) this.removeConnectionFile(proc.pid);
+      if (proc?.pid !== undefined) this.connectionFile.removeIfFor(proc.pid);
     })();
     return { gen, stopped };
   }
@@ -231,30 +211,8 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     }
     const port = plan.port ?? (await pickFreePort());
     if (gen !== this.gen) return;
-    const apiKey = crypto.randomBytes(24).toString('base64url');
-    const url = `http://127.0.0.1:${port}`;
-    const args = ['-m', plan.modelPath, '--host', '127.0.0.1', '--port', String(port), '--metrics', ...plan.args];
-    // LLAMA_SERVER_ROUTER_PORT: exact load progress and stdin-EOF exit on builds with router mode (loadProgress.ts).
-    const env: NodeJS.ProcessEnv = { ...process.env, ...plan.env };
-    // Router mode needs stdin as a pipe that stays open; the native spawn gives it /dev/null,
-    // on which a router child would exit right after becoming ready.
-    const routerMode = this.opts.routerMode && this.opts.guard?.kind !== 'spawn';
-    if (routerMode) env.LLAMA_SERVER_ROUTER_PORT = String(port);
-    delete env.ELECTRON_RUN_AS_NODE;
-    const proc = LlamaProcess.start({
-      binaryPath: plan.binaryPath,
-      args,
-      apiKey,
-      env,
-      logFile: this.opts.serverLogFile,
-      registry: this.opts.registry,
-      guard: this.opts.guard,
-      watchdog: this.opts.watchdog,
-      ring: this.serverLog,
-      routerMode,
-    });
+    const { proc, endpoint } = launchLlamaServer(plan, port, this.opts, this.serverLog);
     this.proc = proc;
-    const endpoint: ServerEndpoint = { url, apiKey, pid: proc.pid ?? -1, port, model: plan.modelPath };
     this.setPhase('loading', { pid: proc.pid, progress: 0, stage: 'starting', endpoint: undefined });
     this.opts.log(
       `started llama-server pid ${proc.pid} on port ${port} for ${path.basename(plan.modelPath)}${this.opts.guard ? ` (guard: ${this.opts.guard.name})` : ''}`,
@@ -295,14 +253,10 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     clearInterval(this.timers.health);
     clearTimeout(this.timers.ready);
     this.endpoint = endpoint;
-    try {
-      writeServerConnection({ url: endpoint.url, apiKey: endpoint.apiKey, model: endpoint.model, pid: endpoint.pid }, this.opts.connectionFile);
-    } catch (e) {
-      this.opts.log(`could not write ${this.opts.connectionFile}: ${(e as Error).message}`);
-    }
+    this.connectionFile.publish(endpoint);
     this.setPhase('ready', { endpoint, progress: 1, stage: 'ready', error: undefined });
     this.opts.log(`llama-server pid ${proc.pid} ready at ${endpoint.url}`);
-    this.settleWaiters(this.status());
+    this.waiters.settle(this.status());
     this.timers.stable = setTimeout(() => {
       if (gen !== this.gen || this.proc !== proc) return;
       this.backoff.reset();
@@ -335,7 +289,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private onExit(gen: number, proc: LlamaProcess, info: ExitInfo, plan: ServerPlan): void {
-    if (proc.pid !== undefined) this.removeConnectionFile(proc.pid);
+    if (proc.pid !== undefined) this.connectionFile.removeIfFor(proc.pid);
     // Stopped on purpose (detach/failWith took it away first): nothing to do.
     if (this.proc !== proc || gen !== this.gen) return;
     this.proc = undefined;
@@ -381,7 +335,7 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     if (proc && !proc.hasExited) void proc.stop(this.opts.stopGraceMs);
     this.setPhase('failed', { error: err.info, endpoint: undefined, pid: undefined, progress: undefined, stage: undefined });
     this.opts.log(`llama-server failed (${err.info.code}): ${err.info.message}`);
-    this.settleWaiters(err);
+    this.waiters.settle(err);
   }
 
   private restartActivityMonitor(): void {
@@ -411,14 +365,5 @@ export class ServerSupervisor extends EventEmitter<SupervisorEvents> {
     clearInterval(this.timers.activity);
     clearInterval(this.timers.hang);
     this.timers = {};
-  }
-
-  private removeConnectionFile(pid: number): void {
-    try {
-      if (readServerConnection(this.opts.connectionFile).pid !== pid) return;
-    } catch {
-      return;
-    }
-    removeServerConnection(this.opts.connectionFile);
   }
 }

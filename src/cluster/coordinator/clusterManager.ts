@@ -4,18 +4,21 @@ import * as path from 'path';
 import { samePlan, type ClusterConfig, type ClusterEvent, type ClusterStatus, type ServerPlan, type ServerStatus } from '../../core/protocol';
 import { readGgufHeader } from '../../core/models/gguf/reader';
 import { modelLayout } from '../plan/layout';
-import { planSplit, range, SplitDevice, SplitPlan } from '../plan/split';
-import { formatVersion, isCompatible, parseVersion, PINNED_RPC_VERSION, RpcVersion } from '../rpc/protocol';
+import { planSplit, range, SplitPlan } from '../plan/split';
+import { PINNED_RPC_VERSION, RpcVersion } from '../rpc/protocol';
 import { LinkOptions, PeerLink } from './peerLink';
 import { PeerPlacements } from './placements';
 import { ctxOf, hasFlag, stripFlags } from './serverArgs';
+import { splitCandidates, splitDevices } from './splitCandidates';
+import { RpcEndpoints } from './rpcEndpoints';
 import { TunnelEndpoint } from './tunnel';
 
 // The sidecar's side of the cluster: the configured peers (a standing control channel to each),
 // a loopback tunnel endpoint per peer for llama-server's --rpc, the split decision for a load,
 // and what happens when a peer goes away (mark it down, restart on what is left if the model
 // fits there, offer the peer back when it returns). Whole servers placed on peers are its
-// PeerPlacements (placements.ts); the flags a split rewrites are read in serverArgs.ts.
+// PeerPlacements (placements.ts); the flags a split rewrites are read in serverArgs.ts; which
+// peers can take layers is splitCandidates.ts; the --rpc address of each is RpcEndpoints (rpcEndpoints.ts).
 //
 // Seams (the sidecar daemon wires them; see docs/cluster.md "Sidecar hooks"):
 //   preparePlan(plan)   the plan a window asked for → the plan to run (unchanged without peers)
@@ -60,7 +63,8 @@ interface Active {
 
 export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; event: [ClusterEvent] }> {
   private readonly links = new Map<string, PeerLink>();
-  private readonly tunnels = new Map<string, TunnelEndpoint>();
+  /** Where llama-server's --rpc reaches each peer. */
+  private readonly endpoints: RpcEndpoints;
   private cfg: ClusterConfig = { peers: [], mode: 'auto' };
   private active?: Active;
   private lastPlan?: ClusterStatus['plan'];
@@ -98,6 +102,15 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       heartbeatMs: this.linkOpts.heartbeatMs,
       deadAfterMs: this.linkOpts.deadAfterMs,
     });
+    this.endpoints = new RpcEndpoints({
+      heartbeatMs: this.linkOpts.heartbeatMs,
+      deadAfterMs: this.linkOpts.deadAfterMs,
+      log: this.log,
+      // An established tunnel that breaks is the same news as the control channel going down.
+      broken: (name, reason) => {
+        if (this.active?.peers.includes(name)) this.onPeerDown(name, reason);
+      },
+    });
   }
 
   /** Peers, tokens and mode from the extension. Unchanged peers keep their connections. */
@@ -114,8 +127,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         link.close();
         this.links.delete(name);
         this.dropped.delete(name);
-        const t = this.tunnels.get(name);
-        this.tunnels.delete(name);
+        const t = this.endpoints.take(name);
         const inUse = !!this.active?.peers.includes(name);
         if (inUse) changedInUse.push(name);
         if (t && inUse) retired.push(t);
@@ -209,7 +221,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
         ...(l.latencyMs !== undefined ? { latencyMs: Math.round(l.latencyMs * 100) / 100 } : {}),
         ...(l.info ? { agentVersion: l.info.agent.version, hostMemory: { totalBytes: l.info.host.totalMemBytes, freeBytes: l.info.host.freeMemBytes } } : {}),
         ...(l.info?.rpc.version ? { rpcVersion: l.info.rpc.version } : {}),
-        ...(this.endpointOf(l.cfg.name) ? { endpoint: this.endpointOf(l.cfg.name) } : {}),
+        ...(this.endpoints.current(l) ? { endpoint: this.endpoints.current(l) } : {}),
         ...(layersOf[l.cfg.name] ? { layers: layersOf[l.cfg.name] } : {}),
       })),
       ...(this.lastPlan ? { plan: this.lastPlan } : {}),
@@ -247,45 +259,10 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
       return base;
     }
     await Promise.all(usable.map((l) => l.settled(this.linkOpts.connectTimeoutMs)));
-    const expect = this.o.rpcVersion ?? PINNED_RPC_VERSION;
-    const notes: string[] = [];
-    const candidates: PeerLink[] = [];
-    for (const l of usable) {
-      if (l.phase !== 'up') {
-        notes.push(
-          l.phase === 'incompatible' && l.reason
-            ? l.reason
-            : `peer ${l.cfg.name} is ${l.phase === 'auth-failed' ? 'refusing the token' : 'unreachable'} (${l.reason ?? l.phase})`,
-        );
-        continue;
-      }
-      if (!l.info?.devices.length) await l.refresh(true);
-      const v = l.info?.rpc.version ? parseVersion(l.info.rpc.version) : undefined;
-      if (v && !isCompatible(expect, v)) {
-        notes.push(
-          `peer ${l.cfg.name} runs llama.cpp RPC protocol ${formatVersion(v)} but this llama-server speaks ${formatVersion(expect)}; update llama.cpp so that both match`,
-        );
-        continue;
-      }
-      if (!l.info?.devices.length) {
-        notes.push(`peer ${l.cfg.name} has no rpc-server devices (${l.info?.rpc.error ?? 'rpc-server did not start'})`);
-        continue;
-      }
-      candidates.push(l);
-    }
+    const { candidates, notes } = await splitCandidates(usable, this.o.rpcVersion ?? PINNED_RPC_VERSION);
     const header = await readGgufHeader(base.modelPath, { maxArrayItems: 0 });
     const layout = modelLayout(header, { ctx: ctxOf(base.args) ?? this.o.defaultCtx ?? 4096 });
-    const devices: SplitDevice[] = [];
-    for (const l of candidates) {
-      for (const d of l.info!.devices)
-        devices.push({
-          id: `RPC[${l.cfg.name}]#${d.index}`,
-          host: l.cfg.name,
-          label: `${d.name}${d.description ? ` (${d.description})` : ''}`,
-          freeBytes: d.freeBytes,
-        });
-    }
-    for (const d of this.cfg.localDevices ?? []) devices.push({ ...d, host: 'local' });
+    const devices = splitDevices(candidates, this.cfg.localDevices ?? []);
     const split = planSplit({ layout, devices, mode: mode === 'split' ? 'split' : 'auto', hostFreeBytes: this.cfg.hostFreeBytes ?? os.freemem() });
     const model = path.basename(base.modelPath);
     if (!split.fits) {
@@ -308,7 +285,7 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     const endpoints: string[] = [];
     const ts: number[] = [];
     for (const l of used) {
-      endpoints.push(await this.endpointFor(l));
+      endpoints.push(await this.endpoints.open(l));
       devices.forEach((d, i) => {
         if (d.host === l.cfg.name) ts.push(split.tensorSplit[i]);
       });
@@ -346,45 +323,10 @@ export class ClusterManager extends EventEmitter<{ status: [ClusterStatus]; even
     await this.placements.close();
     for (const l of this.links.values()) l.close();
     this.links.clear();
-    await Promise.all([...this.tunnels.values()].map((t) => t.close()));
-    this.tunnels.clear();
+    await this.endpoints.close();
   }
 
   // ---- internals ----
-
-  private endpointOf(name: string): string | undefined {
-    const l = this.links.get(name);
-    if (!l) return undefined;
-    if (l.cfg.transport === 'direct') return l.info?.rpc.mode === 'direct' && l.info.rpc.port ? `${l.cfg.host}:${l.info.rpc.port}` : undefined;
-    return this.tunnels.get(name)?.endpoint;
-  }
-
-  private async endpointFor(l: PeerLink): Promise<string> {
-    const st = await l.control!.request('rpc.start', { mode: l.cfg.transport }, 120_000);
-    if (l.cfg.transport === 'direct') {
-      await l.refresh(false);
-      return `${l.cfg.host}:${st.port}`;
-    }
-    let t = this.tunnels.get(l.cfg.name);
-    if (!t) {
-      t = new TunnelEndpoint(
-        { host: l.cfg.host, port: l.cfg.port, token: l.cfg.token, label: l.cfg.name },
-        { open: 'rpc' },
-        {
-          heartbeatMs: this.linkOpts.heartbeatMs,
-          deadAfterMs: this.linkOpts.deadAfterMs,
-          log: this.log,
-        },
-      );
-      // An established tunnel that breaks is the same news as the control channel going down.
-      t.on('broken', (e) => {
-        if (this.active?.peers.includes(l.cfg.name)) this.onPeerDown(l.cfg.name, e.message);
-      });
-      await t.listen();
-      this.tunnels.set(l.cfg.name, t);
-    }
-    return t.endpoint;
-  }
 
   private onPeerDown(name: string, reason: string): void {
     const a = this.active;

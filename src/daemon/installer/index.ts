@@ -6,7 +6,8 @@ export { benchmarkBackends, defaultBuildForModel, formatBenchTable, listInstalle
 export type { ModelBenchRecord } from './backends';
 export { LLAMA_BACKENDS } from './buildSpec';
 export type { LlamaBackend, LlamaBuild } from './buildSpec';
-export { assetsForPlatform, DEFAULT_RELEASE_API, fetchRelease, installLlamaRelease } from './downloadLlamaServer';
+export { installLlamaRelease } from './downloadLlamaServer';
+export { assetsForPlatform, DEFAULT_RELEASE_API, fetchRelease } from './llamaRelease';
 export type { InstalledRelease } from './downloadLlamaServer';
 export { checkExecutable, describeDevices, findLlamaServer, inspectLlamaServer } from './findLlamaServer';
 export type { FindResult, LlamaDevice, LlamaServerInfo, ServerCandidate } from './findLlamaServer';

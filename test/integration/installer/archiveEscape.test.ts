@@ -4,7 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ArchiveKind, extractArchive } from '../../../src/daemon/installer/downloadArchive';
-import { installLlamaRelease, LlamaDownloadError } from '../../../src/daemon/installer/downloadLlamaServer';
+import { installLlamaRelease } from '../../../src/daemon/installer/downloadLlamaServer';
+import { LlamaDownloadError } from '../../../src/daemon/installer/llamaDownloadError';
 import { ArchiveFile, listTree, startHttpServer, writeTarGz, writeZip } from './archives';
 
 // Release archives are unpacked by the real extractor into a folder inside a scratch folder; an

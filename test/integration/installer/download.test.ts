@@ -6,7 +6,9 @@ import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { listInstalledBuilds } from '../../../src/daemon/installer/backends';
 import * as net from 'net';
-import { downloadsRoot, fetchRelease, installLlamaRelease, LlamaDownloadError } from '../../../src/daemon/installer/downloadLlamaServer';
+import { downloadsRoot, installLlamaRelease } from '../../../src/daemon/installer/downloadLlamaServer';
+import { LlamaDownloadError } from '../../../src/daemon/installer/llamaDownloadError';
+import { fetchRelease } from '../../../src/daemon/installer/llamaRelease';
 import { getLlamaBinaries } from '../../harness/llamaBinaries';
 import { listTree, startHttpServer, TestHttpServer, writeTarGz, writeZip, ArchiveFile } from './archives';
 

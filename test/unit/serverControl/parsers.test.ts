@@ -8,7 +8,7 @@ import {
   InstalledBuild,
 } from '../../../src/daemon/installer/backends';
 import { archiveEntryName } from '../../../src/daemon/installer/archiveLinks';
-import { assetsForPlatform, classifyAsset, parseRelease } from '../../../src/daemon/installer/downloadLlamaServer';
+import { assetsForPlatform, classifyAsset, parseRelease } from '../../../src/daemon/installer/llamaRelease';
 import { parseListDevices, parseVersionOutput, wellKnownServerPaths } from '../../../src/daemon/installer/findLlamaServer';
 
 // What llama-server, llama-bench and the release API print, turned into data.
