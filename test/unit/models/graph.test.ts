@@ -56,6 +56,25 @@ describe('compute buffers (ggml graph + allocator simulation)', () => {
     const [dev, host] = computeBufferBytes(q32, { ...base, nCtx: 32768, flashAttn: true }, cuda);
     assert.deepStrictEqual([mib(dev), mib(host)], [224.01, 52.01]);
   });
+  it("matches llama.cpp's Vulkan backend (H200 load logs): its graph reordering frees one [n_embd, n_ubatch] activation CUDA keeps", () => {
+    const l70: TransformerShape = { ...q32, layers: 80, embd: 8192, heads: 64, ffn: 28672, vocab: 128256, qkvBias: false };
+    const vulkan = { alignments: [32, 32], vulkanOrder: [true], layerDevice: () => 0, outputDevice: 0 };
+    const both = (m: TransformerShape, cfg: Parameters<typeof computeBufferBytes>[1]) =>
+      [cuda, vulkan].map((place) => computeBufferBytes(m, cfg, place).map(mib));
+    // CUDA0 (H100) 224.01 / Vulkan0 (H200) 214.01: 10 MiB = 5120 x 512 x f32; the host buffer is the same.
+    assert.deepStrictEqual(both(q32, { ...base, nCtx: 32768, flashAttn: true }), [
+      [224.01, 52.01],
+      [214.01, 52.01],
+    ]);
+    assert.deepStrictEqual(both(q32, { ...base, nCtx: 8192, flashAttn: false }), [
+      [700.01, 40.01],
+      [680.01, 40.01],
+    ]);
+    assert.deepStrictEqual(both(l70, { ...base, nCtx: 4096, slots: 4, flashAttn: false }), [
+      [588.01, 44.01],
+      [556.01, 44.01],
+    ]);
+  });
   it('grows with the batch and, without flash attention, with the context', () => {
     const at = (nCtx: number, fa: boolean, nUbatch = 512) => computeBufferBytes(q32, { ...base, nCtx, flashAttn: fa, nUbatch, nOutputs: 2048 }, cpu)[0];
     assert.strictEqual(Math.floor(at(4096, true) / MiB), Math.floor(at(32768, true) / MiB));

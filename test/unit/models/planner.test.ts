@@ -169,6 +169,35 @@ describe('memory planner', () => {
     });
   });
 
+  describe('compute buffer by backend', () => {
+    it("predicts the H200's 214 MiB on Vulkan0 and 224 MiB on CUDA0 for Qwen2.5-Coder-32B, FA, 32k (llama.cpp's load logs)", () => {
+      const probe: AcceleratorProbe = {
+        schema: 1,
+        via: 'fallback',
+        backends: [],
+        system: { totalBytes: 128 * GiB, availableBytes: 120 * GiB, source: 'test' },
+        devices: [],
+      };
+      const m = preset('qwen2.5-coder-32b', 'Q4_K_M');
+      const compute = (name: string, backend: string) => {
+        const { devices } = machineFromProbe(probe, { listed: [{ name, backend, description: 'NVIDIA H200', totalMiB: 143771, freeMiB: 143000 }] });
+        const est = estimateMemory(m, devices, {
+          ctx: 32768,
+          slots: 1,
+          unified: true,
+          typeK: 'f16',
+          typeV: 'f16',
+          flashAttn: true,
+          ngl: 65,
+          nBatch: 2048,
+          nUbatch: 512,
+        });
+        return Math.round(est.devices[0].compute / MiB);
+      };
+      assert.deepStrictEqual([compute('Vulkan0', 'Vulkan'), compute('CUDA0', 'CUDA')], [214, 224]);
+    });
+  });
+
   describe('speed estimate', () => {
     it('brackets the measured H100 rate for a 32B Q4_K_M model (84.4 tok/s)', () => {
       const s = estimateSpeed([{ weightBytes: 19.4e9, kvBytesPerToken: 0, layers: 64, bandwidthGBps: 3350 }], 0);

@@ -1,5 +1,5 @@
 import { computeBufferBytes } from './computeBuffers';
-import { PlannerDevice } from './devices';
+import { PlannerDevice, isVulkanDevice } from './devices';
 import { KvCacheType, kvCacheBytes } from './kvCache';
 import { LayerLayout, PlanModel, layoutLayers, outputFitsDevice, weightBytes } from './layout';
 
@@ -87,6 +87,7 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
     },
     {
       alignments: [...devs.map((d) => d.alignment), 32],
+      vulkanOrder: devs.map(isVulkanDevice),
       layerDevice: (il) => (layout.layerDevice[il] >= 0 ? layout.layerDevice[il] : devs.length),
       outputDevice: layout.outputDevice >= 0 && !layout.outputWeightOnHost ? layout.outputDevice : devs.length,
     },
