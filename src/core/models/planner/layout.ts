@@ -24,6 +24,7 @@ export type PlanModel = Pick<
   | 'qkNorm'
   | 'layerBytes'
   | 'layerExpertBytes'
+  | 'largeLayerTensors'
   | 'tokenEmbdBytes'
   | 'outputBytes'
   | 'tiedOutput'
@@ -93,7 +94,12 @@ export interface WeightSplit {
   host: number;
 }
 
-export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number): WeightSplit {
+/**
+ * `maxOpBytes` per device (see outputFitsDevice): a layer weight above it stays on the CPU while
+ * the rest of its layer goes to the device, as llama.cpp's weight_buft_supported decides per
+ * tensor (lavapipe's 128 MiB keeps the 70B's Q6_K ffn_down tensors on the host).
+ */
+export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number, maxOpBytes: readonly (number | undefined)[] = []): WeightSplit {
   const device = new Array<number>(nDev).fill(0);
   let host = m.tokenEmbdBytes;
   m.layerBytes.forEach((b, il) => {
@@ -101,6 +107,14 @@ export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number): We
     if (d >= 0) device[d] += b;
     else host += b;
   });
+  for (const t of m.largeLayerTensors ?? []) {
+    const d = layout.layerDevice[t.layer];
+    const max = d >= 0 ? maxOpBytes[d] : undefined;
+    if (max && t.bytes > max) {
+      device[d] -= t.bytes;
+      host += t.bytes;
+    }
+  }
   // A tied head reads token_embd; off the CPU it gets its own copy on the output device.
   const out = m.outputBytes + (m.tiedOutput && layout.outputDevice >= 0 ? m.tokenEmbdBytes : 0);
   if (layout.outputDevice >= 0 && layout.outputWeightOnHost) {

@@ -63,7 +63,12 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
     devs.map((d) => Math.max(d.budgetBytes, 1)),
   );
   if (layout.outputDevice >= 0 && !outputFitsDevice(m, devs[layout.outputDevice].maxOpBytes)) layout.outputWeightOnHost = true;
-  const w = weightBytes(m, layout, devs.length);
+  const w = weightBytes(
+    m,
+    layout,
+    devs.length,
+    devs.map((d) => d.maxOpBytes),
+  );
   const kvPerLayer = kvCacheBytes(m, { nCtx: c.ctx, slots: c.slots, unified: c.unified, typeK: c.typeK, typeV: c.typeV }, 1).total;
   const kvDev = new Array<number>(devs.length).fill(0);
   let kvHost = 0;
