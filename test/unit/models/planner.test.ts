@@ -240,7 +240,7 @@ describe('memory planner', () => {
       });
       const m = await inspectModel(file);
       const Q6_K_DOWN = (F * E * 210) / 256;
-      assert.deepStrictEqual(m.largeLayerTensors, [{ layer: 0, bytes: Q6_K_DOWN }]);
+      assert.deepStrictEqual(m.largeLayerTensors, [{ name: 'blk.0.ffn_down.weight', layer: 0, bytes: Q6_K_DOWN }]);
       const weights = (maxStorageBufferBytes?: number) => {
         const probe: AcceleratorProbe = {
           schema: 1,

@@ -69,7 +69,7 @@ export interface ModelInfo {
    * a lower limit than one of them keeps it on the CPU (layout.ts weightBytes). Absent: not known
    * (a catalog estimate).
    */
-  largeLayerTensors?: Array<{ layer: number; bytes: number }>;
+  largeLayerTensors?: Array<{ name: string; layer: number; bytes: number }>;
   tokenEmbdBytes: number;
   /** output.weight (0 when tied) plus output_norm and other non-layer tensors except token_embd. */
   outputBytes: number;
@@ -207,7 +207,7 @@ function describe(headers: GgufHeader[], parts: string[]): ModelInfo {
 
   const layerBytes = new Array<number>(layers).fill(0);
   const layerExpertBytes = new Array<number>(layers).fill(0);
-  const largeLayerTensors: Array<{ layer: number; bytes: number }> = [];
+  const largeLayerTensors: Array<{ name: string; layer: number; bytes: number }> = [];
   let tokenEmbdBytes = 0;
   let outputBytes = 0;
   let parameters = 0;
@@ -221,7 +221,7 @@ function describe(headers: GgufHeader[], parts: string[]): ModelInfo {
       const il = Number(m[1]);
       layerBytes[il] += t.byteSize;
       if (/_exps\./.test(t.name)) layerExpertBytes[il] += t.byteSize;
-      if (t.byteSize > MIN_MAX_STORAGE_BUFFER_RANGE) largeLayerTensors.push({ layer: il, bytes: t.byteSize });
+      if (t.byteSize > MIN_MAX_STORAGE_BUFFER_RANGE) largeLayerTensors.push({ name: t.name, layer: il, bytes: t.byteSize });
     } else if (t.name === 'token_embd.weight') {
       tokenEmbdBytes += t.byteSize;
     } else {

@@ -95,11 +95,24 @@ export interface WeightSplit {
 }
 
 /**
- * `maxOpBytes` per device (see outputFitsDevice): a layer weight above it stays on the CPU while
- * the rest of its layer goes to the device, as llama.cpp's weight_buft_supported decides per
- * tensor (lavapipe's 128 MiB keeps the 70B's Q6_K ffn_down tensors on the host).
+ * Weights llama.cpp keeps on the CPU although their layer is offloaded: those above the device's
+ * maxOpBytes (see outputFitsDevice), as weight_buft_supported decides per tensor (lavapipe's
+ * 128 MiB keeps the 70B's Q6_K ffn_down tensors on the host). Their ops run on the CPU too.
  */
-export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number, maxOpBytes: readonly (number | undefined)[] = []): WeightSplit {
+export function oversizeWeights(
+  m: PlanModel,
+  layout: LayerLayout,
+  maxOpBytes: readonly (number | undefined)[],
+): Array<{ name: string; layer: number; bytes: number }> {
+  return (m.largeLayerTensors ?? []).filter((t) => {
+    const d = layout.layerDevice[t.layer];
+    const max = d >= 0 ? maxOpBytes[d] : undefined;
+    return max !== undefined && t.bytes > max;
+  });
+}
+
+/** `onHost`: oversizeWeights, which stay on the CPU while the rest of their layer moves. */
+export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number, onHost: ReadonlyArray<{ layer: number; bytes: number }> = []): WeightSplit {
   const device = new Array<number>(nDev).fill(0);
   let host = m.tokenEmbdBytes;
   m.layerBytes.forEach((b, il) => {
@@ -107,13 +120,9 @@ export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number, max
     if (d >= 0) device[d] += b;
     else host += b;
   });
-  for (const t of m.largeLayerTensors ?? []) {
-    const d = layout.layerDevice[t.layer];
-    const max = d >= 0 ? maxOpBytes[d] : undefined;
-    if (max && t.bytes > max) {
-      device[d] -= t.bytes;
-      host += t.bytes;
-    }
+  for (const t of onHost) {
+    device[layout.layerDevice[t.layer]] -= t.bytes;
+    host += t.bytes;
   }
   // A tied head reads token_embd; off the CPU it gets its own copy on the output device.
   const out = m.outputBytes + (m.tiedOutput && layout.outputDevice >= 0 ? m.tokenEmbdBytes : 0);

@@ -20,6 +20,8 @@ export interface ScheduleSpec {
   layerBackend: (layer: number) => number;
   /** Backend of the output norm and head. */
   outputBackend: number;
+  /** Weights llama.cpp left on the CPU inside offloaded layers (too large for the device): their ops run there. */
+  hostWeights?: ReadonlySet<string>;
 }
 
 /** Peak compute-buffer bytes per backend for one graph. */
@@ -27,6 +29,8 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
   const cpu = spec.buffers.length - 1;
   const backendOf = (t: Tensor): number => {
     if (t.input) return cpu;
+    // ggml_backend_sched runs an op where its weight is when the device cannot take it.
+    if (spec.hostWeights && t.src.some((w) => w.external && spec.hostWeights!.has(w.name))) return cpu;
     if (t.layer === -1) return cpu;
     if (t.layer === OUTPUT_LAYER) return spec.outputBackend;
     return spec.layerBackend(t.layer);
@@ -91,7 +95,7 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
           ...keep[k],
           id: nextId--,
           name: `${keep[k].name}#keep`,
-          op: 'VIEW',
+          op: 'NONE',
           src: keep.slice(k, k + GGML_MAX_SRC),
           viewSrc: keep[k].viewSrc ?? keep[k],
           input: false,
@@ -103,12 +107,13 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
       }
     }
     for (const inp of inputs) {
-      // The dependency view keeps the source alive until the copy is made (and, as in ggml, for good).
+      // The dependency node keeps the source alive until the copy is made. Its op is NONE, as
+      // ggml_view_tensor leaves it, so ggml-alloc does not count it as a view of the source.
       const dep: Tensor = {
         ...inp,
         id: nextId--,
         name: `${inp.name}#dep`,
-        op: 'VIEW',
+        op: 'NONE',
         src: [inp],
         viewSrc: inp.viewSrc ?? inp,
         viewOffset: 0,
