@@ -1,5 +1,12 @@
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { planModelFromArch } from '../../../src/core/models/catalog/presetModel';
+import { GgmlType } from '../../../src/core/models/gguf/ggmlTypes';
+import { GgufMetadataValue, gv } from '../../../src/core/models/gguf/values';
+import { writeGguf } from '../../../src/core/models/gguf/writer';
+import { inspectModel } from '../../../src/core/models/inspect/modelInfo';
 import { presetById } from '../../../src/core/models/catalog/presets';
 import { planArgs } from '../../../src/core/models/planner/args';
 import { machineFromProbe, PlannerMachine } from '../../../src/core/models/planner/devices';
@@ -166,6 +173,112 @@ describe('memory planner', () => {
       assert.strictEqual(p.gpuLayers, 0);
       assert.strictEqual(p.mmap, true);
       assert.match(p.summary, /system RAM \(CPU\)/);
+    });
+  });
+
+  describe('compute buffer by backend', () => {
+    it("predicts the H200's 214 MiB on Vulkan0 and 224 MiB on CUDA0 for Qwen2.5-Coder-32B, FA, 32k (llama.cpp's load logs)", () => {
+      const probe: AcceleratorProbe = {
+        schema: 1,
+        via: 'fallback',
+        backends: [],
+        system: { totalBytes: 128 * GiB, availableBytes: 120 * GiB, source: 'test' },
+        devices: [],
+      };
+      const m = preset('qwen2.5-coder-32b', 'Q4_K_M');
+      const compute = (name: string, backend: string) => {
+        const { devices } = machineFromProbe(probe, { listed: [{ name, backend, description: 'NVIDIA H200', totalMiB: 143771, freeMiB: 143000 }] });
+        const est = estimateMemory(m, devices, {
+          ctx: 32768,
+          slots: 1,
+          unified: true,
+          typeK: 'f16',
+          typeV: 'f16',
+          flashAttn: true,
+          ngl: 65,
+          nBatch: 2048,
+          nUbatch: 512,
+        });
+        return Math.round(est.devices[0].compute / MiB);
+      };
+      assert.deepStrictEqual([compute('Vulkan0', 'Vulkan'), compute('CUDA0', 'CUDA')], [214, 224]);
+    });
+  });
+
+  describe("Vulkan's per-op size limit (maxStorageBufferRange)", () => {
+    let dir: string;
+    before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-planner-'))));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("keeps a layer weight above the device's limit on the host, as llama.cpp does on lavapipe (128 MiB)", async () => {
+      // A sparse two-layer GGUF shaped like Llama 3.3 70B Q4_K_M's FFN: ffn_down is Q6_K (184 MiB) in
+      // layer 0 and Q4_K (126 MiB) in layer 1; only the first is above lavapipe's 128 MiB.
+      const E = 8192;
+      const F = 28672;
+      const file = path.join(dir, 'ffn.gguf');
+      const md: Array<[string, GgufMetadataValue]> = [
+        ['general.architecture', gv.str('llama')],
+        ['llama.block_count', gv.u32(2)],
+        ['llama.context_length', gv.u32(8192)],
+        ['llama.embedding_length', gv.u32(E)],
+        ['llama.feed_forward_length', gv.u32(F)],
+        ['llama.attention.head_count', gv.u32(64)],
+        ['llama.attention.head_count_kv', gv.u32(8)],
+      ];
+      const layer = (i: number, down: GgmlType) => [
+        { name: `blk.${i}.attn_q.weight`, shape: [E, E], type: GgmlType.Q4_K },
+        { name: `blk.${i}.ffn_down.weight`, shape: [F, E], type: down },
+      ];
+      await writeGguf(file, {
+        metadata: md,
+        tensors: [
+          { name: 'token_embd.weight', shape: [E, 1000], type: GgmlType.Q4_K },
+          { name: 'output.weight', shape: [E, 1000], type: GgmlType.Q6_K },
+          ...layer(0, GgmlType.Q6_K),
+          ...layer(1, GgmlType.Q4_K),
+        ],
+      });
+      const m = await inspectModel(file);
+      const Q6_K_DOWN = (F * E * 210) / 256;
+      assert.deepStrictEqual(m.largeLayerTensors, [{ name: 'blk.0.ffn_down.weight', layer: 0, bytes: Q6_K_DOWN }]);
+      const weights = (maxStorageBufferBytes?: number) => {
+        const probe: AcceleratorProbe = {
+          schema: 1,
+          via: 'native',
+          backends: [],
+          system: { totalBytes: 64 * GiB, availableBytes: 60 * GiB, source: 'test' },
+          devices: [
+            {
+              backend: 'vulkan',
+              index: 0,
+              name: 'llvmpipe (LLVM 15.0.6, 256 bits)',
+              architecture: null,
+              integrated: false,
+              totalBytes: 32 * GiB,
+              freeBytes: 32 * GiB,
+              budgetBytes: 32 * GiB,
+              memorySource: 'test',
+              pciBusId: null,
+              maxStorageBufferBytes,
+            },
+          ],
+        };
+        const est = estimateMemory(m, machineFromProbe(probe).devices, {
+          ctx: 4096,
+          slots: 1,
+          unified: true,
+          typeK: 'f16',
+          typeV: 'f16',
+          flashAttn: true,
+          ngl: 3,
+          nBatch: 2048,
+          nUbatch: 512,
+        });
+        return [est.devices[0].weights, est.host.weights];
+      };
+      const [gpuDev, gpuHost] = weights();
+      assert.deepStrictEqual(weights(128 * MiB), [gpuDev - Q6_K_DOWN, gpuHost + Q6_K_DOWN]);
+      assert.deepStrictEqual(weights(256 * MiB), [gpuDev, gpuHost]);
     });
   });
 

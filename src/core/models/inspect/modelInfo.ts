@@ -64,6 +64,12 @@ export interface ModelInfo {
   layerBytes: number[];
   /** Of layerBytes: routed-expert tensors (*_exps), by N. */
   layerExpertBytes: number[];
+  /**
+   * blk.N.* tensors above 128 MiB, Vulkan's smallest allowed maxStorageBufferRange: a device with
+   * a lower limit than one of them keeps it on the CPU (layout.ts weightBytes). Absent: not known
+   * (a catalog estimate).
+   */
+  largeLayerTensors?: Array<{ name: string; layer: number; bytes: number }>;
   tokenEmbdBytes: number;
   /** output.weight (0 when tied) plus output_norm and other non-layer tensors except token_embd. */
   outputBytes: number;
@@ -132,6 +138,9 @@ function checkSplitHeaders(headers: GgufHeader[], parts: string[]): void {
   });
 }
 
+/** The Vulkan spec's minimum maxStorageBufferRange (2^27 bytes): every conformant device takes a tensor this large. */
+const MIN_MAX_STORAGE_BUFFER_RANGE = 2 ** 27;
+
 const FTYPE_NAMES: Record<number, string> = {
   0: 'F32',
   1: 'F16',
@@ -198,6 +207,7 @@ function describe(headers: GgufHeader[], parts: string[]): ModelInfo {
 
   const layerBytes = new Array<number>(layers).fill(0);
   const layerExpertBytes = new Array<number>(layers).fill(0);
+  const largeLayerTensors: Array<{ name: string; layer: number; bytes: number }> = [];
   let tokenEmbdBytes = 0;
   let outputBytes = 0;
   let parameters = 0;
@@ -211,6 +221,7 @@ function describe(headers: GgufHeader[], parts: string[]): ModelInfo {
       const il = Number(m[1]);
       layerBytes[il] += t.byteSize;
       if (/_exps\./.test(t.name)) layerExpertBytes[il] += t.byteSize;
+      if (t.byteSize > MIN_MAX_STORAGE_BUFFER_RANGE) largeLayerTensors.push({ name: t.name, layer: il, bytes: t.byteSize });
     } else if (t.name === 'token_embd.weight') {
       tokenEmbdBytes += t.byteSize;
     } else {
@@ -269,6 +280,7 @@ function describe(headers: GgufHeader[], parts: string[]): ModelInfo {
     quantMix,
     layerBytes,
     layerExpertBytes,
+    largeLayerTensors,
     tokenEmbdBytes,
     outputBytes,
     fim,

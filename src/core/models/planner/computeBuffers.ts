@@ -30,9 +30,13 @@ export interface ComputeConfig {
 export interface ComputePlacement {
   /** Alignment of each device's buffer type, then the host's last (CPU: 32, CUDA/HIP: 128). */
   alignments: number[];
+  /** Per device: a Vulkan device, whose backend reorders the graph before allocation (graph/vulkanOrder.ts). */
+  vulkanOrder?: readonly boolean[];
   /** Device index (into alignments) of each layer; alignments.length - 1 is the host/CPU. */
   layerDevice: (layer: number) => number;
   outputDevice: number;
+  /** Names of weights kept on the CPU inside offloaded layers (above a Vulkan device's maxStorageBufferRange). */
+  hostWeights?: readonly string[];
 }
 
 const cache = new Map<string, number[]>();
@@ -62,7 +66,7 @@ export function computeBufferBytes(model: TransformerShape, cfg: ComputeConfig, 
   const cells = kvCells(cfg);
   const nStream = cells.streams;
   const layerMap = Array.from({ length: shape.layers }, (_, i) => place.layerDevice(i));
-  const key = JSON.stringify([shape, cfg, nTokensPP, place.alignments, layerMap, place.outputDevice]);
+  const key = JSON.stringify([shape, cfg, nTokensPP, place.alignments, place.vulkanOrder, place.hostWeights, layerMap, place.outputDevice]);
   const hit = cache.get(key);
   if (hit) return hit;
 
@@ -81,9 +85,10 @@ export function computeBufferBytes(model: TransformerShape, cfg: ComputeConfig, 
       quantizedV: isQuantizedKv(cfg.typeV),
     });
     return scheduleBuffers(built, {
-      buffers: place.alignments.map((alignment) => ({ alignment })),
+      buffers: place.alignments.map((alignment, i) => ({ alignment, vulkanOrder: place.vulkanOrder?.[i] === true })),
       layerBackend: (il) => layers[il],
       outputBackend: outputDevice,
+      hostWeights: place.hostWeights?.length ? new Set(place.hostWeights) : undefined,
     });
   };
   const cpu = place.alignments.length - 1;

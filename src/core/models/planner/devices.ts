@@ -100,6 +100,11 @@ export function bandwidthFor(nameOrArch: string): number | undefined {
   return undefined;
 }
 
+/** A device of llama.cpp's Vulkan backend (its device names are "Vulkan0", "Vulkan1", ...). */
+export function isVulkanDevice(d: Pick<PlannerDevice, 'id'>): boolean {
+  return /^Vulkan\d+$/.test(d.id);
+}
+
 function alignmentFor(backend: string): number {
   return /cuda|rocm|hip/i.test(backend) ? 128 : 32;
 }

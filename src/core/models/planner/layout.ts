@@ -24,6 +24,7 @@ export type PlanModel = Pick<
   | 'qkNorm'
   | 'layerBytes'
   | 'layerExpertBytes'
+  | 'largeLayerTensors'
   | 'tokenEmbdBytes'
   | 'outputBytes'
   | 'tiedOutput'
@@ -93,7 +94,25 @@ export interface WeightSplit {
   host: number;
 }
 
-export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number): WeightSplit {
+/**
+ * Weights llama.cpp keeps on the CPU although their layer is offloaded: those above the device's
+ * maxOpBytes (see outputFitsDevice), as weight_buft_supported decides per tensor (lavapipe's
+ * 128 MiB keeps the 70B's Q6_K ffn_down tensors on the host). Their ops run on the CPU too.
+ */
+export function oversizeWeights(
+  m: PlanModel,
+  layout: LayerLayout,
+  maxOpBytes: readonly (number | undefined)[],
+): Array<{ name: string; layer: number; bytes: number }> {
+  return (m.largeLayerTensors ?? []).filter((t) => {
+    const d = layout.layerDevice[t.layer];
+    const max = d >= 0 ? maxOpBytes[d] : undefined;
+    return max !== undefined && t.bytes > max;
+  });
+}
+
+/** `onHost`: oversizeWeights, which stay on the CPU while the rest of their layer moves. */
+export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number, onHost: ReadonlyArray<{ layer: number; bytes: number }> = []): WeightSplit {
   const device = new Array<number>(nDev).fill(0);
   let host = m.tokenEmbdBytes;
   m.layerBytes.forEach((b, il) => {
@@ -101,6 +120,10 @@ export function weightBytes(m: PlanModel, layout: LayerLayout, nDev: number): We
     if (d >= 0) device[d] += b;
     else host += b;
   });
+  for (const t of onHost) {
+    device[layout.layerDevice[t.layer]] -= t.bytes;
+    host += t.bytes;
+  }
   // A tied head reads token_embd; off the CPU it gets its own copy on the output device.
   const out = m.outputBytes + (m.tiedOutput && layout.outputDevice >= 0 ? m.tokenEmbdBytes : 0);
   if (layout.outputDevice >= 0 && layout.outputWeightOnHost) {

@@ -1,7 +1,7 @@
 import { computeBufferBytes } from './computeBuffers';
-import { PlannerDevice } from './devices';
+import { PlannerDevice, isVulkanDevice } from './devices';
 import { KvCacheType, kvCacheBytes } from './kvCache';
-import { LayerLayout, PlanModel, layoutLayers, outputFitsDevice, weightBytes } from './layout';
+import { LayerLayout, PlanModel, layoutLayers, outputFitsDevice, oversizeWeights, weightBytes } from './layout';
 
 // What llama.cpp will allocate for one explicit configuration (context, KV types, slots,
 // offload), device by device and on the host: weights by layer placement, KV cache by
@@ -63,7 +63,12 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
     devs.map((d) => Math.max(d.budgetBytes, 1)),
   );
   if (layout.outputDevice >= 0 && !outputFitsDevice(m, devs[layout.outputDevice].maxOpBytes)) layout.outputWeightOnHost = true;
-  const w = weightBytes(m, layout, devs.length);
+  const onHost = oversizeWeights(
+    m,
+    layout,
+    devs.map((d) => d.maxOpBytes),
+  );
+  const w = weightBytes(m, layout, devs.length, onHost);
   const kvPerLayer = kvCacheBytes(m, { nCtx: c.ctx, slots: c.slots, unified: c.unified, typeK: c.typeK, typeV: c.typeV }, 1).total;
   const kvDev = new Array<number>(devs.length).fill(0);
   let kvHost = 0;
@@ -87,6 +92,8 @@ export function estimateMemory(m: PlanModel, devs: readonly PlannerDevice[], c: 
     },
     {
       alignments: [...devs.map((d) => d.alignment), 32],
+      vulkanOrder: devs.map(isVulkanDevice),
+      hostWeights: onHost.map((t) => t.name),
       layerDevice: (il) => (layout.layerDevice[il] >= 0 ? layout.layerDevice[il] : devs.length),
       outputDevice: layout.outputDevice >= 0 && !layout.outputWeightOnHost ? layout.outputDevice : devs.length,
     },

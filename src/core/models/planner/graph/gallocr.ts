@@ -85,6 +85,8 @@ interface HashNode {
 export interface BufferSpec {
   /** Bytes; CPU 32 (TENSOR_ALIGNMENT), CUDA/HIP 128, Vulkan the device's minStorageBufferOffsetAlignment. */
   alignment: number;
+  /** The backend is ggml-vulkan, whose graph_optimize reorders each split before allocation (vulkanOrder.ts). */
+  vulkanOrder?: boolean;
 }
 
 /**

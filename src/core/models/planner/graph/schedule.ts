@@ -1,13 +1,17 @@
 // ggml_backend_sched's part in compute-buffer sizes: each node runs on the backend that holds its
 // layer; where a node reads a tensor made on another backend (or a host-side graph input), the
 // scheduler copies it into the node's backend at the start of the split, and the copy lives in
-// that backend's compute buffer. Then one ggml-alloc pass sizes every buffer. Mirrors
+// that backend's compute buffer. A Vulkan backend first reorders its splits (vulkanOrder.ts).
+// Then one ggml-alloc pass sizes every buffer. Mirrors
 // ggml_backend_sched_split_graph for n_copies == 1 (no pipeline parallelism, which llama.cpp
 // enables only for several GPUs of one host), without op offload of CPU-resident weights.
 
 import { BufferSpec, allocateGraph } from './gallocr';
 import { Graph, Tensor } from './tensor';
 import { BuiltGraph, OUTPUT_LAYER } from './transformer';
+import { vulkanOrder } from './vulkanOrder';
+
+const GGML_MAX_SRC = 10;
 
 export interface ScheduleSpec {
   /** One per backend; the CPU (host) backend is the last, as in llama_context. */
@@ -16,6 +20,8 @@ export interface ScheduleSpec {
   layerBackend: (layer: number) => number;
   /** Backend of the output norm and head. */
   outputBackend: number;
+  /** Weights llama.cpp left on the CPU inside offloaded layers (too large for the device): their ops run there. */
+  hostWeights?: ReadonlySet<string>;
 }
 
 /** Peak compute-buffer bytes per backend for one graph. */
@@ -23,6 +29,8 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
   const cpu = spec.buffers.length - 1;
   const backendOf = (t: Tensor): number => {
     if (t.input) return cpu;
+    // ggml_backend_sched runs an op where its weight is when the device cannot take it.
+    if (spec.hostWeights && t.src.some((w) => w.external && spec.hostWeights!.has(w.name))) return cpu;
     if (t.layer === -1) return cpu;
     if (t.layer === OUTPUT_LAYER) return spec.outputBackend;
     return spec.layerBackend(t.layer);
@@ -42,12 +50,17 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
   let splitStart = 0;
   const nodes = graph.nodes;
 
+  const uses = new Map<Tensor, number>();
+  for (const node of nodes) for (const s of node.src) uses.set(s, (uses.get(s) ?? 0) + 1);
+
   const flushSplit = (end: number) => {
     if (splitBackend < 0) return;
     const inputs: Tensor[] = [];
     const rewritten: Tensor[] = [];
-    for (let i = splitStart; i < end; i++) {
-      const node = nodes[i];
+    // The backend's graph_optimize runs on each split before ggml-alloc sees it.
+    const reordered = spec.buffers[splitBackend].vulkanOrder ? vulkanOrder(nodes.slice(splitStart, end), (t) => uses.get(t) ?? 0) : undefined;
+    const splitNodes = reordered?.nodes ?? nodes.slice(splitStart, end);
+    for (const node of splitNodes) {
       let changed = false;
       const src = node.src.map((s) => {
         const sb = s.external ? splitBackend : (assigned.get(s.id) ?? cpu);
@@ -75,14 +88,32 @@ export function scheduleBuffers(built: BuiltGraph, spec: ScheduleSpec): number[]
         return c;
       });
       rewritten.push(changed ? { ...node, src } : node);
+      // ggml_backend_sched's dependency node: a view whose sources stay allocated until here.
+      const keep = reordered?.keepUntil.get(node) ?? [];
+      for (let k = 0; k < keep.length; k += GGML_MAX_SRC) {
+        const dep: Tensor = {
+          ...keep[k],
+          id: nextId--,
+          name: `${keep[k].name}#keep`,
+          op: 'NONE',
+          src: keep.slice(k, k + GGML_MAX_SRC),
+          viewSrc: keep[k].viewSrc ?? keep[k],
+          input: false,
+          output: false,
+          external: false,
+        };
+        assigned.set(dep.id, splitBackend);
+        rewritten.push(dep);
+      }
     }
     for (const inp of inputs) {
-      // The dependency view keeps the source alive until the copy is made (and, as in ggml, for good).
+      // The dependency node keeps the source alive until the copy is made. Its op is NONE, as
+      // ggml_view_tensor leaves it, so ggml-alloc does not count it as a view of the source.
       const dep: Tensor = {
         ...inp,
         id: nextId--,
         name: `${inp.name}#dep`,
-        op: 'VIEW',
+        op: 'NONE',
         src: [inp],
         viewSrc: inp.viewSrc ?? inp,
         viewOffset: 0,

@@ -179,9 +179,9 @@ export class GraphBuilder {
     });
   }
 
-  /** ggml_set_rows returns a view of the destination (the KV cache). */
+  /** ggml_set_rows returns a view of the destination (the KV cache); its sources are src, idx, dst in that order. */
   setRows(dst: Tensor, src: Tensor, idx: Tensor, name = ''): Tensor {
-    return this.make('SET_ROWS', dst.type, dst.ne, [dst, src, idx], name || `${dst.name} (view)`, { of: dst, nb: dst.nb });
+    return this.make('SET_ROWS', dst.type, dst.ne, [src, idx, dst], name || `${dst.name} (view)`, { of: dst, nb: dst.nb });
   }
 }
 
