@@ -1,0 +1,85 @@
+// Runs `npm start` and shows that what it opens works end to end, for machines without a screen
+// (scripts/bare-debian-check.sh, CI): `npm start` keeps running and, on a machine without desktop
+// `code`, serves code-server, whose extension host (and so the model load) starts only when a
+// browser opens the page. This opens the printed URL in headless Chromium, opens fib.py, types at
+// its last line and waits for ghost text; then Ctrl+C (SIGINT) to `npm start`, which must stop
+// code-server, the sidecar and llama-server and exit 0. Exit status 0 when all of that happened.
+//
+// Usage: npx tsx scripts/start-check.ts   (after `npm install`; needs chromium, which `npm test`'s
+// prerequisites install). STRATA_START_CHECK_TIMEOUT_S bounds the whole check (default 1500).
+import { spawn } from 'child_process';
+import * as path from 'path';
+import { focusEditor, ghostText, launchBrowser, openFileFromExplorer, waitForWorkbench } from '../test/harness/browser';
+
+const root = path.resolve(__dirname, '..');
+const say = (m: string): void => void process.stdout.write(`[start-check] ${m}\n`);
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  const limitMs = Number(process.env.STRATA_START_CHECK_TIMEOUT_S ?? 1500) * 1000;
+  // npm start in its own process group, so that Ctrl+C reaches it as it would from a terminal.
+  const start = spawn('npm', ['start'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  const exited = new Promise<number>((resolve) => start.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0))));
+  for (const s of [start.stdout, start.stderr]) {
+    s.on('data', (b: Buffer) => {
+      out += b.toString();
+      process.stdout.write(b);
+    });
+  }
+  const waitFor = async (re: RegExp, what: string): Promise<RegExpMatchArray> => {
+    for (;;) {
+      const m = out.match(re);
+      if (m) return m;
+      if (start.exitCode !== null) throw new Error(`npm start exited (${start.exitCode}) before ${what}`);
+      if (Date.now() - t0 > limitMs) throw new Error(`no ${what} within ${limitMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const stopGroup = (): void => {
+    if (start.exitCode === null) process.kill(-start.pid!, 'SIGTERM');
+  };
+  process.on('exit', stopGroup);
+  const browser = await (async () => {
+    const url = (await waitFor(/Open (http:\/\/\S+) in a browser/, 'code-server URL'))[1];
+    say(`npm start is ready after ${((Date.now() - t0) / 1000).toFixed(0)} s; opening ${url} in headless Chromium`);
+    const b = await launchBrowser();
+    await b.page.goto(url, { waitUntil: 'domcontentloaded', timeout: 90_000 });
+    await waitForWorkbench(b.page, { timeoutMs: 120_000 });
+    await openFileFromExplorer(b.page, 'fib.py');
+    return b;
+  })();
+  try {
+    await waitFor(/llama-server ready at/, 'llama-server ready line (the window asks the sidecar for the model)');
+    await focusEditor(browser.page);
+    // The last line is "    return "; typing there asks for an inline completion.
+    await browser.page.keyboard.press('Control+End');
+    await browser.page.keyboard.press('ArrowUp');
+    await browser.page.keyboard.press('End');
+    await browser.page.keyboard.type('fib', { delay: 50 });
+    const typedAt = Date.now();
+    let ghost = '';
+    while (!ghost.trim() && Date.now() - typedAt < 120_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      ghost = await ghostText(browser.page);
+    }
+    if (!ghost.trim()) throw new Error('no ghost text within 120 s of typing in fib.py');
+    say(`ghost text ${Date.now() - typedAt} ms after typing "fib": ${JSON.stringify(ghost)}`);
+  } finally {
+    await browser.close();
+  }
+  say('Ctrl+C to npm start');
+  process.kill(-start.pid!, 'SIGINT');
+  const code = await Promise.race([exited, new Promise<number>((r) => setTimeout(() => r(-1), 60_000))]);
+  if (code !== 0) throw new Error(code === -1 ? 'npm start did not exit within 60 s of Ctrl+C' : `npm start exited ${code} after Ctrl+C`);
+  say(`npm start stopped cleanly; end to end in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`[start-check] FAILED: ${e.message}\n`);
+    process.exit(1);
+  },
+);
