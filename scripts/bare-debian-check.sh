@@ -108,7 +108,7 @@ run_test() {
 run_start() {
   log "npm install && npm start, driven by scripts/start-check.ts (log: $LOGS/start.log)"
   local rc=0
-  in_chroot 'time (npm install && timeout 1800 npx tsx scripts/start-check.ts)' >"$LOGS/start.log" 2>&1 || rc=$?
+  in_chroot 'time (npm install && timeout 3900 npx tsx scripts/start-check.ts)' >"$LOGS/start.log" 2>&1 || rc=$?
   tail -n 15 "$LOGS/start.log"
   log "npm start check exit $rc"
   return $rc

@@ -6,7 +6,8 @@
 // code-server, the sidecar and llama-server and exit 0. Exit status 0 when all of that happened.
 //
 // Usage: npx tsx scripts/start-check.ts   (after `npm install`; needs chromium, which `npm test`'s
-// prerequisites install). STRATA_START_CHECK_TIMEOUT_S bounds the whole check (default 1500).
+// prerequisites install). STRATA_START_CHECK_TIMEOUT_S bounds the whole check (default 3600: a cold
+// `npm start` builds llama.cpp and installs code-server first).
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { focusEditor, ghostText, launchBrowser, openFileFromExplorer, waitForWorkbench } from '../test/harness/browser';
@@ -16,7 +17,7 @@ const say = (m: string): void => void process.stdout.write(`[start-check] ${m}\n
 
 async function main(): Promise<number> {
   const t0 = Date.now();
-  const limitMs = Number(process.env.STRATA_START_CHECK_TIMEOUT_S ?? 1500) * 1000;
+  const limitMs = Number(process.env.STRATA_START_CHECK_TIMEOUT_S ?? 3600) * 1000;
   // npm start in its own process group, so that Ctrl+C reaches it as it would from a terminal.
   const start = spawn('npm', ['start'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
