@@ -100,7 +100,7 @@ run_test() {
   log "npm install && npm test (log: $LOGS/test.log)"
   local rc=0
   in_chroot 'time nice -n 5 sh -c "npm install && npm test"' >"$LOGS/test.log" 2>&1 || rc=$?
-  tail -n 60 "$LOGS/test.log" | sed -n '/=== summary ===/,$p'
+  sed -n '/=== summary ===/,$p' "$LOGS/test.log" | tail -n 80
   log "npm test exit $rc"
   return $rc
 }
