@@ -8,11 +8,12 @@
 #
 # Usage (as root, on Debian/Ubuntu with debootstrap; the network reaches the npm registry and
 # deb.debian.org):
-#   scripts/bare-debian-check.sh [setup] [test] [start] [clean]   (no step: setup test start)
+#   scripts/bare-debian-check.sh [setup] [test] [start] [exec] [clean]   (no step: setup test start)
 #     setup  debootstrap into $BARE_ROOT (kept when it exists), copy Node, clone $STRATA_REPO's HEAD
 #     test   in the chroot, /src/strata: time nice -n 5 sh -c 'npm install && npm test'  -> $BARE_LOGS/test.log
 #     start  in the chroot: npm install, then scripts/start-check.ts runs `npm start`, opens the URL it
 #            prints in headless Chromium, waits for ghost text in fib.py, and stops it with Ctrl+C -> start.log
+#     exec   in the chroot, /src/strata: $BARE_CMD (e.g. one failing suite again) -> $BARE_LOGS/exec-<time>.log
 #     clean  remove $BARE_ROOT (only after every mount under it is gone)
 # Environment: BARE_ROOT (/work/bare/root), BARE_LOGS (/work/bare/logs), STRATA_REPO (the repository
 # this script is in), NODE_PREFIX (the prefix of `which node`, e.g. /usr or /usr/local), BARE_NETWORK_CA
@@ -118,16 +119,25 @@ status=0
 for s in "${steps[@]}"; do
   case "$s" in
     setup) setup ;;
-    test | start)
+    test | start | exec)
       [ ${#mounted[@]} -gt 0 ] || mount_all
-      if [ "$s" = test ]; then run_test || status=$?; else run_start || status=$?; fi
+      case "$s" in
+        test) run_test || status=$? ;;
+        start) run_start || status=$? ;;
+        exec)
+          f="$LOGS/exec-$(date -u +%Y%m%dT%H%M%S).log"
+          log "$BARE_CMD (log: $f)"
+          in_chroot "time ($BARE_CMD)" >"$f" 2>&1 || status=$?
+          tail -n 30 "$f"
+          ;;
+      esac
       ;;
     clean)
       cleanup
       if findmnt -rn -o TARGET | grep -q "^$ROOT\(/\|$\)"; then echo "[bare] not removing $ROOT: mounts remain"; exit 1; fi
       rm -rf --one-file-system "$ROOT"
       ;;
-    *) echo "unknown step $s (setup, test, start, clean)"; exit 2 ;;
+    *) echo "unknown step $s (setup, test, start, exec, clean)"; exit 2 ;;
   esac
 done
 exit $status
