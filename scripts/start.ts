@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       settings: { 'chat.disableAIFeatures': false, 'strata.model.path': model, 'strata.server.path': bins.serverPath },
     });
     cleanups.push(() => cs.stop());
-    step(`ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    step(`ready in ${((Date.now() - t0) / 1000).toFixed(0)} s (code-server pid ${cs.pid})`);
     process.stdout.write(
       `\n  Open ${cs.url}?folder=${encodeURIComponent(workspace)} in a browser, open fib.py and type: ghost text comes from the sidecar's llama-server.\n  Ctrl+C stops code-server, and the sidecar with its llama-server once no other window uses them.\n\n`,
     );

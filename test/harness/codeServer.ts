@@ -107,6 +107,26 @@ function findOnPath(bin: string): string | undefined {
   return undefined;
 }
 
+/**
+ * node-gyp builds code-server's native modules against the headers of the Node running npm, which
+ * it downloads from nodejs.org unless told where they are (Node builds without
+ * use_prefix_to_find_headers, e.g. NodeSource's and the official tarballs). Where that Node's
+ * prefix has them (include/node/node_version.h of the same version, as installs from those
+ * sources do), point node-gyp there: the install then needs only the npm registry, as CI's
+ * machine and many firewalled ones reach nothing else.
+ */
+export function localNodeHeaders(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env.npm_config_nodedir) return {};
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  try {
+    const h = fs.readFileSync(path.join(prefix, 'include', 'node', 'node_version.h'), 'utf8');
+    const part = (name: string): string | undefined => new RegExp(`#define NODE_${name}_VERSION (\\d+)`).exec(h)?.[1];
+    return `v${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` === process.version ? { npm_config_nodedir: prefix } : {};
+  } catch {
+    return {};
+  }
+}
+
 function patchJson(file: string, patch: (j: Record<string, unknown>) => void): void {
   const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   patch(j);
@@ -155,6 +175,7 @@ async function doInstall(version: string, tmp: string, log: (line: string) => vo
     npm_config_audit: 'false',
     npm_config_fund: 'false',
     npm_config_update_notifier: 'false',
+    ...localNodeHeaders(),
   };
   // The private project that holds code-server. Phase 1: everything but code-server's postinstall.
   fs.writeFileSync(
