@@ -16,6 +16,10 @@ import { useWorkbench } from '../harness/workbench';
 // diff, are tested on the trained model in chatAnswers.test.ts.
 
 const FILE = 'calc.py';
+/** strata.chat.maxTokens while an answer is awaited to its end; LONG_ANSWER_TOKENS while one is stopped mid-stream. */
+const ANSWER_TOKENS = 96;
+/** A quarter of the 4096-token window: long enough that a stop lands mid-stream on a fast machine. */
+const LONG_ANSWER_TOKENS = 1024;
 const INITIAL = 'def double(x):\n    return x + x  # TODO: clearer\n\n\ndef triple(x):\n    return 3 * x\n';
 const FIXED = 'def double(x):\n    return 2 * x';
 const HELPER = 'def square(x):\n    return x * x';
@@ -67,8 +71,9 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     env: () => ({ STRATA_CHAT_HISTORY_DIR: historyDir }),
     settings: {
       'strata.completion.enabled': false,
-      // A quarter of the 4096-token window: long enough that a stop lands mid-stream.
-      'strata.chat.maxTokens': 1024,
+      // Short enough that the tiny model's answer ends within the wait on a busy machine (it made
+      // 2-3 tok/s at load 14-18, and 1024 tokens outlasted 120 s); the stop test raises it.
+      'strata.chat.maxTokens': ANSWER_TOKENS,
       'strata.chat.includeActiveFile': true,
       'workbench.colorTheme': 'Default Dark Modern',
       'editor.autoClosingBrackets': 'never',
@@ -104,6 +109,31 @@ describe('E2E: chat in code-server against the real llama-server', function () {
   }
 
   const fileText = (): Promise<string> => wb.saveAndRead(FILE);
+
+  /**
+   * Changes one user setting and waits until the window has read it. code-server does not watch
+   * settings.json for writes from outside, so the new text goes to disk first and is then saved from
+   * the editor (one space typed at the end: typing the text itself would meet auto-closing quotes).
+   * window.title changes in the same save, and the window passes settings to the extension host
+   * before any later message, such as the next question.
+   */
+  let settingWrites = 0;
+  async function setUserSetting(key: string, value: unknown): Promise<void> {
+    const file = path.join(wb.server.userDataDir, 'User', 'settings.json');
+    const marker = `strata-e2e-settings-${++settingWrites}`;
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(file, JSON.stringify({ ...json, [key]: value, 'window.title': marker }, null, 2));
+    await runCommand(page, 'Preferences: Open User Settings (JSON)');
+    await page.locator('.tabs-container .tab.active', { hasText: 'settings.json' }).waitFor({ state: 'visible', timeout: 30_000 });
+    await page.locator('.editor-instance .monaco-editor textarea').first().focus();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type(' ');
+    await page.keyboard.press('Control+S');
+    await page.waitForFunction((m) => document.title === m, marker, { timeout: 30_000 });
+    await page.keyboard.press('Control+W');
+    await page.locator('.tabs-container .tab', { hasText: 'settings.json' }).waitFor({ state: 'detached', timeout: 30_000 });
+    JSON.parse(fs.readFileSync(file, 'utf8')); // still valid JSON, or VS Code refuses its own writes (the theme toggle below)
+  }
 
   const selectLines = (first: number, last: number): Promise<void> => selectEditorLines(page, first, last);
 
@@ -191,12 +221,14 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     else process.stderr.write(`      (a ${tokens}-token answer: growth while streaming ${grow.whileStop} steps, not asserted)\n`);
     await f.locator('#send').waitFor({ state: 'visible', timeout: 120_000 });
     const meta = await answer.locator('.meta .stats').innerText();
+    assert.ok(tokens > 0 && tokens <= ANSWER_TOKENS, `${tokens} tokens with strata.chat.maxTokens ${ANSWER_TOKENS}`);
     assert.ok(meta.includes(modelName), `model name missing under the answer: ${meta}`);
     assert.match(meta, /[\d.]+ tok\/s · \d+ tokens/);
     assert.ok((await answer.locator('.md').innerText()).trim().length > 0);
   });
 
   it('stops an answer mid-stream and keeps what arrived', async () => {
+    await setUserSetting('strata.chat.maxTokens', LONG_ANSWER_TOKENS);
     const f = chat();
     await f.locator('#input').fill('Now explain it again, in much more detail.');
     await f.locator('#input').press('Enter');
@@ -208,7 +240,7 @@ describe('E2E: chat in code-server against the real llama-server', function () {
     const meta = await answer.locator('.meta .stats').innerText();
     assert.match(meta, /stopped/);
     const tokens = Number(/(\d+) tokens/.exec(meta)?.[1]);
-    assert.ok(tokens > 0 && tokens < 1024, `stopped after ${tokens} tokens of at most 1024`);
+    assert.ok(tokens > 0 && tokens < LONG_ANSWER_TOKENS, `stopped after ${tokens} tokens of at most ${LONG_ANSWER_TOKENS}`);
     assert.ok((await answer.locator('.md').innerText()).trim().length > 0, 'the partial answer is kept');
   });
 

@@ -129,14 +129,24 @@ describe('sidecar with llama-server', function () {
     assert.deepStrictEqual(liveChildren(stateDir), [sa.endpoint!.pid]);
   });
 
-  it('kill -9 of llama-server mid-stream: clear error, back within 5 s, next request works', async () => {
+  it('kill -9 of llama-server mid-stream: clear error, restarted at once, ready as fast as the first start, next request works', async () => {
     const c = await connect();
+    // The first start is the baseline for the restart's load: a busy machine slows both alike
+    // (a fixed "back within 5 s" read 5.9-6.9 s at load 14-20 with a prompt restart).
+    const tLoad = Date.now();
     const first = (await c.load(plan)).endpoint!;
+    const loadMs = Date.now() - tLoad;
     const llama = new LlamaClient({ url: first.url, apiKey: first.apiKey });
     const stream = llama.chatStream([{ role: 'user', content: 'Write a long story.' }], { max_tokens: 1500, ignore_eos: true } as { max_tokens: number });
     let chunks = 0;
     let killedAt = 0;
-    const back = nextStatus(c, (s) => s.server.phase === 'ready' && s.server.endpoint!.pid !== first.pid, 30_000);
+    let respawnedAt = 0;
+    const respawned = (s: SidecarStatus) => s.server.pid !== undefined && s.server.pid !== first.pid;
+    const onRespawn = (s: SidecarStatus) => {
+      if (!respawnedAt && respawned(s)) respawnedAt = Date.now();
+    };
+    c.on('status', onRespawn);
+    const back = nextStatus(c, (s) => s.server.phase === 'ready' && s.server.endpoint!.pid !== first.pid, 30_000).finally(() => c.off('status', onRespawn));
     const err = await (async () => {
       try {
         for await (const d of stream) {
@@ -157,7 +167,12 @@ describe('sidecar with llama-server', function () {
     assert.ok(msg && /stopped in the middle of the reply/.test(msg), `${msg} (from ${(err as Error).message})`);
     const st = await back;
     const ms = Date.now() - killedAt;
-    assert.ok(ms < 5000, `back after ${ms} ms`);
+    // The restart itself waits only the first back-off step (200 ms in the test daemon), whatever the load.
+    const respawnMs = respawnedAt - killedAt;
+    assert.ok(respawnedAt > 0 && respawnMs < 2000, `llama-server started again ${respawnMs} ms after the kill`);
+    // Then it loads like the first start did (twice that, plus a second, for the noise of a busy machine).
+    const reloadMs = Date.now() - respawnedAt;
+    assert.ok(reloadMs < 2 * loadMs + 1000, `ready ${reloadMs} ms after the restart, the first start took ${loadMs} ms`);
     assert.strictEqual(st.server.lastExit?.signal, 'SIGKILL');
     assert.strictEqual(st.server.crashes, 1);
     const ep = st.server.endpoint!;
@@ -165,7 +180,9 @@ describe('sidecar with llama-server', function () {
     await fimWorks(ep);
     assert.strictEqual(readServerConnection(path.join(stateDir, 'server.json')).pid, ep.pid);
     assert.ok(!isPidAlive(first.pid));
-    console.log(`      (llama-server back ${ms} ms after kill -9)`);
+    console.log(
+      `      (llama-server back ${ms} ms after kill -9: restarted after ${respawnMs} ms, loaded in ${reloadMs} ms; the first start took ${loadMs} ms)`,
+    );
   });
 
   // Each row leaves one defence on, to show that it is enough on its own.
@@ -224,7 +241,13 @@ describe('sidecar with llama-server', function () {
   it('a hung llama-server (SIGSTOP) misses its health checks, is killed and comes back', async () => {
     const c = await connect({ daemonConfig: { hangCheck: { intervalMs: 300, timeoutMs: 300, failures: 3 } } });
     const first = (await c.load(plan)).endpoint!;
-    const back = nextStatus(c, (s) => s.server.phase === 'ready' && s.server.endpoint!.pid !== first.pid, 30_000);
+    let respawnedAt = 0;
+    const respawned = (s: SidecarStatus) => s.server.pid !== undefined && s.server.pid !== first.pid;
+    const onRespawn = (s: SidecarStatus) => {
+      if (!respawnedAt && respawned(s)) respawnedAt = Date.now();
+    };
+    c.on('status', onRespawn);
+    const back = nextStatus(c, (s) => s.server.phase === 'ready' && s.server.endpoint!.pid !== first.pid, 30_000).finally(() => c.off('status', onRespawn));
     const t0 = Date.now();
     process.kill(first.pid, 'SIGSTOP');
     const st = await back;
