@@ -4,6 +4,7 @@ import { gib, Role } from '../../core/models/planner/plan';
 import { speedLabel } from '../../core/models/planner/speed';
 import { loadCatalog, PlannedRow, planRows, rowText, sortRows } from '../../core/models/switcher';
 import type { SidecarController } from '../serverControl/controller';
+import { loadPercentReporter } from '../serverControl/loadProgress';
 import { ACTIONS, tooBigStep } from '../walkthrough/nextSteps';
 import { strataSettings } from '../workspaceTrust';
 import { downloadEntry } from './downloadUi';
@@ -168,14 +169,8 @@ function waitForLoad(deps: SwitchDeps, file: string, label: string): Thenable<st
     (progress, token) =>
       new Promise<string>((resolve) => {
         const t0 = Date.now();
-        let last = 0;
         const client = deps.controller.sidecarClient;
-        const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
-          if (p.kind !== 'load' || p.fraction === undefined) return;
-          const pct = Math.floor(p.fraction * 100);
-          progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
-          last = Math.max(last, pct);
-        };
+        const onProgress = loadPercentReporter(progress);
         client?.on('progress', onProgress);
         const done = (r: string) => {
           clearInterval(timer);

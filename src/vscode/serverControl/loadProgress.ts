@@ -9,13 +9,7 @@ export function withLoadProgress(label: string, client: SidecarClient | undefine
     vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Strata: loading ${label}`, cancellable: true },
       async (progress, token) => {
-        let last = 0;
-        const onProgress = (p: { kind: string; fraction?: number; stage?: string }) => {
-          if (p.kind !== 'load' || p.fraction === undefined) return;
-          const pct = Math.floor(p.fraction * 100);
-          progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
-          last = Math.max(last, pct);
-        };
+        const onProgress = loadPercentReporter(progress);
         client?.on('progress', onProgress);
         const cancel = token.onCancellationRequested(onCancel);
         try {
@@ -27,4 +21,15 @@ export function withLoadProgress(label: string, client: SidecarClient | undefine
       },
     ),
   );
+}
+
+/** Turns the daemon's load progress events into a notification's percentage (increments only go up). */
+export function loadPercentReporter(progress: vscode.Progress<{ message?: string; increment?: number }>) {
+  let last = 0;
+  return (p: { kind: string; fraction?: number; stage?: string }): void => {
+    if (p.kind !== 'load' || p.fraction === undefined) return;
+    const pct = Math.floor(p.fraction * 100);
+    progress.report({ message: `${pct}%${p.stage ? ` (${p.stage})` : ''}`, increment: Math.max(0, pct - last) });
+    last = Math.max(last, pct);
+  };
 }
