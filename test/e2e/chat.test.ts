@@ -361,7 +361,9 @@ describe('E2E: chat in code-server against the real llama-server', function () {
         .filter({ hasText: /\d+ tokens/ })
         .waitFor({ timeout: 60_000 });
     };
-    await page.locator('.tabs-container .tab', { hasText: FILE }).first().click();
+    // calc.py may have been a preview tab that an earlier test's settings.json replaced: open it again.
+    await runCommand(page, 'View: Show Explorer');
+    await openFileFromExplorer(page, FILE);
     await selectLines(1, 2);
     await runCommand(page, 'Strata: Explain');
     await f.locator('.turn.user .user-text', { hasText: /^Explain what this code does/ }).waitFor({ state: 'visible', timeout: 30_000 });
